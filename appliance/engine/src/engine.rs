@@ -1,0 +1,383 @@
+//! The engine: listeners, the registry of running inputs and outputs, and reconciliation
+//! of a desired state against it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::hub::Hub;
+use crate::metrics::{FlowState, InputSnapshot, OutputCounters, OutputSnapshot, Snapshot};
+use crate::rtmp::tls::{CertReloader, ClientTls};
+use crate::spec::{DesiredState, InputSource, InputSpec, Name, OutputKind, OutputSpec, StateError};
+use crate::{input, output, rtmp_routes, srt_endpoint};
+
+/// Where the engine listens. `None` disables a listener.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub srt: Option<SocketAddr>,
+    pub rtmp: Option<SocketAddr>,
+    pub rtmps: Option<SocketAddr>,
+    /// PEM certificate chain and key for RTMPS, re-read when they change on disk.
+    pub tls: Option<TlsFiles>,
+    /// Trust used by RTMPS push outputs and pull inputs.
+    pub client_tls: ClientTls,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Failures to start the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen for SRT on {addr}: {source}")]
+    Srt {
+        addr: SocketAddr,
+        source: relevo_srt::SrtError,
+    },
+    #[error("cannot listen for {proto} on {addr}: {source}")]
+    Tcp {
+        proto: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("RTMPS needs a certificate: {0}")]
+    Tls(#[from] crate::rtmp::tls::TlsError),
+    #[error("RTMPS is enabled but no certificate and key are configured")]
+    NoCertificate,
+}
+
+/// What a stream key leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    Input(Name),
+    Output(Name, Name),
+}
+
+#[derive(Debug)]
+pub(crate) struct OutputRt {
+    pub spec: OutputSpec,
+    pub counters: Arc<OutputCounters>,
+    pub cancel: CancellationToken,
+}
+
+#[derive(Debug)]
+pub(crate) struct InputRt {
+    pub spec: InputSpec,
+    pub hub: Arc<Hub>,
+    /// Cancels the input's pull task, its publisher's connection and all its outputs.
+    pub cancel: CancellationToken,
+    pub outputs: BTreeMap<Name, OutputRt>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    pub inputs: BTreeMap<Name, InputRt>,
+    pub keys: HashMap<String, Route>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    registry: RwLock<Registry>,
+    pub cancel: CancellationToken,
+    pub tasks: TaskTracker,
+    pub client_tls: ClientTls,
+}
+
+impl Shared {
+    pub fn read(&self) -> RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Addresses the listeners actually bound (useful with port 0).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BoundAddrs {
+    pub srt: Option<SocketAddr>,
+    pub rtmp: Option<SocketAddr>,
+    pub rtmps: Option<SocketAddr>,
+}
+
+/// A running relay. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+    bound: BoundAddrs,
+}
+
+impl Engine {
+    /// Binds the listeners and starts with nothing configured; call [`Engine::apply`].
+    pub async fn start(config: EngineConfig) -> Result<Self, StartError> {
+        let shared = Arc::new(Shared {
+            registry: RwLock::new(Registry::default()),
+            cancel: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            client_tls: config.client_tls.clone(),
+        });
+        let mut bound = BoundAddrs::default();
+        if let Some(addr) = config.srt {
+            let listener = srt_endpoint::bind(&shared, addr)
+                .map_err(|source| StartError::Srt { addr, source })?;
+            bound.srt = Some(listener.local_addr());
+            shared
+                .tasks
+                .spawn(srt_endpoint::accept_loop(shared.clone(), listener));
+        }
+        let router: Arc<dyn crate::rtmp::router::RtmpRouter> =
+            Arc::new(rtmp_routes::Router::new(shared.clone()));
+        if let Some(addr) = config.rtmp {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Tcp {
+                    proto: "RTMP",
+                    addr,
+                    source,
+                })?;
+            bound.rtmp = l.local_addr().ok();
+            tracing::info!(addr = %bound.rtmp.unwrap_or(addr), "RTMP listening");
+            shared.tasks.spawn(crate::rtmp::server::serve(
+                l,
+                None,
+                router.clone(),
+                shared.cancel.child_token(),
+            ));
+        }
+        if let Some(addr) = config.rtmps {
+            let files = config.tls.as_ref().ok_or(StartError::NoCertificate)?;
+            let tls = Arc::new(CertReloader::new(files.cert.clone(), files.key.clone())?);
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Tcp {
+                    proto: "RTMPS",
+                    addr,
+                    source,
+                })?;
+            bound.rtmps = l.local_addr().ok();
+            tracing::info!(addr = %bound.rtmps.unwrap_or(addr), "RTMPS listening");
+            shared.tasks.spawn(crate::rtmp::server::serve(
+                l,
+                Some(tls),
+                router,
+                shared.cancel.child_token(),
+            ));
+        }
+        Ok(Self { shared, bound })
+    }
+
+    pub fn bound(&self) -> BoundAddrs {
+        self.bound
+    }
+
+    /// Makes the running flows match `desired`, touching only what changed: an input whose
+    /// source is unchanged keeps its publisher, and an output whose spec is unchanged keeps
+    /// its connection.
+    pub fn apply(&self, desired: &DesiredState) -> Result<(), StateError> {
+        desired.validate()?;
+        let mut reg = self.shared.write();
+        let wanted: BTreeMap<&Name, &InputSpec> =
+            desired.inputs.iter().map(|i| (&i.name, i)).collect();
+
+        let stale: Vec<Name> = reg
+            .inputs
+            .iter()
+            .filter(|(name, rt)| wanted.get(name).is_none_or(|w| !w.same_source(&rt.spec)))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            if let Some(rt) = reg.inputs.remove(&name) {
+                tracing::info!(input = %name, "input removed or changed: stopping it");
+                rt.cancel.cancel();
+            }
+        }
+
+        for spec in &desired.inputs {
+            if !reg.inputs.contains_key(&spec.name) {
+                let rt = self.start_input(spec);
+                reg.inputs.insert(spec.name.clone(), rt);
+            }
+            if let Some(rt) = reg.inputs.get_mut(&spec.name) {
+                self.reconcile_outputs(rt, spec);
+            }
+        }
+
+        reg.keys = build_routes(desired);
+        Ok(())
+    }
+
+    fn start_input(&self, spec: &InputSpec) -> InputRt {
+        let hub = Hub::new(spec.name.as_str());
+        let cancel = self.shared.cancel.child_token();
+        if spec.enabled {
+            match &spec.source {
+                InputSource::Listen { .. } => {}
+                InputSource::PullSrt(_) | InputSource::PullRtmp(_) => {
+                    self.shared.tasks.spawn(input::run_pull(
+                        self.shared.clone(),
+                        hub.clone(),
+                        spec.clone(),
+                        cancel.clone(),
+                    ));
+                }
+            }
+        }
+        tracing::info!(input = %spec.name, "input configured");
+        InputRt {
+            spec: spec.clone(),
+            hub,
+            cancel,
+            outputs: BTreeMap::new(),
+        }
+    }
+
+    fn reconcile_outputs(&self, rt: &mut InputRt, spec: &InputSpec) {
+        let wanted: BTreeMap<&Name, &OutputSpec> =
+            spec.outputs.iter().map(|o| (&o.name, o)).collect();
+        rt.outputs.retain(|name, o| {
+            let keep = wanted.get(name).is_some_and(|w| **w == o.spec);
+            if !keep {
+                tracing::info!(input = %spec.name, output = %name, "output removed or changed");
+                o.cancel.cancel();
+            }
+            keep
+        });
+        for out in &spec.outputs {
+            if rt.outputs.contains_key(&out.name) {
+                continue;
+            }
+            let counters = Arc::new(OutputCounters::default());
+            let cancel = rt.cancel.child_token();
+            if !(spec.enabled && out.enabled) {
+                counters.set_state(FlowState::Stopped);
+            } else if matches!(out.kind, OutputKind::PushRtmp(_) | OutputKind::PushSrt(_)) {
+                self.shared.tasks.spawn(output::run_push(
+                    self.shared.clone(),
+                    rt.hub.clone(),
+                    spec.name.clone(),
+                    out.clone(),
+                    counters.clone(),
+                    cancel.clone(),
+                ));
+            }
+            rt.outputs.insert(
+                out.name.clone(),
+                OutputRt {
+                    spec: out.clone(),
+                    counters,
+                    cancel,
+                },
+            );
+        }
+        rt.spec = spec.clone();
+        let enabled = || rt.outputs.values().filter(|o| o.spec.enabled);
+        let wants_ts = enabled().any(|o| {
+            matches!(
+                o.spec.kind,
+                OutputKind::PushSrt(_) | OutputKind::PullSrt { .. }
+            )
+        });
+        let wants_flv = enabled().any(|o| {
+            matches!(
+                o.spec.kind,
+                OutputKind::PushRtmp(_) | OutputKind::PullRtmp { .. }
+            )
+        });
+        rt.hub.set_wants(wants_ts, wants_flv);
+    }
+
+    /// Live state of every input and output.
+    pub fn snapshot(&self) -> Snapshot {
+        use std::sync::atomic::Ordering::Relaxed;
+        let reg = self.shared.read();
+        let inputs = reg
+            .inputs
+            .values()
+            .map(|rt| {
+                let c = &rt.hub.counters;
+                let publisher = rt.hub.publisher();
+                InputSnapshot {
+                    name: rt.spec.name.to_string(),
+                    state: match (&publisher, rt.spec.enabled) {
+                        (_, false) => FlowState::Stopped,
+                        (Some(_), true) => FlowState::Live,
+                        (None, true) => FlowState::Idle,
+                    },
+                    publisher,
+                    bytes_in: c.bytes_in.load(Relaxed),
+                    publishes: c.publishes.load(Relaxed),
+                    rejections: c.rejections.load(Relaxed),
+                    stream_errors: c.stream_errors.load(Relaxed),
+                    last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
+                    outputs: rt
+                        .outputs
+                        .values()
+                        .map(|o| {
+                            let c = &o.counters;
+                            OutputSnapshot {
+                                name: o.spec.name.to_string(),
+                                kind: output_kind_name(&o.spec.kind),
+                                state: c.state(),
+                                bytes_out: c.bytes_out.load(Relaxed),
+                                dropped: c.dropped.load(Relaxed),
+                                reconnects: c.reconnects.load(Relaxed),
+                                peers: c.peers.load(Relaxed),
+                                last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Snapshot { inputs }
+    }
+
+    /// Closes every connection and waits (up to `grace`) for the tasks to finish.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shared.cancel.cancel();
+        self.shared.tasks.close();
+        if tokio::time::timeout(grace, self.shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close within {grace:?}");
+        }
+    }
+}
+
+pub(crate) fn output_kind_name(kind: &OutputKind) -> &'static str {
+    match kind {
+        OutputKind::PushSrt(_) => "push_srt",
+        OutputKind::PushRtmp(_) => "push_rtmp",
+        OutputKind::PullSrt { .. } => "pull_srt",
+        OutputKind::PullRtmp { .. } => "pull_rtmp",
+    }
+}
+
+fn build_routes(desired: &DesiredState) -> HashMap<String, Route> {
+    let mut keys = HashMap::new();
+    for input in &desired.inputs {
+        if let InputSource::Listen { key, .. } = &input.source {
+            keys.insert(key.expose().to_owned(), Route::Input(input.name.clone()));
+        }
+        for out in &input.outputs {
+            if let OutputKind::PullSrt { key, .. } | OutputKind::PullRtmp { key } = &out.kind {
+                keys.insert(
+                    key.expose().to_owned(),
+                    Route::Output(input.name.clone(), out.name.clone()),
+                );
+            }
+        }
+    }
+    keys
+}

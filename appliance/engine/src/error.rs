@@ -1,0 +1,45 @@
+//! Why an output or a pull input failed, classified so that operators see a plain reason and
+//! the retry policy can tell a network fault from a refusal by the destination.
+
+/// One failed attempt of a push output or pull input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    #[error("connection refused")]
+    Refused,
+    #[error("connection timed out")]
+    Timeout,
+    #[error("could not resolve host {0}")]
+    Resolve(String),
+    /// The destination answered but turned us away: bad stream key, authentication, streamid.
+    #[error("rejected by destination: {0}")]
+    Rejected(String),
+    /// The destination does not accept the stream's codec (e.g. H.265 to a legacy RTMP server).
+    #[error("codec not accepted: {0}")]
+    Codec(String),
+    #[error("TLS error: {0}")]
+    Tls(String),
+    /// The connection is open but no bytes leave while the input is live.
+    #[error("stalled: no bytes sent for {0} s")]
+    Stalled(u64),
+    #[error("connection closed by peer")]
+    Closed,
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("I/O error: {0}")]
+    Io(String),
+}
+
+impl LinkError {
+    /// Maps an I/O error from connect/read/write to the closest class.
+    pub fn from_io(err: &std::io::Error) -> Self {
+        use std::io::ErrorKind as K;
+        match err.kind() {
+            K::ConnectionRefused => Self::Refused,
+            K::TimedOut => Self::Timeout,
+            K::ConnectionReset | K::BrokenPipe | K::UnexpectedEof | K::ConnectionAborted => {
+                Self::Closed
+            }
+            _ => Self::Io(err.to_string()),
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Fan-out of one stream to many subscribers, each behind its own bounded queue.
+//!
+//! The publisher calls [`Fanout::push`] synchronously; it never waits. A subscriber whose
+//! queue is full loses that item and everything after it up to the next keyframe (a decoder
+//! cannot use frames that reference lost ones), and the loss is counted. The last GOP is kept
+//! so that a new subscriber starts at a keyframe at once.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+/// What the fan-out needs to know of an item.
+pub trait HubItem: Clone {
+    /// A decoder can start here.
+    fn keyframe(&self) -> bool;
+    /// Bytes held, for the GOP cache limit.
+    fn size(&self) -> usize;
+}
+
+/// Largest GOP kept for joining subscribers. 32 MiB holds 10 s at 25 Mbit/s; a stream whose
+/// keyframes are further apart than that is not cached (joiners wait for the next keyframe).
+pub const MAX_GOP_BYTES: usize = 32 << 20;
+
+/// A subscriber's end: items in order, starting at a keyframe.
+#[derive(Debug)]
+pub struct Subscription<T> {
+    pub rx: mpsc::Receiver<T>,
+    /// Items this subscriber lost to a full queue.
+    pub dropped: Arc<AtomicU64>,
+}
+
+#[derive(Debug)]
+struct Subscriber<T> {
+    tx: mpsc::Sender<T>,
+    /// Skipping items until a keyframe: at the start (nothing cached) or after a loss.
+    waiting: bool,
+    dropped: Arc<AtomicU64>,
+}
+
+impl<T: HubItem> Subscriber<T> {
+    /// Offers one item; returns false when the subscriber is gone.
+    fn offer(&mut self, item: &T, headers: &[T]) -> bool {
+        if self.tx.is_closed() {
+            return false;
+        }
+        if self.waiting {
+            if !item.keyframe() {
+                return true;
+            }
+            // Resume at this keyframe, decoder configuration first.
+            if self.tx.capacity() < headers.len() + 1 {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+            for h in headers {
+                let _ = self.tx.try_send(h.clone());
+            }
+            self.waiting = false;
+        }
+        match self.tx.try_send(item.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.waiting = true;
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// One stream's subscribers, GOP cache and decoder headers.
+#[derive(Debug)]
+pub struct Fanout<T> {
+    subs: Vec<Subscriber<T>>,
+    gop: VecDeque<T>,
+    gop_bytes: usize,
+    /// Sent before the first keyframe to every subscriber (PAT/PMT, sequence headers).
+    headers: Vec<(u8, T)>,
+    capacity: usize,
+    gop_limit: usize,
+}
+
+impl<T: HubItem> Fanout<T> {
+    /// `capacity` is each subscriber's queue length, in items.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            subs: Vec::new(),
+            gop: VecDeque::new(),
+            gop_bytes: 0,
+            headers: Vec::new(),
+            capacity,
+            gop_limit: MAX_GOP_BYTES,
+        }
+    }
+
+    #[cfg(test)]
+    fn with_gop_limit(mut self, bytes: usize) -> Self {
+        self.gop_limit = bytes;
+        self
+    }
+
+    /// Keeps `item` as the header in `slot` (replacing the previous one) for joiners.
+    pub fn set_header(&mut self, slot: u8, item: T) {
+        match self.headers.iter_mut().find(|(s, _)| *s == slot) {
+            Some(h) => h.1 = item,
+            None => {
+                self.headers.push((slot, item));
+                self.headers.sort_by_key(|(s, _)| *s);
+            }
+        }
+    }
+
+    fn header_items(&self) -> Vec<T> {
+        self.headers.iter().map(|(_, h)| h.clone()).collect()
+    }
+
+    /// Hands one item to every subscriber; never blocks.
+    pub fn push(&mut self, item: T) {
+        if item.keyframe() {
+            self.gop.clear();
+            self.gop_bytes = 0;
+        }
+        if item.keyframe() || !self.gop.is_empty() {
+            if self.gop_bytes + item.size() <= self.gop_limit {
+                self.gop_bytes += item.size();
+                self.gop.push_back(item.clone());
+            } else {
+                self.gop.clear();
+                self.gop_bytes = 0;
+            }
+        }
+        if self.subs.is_empty() {
+            return;
+        }
+        let headers = self.header_items();
+        self.subs.retain_mut(|s| s.offer(&item, &headers));
+    }
+
+    /// A new subscriber, fed at once with the headers and the cached GOP when they fit.
+    /// Its losses are added to `dropped` (the output's own counter).
+    pub fn subscribe(&mut self, dropped: Arc<AtomicU64>) -> Subscription<T> {
+        let (tx, rx) = mpsc::channel(self.capacity);
+        let mut sub = Subscriber {
+            tx,
+            waiting: true,
+            dropped: dropped.clone(),
+        };
+        let headers = self.header_items();
+        if !self.gop.is_empty() && headers.len() + self.gop.len() <= self.capacity {
+            for item in headers.iter().chain(self.gop.iter()) {
+                let _ = sub.tx.try_send(item.clone());
+            }
+            sub.waiting = false;
+        }
+        self.subs.push(sub);
+        Subscription { rx, dropped }
+    }
+
+    pub fn subscribers(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// Ends every subscription (their channels close) and forgets the stream.
+    pub fn reset(&mut self) {
+        self.subs.clear();
+        self.gop.clear();
+        self.gop_bytes = 0;
+        self.headers.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct Item(u32, bool);
+
+    impl HubItem for Item {
+        fn keyframe(&self) -> bool {
+            self.1
+        }
+        fn size(&self) -> usize {
+            1
+        }
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<Item>) -> Vec<u32> {
+        let mut v = Vec::new();
+        while let Ok(i) = rx.try_recv() {
+            v.push(i.0);
+        }
+        v
+    }
+
+    #[test]
+    fn joiner_starts_at_last_keyframe_after_headers() {
+        let mut f = Fanout::new(16);
+        f.set_header(0, Item(100, false));
+        for (n, k) in [(1, true), (2, false), (3, true), (4, false)] {
+            f.push(Item(n, k));
+        }
+        let mut s = f.subscribe(Arc::default());
+        f.push(Item(5, false));
+        assert_eq!(drain(&mut s.rx), vec![100, 3, 4, 5]);
+    }
+
+    #[test]
+    fn joiner_without_cache_waits_for_keyframe() {
+        let mut f = Fanout::new(16);
+        let mut s = f.subscribe(Arc::default());
+        f.push(Item(1, false));
+        f.push(Item(2, true));
+        assert_eq!(drain(&mut s.rx), vec![2]);
+    }
+
+    #[test]
+    fn full_queue_drops_until_next_keyframe_and_counts() {
+        let mut f = Fanout::new(2);
+        let mut slow = f.subscribe(Arc::default());
+        let mut fast = f.subscribe(Arc::default());
+        f.push(Item(1, true));
+        f.push(Item(2, false));
+        assert_eq!(drain(&mut fast.rx), vec![1, 2]);
+        f.push(Item(3, false)); // slow is full: dropped, now waiting
+        f.push(Item(4, false)); // skipped while waiting
+        assert_eq!(drain(&mut fast.rx), vec![3, 4]);
+        assert_eq!(drain(&mut slow.rx), vec![1, 2]);
+        f.push(Item(5, true)); // resumes here
+        assert_eq!(drain(&mut slow.rx), vec![5]);
+        assert_eq!(slow.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(drain(&mut fast.rx), vec![5]);
+    }
+
+    #[test]
+    fn closed_subscribers_are_removed() {
+        let mut f = Fanout::new(4);
+        let s = f.subscribe(Arc::default());
+        drop(s);
+        f.push(Item(1, true));
+        assert_eq!(f.subscribers(), 0);
+    }
+
+    #[test]
+    fn gop_cache_is_bounded() {
+        let mut f = Fanout::new(4).with_gop_limit(10);
+        f.push(Item(1, true));
+        for n in 0..100 {
+            f.push(Item(n, false));
+            assert!(f.gop_bytes <= 10);
+        }
+        // Past the limit nothing is cached until the next keyframe.
+        assert!(f.gop.is_empty());
+        f.push(Item(7, true));
+        assert_eq!(f.gop.len(), 1);
+    }
+}

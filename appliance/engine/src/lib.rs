@@ -1,0 +1,29 @@
+//! Relevo's relay engine: ingest endpoints, hubs, outputs, remux glue and live metrics.
+//!
+//! It knows nothing of HTTP or SQL. The control plane (or the `relevo serve --config` file
+//! loader) hands it a [`spec::DesiredState`]; [`Engine::apply`] applies only the difference.
+//!
+//! Layout:
+//! - `spec`: validated, plain-data description of inputs and outputs (the desired state);
+//! - `unit`: what hubs carry (TS chunks, FLV tags);
+//! - `hub/`: one per input: fan-out with bounded per-output queues and a GOP cache;
+//! - `remux`: TS ⇄ FLV conversion shared by all outputs of the other protocol;
+//! - `rtmp/`, `srt/`: protocol endpoints (listeners, push, pull);
+//! - `output/`: push output handlers with classified errors and backoff;
+//! - `metrics`: counters and the shared snapshot.
+pub mod backoff;
+mod engine;
+pub mod error;
+pub mod hub;
+mod input;
+pub mod metrics;
+mod output;
+pub mod remux;
+pub mod rtmp;
+mod rtmp_routes;
+pub mod spec;
+mod srt_caller;
+mod srt_endpoint;
+pub mod unit;
+
+pub use engine::{BoundAddrs, Engine, EngineConfig, StartError, TlsFiles};

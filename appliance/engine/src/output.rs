@@ -1,0 +1,93 @@
+//! Push output handlers: wait for the input to be live, connect, forward, and on failure
+//! retry with capped exponential backoff, keeping state and the last error for operators.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::engine::Shared;
+use crate::error::LinkError;
+use crate::hub::Hub;
+use crate::metrics::{FlowState, OutputCounters};
+use crate::spec::{Name, OutputKind, OutputSpec};
+
+pub(crate) async fn run_push(
+    shared: Arc<Shared>,
+    hub: Arc<Hub>,
+    input: Name,
+    spec: OutputSpec,
+    counters: Arc<OutputCounters>,
+    cancel: CancellationToken,
+) {
+    let mut backoff = Backoff::default();
+    let mut live = hub.live();
+    loop {
+        counters.set_state(FlowState::Idle);
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = live.wait_for(|l| *l) => if r.is_err() { break },
+        }
+        counters.set_state(FlowState::Connecting);
+        let started = Instant::now();
+        let result = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = attempt(&shared, &hub, &spec, &counters, &cancel) => r,
+        };
+        counters.peers.store(0, Ordering::Relaxed);
+        match result {
+            Ok(()) => {
+                tracing::info!(input = %input, output = %spec.name, "input ended; output waits for it");
+            }
+            Err(e) => {
+                let delay = backoff.next(started.elapsed());
+                tracing::warn!(input = %input, output = %spec.name, retry_in = ?delay, "push failed: {e}");
+                counters.set_error(e.to_string());
+                counters.set_state(FlowState::Retrying);
+                counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+    counters.set_state(FlowState::Stopped);
+}
+
+async fn attempt(
+    shared: &Shared,
+    hub: &Hub,
+    spec: &OutputSpec,
+    counters: &OutputCounters,
+    cancel: &CancellationToken,
+) -> Result<(), LinkError> {
+    match &spec.kind {
+        OutputKind::PushSrt(c) => {
+            crate::srt_caller::push(
+                c,
+                || hub.subscribe_ts(counters.dropped.clone()),
+                counters,
+                cancel,
+            )
+            .await
+        }
+        OutputKind::PushRtmp(url) => {
+            let Some(mut sub) = hub.subscribe_flv(counters.dropped.clone()) else {
+                return Ok(());
+            };
+            counters.set_state(FlowState::Live);
+            crate::rtmp::push::push(
+                url,
+                &shared.client_tls,
+                &mut sub.rx,
+                &counters.bytes_out,
+                cancel,
+            )
+            .await
+        }
+        OutputKind::PullSrt { .. } | OutputKind::PullRtmp { .. } => Ok(()),
+    }
+}

@@ -1,0 +1,98 @@
+//! `onMetaData` between the AMF0 bytes a hub carries and `rml_rtmp`'s [`StreamMetadata`].
+//!
+//! `rml_rtmp` sessions parse incoming metadata into the fixed fields of `StreamMetadata` and
+//! only send from that struct, so fields outside it (duration, custom encoder keys) do not
+//! survive an RTMP hop. The FLV body produced here is the FLV spec's SCRIPTDATA
+//! (v10.1, E.4.4.1): the string `onMetaData` followed by an object of properties.
+
+use std::io::Cursor;
+
+use bytes::Bytes;
+use rml_rtmp::rml_amf0::{self, Amf0Value};
+use rml_rtmp::sessions::StreamMetadata;
+
+const ON_META_DATA: &str = "onMetaData";
+const SET_DATA_FRAME: &str = "@setDataFrame";
+
+/// Serializes metadata as an FLV script-data body (`"onMetaData"`, object).
+pub fn metadata_to_body(metadata: &StreamMetadata) -> Bytes {
+    let mut props = std::collections::HashMap::new();
+    let mut num = |name: &str, value: Option<f64>| {
+        if let Some(v) = value {
+            props.insert(name.to_string(), Amf0Value::Number(v));
+        }
+    };
+    num("width", metadata.video_width.map(f64::from));
+    num("height", metadata.video_height.map(f64::from));
+    num("videocodecid", metadata.video_codec_id.map(f64::from));
+    num("framerate", metadata.video_frame_rate.map(f64::from));
+    num("videodatarate", metadata.video_bitrate_kbps.map(f64::from));
+    num("audiocodecid", metadata.audio_codec_id.map(f64::from));
+    num("audiodatarate", metadata.audio_bitrate_kbps.map(f64::from));
+    num("audiosamplerate", metadata.audio_sample_rate.map(f64::from));
+    num("audiochannels", metadata.audio_channels.map(f64::from));
+    if let Some(stereo) = metadata.audio_is_stereo {
+        props.insert("stereo".to_string(), Amf0Value::Boolean(stereo));
+    }
+    if let Some(encoder) = &metadata.encoder {
+        props.insert(
+            "encoder".to_string(),
+            Amf0Value::Utf8String(encoder.clone()),
+        );
+    }
+    let values = vec![
+        Amf0Value::Utf8String(ON_META_DATA.to_string()),
+        Amf0Value::Object(props),
+    ];
+    // Serializing numbers, booleans, strings and an object cannot fail.
+    Bytes::from(rml_amf0::serialize(&values).unwrap_or_default())
+}
+
+/// Reads an FLV script-data body (`onMetaData` or `@setDataFrame, onMetaData`, then an object or
+/// ECMA array). Returns `None` for any other script tag or malformed bytes.
+pub fn body_to_metadata(body: &[u8]) -> Option<StreamMetadata> {
+    let values = rml_amf0::deserialize(&mut Cursor::new(body)).ok()?;
+    let mut values = values.into_iter();
+    let mut name = values.next()?.get_string()?;
+    if name == SET_DATA_FRAME {
+        name = values.next()?.get_string()?;
+    }
+    if name != ON_META_DATA {
+        return None;
+    }
+    let properties = values.next()?.get_object_properties()?;
+    let mut metadata = StreamMetadata::new();
+    metadata.apply_metadata_values(properties);
+    Some(metadata)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let mut m = StreamMetadata::new();
+        m.video_width = Some(320);
+        m.video_height = Some(240);
+        m.video_codec_id = Some(7);
+        m.audio_codec_id = Some(10);
+        m.audio_is_stereo = Some(false);
+        m.encoder = Some("Lavf".into());
+        let body = metadata_to_body(&m);
+        assert_eq!(body[0], 0x02, "starts with an AMF0 string");
+        assert_eq!(body_to_metadata(&body), Some(m));
+    }
+
+    #[test]
+    fn other_script_tags_and_garbage_are_none() {
+        let cue = rml_amf0::serialize(&vec![
+            Amf0Value::Utf8String("onCuePoint".into()),
+            Amf0Value::Object(Default::default()),
+        ])
+        .unwrap_or_default();
+        assert_eq!(body_to_metadata(&cue), None);
+        assert_eq!(body_to_metadata(&[0x02, 0xFF]), None);
+        assert_eq!(body_to_metadata(&[]), None);
+    }
+}

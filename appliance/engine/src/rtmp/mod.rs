@@ -1,0 +1,34 @@
+//! RTMP and RTMPS: the ingest listener, push and pull links, and the pieces they share.
+//!
+//! This module speaks the protocol (through `rml_rtmp`'s sans-IO sessions) and moves FLV tags;
+//! it knows nothing of flows, hubs or retry policy. The [`router`] decides what a stream key
+//! means; push and pull make exactly one connection attempt and classify how it ended.
+//!
+//! Layout:
+//! - [`router`]: the interface to the engine (publish/play decisions, tag sinks and feeds).
+//! - [`server`]: the accept loop and one task per connection (publishers and players).
+//! - [`push`] / [`pull`]: one outgoing connection that publishes, or plays, a remote stream.
+//! - [`url`]: `rtmp://` / `rtmps://` URLs split into host, app and stream key.
+//! - [`tls`]: the server certificate with reload on renewal, and the client trust roots.
+//! - [`flags`]: keyframe / sequence-header flags read from an FLV tag body.
+//! - [`meta`]: `onMetaData` between AMF0 bytes and `rml_rtmp`'s `StreamMetadata`.
+//! - `client` and `io`: the connection setup and byte pumping shared by the above.
+
+mod client;
+pub mod flags;
+mod io;
+pub mod meta;
+pub mod pull;
+pub mod push;
+pub mod router;
+pub mod server;
+pub mod tls;
+pub mod url;
+
+pub use flags::tag_flags;
+pub use pull::pull;
+pub use push::push;
+pub use router::{FlvIngest, FlvSubscription, Peer, Rejection, RtmpRouter};
+pub use server::serve;
+pub use tls::{CertReloader, ClientTls, TlsError};
+pub use url::{RtmpUrl, UrlError};

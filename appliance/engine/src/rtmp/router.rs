@@ -1,0 +1,50 @@
+//! The narrow interface between RTMP connections and the engine's registry of inputs and
+//! outputs. The RTMP code knows protocols, not flows: it asks the router whether a publisher
+//! or a player may proceed, and moves FLV tags.
+
+use std::net::SocketAddr;
+
+use tokio::sync::mpsc;
+
+use crate::unit::FlvTag;
+
+/// Why a publisher or player was turned away; `Display` is the reason written to the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("unknown stream key")]
+    UnknownKey,
+    #[error("input already has a live publisher")]
+    AlreadyPublishing,
+    #[error("input is disabled")]
+    Disabled,
+    #[error("input is not live")]
+    NotLive,
+    #[error("wrong application name {0:?} (expected \"live\")")]
+    WrongApp(String),
+}
+
+/// Who is asking: the peer and whether it came over TLS (RTMPS).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub secure: bool,
+}
+
+/// Receives the tags of one publishing connection. Dropping it ends the publication.
+pub trait FlvIngest: Send {
+    /// Never blocks: the hub fans the tag out to bounded per-output queues.
+    fn push(&mut self, tag: FlvTag);
+}
+
+/// A player's feed: tags already starting at a keyframe, sequence headers first.
+/// The channel closes when the output is removed or the hub ends.
+#[derive(Debug)]
+pub struct FlvSubscription {
+    pub rx: mpsc::Receiver<FlvTag>,
+}
+
+/// Decides, per connection, what an RTMP stream key means.
+pub trait RtmpRouter: Send + Sync + 'static {
+    fn publish(&self, app: &str, key: &str, peer: Peer) -> Result<Box<dyn FlvIngest>, Rejection>;
+    fn play(&self, app: &str, key: &str, peer: Peer) -> Result<FlvSubscription, Rejection>;
+}

@@ -1,0 +1,438 @@
+//! The RTMP/RTMPS listener: an accept loop capped by a semaphore and one task per connection.
+//!
+//! A connection is either a publisher (its tags go to the [`FlvIngest`] the router returns) or
+//! a player (tags from its [`FlvSubscription`] are written to it). Only the application
+//! [`APP_NAME`] is served. Whatever a peer sends can end only its own connection, with one log
+//! line naming the peer and the reason; stream keys are never logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rml_rtmp::handshake::PeerType;
+use rml_rtmp::sessions::{
+    ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
+};
+use rml_rtmp::time::RtmpTimestamp;
+use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use super::flags::tag_flags;
+use super::io::{self, BoxTransport, WriteError, READ_BUFFER};
+use super::meta;
+use super::router::{FlvIngest, Peer, Rejection, RtmpRouter};
+use super::tls::CertReloader;
+use crate::unit::{FlvKind, FlvTag};
+
+/// The only RTMP application served: `rtmp://host/live/KEY`.
+pub const APP_NAME: &str = "live";
+/// Concurrent connections per listener. Far above any real load of one appliance (each
+/// connection is a publisher or a player); it bounds memory and file descriptors under a flood.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// Time allowed for the TLS handshake, the RTMP handshake, and each read until the peer
+/// publishes or plays: slow or silent peers (slowloris) are dropped after this.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A publisher that sends nothing for this long is gone (encoders send media continuously).
+pub const PUBLISH_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A write to a peer that makes no progress for this long ends the connection.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts RTMP (or, with `tls`, RTMPS) connections until `cancel` fires, then waits for the
+/// connection tasks, which also observe `cancel`, to end.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<CertReloader>>,
+    router: Arc<dyn RtmpRouter>,
+    cancel: CancellationToken,
+) {
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let tasks = TaskTracker::new();
+    loop {
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => break,
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break, // the semaphore is never closed
+            },
+        };
+        let (socket, addr) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!("RTMP accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let conn = Connection {
+            peer: Peer {
+                addr,
+                secure: tls.is_some(),
+            },
+            router: router.clone(),
+            cancel: cancel.child_token(),
+        };
+        let tls = tls.clone();
+        let span = tracing::info_span!("rtmp_conn", peer = %addr, tls = tls.is_some());
+        tasks.spawn(
+            async move {
+                let _permit = permit;
+                conn.run(socket, tls).await;
+            }
+            .instrument(span),
+        );
+    }
+    tasks.close();
+    tasks.wait().await;
+}
+
+/// Why a connection ended early. `Display` is the log line's reason.
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error("TLS handshake failed: {0}")]
+    Tls(std::io::Error),
+    #[error("handshake timed out after {0:?}")]
+    Timeout(Duration),
+    #[error(transparent)]
+    Handshake(#[from] io::HandshakeError),
+    #[error("rejected: {0}")]
+    Rejected(Rejection),
+    #[error("RTMP session error: {0}")]
+    Session(String),
+    #[error("write failed: {0}")]
+    Write(#[from] WriteError),
+    #[error("read failed: {0}")]
+    Read(std::io::Error),
+    #[error("peer silent for {0:?}")]
+    Idle(Duration),
+}
+
+struct Connection {
+    peer: Peer,
+    router: Arc<dyn RtmpRouter>,
+    cancel: CancellationToken,
+}
+
+impl Connection {
+    async fn run(self, socket: TcpStream, tls: Option<Arc<CertReloader>>) {
+        let _ = socket.set_nodelay(true);
+        match self.run_inner(socket, tls).await {
+            Ok(()) => tracing::debug!("RTMP connection closed"),
+            Err(ConnError::Rejected(reason)) => {
+                tracing::info!(peer = %self.peer.addr, "RTMP request rejected: {reason}");
+            }
+            Err(e) => tracing::info!(peer = %self.peer.addr, "RTMP connection closed: {e}"),
+        }
+    }
+
+    async fn run_inner(
+        &self,
+        socket: TcpStream,
+        tls: Option<Arc<CertReloader>>,
+    ) -> Result<(), ConnError> {
+        let mut stream: BoxTransport = match tls {
+            Some(tls) => {
+                let accept = tls.acceptor().accept(socket);
+                let tls_stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, accept)
+                    .await
+                    .map_err(|_| ConnError::Timeout(HANDSHAKE_TIMEOUT))?
+                    .map_err(ConnError::Tls)?;
+                Box::new(tls_stream)
+            }
+            None => Box::new(socket),
+        };
+        let leftover = tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            io::handshake(&mut stream, PeerType::Server),
+        )
+        .await
+        .map_err(|_| ConnError::Timeout(HANDSHAKE_TIMEOUT))??;
+
+        let (reader, writer) = tokio::io::split(stream);
+        let (session, initial) = ServerSession::new(ServerSessionConfig::new())
+            .map_err(|e| ConnError::Session(e.to_string()))?;
+        let mut session = Session {
+            session,
+            writer,
+            peer: self.peer,
+            router: self.router.as_ref(),
+            phase: Phase::Idle,
+            last_timestamp: 0,
+        };
+        session.handle_results(initial).await?;
+        if !leftover.is_empty() && session.input(&leftover).await? {
+            return Ok(());
+        }
+        session.pump(reader, &self.cancel).await
+    }
+}
+
+/// What the connection is doing after `connect`.
+enum Phase {
+    Idle,
+    Publishing(Box<dyn FlvIngest>),
+    Playing {
+        stream_id: u32,
+        rx: mpsc::Receiver<FlvTag>,
+    },
+}
+
+struct Session<'a> {
+    session: ServerSession,
+    writer: WriteHalf<BoxTransport>,
+    peer: Peer,
+    router: &'a dyn RtmpRouter,
+    phase: Phase,
+    /// Timestamp of the last media tag, given to metadata (which carries none in `rml_rtmp`).
+    last_timestamp: u32,
+}
+
+/// One wake-up of the connection loop.
+enum Wake {
+    Cancelled,
+    Read(std::io::Result<usize>),
+    ReadTimeout(Duration),
+    Tag(Option<FlvTag>),
+}
+
+impl Session<'_> {
+    /// Reads from the peer and, for a player, writes its feed, until either side ends.
+    async fn pump(
+        &mut self,
+        mut reader: ReadHalf<BoxTransport>,
+        cancel: &CancellationToken,
+    ) -> Result<(), ConnError> {
+        let mut buf = vec![0u8; READ_BUFFER];
+        loop {
+            let wake = match &mut self.phase {
+                Phase::Playing { rx, .. } => tokio::select! {
+                    _ = cancel.cancelled() => Wake::Cancelled,
+                    tag = rx.recv() => Wake::Tag(tag),
+                    n = reader.read(&mut buf) => Wake::Read(n),
+                },
+                phase => {
+                    let limit = match phase {
+                        Phase::Publishing(_) => PUBLISH_IDLE_TIMEOUT,
+                        _ => HANDSHAKE_TIMEOUT,
+                    };
+                    tokio::select! {
+                        _ = cancel.cancelled() => Wake::Cancelled,
+                        n = tokio::time::timeout(limit, reader.read(&mut buf)) => match n {
+                            Ok(n) => Wake::Read(n),
+                            Err(_) => Wake::ReadTimeout(limit),
+                        },
+                    }
+                }
+            };
+            match wake {
+                Wake::Cancelled => return Ok(()),
+                Wake::ReadTimeout(limit) => return Err(ConnError::Idle(limit)),
+                Wake::Read(Ok(0)) => return Ok(()),
+                Wake::Read(Ok(n)) => {
+                    if self.input(buf.get(..n).unwrap_or_default()).await? {
+                        return Ok(());
+                    }
+                }
+                Wake::Read(Err(e)) => return Err(ConnError::Read(e)),
+                Wake::Tag(Some(tag)) => self.send_tag(tag).await?,
+                Wake::Tag(None) => {
+                    self.finish_playing().await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Feeds peer bytes to the session. Returns true when the peer finished its stream.
+    async fn input(&mut self, bytes: &[u8]) -> Result<bool, ConnError> {
+        let session = &mut self.session;
+        let results = io::guard(|| session.handle_input(bytes))
+            .ok_or_else(|| ConnError::Session(io::PANIC_REASON.to_string()))?
+            .map_err(|e| ConnError::Session(e.to_string()))?;
+        self.handle_results(results).await
+    }
+
+    async fn handle_results(
+        &mut self,
+        results: Vec<ServerSessionResult>,
+    ) -> Result<bool, ConnError> {
+        let mut finished = false;
+        for result in results {
+            match result {
+                ServerSessionResult::OutboundResponse(packet) => self.write(&packet.bytes).await?,
+                ServerSessionResult::RaisedEvent(event) => {
+                    finished |= self.handle_event(event).await?;
+                }
+                ServerSessionResult::UnhandleableMessageReceived(_) => {}
+            }
+        }
+        Ok(finished)
+    }
+
+    async fn handle_event(&mut self, event: ServerSessionEvent) -> Result<bool, ConnError> {
+        match event {
+            ServerSessionEvent::ConnectionRequested {
+                request_id,
+                app_name,
+            } => {
+                if app_name != APP_NAME {
+                    let why = Rejection::WrongApp(app_name);
+                    self.reject(request_id, "NetConnection.Connect.Rejected", &why)
+                        .await?;
+                    return Err(ConnError::Rejected(why));
+                }
+                self.accept(request_id).await?;
+            }
+            ServerSessionEvent::PublishStreamRequested {
+                request_id,
+                app_name,
+                stream_key,
+                ..
+            } => {
+                let decision = match self.phase {
+                    Phase::Idle => self.router.publish(&app_name, &stream_key, self.peer),
+                    _ => Err(Rejection::AlreadyPublishing),
+                };
+                match decision {
+                    Ok(ingest) => {
+                        self.accept(request_id).await?;
+                        tracing::info!(peer = %self.peer.addr, "RTMP publisher started");
+                        self.phase = Phase::Publishing(ingest);
+                    }
+                    Err(why) => {
+                        self.reject(request_id, "NetStream.Publish.BadName", &why)
+                            .await?;
+                        return Err(ConnError::Rejected(why));
+                    }
+                }
+            }
+            ServerSessionEvent::PlayStreamRequested {
+                request_id,
+                app_name,
+                stream_key,
+                stream_id,
+                ..
+            } => {
+                let decision = match self.phase {
+                    Phase::Idle => self.router.play(&app_name, &stream_key, self.peer),
+                    _ => Err(Rejection::AlreadyPublishing),
+                };
+                match decision {
+                    Ok(sub) => {
+                        self.accept(request_id).await?;
+                        tracing::info!(peer = %self.peer.addr, "RTMP player started");
+                        self.phase = Phase::Playing {
+                            stream_id,
+                            rx: sub.rx,
+                        };
+                    }
+                    Err(why) => {
+                        self.reject(request_id, "NetStream.Play.StreamNotFound", &why)
+                            .await?;
+                        return Err(ConnError::Rejected(why));
+                    }
+                }
+            }
+            ServerSessionEvent::VideoDataReceived {
+                data, timestamp, ..
+            } => {
+                self.ingest(FlvKind::Video, data, timestamp.value);
+            }
+            ServerSessionEvent::AudioDataReceived {
+                data, timestamp, ..
+            } => {
+                self.ingest(FlvKind::Audio, data, timestamp.value);
+            }
+            ServerSessionEvent::StreamMetadataChanged { metadata, .. } => {
+                let body = meta::metadata_to_body(&metadata);
+                self.ingest(FlvKind::Meta, body, self.last_timestamp);
+            }
+            ServerSessionEvent::PublishStreamFinished { .. }
+            | ServerSessionEvent::PlayStreamFinished { .. } => return Ok(true),
+            _ => {}
+        }
+        Ok(false)
+    }
+
+    fn ingest(&mut self, kind: FlvKind, body: Bytes, timestamp: u32) {
+        if let Phase::Publishing(ingest) = &mut self.phase {
+            let (keyframe, config) = tag_flags(kind, &body);
+            if kind != FlvKind::Meta {
+                self.last_timestamp = timestamp;
+            }
+            ingest.push(FlvTag {
+                kind,
+                timestamp,
+                body,
+                keyframe,
+                config,
+            });
+        }
+    }
+
+    async fn accept(&mut self, request_id: u32) -> Result<(), ConnError> {
+        let results = self
+            .session
+            .accept_request(request_id)
+            .map_err(|e| ConnError::Session(e.to_string()))?;
+        Box::pin(self.handle_results(results)).await?;
+        Ok(())
+    }
+
+    /// Tells the peer why (so an encoder shows a reason), best effort: the connection closes next.
+    async fn reject(
+        &mut self,
+        request_id: u32,
+        code: &str,
+        why: &Rejection,
+    ) -> Result<(), ConnError> {
+        if let Ok(results) = self
+            .session
+            .reject_request(request_id, code, &why.to_string())
+        {
+            for result in results {
+                if let ServerSessionResult::OutboundResponse(packet) = result {
+                    self.write(&packet.bytes).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_tag(&mut self, tag: FlvTag) -> Result<(), ConnError> {
+        let Phase::Playing { stream_id, .. } = self.phase else {
+            return Ok(());
+        };
+        let ts = RtmpTimestamp::new(tag.timestamp);
+        let packet = match tag.kind {
+            FlvKind::Video => self.session.send_video_data(stream_id, tag.body, ts, false),
+            FlvKind::Audio => self.session.send_audio_data(stream_id, tag.body, ts, false),
+            FlvKind::Meta => match meta::body_to_metadata(&tag.body) {
+                Some(m) => self.session.send_metadata(stream_id, &m),
+                None => return Ok(()),
+            },
+        }
+        .map_err(|e| ConnError::Session(e.to_string()))?;
+        self.write(&packet.bytes).await
+    }
+
+    async fn finish_playing(&mut self) {
+        if let Phase::Playing { stream_id, .. } = self.phase {
+            if let Ok(packet) = self.session.finish_playing(stream_id) {
+                let _ = self.write(&packet.bytes).await;
+            }
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
+        io::write_all_progress(&mut self.writer, bytes, WRITE_TIMEOUT, |_| {}).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! The engine's answer to RTMP publishers and players: what each stream key means.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::engine::{Route, Shared};
+use crate::metrics::PublisherInfo;
+use crate::rtmp::router::{FlvIngest, FlvSubscription, Peer, Rejection, RtmpRouter};
+use crate::spec::{InputSource, OutputKind};
+
+/// The only RTMP application name we serve: `rtmp://HOST/live/KEY`.
+pub const APP: &str = "live";
+
+#[derive(Debug)]
+pub(crate) struct Router {
+    shared: Arc<Shared>,
+}
+
+impl Router {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+impl RtmpRouter for Router {
+    fn publish(&self, app: &str, key: &str, peer: Peer) -> Result<Box<dyn FlvIngest>, Rejection> {
+        if app != APP {
+            return Err(Rejection::WrongApp(app.to_owned()));
+        }
+        let reg = self.shared.read();
+        let Some(Route::Input(name)) = reg.keys.get(key) else {
+            return Err(Rejection::UnknownKey);
+        };
+        let rt = reg.inputs.get(name).ok_or(Rejection::UnknownKey)?;
+        if !matches!(rt.spec.source, InputSource::Listen { .. }) {
+            return Err(Rejection::UnknownKey);
+        }
+        if !rt.spec.enabled {
+            rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
+            return Err(Rejection::Disabled);
+        }
+        let info = PublisherInfo {
+            protocol: if peer.secure { "rtmps" } else { "rtmp" },
+            peer: peer.addr.to_string(),
+            since: std::time::SystemTime::now(),
+        };
+        match rt.hub.attach(info) {
+            Ok(p) => {
+                tracing::info!(input = %name, peer = %peer.addr, "RTMP publisher connected");
+                Ok(Box::new(p))
+            }
+            Err(e) => {
+                rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    fn play(&self, app: &str, key: &str, peer: Peer) -> Result<FlvSubscription, Rejection> {
+        if app != APP {
+            return Err(Rejection::WrongApp(app.to_owned()));
+        }
+        let reg = self.shared.read();
+        let Some(Route::Output(input, output)) = reg.keys.get(key) else {
+            return Err(Rejection::UnknownKey);
+        };
+        let i = reg.inputs.get(input).ok_or(Rejection::UnknownKey)?;
+        let o = i.outputs.get(output).ok_or(Rejection::UnknownKey)?;
+        if !matches!(o.spec.kind, OutputKind::PullRtmp { .. }) {
+            return Err(Rejection::UnknownKey);
+        }
+        if !(o.spec.enabled && i.spec.enabled) {
+            return Err(Rejection::Disabled);
+        }
+        let sub = i
+            .hub
+            .subscribe_flv(o.counters.dropped.clone())
+            .ok_or(Rejection::NotLive)?;
+        tracing::info!(input = %input, output = %output, peer = %peer.addr, "RTMP player connected");
+        Ok(FlvSubscription { rx: sub.rx })
+    }
+}

@@ -1,0 +1,382 @@
+//! The desired state: plain, validated data describing every input and its outputs.
+//!
+//! The engine is driven only through this (see [`crate::Engine::apply`]); the configuration
+//! file and, later, the database both produce it. Validation lives in the newtypes here so
+//! that every front end enforces the same rules.
+
+use std::fmt;
+
+pub use relevo_srt::KeyLen;
+
+use crate::rtmp::url::RtmpUrl;
+
+/// Why a value was refused; `Display` is meant to be shown after the field's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("{0} ms is outside the SRT latency range {min}–{max} ms", min = Latency::MIN_MS, max = Latency::MAX_MS)]
+    Latency(u32),
+    #[error("a passphrase must be {min}–{max} characters long, this one has {0}", min = Passphrase::MIN_LEN, max = Passphrase::MAX_LEN)]
+    PassphraseLength(usize),
+    #[error("key length must be 16, 24 or 32 (AES-128/192/256), not {0}")]
+    KeyLength(u32),
+    #[error("a stream key must be 1–{max} characters of A–Z a–z 0–9 - _ . ~ (got {0:?})", max = StreamKey::MAX_LEN)]
+    StreamKey(String),
+    #[error("a name must be 1–{max} characters (got {0:?})", max = Name::MAX_LEN)]
+    Name(String),
+    #[error("invalid URL {url:?}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("key length is set but there is no passphrase")]
+    KeyLengthWithoutPassphrase,
+}
+
+/// SRT latency (SRTO_LATENCY), per input or output. The 80–1000 ms range is the product's
+/// promise to operators (the customer's brief); libsrt itself accepts more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latency(u32);
+
+impl Latency {
+    pub const MIN_MS: u32 = 80;
+    pub const MAX_MS: u32 = 1000;
+    /// libsrt's own default (120 ms) is below what most WAN links need; 200 ms is the
+    /// common broadcast starting point (3–4 × a typical 50 ms RTT).
+    pub const DEFAULT: Latency = Latency(200);
+
+    pub fn new(ms: u32) -> Result<Self, SpecError> {
+        if (Self::MIN_MS..=Self::MAX_MS).contains(&ms) {
+            Ok(Self(ms))
+        } else {
+            Err(SpecError::Latency(ms))
+        }
+    }
+
+    pub fn ms(self) -> u32 {
+        self.0
+    }
+}
+
+/// An SRT passphrase: libsrt accepts 10–79 characters (SRTO_PASSPHRASE).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Passphrase(String);
+
+impl Passphrase {
+    pub const MIN_LEN: usize = 10;
+    pub const MAX_LEN: usize = 79;
+
+    pub fn new(s: impl Into<String>) -> Result<Self, SpecError> {
+        let s = s.into();
+        let n = s.chars().count();
+        if (Self::MIN_LEN..=Self::MAX_LEN).contains(&n) && s.is_ascii() {
+            Ok(Self(s))
+        } else {
+            Err(SpecError::PassphraseLength(n))
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Passphrase(***)")
+    }
+}
+
+/// Parses a key length in bytes (16/24/32).
+pub fn key_len(bytes: u32) -> Result<KeyLen, SpecError> {
+    match bytes {
+        16 => Ok(KeyLen::Aes128),
+        24 => Ok(KeyLen::Aes192),
+        32 => Ok(KeyLen::Aes256),
+        other => Err(SpecError::KeyLength(other)),
+    }
+}
+
+/// SRT encryption settings of one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrtSecurity {
+    pub passphrase: Passphrase,
+    pub key_len: KeyLen,
+}
+
+impl SrtSecurity {
+    pub fn to_srt(&self) -> relevo_srt::Encryption {
+        relevo_srt::Encryption {
+            passphrase: self.passphrase.expose().to_owned(),
+            key_len: self.key_len,
+        }
+    }
+}
+
+/// A stream key: what an encoder puts in the SRT streamid or the RTMP URL. Restricted to
+/// URL-safe characters so it survives both without escaping.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct StreamKey(String);
+
+impl StreamKey {
+    /// Long enough for generated keys, short enough for the 512-byte SRT streamid.
+    pub const MAX_LEN: usize = 128;
+
+    pub fn new(s: impl Into<String>) -> Result<Self, SpecError> {
+        let s = s.into();
+        let ok = !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(SpecError::StreamKey(s))
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for StreamKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StreamKey(***)")
+    }
+}
+
+/// The operator's name for an input or output; also its identity in the desired state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(String);
+
+impl Name {
+    pub const MAX_LEN: usize = 100;
+
+    pub fn new(s: impl Into<String>) -> Result<Self, SpecError> {
+        let s = s.into();
+        if s.trim().is_empty() || s.chars().count() > Self::MAX_LEN {
+            Err(SpecError::Name(s))
+        } else {
+            Ok(Self(s))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A remote SRT endpoint we call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrtCaller {
+    /// `host:port` as written by the operator; resolved at each connection attempt.
+    pub host: String,
+    pub port: u16,
+    pub stream_id: Option<String>,
+    pub security: Option<SrtSecurity>,
+    pub latency: Latency,
+}
+
+/// Where an input's stream comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSource {
+    /// Encoders publish to our SRT, RTMP or RTMPS listener with this key.
+    Listen {
+        key: StreamKey,
+        /// Required of SRT publishers; RTMP publishers are authenticated by the key alone.
+        security: Option<SrtSecurity>,
+        latency: Latency,
+    },
+    /// We call a remote SRT listener and read from it.
+    PullSrt(SrtCaller),
+    /// We play a stream from a remote RTMP(S) server.
+    PullRtmp(RtmpUrl),
+}
+
+/// Where an output's stream goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputKind {
+    PushSrt(SrtCaller),
+    PushRtmp(RtmpUrl),
+    /// Remote callers read from our SRT listener with this key (`read:KEY`).
+    PullSrt {
+        key: StreamKey,
+        security: Option<SrtSecurity>,
+        latency: Latency,
+    },
+    /// Players read `rtmp(s)://HOST/live/KEY`.
+    PullRtmp {
+        key: StreamKey,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputSpec {
+    pub name: Name,
+    pub enabled: bool,
+    pub kind: OutputKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputSpec {
+    pub name: Name,
+    pub enabled: bool,
+    pub source: InputSource,
+    pub outputs: Vec<OutputSpec>,
+}
+
+impl InputSpec {
+    /// The input itself, ignoring its outputs: a change here restarts the input.
+    pub fn same_source(&self, other: &InputSpec) -> bool {
+        self.enabled == other.enabled && self.source == other.source
+    }
+}
+
+/// Everything the engine should be running.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DesiredState {
+    pub inputs: Vec<InputSpec>,
+}
+
+/// Why a desired state as a whole is inconsistent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    #[error("input name {0:?} is used twice")]
+    DuplicateInput(String),
+    #[error("output name {output:?} is used twice in input {input:?}")]
+    DuplicateOutput { input: String, output: String },
+    #[error("stream key is used by both {first} and {second}")]
+    DuplicateKey { first: String, second: String },
+}
+
+impl DesiredState {
+    /// Checks what single fields cannot: unique names and keys shared by inputs and pull
+    /// outputs (one listener namespace).
+    pub fn validate(&self) -> Result<(), StateError> {
+        use std::collections::{HashMap, HashSet};
+        let mut names = HashSet::new();
+        let mut keys: HashMap<String, String> = HashMap::new();
+        let mut claim = |key: &StreamKey, owner: String| match keys.get(key.expose()) {
+            Some(first) => Err(StateError::DuplicateKey {
+                first: first.clone(),
+                second: owner,
+            }),
+            None => {
+                keys.insert(key.expose().to_owned(), owner);
+                Ok(())
+            }
+        };
+        for input in &self.inputs {
+            if !names.insert(input.name.as_str()) {
+                return Err(StateError::DuplicateInput(input.name.to_string()));
+            }
+            if let InputSource::Listen { key, .. } = &input.source {
+                claim(key, format!("input {:?}", input.name.as_str()))?;
+            }
+            let mut out_names = HashSet::new();
+            for output in &input.outputs {
+                if !out_names.insert(output.name.as_str()) {
+                    return Err(StateError::DuplicateOutput {
+                        input: input.name.to_string(),
+                        output: output.name.to_string(),
+                    });
+                }
+                if let OutputKind::PullSrt { key, .. } | OutputKind::PullRtmp { key } = &output.kind
+                {
+                    claim(
+                        key,
+                        format!(
+                            "output {:?} of input {:?}",
+                            output.name.as_str(),
+                            input.name.as_str()
+                        ),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_bounds_are_inclusive() {
+        assert!(Latency::new(79).is_err());
+        assert_eq!(Latency::new(80).map(Latency::ms), Ok(80));
+        assert_eq!(Latency::new(1000).map(Latency::ms), Ok(1000));
+        assert_eq!(Latency::new(1001), Err(SpecError::Latency(1001)));
+    }
+
+    #[test]
+    fn passphrase_bounds_are_inclusive() {
+        assert!(Passphrase::new("123456789").is_err());
+        assert!(Passphrase::new("1234567890").is_ok());
+        assert!(Passphrase::new("x".repeat(79)).is_ok());
+        assert_eq!(
+            Passphrase::new("x".repeat(80)),
+            Err(SpecError::PassphraseLength(80))
+        );
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let p = Passphrase::new("supersecret-pass").expect("valid");
+        let k = StreamKey::new("k3y").expect("valid");
+        assert!(!format!("{p:?}{k:?}").contains("supersecret"));
+        assert!(!format!("{k:?}").contains("k3y"));
+    }
+
+    #[test]
+    fn stream_key_charset() {
+        assert!(StreamKey::new("studio-a_1.x~").is_ok());
+        assert!(StreamKey::new("").is_err());
+        assert!(StreamKey::new("a/b").is_err());
+        assert!(StreamKey::new("a,m=publish").is_err());
+    }
+
+    fn listen(name: &str, key: &str) -> InputSpec {
+        InputSpec {
+            name: Name::new(name).expect("valid"),
+            enabled: true,
+            source: InputSource::Listen {
+                key: StreamKey::new(key).expect("valid"),
+                security: None,
+                latency: Latency::DEFAULT,
+            },
+            outputs: vec![],
+        }
+    }
+
+    #[test]
+    fn keys_are_unique_across_inputs_and_pull_outputs() {
+        let mut a = listen("a", "k1");
+        a.outputs.push(OutputSpec {
+            name: Name::new("o").expect("valid"),
+            enabled: true,
+            kind: OutputKind::PullRtmp {
+                key: StreamKey::new("k2").expect("valid"),
+            },
+        });
+        let ok = DesiredState {
+            inputs: vec![a.clone(), listen("b", "k3")],
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let clash = DesiredState {
+            inputs: vec![a, listen("b", "k2")],
+        };
+        assert!(matches!(
+            clash.validate(),
+            Err(StateError::DuplicateKey { .. })
+        ));
+        let dup = DesiredState {
+            inputs: vec![listen("a", "x"), listen("a", "y")],
+        };
+        assert_eq!(dup.validate(), Err(StateError::DuplicateInput("a".into())));
+    }
+}

@@ -1,0 +1,265 @@
+//! The SRT listener: one UDP port for every publisher and every pull-output reader.
+//!
+//! The caller's streamid picks the input or output; unknown keys, wrong modes, disabled
+//! flows and a second publisher are rejected inside libsrt's listen callback, before the
+//! handshake completes. Wrong passphrases are rejected by libsrt itself (enforced
+//! encryption) with the passphrase we set in the callback.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use relevo_media::streamid::{self, StreamMode};
+use relevo_srt::{
+    ConnectRequest, Decision, ListenerOptions, RejectCode, SrtError, SrtListener, SrtStream,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{Route, Shared};
+use crate::hub::Hub;
+use crate::metrics::{OutputCounters, PublisherInfo};
+use crate::spec::{InputSource, OutputKind};
+
+/// Largest SRT live-mode message (SRTO_PAYLOADSIZE max is 1456; 1316 is the TS default).
+const MAX_MESSAGE: usize = 1500;
+
+pub(crate) fn bind(shared: &Arc<Shared>, addr: SocketAddr) -> Result<SrtListener, SrtError> {
+    let decide_shared = shared.clone();
+    let listener = SrtListener::bind(addr, ListenerOptions::default(), move |req| {
+        decide(&decide_shared, req)
+    })?;
+    tracing::info!(addr = %listener.local_addr(), "SRT listening");
+    Ok(listener)
+}
+
+/// What a caller asked for, resolved against the registry.
+enum Target {
+    Publish(Arc<Hub>),
+    Read {
+        hub: Arc<Hub>,
+        counters: Arc<OutputCounters>,
+        cancel: CancellationToken,
+    },
+}
+
+fn log_reject(req: &ConnectRequest, reason: &str) -> Decision {
+    tracing::info!(peer = %req.peer, "SRT caller rejected: {reason}");
+    Decision::Reject(match reason {
+        r if r.starts_with("unknown") => RejectCode::NotFound,
+        r if r.contains("already") => RejectCode::Conflict,
+        r if r.starts_with("bad streamid") => RejectCode::BadRequest,
+        _ => RejectCode::Forbidden,
+    })
+}
+
+fn decide(shared: &Shared, req: &ConnectRequest) -> Decision {
+    let sid = match streamid::parse(&req.stream_id) {
+        Ok(s) => s,
+        Err(e) => return log_reject(req, &format!("bad streamid: {e}")),
+    };
+    let reg = shared.read();
+    let route = reg.keys.get(&sid.resource).cloned();
+    match (route, sid.mode) {
+        (Some(Route::Input(name)), None | Some(StreamMode::Publish)) => {
+            let Some(rt) = reg.inputs.get(&name) else {
+                return log_reject(req, "unknown stream key");
+            };
+            if !rt.spec.enabled {
+                rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
+                return log_reject(req, &format!("input {name} is disabled"));
+            }
+            if rt.hub.publisher().is_some() {
+                rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
+                return log_reject(req, &format!("input {name} already has a live publisher"));
+            }
+            match &rt.spec.source {
+                InputSource::Listen {
+                    security, latency, ..
+                } => Decision::Accept {
+                    encryption: security.as_ref().map(|s| s.to_srt()),
+                    latency_ms: latency.ms(),
+                    tag: 0,
+                },
+                _ => log_reject(req, "unknown stream key"),
+            }
+        }
+        (Some(Route::Output(input, output)), None | Some(StreamMode::Request)) => {
+            let Some(o) = reg.inputs.get(&input).and_then(|i| i.outputs.get(&output)) else {
+                return log_reject(req, "unknown stream key");
+            };
+            match &o.spec.kind {
+                OutputKind::PullSrt {
+                    security, latency, ..
+                } if o.spec.enabled => Decision::Accept {
+                    encryption: security.as_ref().map(|s| s.to_srt()),
+                    latency_ms: latency.ms(),
+                    tag: 0,
+                },
+                OutputKind::PullSrt { .. } => {
+                    log_reject(req, &format!("output {output} of {input} is disabled"))
+                }
+                _ => log_reject(req, "unknown stream key"),
+            }
+        }
+        // A reader must never learn, or use, the publisher's key, and the reverse.
+        (Some(_), Some(mode)) => log_reject(req, &format!("stream key not usable for {mode:?}")),
+        (None, _) => log_reject(req, "unknown stream key"),
+    }
+}
+
+fn resolve(shared: &Shared, stream_id: &str) -> Option<Target> {
+    let sid = streamid::parse(stream_id).ok()?;
+    let reg = shared.read();
+    match reg.keys.get(&sid.resource)? {
+        Route::Input(name) => Some(Target::Publish(reg.inputs.get(name)?.hub.clone())),
+        Route::Output(input, output) => {
+            let i = reg.inputs.get(input)?;
+            let o = i.outputs.get(output)?;
+            Some(Target::Read {
+                hub: i.hub.clone(),
+                counters: o.counters.clone(),
+                cancel: o.cancel.clone(),
+            })
+        }
+    }
+}
+
+fn input_cancel(shared: &Shared, hub: &Arc<Hub>) -> Option<CancellationToken> {
+    let reg = shared.read();
+    reg.inputs
+        .values()
+        .find(|rt| Arc::ptr_eq(&rt.hub, hub))
+        .map(|rt| rt.cancel.clone())
+}
+
+pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: SrtListener) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        let (stream, info) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("SRT accept failed: {e}");
+                continue;
+            }
+        };
+        let peer = info.peer;
+        let Some(target) = resolve(&shared, &info.stream_id) else {
+            tracing::info!(%peer, "SRT caller dropped: its flow was removed during the handshake");
+            continue;
+        };
+        match target {
+            Target::Publish(hub) => {
+                let Some(cancel) = input_cancel(&shared, &hub) else {
+                    continue;
+                };
+                shared.tasks.spawn(run_publisher(hub, stream, peer, cancel));
+            }
+            Target::Read {
+                hub,
+                counters,
+                cancel,
+            } => {
+                shared
+                    .tasks
+                    .spawn(run_reader(hub, stream, peer, counters, cancel));
+            }
+        }
+    }
+}
+
+async fn run_publisher(
+    hub: Arc<Hub>,
+    stream: SrtStream,
+    peer: SocketAddr,
+    cancel: CancellationToken,
+) {
+    let info = PublisherInfo {
+        protocol: "srt",
+        peer: peer.to_string(),
+        since: std::time::SystemTime::now(),
+    };
+    let publisher = match hub.attach(info) {
+        Ok(p) => p,
+        Err(e) => {
+            // Two callers raced past the listen callback; the second loses.
+            hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%peer, "SRT publisher rejected: {e}");
+            return;
+        }
+    };
+    tracing::info!(%peer, "SRT publisher connected");
+    let mut buf = vec![0u8; MAX_MESSAGE];
+    let mut received = 0u64;
+    let reason = loop {
+        let n = tokio::select! {
+            _ = cancel.cancelled() => break "input stopped".to_owned(),
+            r = stream.recv(&mut buf) => match r {
+                Ok(0) => break "closed by publisher".to_owned(),
+                Ok(n) => n,
+                Err(SrtError::Closed) => break "closed by publisher".to_owned(),
+                Err(e) => break e.to_string(),
+            },
+        };
+        received += n as u64;
+        publisher.push_ts(&buf[..n]);
+    };
+    tracing::info!(%peer, received, "SRT publisher gone: {reason}");
+}
+
+async fn run_reader(
+    hub: Arc<Hub>,
+    stream: SrtStream,
+    peer: SocketAddr,
+    counters: Arc<OutputCounters>,
+    cancel: CancellationToken,
+) {
+    counters.peers.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(%peer, "SRT reader connected");
+    let mut live = hub.live();
+    let mut scratch = vec![0u8; MAX_MESSAGE];
+    // A reader that arrives before the publisher waits for it; when the publisher leaves,
+    // the reader is closed so that it sees the end of the stream.
+    let reason = 'conn: {
+        let mut sub = loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break 'conn "output stopped".to_owned(),
+                r = live.wait_for(|l| *l) => if r.is_err() { break 'conn "input removed".to_owned() },
+                r = stream.recv(&mut scratch) => if let Some(why) = reader_gone(r) { break 'conn why },
+            }
+            if let Some(sub) = hub.subscribe_ts(counters.dropped.clone()) {
+                break sub;
+            }
+            // The publisher left between the wake-up and the subscription: wait again.
+            tokio::task::yield_now().await;
+        };
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break "output stopped".to_owned(),
+                r = stream.recv(&mut scratch) => if let Some(why) = reader_gone(r) { break why },
+                chunk = sub.rx.recv() => match chunk {
+                    None => break "input ended".to_owned(),
+                    Some(c) => {
+                        if let Err(e) = stream.send(&c.data).await {
+                            break e.to_string();
+                        }
+                        counters.add_bytes(c.data.len());
+                    }
+                },
+            }
+        }
+    };
+    counters.peers.fetch_sub(1, Ordering::Relaxed);
+    tracing::info!(%peer, "SRT reader gone: {reason}");
+}
+
+/// Readers send nothing; a receive only ever tells that they left.
+fn reader_gone(r: Result<usize, SrtError>) -> Option<String> {
+    match r {
+        Ok(0) | Err(SrtError::Closed) => Some("closed by reader".to_owned()),
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    }
+}

@@ -1,0 +1,175 @@
+use std::path::Path;
+
+use super::*;
+
+fn check(text: &str) -> Result<Config, String> {
+    parse(Path::new("relevo.toml"), text).map_err(|e| e.to_string())
+}
+
+fn err(text: &str) -> String {
+    match check(text) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+const FULL: &str = r##"
+[listen]
+srt = "0.0.0.0:8890"
+rtmp = "0.0.0.0:1935"
+
+[[input]]
+name = "Estudio A"
+key = "estudio-a-7f3c"
+passphrase = "una-frase-larga"
+key_length = 32
+latency_ms = 200
+
+  [[input.output]]
+  name = "YouTube"
+  push = "rtmp://a.rtmp.youtube.com/live2/abcd-efgh"
+
+  [[input.output]]
+  name = "Socio"
+  push = "srt://decoder.example.net:9000"
+  stream_id = "#!::r=feed1,m=publish"
+  passphrase = "otra-frase-larga"
+  latency_ms = 400
+
+  [[input.output]]
+  name = "Multiview"
+  pull = "srt"
+  key = "multiview-2b1d"
+
+  [[input.output]]
+  name = "Player"
+  pull = "rtmp"
+  key = "player-9e0a"
+
+[[input]]
+name = "Remoto"
+pull = "srt://encoder.example.net:9001"
+latency_ms = 800
+"##;
+
+#[test]
+fn full_example_parses() {
+    let cfg = check(FULL).expect("valid");
+    assert_eq!(cfg.desired.inputs.len(), 2);
+    let a = &cfg.desired.inputs[0];
+    assert_eq!(a.outputs.len(), 4);
+    match &a.source {
+        InputSource::Listen {
+            security, latency, ..
+        } => {
+            assert_eq!(latency.ms(), 200);
+            assert_eq!(
+                security.as_ref().map(|s| s.key_len),
+                Some(spec::KeyLen::Aes256)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        &cfg.desired.inputs[1].source,
+        InputSource::PullSrt(c) if c.port == 9001 && c.latency.ms() == 800
+    ));
+    assert!(cfg.engine.rtmps.is_none());
+}
+
+#[test]
+fn the_readme_example_is_valid() {
+    let readme = include_str!("../../../../README.md");
+    let start = readme.find("```toml").expect("README has a toml example") + 7;
+    let end = start + readme[start..].find("```").expect("closed");
+    check(&readme[start..end]).expect("README example must be valid");
+}
+
+#[test]
+fn unknown_field_is_named_with_its_line() {
+    let e = err("[[input]]\nname = \"a\"\nkey = \"k\"\nlatency = 200\n");
+    assert!(e.contains("relevo.toml"), "{e}");
+    assert!(e.contains("unknown field `latency`"), "{e}");
+    assert!(e.contains("line 4"), "{e}");
+}
+
+#[test]
+fn latency_out_of_range() {
+    let e = err("[[input]]\nname = \"a\"\nkey = \"k\"\nlatency_ms = 50\n");
+    assert_eq!(
+        e,
+        "relevo.toml: input[0] (a).latency_ms: 50 ms is outside the SRT latency range 80–1000 ms"
+    );
+    let e = err("[[input]]\nname = \"a\"\nkey = \"k\"\nlatency_ms = 1001\n");
+    assert!(e.contains("1001 ms"), "{e}");
+}
+
+#[test]
+fn passphrase_length() {
+    let e = err("[[input]]\nname = \"a\"\nkey = \"k\"\npassphrase = \"short\"\n");
+    assert!(e.contains("input[0] (a).passphrase"), "{e}");
+    assert!(e.contains("10–79"), "{e}");
+    let long = "x".repeat(80);
+    let e = err(&format!(
+        "[[input]]\nname = \"a\"\nkey = \"k\"\npassphrase = \"{long}\"\n"
+    ));
+    assert!(e.contains("has 80"), "{e}");
+}
+
+#[test]
+fn key_length_values() {
+    let e =
+        err("[[input]]\nname = \"a\"\nkey = \"k\"\npassphrase = \"0123456789\"\nkey_length = 20\n");
+    assert!(e.contains("key_length"), "{e}");
+    let e = err("[[input]]\nname = \"a\"\nkey = \"k\"\nkey_length = 16\n");
+    assert!(e.contains("no passphrase"), "{e}");
+}
+
+#[test]
+fn duplicate_keys_and_names() {
+    let e = err("[[input]]\nname = \"a\"\nkey = \"k\"\n[[input]]\nname = \"b\"\nkey = \"k\"\n");
+    assert!(e.contains("stream key is used by both"), "{e}");
+    let e = err(
+        "[[input]]\nname = \"a\"\nkey = \"k\"\n[[input.output]]\nname = \"o\"\npull = \"rtmp\"\nkey = \"k\"\n",
+    );
+    assert!(e.contains("stream key is used by both"), "{e}");
+    let e = err("[[input]]\nname = \"a\"\nkey = \"k1\"\n[[input]]\nname = \"a\"\nkey = \"k2\"\n");
+    assert!(e.contains("input name \"a\" is used twice"), "{e}");
+}
+
+#[test]
+fn bad_urls() {
+    let base = "[[input]]\nname = \"a\"\nkey = \"k\"\n[[input.output]]\nname = \"o\"\n";
+    for (url, why) in [
+        ("http://x/live/k", "push"),
+        ("srt://host", "port is missing"),
+        ("srt://host:9000?latency=200", "as fields"),
+        ("srt://host:99999", "1–65535"),
+        ("rtmp://host", "push"),
+    ] {
+        let e = err(&format!("{base}push = \"{url}\"\n"));
+        assert!(e.contains("input[0] (a).output[0] (o).push"), "{url}: {e}");
+        assert!(e.contains(why), "{url}: {e}");
+    }
+}
+
+#[test]
+fn fields_that_would_be_ignored_are_refused() {
+    let e = err(
+        "[[input]]\nname = \"a\"\nkey = \"k\"\n[[input.output]]\nname = \"o\"\npush = \"rtmp://h/live/k\"\nlatency_ms = 200\n",
+    );
+    assert!(
+        e.contains("output[0] (o).latency_ms: not used by an RTMP push output"),
+        "{e}"
+    );
+    let e = err("[[input]]\nname = \"a\"\n");
+    assert!(e.contains("input[0] (a).key: missing"), "{e}");
+    let e = err("[[input]]\nname = \"a\"\nkey = \"k\"\n[[input.output]]\nname = \"o\"\npull = \"hls\"\nkey = \"x\"\n");
+    assert!(e.contains("\"hls\" is not a protocol"), "{e}");
+}
+
+#[test]
+fn rtmps_without_tls_is_refused() {
+    let e = err("[listen]\nrtmps = \"0.0.0.0:1936\"\n");
+    assert!(e.contains("listen.rtmps"), "{e}");
+}

@@ -1,0 +1,146 @@
+//! `relevo`: the appliance's one binary. Thin: it parses the command line and the
+//! configuration file, sets up logging and hands the engine its desired state.
+
+mod config;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use relevo_engine::Engine;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
+
+/// How long SIGTERM waits for connections to close.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Parser)]
+#[command(name = "relevo", version, about = "SRT/RTMP relay appliance")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the relay.
+    Serve {
+        /// The configuration file (TOML).
+        #[arg(long, short, env = "RELEVO_CONFIG")]
+        config: PathBuf,
+    },
+    /// Configuration file tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file and summarise it, without starting anything.
+    Check { file: PathBuf },
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("RELEVO_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,libsrt=warn"));
+    let registry = tracing_subscriber::registry().with(filter);
+    // Under systemd, stdout/stderr are a journal stream: log natively with fields.
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        if let Ok(journald) = tracing_journald::layer() {
+            registry.with(journald).init();
+            return;
+        }
+    }
+    registry
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => match config::load(&file) {
+            Ok(cfg) => {
+                let outputs: usize = cfg.desired.inputs.iter().map(|i| i.outputs.len()).sum();
+                println!(
+                    "{}: OK, {} inputs, {} outputs",
+                    file.display(),
+                    cfg.desired.inputs.len(),
+                    outputs
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Serve { config } => {
+            init_logging();
+            let cfg = match config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(serve(cfg)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("relevo: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(cfg: config::Config) -> anyhow::Result<()> {
+    let engine = Engine::start(cfg.engine)
+        .await
+        .context("starting the relay")?;
+    engine
+        .apply(&cfg.desired)
+        .context("applying the configuration")?;
+    let inputs = cfg.desired.inputs.len();
+    tracing::info!(inputs, "relevo running");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    engine.shutdown(SHUTDOWN_GRACE).await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,508 @@
+//! Test harness: the real `relevo` binary on free loopback ports, real ffmpeg / ffprobe /
+//! srt-live-transmit peers, and checks of what they received.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Video frame rate and GOP of every test stream: one keyframe a second.
+pub const FPS: u32 = 25;
+pub const GOP: u32 = 25;
+
+pub fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A scratch directory removed at the end of the test.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "relevo-test-{name}-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("RELEVO_KEEP_TEST_FILES").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A child process killed when the test ends, whatever happens.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, cmd: &mut Command) -> Self {
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Self {
+            child,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Waits for the process to exit by itself; kills it after `limit`.
+    pub fn wait(mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Asks the process to finish (SIGINT lets ffmpeg write its trailer) and waits.
+    pub fn interrupt(mut self) -> std::process::ExitStatus {
+        unsafe_free_kill(self.child.id(), "INT");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_free_kill(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status();
+}
+
+/// Polls `cond` until it holds; panics with `what` after `limit`. This is readiness, not a
+/// timing assertion: the limit only stops a broken test from hanging.
+pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The relay under test.
+pub struct Relevo {
+    pub proc: Proc,
+    pub dir: TempDir,
+    pub srt: u16,
+    pub rtmp: u16,
+    pub rtmps: Option<u16>,
+    pub log: PathBuf,
+}
+
+impl Relevo {
+    /// Starts `relevo serve` with `flows` (TOML `[[input]]` blocks) appended to a generated
+    /// `[listen]` section; `extra` goes before the flows (e.g. a `[tls]` section).
+    pub fn start(name: &str, extra: &str, flows: &str) -> Self {
+        let dir = TempDir::new(name);
+        let srt = free_udp_port();
+        let rtmp = free_tcp_port();
+        let rtmps = extra.contains("[tls]").then(free_tcp_port);
+        let mut listen =
+            format!("[listen]\nsrt = \"127.0.0.1:{srt}\"\nrtmp = \"127.0.0.1:{rtmp}\"\n");
+        if let Some(p) = rtmps {
+            listen.push_str(&format!("rtmps = \"127.0.0.1:{p}\"\n"));
+        }
+        let config = dir.path("relevo.toml");
+        std::fs::write(&config, format!("{listen}\n{extra}\n{flows}")).unwrap();
+        let log = dir.path("relevo.log");
+        let proc = Proc::spawn(
+            "relevo",
+            Command::new(env!("CARGO_BIN_EXE_relevo"))
+                .args(["serve", "--config"])
+                .arg(&config)
+                .env("RELEVO_LOG", "info,relevo_engine=debug,libsrt=warn")
+                .env_remove("JOURNAL_STREAM")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap()),
+        );
+        let mut r = Self {
+            proc,
+            dir,
+            srt,
+            rtmp,
+            rtmps,
+            log,
+        };
+        wait_until("relevo to listen", Duration::from_secs(20), || {
+            assert!(r.proc.is_running(), "relevo exited:\n{}", r.log_text());
+            TcpStream::connect(("127.0.0.1", r.rtmp)).is_ok()
+        });
+        r
+    }
+
+    pub fn log_text(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log_text().matches(needle).count()
+    }
+
+    pub fn wait_log(&self, needle: &str, times: usize) {
+        wait_until(
+            &format!("{times}× {needle:?} in the relevo log"),
+            Duration::from_secs(30),
+            || self.log_count(needle) >= times,
+        );
+    }
+
+    pub fn srt_url(&self, streamid: &str, extra: &str) -> String {
+        format!(
+            "srt://127.0.0.1:{}?streamid={}{extra}",
+            self.srt,
+            urlencode(streamid)
+        )
+    }
+
+    pub fn rtmp_url(&self, key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{key}", self.rtmp)
+    }
+}
+
+/// ffmpeg (5.1) passes the streamid query value to libsrt as written, without decoding, so
+/// only the query separator needs escaping.
+pub fn urlencode(s: &str) -> String {
+    s.replace('&', "%26")
+}
+
+pub fn ffmpeg() -> Command {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+        .stdout(Stdio::null());
+    c
+}
+
+/// Test source: `secs` seconds of 320x240 H.264 (keyframe every second) and AAC sine.
+pub fn source_args(secs: u32) -> Vec<String> {
+    [
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=size=320x240:rate={FPS}"),
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        &secs.to_string(),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-tune",
+        "zerolatency",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        &GOP.to_string(),
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// ffmpeg publishing the test source to `url` in `format` (`mpegts` or `flv`).
+pub fn publish(name: &str, secs: u32, format: &str, url: &str, log: &Path) -> Proc {
+    Proc::spawn(
+        name,
+        ffmpeg()
+            .args(source_args(secs))
+            .args(["-f", format, url])
+            .stderr(std::fs::File::create(log).unwrap()),
+    )
+}
+
+/// ffmpeg reading `url` and copying every stream into `out`.
+pub fn record(name: &str, url: &str, format: &str, out: &Path, log: &Path) -> Proc {
+    Proc::spawn(
+        name,
+        ffmpeg()
+            .args([
+                "-rw_timeout",
+                "15000000",
+                "-i",
+                url,
+                "-map",
+                "0",
+                "-c",
+                "copy",
+                "-f",
+                format,
+            ])
+            .arg(out)
+            .stderr(std::fs::File::create(log).unwrap()),
+    )
+}
+
+/// What ffprobe found in a recording.
+#[derive(Debug)]
+pub struct Probe {
+    /// (codec_type, codec_name, frames) per stream.
+    pub streams: Vec<(String, String, u64)>,
+    pub duration: f64,
+    /// Streams whose DTS ever went backwards or repeated.
+    pub non_monotonic: Vec<String>,
+}
+
+impl Probe {
+    pub fn frames(&self, codec: &str) -> u64 {
+        self.streams
+            .iter()
+            .filter(|s| s.1 == codec)
+            .map(|s| s.2)
+            .sum()
+    }
+
+    pub fn count(&self, codec: &str) -> usize {
+        self.streams.iter().filter(|s| s.1 == codec).count()
+    }
+}
+
+pub fn probe(file: &Path) -> Probe {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_packets",
+            "-show_entries",
+            "stream=index,codec_type,codec_name,nb_read_packets:format=duration",
+            "-of",
+            "json",
+        ])
+        .arg(file)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let duration = json["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0);
+    // Only audio and video: RTMP servers also send data messages (|RtmpSampleAccess) that
+    // ffmpeg records as extra data streams.
+    let streams = json["streams"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|s| matches!(s["codec_type"].as_str(), Some("video" | "audio")))
+        .map(|s| {
+            (
+                s["codec_type"].as_str().unwrap_or("").to_owned(),
+                s["codec_name"].as_str().unwrap_or("").to_owned(),
+                s["nb_read_packets"]
+                    .as_str()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+            )
+        })
+        .collect();
+    // DTS per stream must strictly increase.
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=stream_index,dts",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(file)
+        .output()
+        .unwrap();
+    let mut last: std::collections::HashMap<String, i64> = Default::default();
+    let mut non_monotonic = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut f = line.split(',');
+        let (Some(idx), Some(dts)) = (f.next(), f.next()) else {
+            continue;
+        };
+        let Ok(dts) = dts.parse::<i64>() else {
+            continue;
+        };
+        if let Some(prev) = last.insert(idx.to_owned(), dts) {
+            if dts <= prev && !non_monotonic.contains(&idx.to_owned()) {
+                non_monotonic.push(idx.to_owned());
+            }
+        }
+    }
+    Probe {
+        streams,
+        duration,
+        non_monotonic,
+    }
+}
+
+/// The checks every received stream must pass: H.264 and AAC present, video frames as sent
+/// within one GOP, duration likewise, DTS strictly increasing in every stream.
+pub fn assert_full_stream(what: &str, file: &Path, secs: u32) {
+    let p = probe(file);
+    let sent = u64::from(secs * FPS);
+    assert!(p.count("h264") >= 1, "{what}: no H.264 in {p:?}");
+    assert!(p.count("aac") >= 1, "{what}: no AAC in {p:?}");
+    let video = p.frames("h264");
+    assert!(
+        video + u64::from(GOP) >= sent && video <= sent,
+        "{what}: {video} video frames, sent {sent} (allowed: one GOP of {GOP} less) {p:?}"
+    );
+    let audio = p.frames("aac");
+    // 48 kHz AAC: 46.875 frames a second.
+    let audio_sent = u64::from(secs) * 48_000 / 1024;
+    assert!(
+        audio + 2 * 47 >= audio_sent,
+        "{what}: {audio} audio frames, sent about {audio_sent} {p:?}"
+    );
+    assert!(
+        p.duration + 1.0 + f64::from(GOP) / f64::from(FPS) >= f64::from(secs),
+        "{what}: duration {} s, sent {secs} s",
+        p.duration
+    );
+    assert!(
+        p.non_monotonic.is_empty(),
+        "{what}: non-monotonic DTS in streams {:?}",
+        p.non_monotonic
+    );
+}
+
+/// Waits until a recording stops growing (the writer finished or went idle).
+pub fn wait_file_stable(path: &Path) {
+    let mut last = (u64::MAX, Instant::now());
+    wait_until(
+        &format!("{} to stop growing", path.display()),
+        Duration::from_secs(60),
+        || {
+            let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            if len != last.0 {
+                last = (len, Instant::now());
+            }
+            len > 0 && last.1.elapsed() > Duration::from_millis(1500)
+        },
+    );
+}
+
+/// srt-live-transmit as an SRT listener destination writing what it receives to `out`.
+pub fn srt_listener_sink(port: u16, query: &str, out: &Path, log: &Path) -> Proc {
+    let p = Proc::spawn(
+        "srt-live-transmit",
+        Command::new("srt-live-transmit")
+            .args([
+                "-q",
+                &format!("srt://127.0.0.1:{port}?mode=listener{query}"),
+                "file://con",
+            ])
+            .stdout(std::fs::File::create(out).unwrap())
+            .stderr(std::fs::File::create(log).unwrap()),
+    );
+    wait_until(
+        "srt-live-transmit to listen",
+        Duration::from_secs(10),
+        || port_bound("udp", port),
+    );
+    p
+}
+
+/// ffmpeg as an RTMP server destination (`-listen 1`) recording to `out`.
+pub fn rtmp_listener_sink(port: u16, out: &Path, log: &Path) -> Proc {
+    let p = Proc::spawn(
+        "ffmpeg-rtmp-listen",
+        ffmpeg()
+            .args([
+                "-listen",
+                "1",
+                "-i",
+                &format!("rtmp://127.0.0.1:{port}/live/dest"),
+                "-map",
+                "0",
+                "-c",
+                "copy",
+                "-f",
+                "flv",
+            ])
+            .arg(out)
+            .stderr(std::fs::File::create(log).unwrap()),
+    );
+    // A probing connect would use up ffmpeg's single accept: read the socket table instead.
+    wait_until("ffmpeg to listen for RTMP", Duration::from_secs(10), || {
+        port_bound("tcp", port)
+    });
+    p
+}
+
+/// Whether a local port is bound: TCP in LISTEN state, or any UDP socket.
+pub fn port_bound(proto: &str, port: u16) -> bool {
+    let hex = format!(":{port:04X} ");
+    ["", "6"].iter().any(|v| {
+        std::fs::read_to_string(format!("/proc/net/{proto}{v}")).is_ok_and(|t| {
+            t.lines().skip(1).any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.get(1).is_some_and(|a| format!("{a} ").ends_with(&hex))
+                    && (proto == "udp" || f.get(3) == Some(&"0A"))
+            })
+        })
+    })
+}
