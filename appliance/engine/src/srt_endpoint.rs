@@ -11,14 +11,19 @@ use std::sync::Arc;
 
 use relevo_media::streamid::{self, StreamMode};
 use relevo_srt::{
-    ConnectRequest, Decision, ListenerOptions, RejectCode, SrtError, SrtListener, SrtStream,
+    ConnectRequest, Decision, KeyLen, ListenerOptions, RejectCode, Rejection, SrtError,
+    SrtListener, SrtStream,
 };
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Route, Shared};
 use crate::hub::Hub;
 use crate::metrics::{OutputCounters, PublisherInfo};
 use crate::spec::{InputSource, OutputKind};
+
+/// How long a closing sender waits for its last packets to be acknowledged.
+pub(crate) const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Largest SRT live-mode message (SRTO_PAYLOADSIZE max is 1456; 1316 is the TS default).
 const MAX_MESSAGE: usize = 1500;
@@ -124,15 +129,67 @@ fn resolve(shared: &Shared, stream_id: &str) -> Option<Target> {
     }
 }
 
-fn input_cancel(shared: &Shared, hub: &Arc<Hub>) -> Option<CancellationToken> {
+/// The input's cancellation token and the minimum key length its publishers must use
+/// (libsrt lets the caller's key length win, so it is checked after the handshake).
+fn input_cancel(shared: &Shared, hub: &Arc<Hub>) -> Option<(CancellationToken, Option<KeyLen>)> {
     let reg = shared.read();
-    reg.inputs
-        .values()
-        .find(|rt| Arc::ptr_eq(&rt.hub, hub))
-        .map(|rt| rt.cancel.clone())
+    let rt = reg.inputs.values().find(|rt| Arc::ptr_eq(&rt.hub, hub))?;
+    let min_key = match &rt.spec.source {
+        InputSource::Listen { security, .. } => security.as_ref().map(|s| s.key_len),
+        _ => None,
+    };
+    Some((rt.cancel.clone(), min_key))
+}
+
+/// Logs the rejections libsrt makes after our decision accepted a caller: a wrong or
+/// missing passphrase (SRT_REJ_BADSECRET, SRT_REJ_UNSECURE), attributed to the input or
+/// output the streamid named.
+async fn log_handshake_failures(shared: Arc<Shared>, mut events: broadcast::Receiver<Rejection>) {
+    loop {
+        let ev = tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            ev = events.recv() => ev,
+        };
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!("{n} SRT rejections not logged (too many at once)");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if ev.code >= 1000 {
+            continue; // our own decision, logged by `decide`
+        }
+        let flow = streamid::parse(&ev.stream_id).ok().and_then(|sid| {
+            let reg = shared.read();
+            match reg.keys.get(&sid.resource)? {
+                Route::Input(name) => {
+                    let rt = reg.inputs.get(name)?;
+                    rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
+                    rt.hub
+                        .counters
+                        .set_error(format!("SRT caller {} rejected: {}", ev.peer, ev.reason));
+                    Some(format!("input {name}"))
+                }
+                Route::Output(input, output) => Some(format!("output {output} of {input}")),
+            }
+        });
+        tracing::info!(
+            peer = %ev.peer,
+            flow = flow.as_deref().unwrap_or("unknown"),
+            "SRT caller rejected: {} (SRT code {})",
+            ev.reason,
+            ev.code
+        );
+    }
 }
 
 pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: SrtListener) {
+    shared.tasks.spawn(log_handshake_failures(
+        shared.clone(),
+        listener.rejections(),
+    ));
     loop {
         let accepted = tokio::select! {
             _ = shared.cancel.cancelled() => return,
@@ -152,9 +209,24 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: SrtListener) {
         };
         match target {
             Target::Publish(hub) => {
-                let Some(cancel) = input_cancel(&shared, &hub) else {
+                let Some((cancel, min_key)) = input_cancel(&shared, &hub) else {
                     continue;
                 };
+                if let Some(min) = min_key {
+                    let got = info.key_len.map_or(0, KeyLen::bytes);
+                    if got < min.bytes() {
+                        hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
+                        let msg = format!(
+                            "SRT publisher {peer} rejected: AES-{} is weaker than the input's AES-{} (set pbkeylen={} on the encoder)",
+                            got * 8,
+                            min.bytes() * 8,
+                            min.bytes()
+                        );
+                        tracing::info!("{msg}");
+                        hub.counters.set_error(msg);
+                        continue;
+                    }
+                }
                 shared.tasks.spawn(run_publisher(hub, stream, peer, cancel));
             }
             Target::Read {
@@ -251,6 +323,8 @@ async fn run_reader(
             }
         }
     };
+    // Live mode has no linger: without this the reader would lose the last latency's worth.
+    let _ = stream.flush(FLUSH_TIMEOUT).await;
     counters.peers.fetch_sub(1, Ordering::Relaxed);
     tracing::info!(%peer, "SRT reader gone: {reason}");
 }

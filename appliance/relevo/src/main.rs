@@ -48,7 +48,7 @@ enum ConfigCommand {
 
 fn init_logging() {
     let filter = EnvFilter::try_from_env("RELEVO_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,libsrt=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,libsrt=error"));
     let registry = tracing_subscriber::registry().with(filter);
     // Under systemd, stdout/stderr are a journal stream: log natively with fields.
     if std::env::var_os("JOURNAL_STREAM").is_some() {

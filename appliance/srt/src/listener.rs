@@ -168,14 +168,14 @@ impl Shared {
     }
 
     fn reject(&self, rejection: Rejection) {
-        tracing::info!(
+        // The stream id is not logged: it carries stream keys, which are secrets. The owner of
+        // the listener reads the event and logs it with context.
+        tracing::debug!(
             peer = %rejection.peer,
-            stream_id = %rejection.stream_id,
             code = rejection.code,
             reason = %rejection.reason,
             "SRT caller rejected"
         );
-        // No receiver is fine: the event is also in the log.
         let _ = self.rejections.send(rejection);
     }
 }

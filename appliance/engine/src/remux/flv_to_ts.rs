@@ -24,7 +24,13 @@ pub struct FlvToTs {
     last_ms: Option<u32>,
     epoch_ms: i64,
     buf: BytesMut,
+    /// Frames held until the program is known (see [`FlvToTs::mux`]).
+    pending: Vec<Frame>,
 }
+
+/// How long frames wait for the other track's sequence header before the TS program is
+/// fixed without it: servers such as nginx-rtmp send video first and audio a few ms later.
+const PROGRAM_WAIT_90K: i64 = 90_000;
 
 impl FlvToTs {
     pub fn new() -> Self {
@@ -84,24 +90,37 @@ impl FlvToTs {
         }
     }
 
-    fn mux(&mut self, mut frame: Frame, out: &mut Vec<TsChunk>) {
-        let muxer = match &mut self.muxer {
-            Some(m) => m,
-            None => {
-                // The program is fixed at the first frame with the configurations seen so far
-                // (publishers send both sequence headers before any frame).
-                let mut m = TsMuxer::new(
-                    self.video.as_ref().map(|v| v.codec),
-                    self.audio.as_ref().map(|_| relevo_media::frame::Codec::Aac),
-                );
-                if let Some(v) = &self.video {
-                    m.set_video_config(v.clone());
-                }
-                if let Some(a) = &self.audio {
-                    m.set_audio_config(a.clone());
-                }
-                self.muxer.insert(m)
+    fn mux(&mut self, frame: Frame, out: &mut Vec<TsChunk>) {
+        if self.muxer.is_none() {
+            // The program (which PIDs exist) is fixed once: wait until both sequence headers
+            // are known, or until one track has waited long enough to be alone.
+            let first = self.pending.first().map_or(frame.dts, |f| f.dts);
+            let both = self.video.is_some() && self.audio.is_some();
+            if !both && frame.dts - first < PROGRAM_WAIT_90K {
+                self.pending.push(frame);
+                return;
             }
+            let mut m = TsMuxer::new(
+                self.video.as_ref().map(|v| v.codec),
+                self.audio.as_ref().map(|_| relevo_media::frame::Codec::Aac),
+            );
+            if let Some(v) = &self.video {
+                m.set_video_config(v.clone());
+            }
+            if let Some(a) = &self.audio {
+                m.set_audio_config(a.clone());
+            }
+            self.muxer = Some(m);
+            for f in std::mem::take(&mut self.pending) {
+                self.mux_one(f, out);
+            }
+        }
+        self.mux_one(frame, out);
+    }
+
+    fn mux_one(&mut self, mut frame: Frame, out: &mut Vec<TsChunk>) {
+        let Some(muxer) = self.muxer.as_mut() else {
+            return;
         };
         frame.pts += TS_OFFSET_90K;
         frame.dts += TS_OFFSET_90K;

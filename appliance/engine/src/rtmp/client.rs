@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_util::sync::CancellationToken;
 
+use super::guard::ChunkInspector;
 use super::io::{self, BoxTransport, HandshakeError, WriteError, READ_BUFFER};
 use super::tls::ClientTls;
 use super::url::RtmpUrl;
@@ -34,6 +35,11 @@ pub(crate) struct ClientConn {
     writer: WriteHalf<BoxTransport>,
     pub(crate) session: ClientSession,
     pub(crate) buf: Vec<u8>,
+    /// Sees every byte from the server before the session does: `rml_rtmp` must not parse
+    /// deep AMF0.
+    inspector: ChunkInspector,
+    /// The server, for the log line when the inspector refuses its input.
+    peer: String,
 }
 
 /// What one read brought.
@@ -70,6 +76,8 @@ impl ClientConn {
             writer,
             session,
             buf: vec![0u8; READ_BUFFER],
+            inspector: ChunkInspector::new(),
+            peer: url.redacted().to_string(),
         };
         conn.send_results(initial).await?;
         let request = conn
@@ -127,6 +135,10 @@ impl ClientConn {
     ) -> Result<Vec<ClientSessionEvent>, LinkError> {
         if bytes.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Err(e) = self.inspector.inspect(bytes) {
+            tracing::info!(peer = %self.peer, "RTMP connection closed: refused input: {e}");
+            return Err(LinkError::Protocol(format!("refused input: {e}")));
         }
         let session = &mut self.session;
         let results = io::guard(|| session.handle_input(bytes))

@@ -11,11 +11,13 @@
 //! - [`url`]: `rtmp://` / `rtmps://` URLs split into host, app and stream key.
 //! - [`tls`]: the server certificate with reload on renewal, and the client trust roots.
 //! - [`flags`]: keyframe / sequence-header flags read from an FLV tag body.
+//! - [`guard`]: checks the peer's chunk stream before `rml_rtmp` parses it (AMF0 nesting).
 //! - [`meta`]: `onMetaData` between AMF0 bytes and `rml_rtmp`'s `StreamMetadata`.
 //! - `client` and `io`: the connection setup and byte pumping shared by the above.
 
 mod client;
 pub mod flags;
+pub mod guard;
 mod io;
 pub mod meta;
 pub mod pull;

@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::flags::tag_flags;
+use super::guard::{ChunkInspector, GuardError};
 use super::io::{self, BoxTransport, WriteError, READ_BUFFER};
 use super::meta;
 use super::router::{FlvIngest, Peer, Rejection, RtmpRouter};
@@ -106,6 +107,8 @@ enum ConnError {
     Rejected(Rejection),
     #[error("RTMP session error: {0}")]
     Session(String),
+    #[error("refused input: {0}")]
+    Guard(#[from] GuardError),
     #[error("write failed: {0}")]
     Write(#[from] WriteError),
     #[error("read failed: {0}")]
@@ -165,6 +168,7 @@ impl Connection {
             router: self.router.as_ref(),
             phase: Phase::Idle,
             last_timestamp: 0,
+            inspector: ChunkInspector::new(),
         };
         session.handle_results(initial).await?;
         if !leftover.is_empty() && session.input(&leftover).await? {
@@ -192,6 +196,8 @@ struct Session<'a> {
     phase: Phase,
     /// Timestamp of the last media tag, given to metadata (which carries none in `rml_rtmp`).
     last_timestamp: u32,
+    /// Sees every byte before the session does: `rml_rtmp` must not parse deep AMF0.
+    inspector: ChunkInspector,
 }
 
 /// One wake-up of the connection loop.
@@ -252,6 +258,7 @@ impl Session<'_> {
 
     /// Feeds peer bytes to the session. Returns true when the peer finished its stream.
     async fn input(&mut self, bytes: &[u8]) -> Result<bool, ConnError> {
+        self.inspector.inspect(bytes)?;
         let session = &mut self.session;
         let results = io::guard(|| session.handle_input(bytes))
             .ok_or_else(|| ConnError::Session(io::PANIC_REASON.to_string()))?

@@ -163,7 +163,7 @@ impl Relevo {
             Command::new(env!("CARGO_BIN_EXE_relevo"))
                 .args(["serve", "--config"])
                 .arg(&config)
-                .env("RELEVO_LOG", "info,relevo_engine=debug,libsrt=warn")
+                .env("RELEVO_LOG", "info,relevo_engine=debug,libsrt=error")
                 .env_remove("JOURNAL_STREAM")
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log).unwrap()),
@@ -345,12 +345,16 @@ pub fn probe(file: &Path) -> Probe {
         .unwrap_or(0.0);
     // Only audio and video: RTMP servers also send data messages (|RtmpSampleAccess) that
     // ffmpeg records as extra data streams.
-    let streams = json["streams"]
+    let av: Vec<&serde_json::Value> = json["streams"]
         .as_array()
         .map(|a| a.as_slice())
         .unwrap_or_default()
         .iter()
         .filter(|s| matches!(s["codec_type"].as_str(), Some("video" | "audio")))
+        .collect();
+    let av_index: Vec<String> = av.iter().map(|s| s["index"].to_string()).collect();
+    let streams = av
+        .iter()
         .map(|s| {
             (
                 s["codec_type"].as_str().unwrap_or("").to_owned(),
@@ -385,6 +389,9 @@ pub fn probe(file: &Path) -> Probe {
         let Ok(dts) = dts.parse::<i64>() else {
             continue;
         };
+        if !av_index.iter().any(|i| i == idx) {
+            continue;
+        }
         if let Some(prev) = last.insert(idx.to_owned(), dts) {
             if dts <= prev && !non_monotonic.contains(&idx.to_owned()) {
                 non_monotonic.push(idx.to_owned());
@@ -431,16 +438,23 @@ pub fn assert_full_stream(what: &str, file: &Path, secs: u32) {
 
 /// Waits until a recording stops growing (the writer finished or went idle).
 pub fn wait_file_stable(path: &Path) {
-    let mut last = (u64::MAX, Instant::now());
+    wait_files_stable(&[path.to_owned()]);
+}
+
+/// Waits until none of the recordings has grown for 1.5 s.
+pub fn wait_files_stable(paths: &[PathBuf]) {
+    let mut last: Vec<(u64, Instant)> = vec![(u64::MAX, Instant::now()); paths.len()];
     wait_until(
-        &format!("{} to stop growing", path.display()),
+        "recordings to stop growing",
         Duration::from_secs(60),
         || {
-            let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            if len != last.0 {
-                last = (len, Instant::now());
-            }
-            len > 0 && last.1.elapsed() > Duration::from_millis(1500)
+            paths.iter().zip(last.iter_mut()).all(|(p, l)| {
+                let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                if len != l.0 {
+                    *l = (len, Instant::now());
+                }
+                len > 0 && l.1.elapsed() > Duration::from_millis(1500)
+            })
         },
     );
 }
@@ -505,4 +519,39 @@ pub fn port_bound(proto: &str, port: u16) -> bool {
             })
         })
     })
+}
+
+/// nginx with the RTMP module (Debian's libnginx-mod-rtmp) as a real remote RTMP server:
+/// `rtmp://127.0.0.1:PORT/live/KEY`, players wait for publishers.
+pub fn nginx_rtmp(dir: &TempDir, port: u16) -> Proc {
+    let prefix = dir.path("nginx");
+    std::fs::create_dir_all(prefix.join("logs")).unwrap();
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n\
+             daemon off;\nmaster_process off;\nworker_processes 1;\n\
+             error_log {prefix}/logs/error.log info;\npid {prefix}/nginx.pid;\n\
+             events {{ worker_connections 256; }}\n\
+             rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
+               application live {{ live on; wait_key on; wait_video on; }} }} }}\n",
+            prefix = prefix.display()
+        ),
+    )
+    .unwrap();
+    let p = Proc::spawn(
+        "nginx",
+        Command::new("nginx")
+            .arg("-p")
+            .arg(&prefix)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(prefix.join("stderr.log")).unwrap()),
+    );
+    wait_until("nginx-rtmp to listen", Duration::from_secs(10), || {
+        port_bound("tcp", port)
+    });
+    p
 }

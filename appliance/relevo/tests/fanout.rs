@@ -1,0 +1,113 @@
+//! One input to 50 outputs of mixed kinds: every one receives the full stream.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const SECS: u32 = 8;
+const PUSH_RTMP: usize = 12;
+const PUSH_SRT: usize = 13;
+const PULL_SRT: usize = 13;
+const PULL_RTMP: usize = 12;
+
+#[test]
+fn one_input_to_fifty_mixed_outputs() {
+    assert_eq!(PUSH_RTMP + PUSH_SRT + PULL_SRT + PULL_RTMP, 50);
+    let dir = TempDir::new("fanout50");
+    let mut sinks = Vec::new();
+    let mut flows = String::from("[[input]]\nname = \"main\"\nkey = \"main\"\n");
+    for i in 0..PUSH_RTMP {
+        let port = free_tcp_port();
+        sinks.push(rtmp_listener_sink(
+            port,
+            &dir.path(&format!("push-rtmp-{i}.flv")),
+            &dir.path(&format!("push-rtmp-{i}.log")),
+        ));
+        flows.push_str(&format!(
+            "[[input.output]]\nname = \"push-rtmp-{i}\"\npush = \"rtmp://127.0.0.1:{port}/live/dest\"\n"
+        ));
+    }
+    for i in 0..PUSH_SRT {
+        let port = free_udp_port();
+        sinks.push(srt_listener_sink(
+            port,
+            "",
+            &dir.path(&format!("push-srt-{i}.ts")),
+            &dir.path(&format!("push-srt-{i}.log")),
+        ));
+        flows.push_str(&format!(
+            "[[input.output]]\nname = \"push-srt-{i}\"\npush = \"srt://127.0.0.1:{port}\"\n"
+        ));
+    }
+    for i in 0..PULL_SRT {
+        flows.push_str(&format!(
+            "[[input.output]]\nname = \"pull-srt-{i}\"\npull = \"srt\"\nkey = \"read-srt-{i}\"\n"
+        ));
+    }
+    for i in 0..PULL_RTMP {
+        flows.push_str(&format!(
+            "[[input.output]]\nname = \"pull-rtmp-{i}\"\npull = \"rtmp\"\nkey = \"read-rtmp-{i}\"\n"
+        ));
+    }
+    let relevo = Relevo::start("fanout50", "", &flows);
+
+    // SRT readers are light srt-live-transmit callers that wait for the stream.
+    let mut readers = Vec::new();
+    for i in 0..PULL_SRT {
+        readers.push(Proc::spawn(
+            "srt-live-transmit",
+            Command::new("srt-live-transmit")
+                .args(["-q", "-a:no"])
+                .arg(format!(
+                    "srt://127.0.0.1:{}?streamid=read:read-srt-{i}",
+                    relevo.srt
+                ))
+                .arg("file://con")
+                .stdout(std::fs::File::create(dir.path(&format!("pull-srt-{i}.ts"))).unwrap())
+                .stderr(Stdio::null()),
+        ));
+    }
+    relevo.wait_log("SRT reader connected", PULL_SRT);
+
+    let publisher = publish(
+        "publisher",
+        SECS,
+        "mpegts",
+        &relevo.srt_url("publish:main", ""),
+        &dir.path("publisher.log"),
+    );
+    relevo.wait_log("SRT publisher connected", 1);
+    for i in 0..PULL_RTMP {
+        readers.push(record(
+            "rtmp-player",
+            &relevo.rtmp_url(&format!("read-rtmp-{i}")),
+            "flv",
+            &dir.path(&format!("pull-rtmp-{i}.flv")),
+            &dir.path(&format!("pull-rtmp-{i}.log")),
+        ));
+    }
+    assert!(publisher
+        .wait(Duration::from_secs(u64::from(SECS) + 60))
+        .success());
+
+    let mut files = Vec::new();
+    files.extend((0..PUSH_RTMP).map(|i| format!("push-rtmp-{i}.flv")));
+    files.extend((0..PUSH_SRT).map(|i| format!("push-srt-{i}.ts")));
+    files.extend((0..PULL_SRT).map(|i| format!("pull-srt-{i}.ts")));
+    files.extend((0..PULL_RTMP).map(|i| format!("pull-rtmp-{i}.flv")));
+    let paths: Vec<_> = files.iter().map(|f| dir.path(f)).collect();
+    wait_files_stable(&paths);
+    for r in readers {
+        r.wait(Duration::from_secs(10));
+    }
+    for s in sinks {
+        s.interrupt();
+    }
+    for f in &files {
+        assert_full_stream(f, &dir.path(f), SECS);
+    }
+}
