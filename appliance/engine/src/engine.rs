@@ -260,7 +260,10 @@ impl Engine {
             let cancel = rt.cancel.child_token();
             if !(spec.enabled && out.enabled) {
                 counters.set_state(FlowState::Stopped);
-            } else if matches!(out.kind, OutputKind::PushRtmp(_) | OutputKind::PushSrt(_)) {
+            } else if matches!(
+                out.kind,
+                OutputKind::PushRtmp { .. } | OutputKind::PushSrt(_)
+            ) {
                 self.shared.tasks.spawn(output::run_push(
                     self.shared.clone(),
                     rt.hub.clone(),
@@ -290,7 +293,7 @@ impl Engine {
         let wants_flv = enabled().any(|o| {
             matches!(
                 o.spec.kind,
-                OutputKind::PushRtmp(_) | OutputKind::PullRtmp { .. }
+                OutputKind::PushRtmp { .. } | OutputKind::PullRtmp { .. }
             )
         });
         rt.hub.set_wants(wants_ts, wants_flv);
@@ -358,7 +361,7 @@ impl Engine {
 pub(crate) fn output_kind_name(kind: &OutputKind) -> &'static str {
     match kind {
         OutputKind::PushSrt(_) => "push_srt",
-        OutputKind::PushRtmp(_) => "push_rtmp",
+        OutputKind::PushRtmp { .. } => "push_rtmp",
         OutputKind::PullSrt { .. } => "pull_srt",
         OutputKind::PullRtmp { .. } => "pull_rtmp",
     }

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use relevo_media::frame::Codec;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
@@ -74,7 +75,14 @@ async fn attempt(
             )
             .await
         }
-        OutputKind::PushRtmp(url) => {
+        OutputKind::PushRtmp { url, enhanced } => {
+            if hub.video_codec() == Some(Codec::H265) && !enhanced {
+                return Err(LinkError::Codec(
+                    "the input is H.265, which legacy RTMP cannot carry; set enhanced_rtmp = true \
+                     on this output if the destination accepts Enhanced RTMP"
+                        .into(),
+                ));
+            }
             let Some(mut sub) = hub.subscribe_flv(counters.dropped.clone()) else {
                 return Ok(());
             };

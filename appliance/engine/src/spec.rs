@@ -200,7 +200,13 @@ pub enum InputSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputKind {
     PushSrt(SrtCaller),
-    PushRtmp(RtmpUrl),
+    PushRtmp {
+        url: RtmpUrl,
+        /// The destination accepts Enhanced RTMP (H.265 as `hvc1`). Legacy RTMP has no
+        /// H.265, and a legacy server accepts the tags and then cannot decode them, so H.265
+        /// is only sent where the operator says it is understood.
+        enhanced: bool,
+    },
     /// Remote callers read from our SRT listener with this key (`read:KEY`).
     PullSrt {
         key: StreamKey,

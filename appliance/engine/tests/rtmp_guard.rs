@@ -1,14 +1,20 @@
 //! The RTMP listener against a hostile peer: after a real handshake it sends command and data
 //! messages of deeply nested AMF0 values, which `rml_rtmp` would parse recursively until the
-//! stack overflows and the whole process aborts. Only that connection may end.
+//! stack overflows and the whole process aborts. Only that connection may end. The same
+//! holds for our pull and push links facing a hostile server.
 
 mod rtmp_support;
 
 use std::time::Duration;
 
+use relevo_engine::error::LinkError;
+use relevo_engine::rtmp::{self, ClientTls, FlvIngest, RtmpUrl};
+use relevo_engine::unit::FlvTag;
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rtmp_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 
 const LONG: Duration = Duration::from_secs(60);
 /// RTMP spec 1.0 §5.2.3: C1/S1/C2/S2 are 1536 bytes.
@@ -151,4 +157,72 @@ async fn deep_amf0_nesting_closes_only_that_connection() {
         "video frames: {}",
         video_frames(&pubs[0])
     );
+}
+
+struct Discard;
+
+impl FlvIngest for Discard {
+    fn push(&mut self, _tag: FlvTag) {}
+}
+
+/// A hostile server: completes the handshake, then answers with a deeply nested `_result`.
+async fn hostile_server(listener: TcpListener) {
+    let (mut tcp, _) = listener.accept().await.expect("accept");
+    let mut handshake = Handshake::new(PeerType::Server);
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = tcp.read(&mut buf).await.expect("read handshake");
+        assert!(n > 0, "client left during the handshake");
+        match handshake.process_bytes(&buf[..n]).expect("handshake") {
+            HandshakeProcessResult::InProgress { response_bytes } => {
+                tcp.write_all(&response_bytes).await.expect("write S0-S2");
+            }
+            HandshakeProcessResult::Completed { response_bytes, .. } => {
+                tcp.write_all(&response_bytes).await.expect("write");
+                break;
+            }
+        }
+    }
+    let mut body = amf_string("_result");
+    body.push(0x00);
+    body.extend_from_slice(&1f64.to_be_bytes());
+    for _ in 0..5000 {
+        body.extend_from_slice(&[0x03, 0x00, 0x01, b'a']);
+    }
+    let _ = tcp.write_all(&chunked(20, &body)).await;
+    // Hold the connection until the client drops it.
+    while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
+}
+
+/// A pull link facing a server that answers `connect` with deeply nested AMF0 ends with a
+/// protocol error naming the reason; the process survives.
+#[tokio::test]
+async fn deep_amf0_nesting_from_a_server_ends_only_the_link() {
+    capture_logs();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = tokio::spawn(hostile_server(listener));
+    let url = RtmpUrl::parse(&format!("rtmp://127.0.0.1:{port}/live/key")).expect("url");
+    let result = rtmp::pull(
+        &url,
+        &ClientTls::new(),
+        &mut Discard,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(
+        matches!(&result, Err(LinkError::Protocol(why)) if why.contains("deeper than")),
+        "{result:?}"
+    );
+    wait_logged(&[
+        "RTMP connection closed",
+        "127.0.0.1",
+        "AMF0 command",
+        "nest",
+    ])
+    .await;
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("hostile server ends")
+        .expect("hostile server");
 }

@@ -104,6 +104,8 @@ struct RawOutput {
     key_length: Option<u32>,
     latency_ms: Option<u32>,
     stream_id: Option<String>,
+    /// Push RTMP(S) only: the destination accepts Enhanced RTMP (H.265).
+    enhanced_rtmp: Option<bool>,
 }
 
 macro_rules! srt_fields {
@@ -400,13 +402,28 @@ fn output_spec(ctx: &Ctx, at: &str, raw: &RawOutput) -> Result<OutputSpec, Confi
                 ));
             }
             if url.starts_with("srt://") {
+                if raw.enhanced_rtmp.is_some() {
+                    return Err(ctx.err(
+                        format!("{at}.enhanced_rtmp"),
+                        "only for push RTMP(S) outputs; SRT carries H.265 as is",
+                    ));
+                }
                 OutputKind::PushSrt(srt_caller(ctx, &at, "push", url, &srt)?)
             } else {
                 no_srt_fields(ctx, &at, &srt, "not used by an RTMP push output")?;
-                OutputKind::PushRtmp(rtmp_url(ctx, &at, "push", url)?)
+                OutputKind::PushRtmp {
+                    url: rtmp_url(ctx, &at, "push", url)?,
+                    enhanced: raw.enhanced_rtmp.unwrap_or(false),
+                }
             }
         }
         (None, Some(proto)) => {
+            if raw.enhanced_rtmp.is_some() {
+                return Err(ctx.err(
+                    format!("{at}.enhanced_rtmp"),
+                    "only for push RTMP(S) outputs; players of a pull output get Enhanced RTMP when the input is H.265",
+                ));
+            }
             let key = raw.key.as_deref().ok_or_else(|| {
                 ctx.err(
                     format!("{at}.key"),

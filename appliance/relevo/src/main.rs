@@ -103,7 +103,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(serve(cfg)) {
+            match rt.block_on(serve(config, cfg)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");
@@ -115,7 +115,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(cfg: config::Config) -> anyhow::Result<()> {
+async fn serve(path: PathBuf, cfg: config::Config) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
     let engine = Engine::start(cfg.engine)
         .await
         .context("starting the relay")?;
@@ -124,23 +125,29 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         .context("applying the configuration")?;
     let inputs = cfg.desired.inputs.len();
     tracing::info!(inputs, "relevo running");
-    wait_for_signal().await;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = hup.recv() => reload(&engine, &path),
+        }
+    }
     tracing::info!("shutting down");
     engine.shutdown(SHUTDOWN_GRACE).await;
     Ok(())
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+/// SIGHUP: re-reads the flows of the configuration file and applies only the difference.
+/// A file with an error is refused as a whole and the running flows stay as they are.
+/// Listener addresses and certificates paths are read at start only.
+fn reload(engine: &Engine, path: &std::path::Path) {
+    match config::load(path) {
+        Ok(cfg) => match engine.apply(&cfg.desired) {
+            Ok(()) => tracing::info!(inputs = cfg.desired.inputs.len(), "configuration reloaded"),
+            Err(e) => tracing::error!("configuration not reloaded: {e}"),
+        },
+        Err(e) => tracing::error!("configuration not reloaded: {e}"),
     }
 }

@@ -194,3 +194,60 @@ key = "cam2"
         assert_full_stream(f, &dir.path(f), SECS);
     }
 }
+
+/// The publisher's MPEG-TS clock wraps (33 bits, every 26.5 h) a second into the stream:
+/// the remuxed RTMP timestamps keep increasing and SRT passes the stream through.
+#[test]
+fn timestamps_stay_monotonic_across_the_33_bit_wrap() {
+    let dir = TempDir::new("wrap");
+    let relevo = Relevo::start(
+        "wrap",
+        "",
+        r#"
+[[input]]
+name = "cam"
+key = "cam-wrap"
+
+  [[input.output]]
+  name = "pull-rtmp"
+  pull = "rtmp"
+  key = "cam-wrap-rtmp"
+
+  [[input.output]]
+  name = "pull-srt"
+  pull = "srt"
+  key = "cam-wrap-srt"
+"#,
+    );
+    let reader = record(
+        "srt-reader",
+        &relevo.srt_url("read:cam-wrap-srt", ""),
+        "mpegts",
+        &dir.path("pull.ts"),
+        &dir.path("pull.log"),
+    );
+    relevo.wait_log("SRT reader connected", 1);
+    // 2^33 / 90 kHz = 95443.72 s; ffmpeg's muxer adds 1.4 s, so the clock wraps ~1.3 s in.
+    let publisher = Proc::spawn(
+        "publisher",
+        ffmpeg()
+            .args(source_args(SECS))
+            .args(["-output_ts_offset", "95441", "-f", "mpegts"])
+            .arg(relevo.srt_url("publish:cam-wrap", ""))
+            .stderr(std::fs::File::create(dir.path("publisher.log")).unwrap()),
+    );
+    relevo.wait_log("SRT publisher connected", 1);
+    let player = record(
+        "rtmp-player",
+        &relevo.rtmp_url("cam-wrap-rtmp"),
+        "flv",
+        &dir.path("pull.flv"),
+        &dir.path("pull-rtmp.log"),
+    );
+    assert!(publisher.wait(Duration::from_secs(60)).success());
+    wait_files_stable(&[dir.path("pull.ts"), dir.path("pull.flv")]);
+    player.wait(Duration::from_secs(10));
+    reader.wait(Duration::from_secs(10));
+    assert_full_stream("RTMP across the wrap", &dir.path("pull.flv"), SECS);
+    assert_full_stream("SRT across the wrap", &dir.path("pull.ts"), SECS);
+}

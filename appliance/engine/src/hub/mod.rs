@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use relevo_media::flv::{self, FlvVideo};
+use relevo_media::frame::Codec;
 use relevo_media::ts::{DemuxEvent, TsDemuxer, PACKET_SIZE};
 use tokio::sync::watch;
 
@@ -80,6 +82,8 @@ struct State {
     wants_flv: bool,
     last_warn: Option<Instant>,
     events: Vec<DemuxEvent>,
+    /// Codec of the current publication's video, once its configuration is known.
+    video_codec: Option<Codec>,
 }
 
 /// The meeting point of one input's publisher and outputs.
@@ -105,6 +109,7 @@ impl Hub {
                 wants_flv: false,
                 last_warn: None,
                 events: Vec::new(),
+                video_codec: None,
             }),
             live: watch::channel(false).0,
             counters: Arc::new(InputCounters::default()),
@@ -152,12 +157,18 @@ impl Hub {
         }
         st.publisher = None;
         st.native = Native::Idle;
+        st.video_codec = None;
         // Outputs see their queue close, finish what they hold and wait for the next
         // publisher.
         st.ts.reset();
         st.flv.reset();
         drop(st);
         self.live.send_replace(false);
+    }
+
+    /// The live publication's video codec, once known.
+    pub fn video_codec(&self) -> Option<Codec> {
+        self.lock().video_codec
     }
 
     pub fn publisher(&self) -> Option<PublisherInfo> {
@@ -239,6 +250,12 @@ impl Hub {
             }
         }
 
+        for ev in &events {
+            if let DemuxEvent::VideoConfig(cfg) = ev {
+                st.video_codec = Some(cfg.codec);
+            }
+        }
+
         // Cut the message where a keyframe PES starts so joiners begin exactly there.
         let mut start = 0;
         let mut start_key = false;
@@ -293,7 +310,12 @@ impl Hub {
         }
         match tag.kind {
             FlvKind::Meta => st.flv.set_header(SLOT_META, tag.clone()),
-            FlvKind::Video if tag.config => st.flv.set_header(SLOT_VIDEO_CONFIG, tag.clone()),
+            FlvKind::Video if tag.config => {
+                if let Ok(FlvVideo::Config(cfg)) = flv::parse_video(&tag.body, 0) {
+                    st.video_codec = Some(cfg.codec);
+                }
+                st.flv.set_header(SLOT_VIDEO_CONFIG, tag.clone());
+            }
             FlvKind::Audio if tag.config => st.flv.set_header(SLOT_AUDIO_CONFIG, tag.clone()),
             _ => {}
         }

@@ -173,3 +173,27 @@ fn rtmps_without_tls_is_refused() {
     let e = err("[listen]\nrtmps = \"0.0.0.0:1936\"\n");
     assert!(e.contains("listen.rtmps"), "{e}");
 }
+
+#[test]
+fn enhanced_rtmp_only_on_rtmp_push() {
+    let base = "[[input]]\nname = \"a\"\nkey = \"k\"\n[[input.output]]\nname = \"o\"\n";
+    let ok = check(&format!(
+        "{base}push = \"rtmp://h/live/k\"\nenhanced_rtmp = true\n"
+    ))
+    .expect("valid");
+    assert!(matches!(
+        ok.desired.inputs[0].outputs[0].kind,
+        OutputKind::PushRtmp { enhanced: true, .. }
+    ));
+    let e = err(&format!(
+        "{base}push = \"srt://h:9000\"\nenhanced_rtmp = true\n"
+    ));
+    assert!(
+        e.contains("output[0] (o).enhanced_rtmp: only for push RTMP(S) outputs"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{base}pull = \"rtmp\"\nkey = \"x\"\nenhanced_rtmp = true\n"
+    ));
+    assert!(e.contains("enhanced_rtmp"), "{e}");
+}

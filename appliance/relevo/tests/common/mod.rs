@@ -408,11 +408,19 @@ pub fn probe(file: &Path) -> Probe {
 /// The checks every received stream must pass: H.264 and AAC present, video frames as sent
 /// within one GOP, duration likewise, DTS strictly increasing in every stream.
 pub fn assert_full_stream(what: &str, file: &Path, secs: u32) {
+    assert_full_stream_of("h264", what, file, secs);
+}
+
+/// [`assert_full_stream`] for another video codec (ffprobe's name: `hevc`).
+pub fn assert_full_stream_of(video_codec: &str, what: &str, file: &Path, secs: u32) {
     let p = probe(file);
     let sent = u64::from(secs * FPS);
-    assert!(p.count("h264") >= 1, "{what}: no H.264 in {p:?}");
+    assert!(
+        p.count(video_codec) >= 1,
+        "{what}: no {video_codec} in {p:?}"
+    );
     assert!(p.count("aac") >= 1, "{what}: no AAC in {p:?}");
-    let video = p.frames("h264");
+    let video = p.frames(video_codec);
     assert!(
         video + u64::from(GOP) >= sent && video <= sent,
         "{what}: {video} video frames, sent {sent} (allowed: one GOP of {GOP} less) {p:?}"
@@ -444,19 +452,29 @@ pub fn wait_file_stable(path: &Path) {
 /// Waits until none of the recordings has grown for 1.5 s.
 pub fn wait_files_stable(paths: &[PathBuf]) {
     let mut last: Vec<(u64, Instant)> = vec![(u64::MAX, Instant::now()); paths.len()];
-    wait_until(
-        "recordings to stop growing",
-        Duration::from_secs(60),
-        || {
-            paths.iter().zip(last.iter_mut()).all(|(p, l)| {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending: Vec<String> = paths
+            .iter()
+            .zip(last.iter_mut())
+            .filter_map(|(p, l)| {
                 let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
                 if len != l.0 {
                     *l = (len, Instant::now());
                 }
-                len > 0 && l.1.elapsed() > Duration::from_millis(1500)
+                let stable = len > 0 && l.1.elapsed() > Duration::from_millis(1500);
+                (!stable).then(|| format!("{} ({len} bytes)", p.display()))
             })
-        },
-    );
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for recordings to stop growing: {pending:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// srt-live-transmit as an SRT listener destination writing what it receives to `out`.
