@@ -8,11 +8,12 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::hub::Hub;
-use crate::metrics::{FlowState, InputSnapshot, OutputCounters, OutputSnapshot, Snapshot};
+use crate::metrics::{FlowState, OutputCounters, Snapshot};
 use crate::rtmp::tls::{CertReloader, ClientTls};
 use crate::spec::{DesiredState, InputSource, InputSpec, Name, OutputKind, OutputSpec, StateError};
 use crate::{input, output, rtmp_routes, srt_endpoint};
@@ -115,6 +116,7 @@ pub struct BoundAddrs {
 pub struct Engine {
     shared: Arc<Shared>,
     bound: BoundAddrs,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
 }
 
 impl Engine {
@@ -173,7 +175,15 @@ impl Engine {
                 shared.cancel.child_token(),
             ));
         }
-        Ok(Self { shared, bound })
+        let (tx, snapshots) = watch::channel(Arc::new(Snapshot::default()));
+        shared
+            .tasks
+            .spawn(crate::live::run_sampler(shared.clone(), tx));
+        Ok(Self {
+            shared,
+            bound,
+            snapshots,
+        })
     }
 
     pub fn bound(&self) -> BoundAddrs {
@@ -283,6 +293,7 @@ impl Engine {
             );
         }
         rt.spec = spec.clone();
+        rt.hub.set_grace(spec.grace.duration());
         let enabled = || rt.outputs.values().filter(|o| o.spec.enabled);
         let wants_ts = enabled().any(|o| {
             matches!(
@@ -299,50 +310,16 @@ impl Engine {
         rt.hub.set_wants(wants_ts, wants_flv);
     }
 
-    /// Live state of every input and output.
+    /// Live state of every input and output, built now. Rates are those of the last sample.
     pub fn snapshot(&self) -> Snapshot {
-        use std::sync::atomic::Ordering::Relaxed;
-        let reg = self.shared.read();
-        let inputs = reg
-            .inputs
-            .values()
-            .map(|rt| {
-                let c = &rt.hub.counters;
-                let publisher = rt.hub.publisher();
-                InputSnapshot {
-                    name: rt.spec.name.to_string(),
-                    state: match (&publisher, rt.spec.enabled) {
-                        (_, false) => FlowState::Stopped,
-                        (Some(_), true) => FlowState::Live,
-                        (None, true) => FlowState::Idle,
-                    },
-                    publisher,
-                    bytes_in: c.bytes_in.load(Relaxed),
-                    publishes: c.publishes.load(Relaxed),
-                    rejections: c.rejections.load(Relaxed),
-                    stream_errors: c.stream_errors.load(Relaxed),
-                    last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
-                    outputs: rt
-                        .outputs
-                        .values()
-                        .map(|o| {
-                            let c = &o.counters;
-                            OutputSnapshot {
-                                name: o.spec.name.to_string(),
-                                kind: output_kind_name(&o.spec.kind),
-                                state: c.state(),
-                                bytes_out: c.bytes_out.load(Relaxed),
-                                dropped: c.dropped.load(Relaxed),
-                                reconnects: c.reconnects.load(Relaxed),
-                                peers: c.peers.load(Relaxed),
-                                last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
-                            }
-                        })
-                        .collect(),
-                }
-            })
-            .collect();
-        Snapshot { inputs }
+        crate::live::snapshot(&self.shared)
+    }
+
+    /// The snapshot the sampler task publishes once a second, rates included; the channel
+    /// closes when the engine shuts down. Every reader (`/metrics`, the API, the panel)
+    /// follows this one.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.clone()
     }
 
     /// Closes every connection and waits (up to `grace`) for the tasks to finish.

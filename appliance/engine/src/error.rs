@@ -18,6 +18,10 @@ pub enum LinkError {
     Codec(String),
     #[error("TLS error: {0}")]
     Tls(String),
+    /// The connection opened but the destination never answered the protocol's setup
+    /// (handshake, connect, publish): a frozen or overloaded server, or not RTMP at all.
+    #[error("connected, but the destination did not answer for {0} s")]
+    NoAnswer(u64),
     /// The connection is open but no bytes leave while the input is live.
     #[error("stalled: no bytes sent for {0} s")]
     Stalled(u64),

@@ -62,6 +62,7 @@ async fn attempt(
                     })
                     .ok()
                 },
+                &hub.counters.link,
                 cancel,
             )
             .await

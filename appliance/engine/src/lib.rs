@@ -10,14 +10,18 @@
 //! - `remux`: TS ⇄ FLV conversion shared by all outputs of the other protocol;
 //! - `rtmp/`, `srt/`: protocol endpoints (listeners, push, pull);
 //! - `output/`: push output handlers with classified errors and backoff;
-//! - `metrics`: counters and the shared snapshot.
+//! - `metrics`: counters and the shared snapshot; `live`: the task that samples them each
+//!   second; `prometheus`: the snapshot in Prometheus text format.
 pub mod backoff;
 mod engine;
 pub mod error;
 pub mod hub;
 mod input;
+mod live;
+mod log_limit;
 pub mod metrics;
 mod output;
+pub mod prometheus;
 pub mod remux;
 pub mod rtmp;
 mod rtmp_routes;

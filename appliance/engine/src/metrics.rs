@@ -1,11 +1,24 @@
 //! Counters that endpoints update lock-free, and the plain-data snapshot read from them.
 //!
-//! Every reader (logs, tests, later `/metrics` and the API) reads the same snapshot, built on
-//! demand from these counters.
+//! Every reader (`/metrics`, the API, the panel, tests) reads the same [`Snapshot`]: the
+//! engine's sampler task builds one a second (see `live`), and also moves each flow's
+//! [`RateWindow`]. Connected peers register themselves with [`Peers::join`] and leave when
+//! their [`PeerGuard`] drops; an SRT peer lends a weak handle on its socket so that its link
+//! figures are read from libsrt when the snapshot is taken. This module holds data only: no
+//! tasks, no I/O besides those libsrt statistics calls.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
+
+use relevo_srt::SrtStats;
+
+mod peers;
+#[cfg(test)]
+mod tests;
+
+pub use peers::{PeerGuard, PeerSnapshot, Peers};
 
 /// Where a flow stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -19,6 +32,31 @@ pub enum FlowState {
     Retrying,
     /// Disabled by the operator.
     Stopped,
+    /// The publisher dropped; outputs are held for the grace period, waiting for it.
+    Waiting,
+}
+
+impl FlowState {
+    pub const ALL: [FlowState; 6] = [
+        FlowState::Idle,
+        FlowState::Connecting,
+        FlowState::Live,
+        FlowState::Retrying,
+        FlowState::Stopped,
+        FlowState::Waiting,
+    ];
+
+    /// The name used in JSON and in the `state` label of `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowState::Idle => "idle",
+            FlowState::Connecting => "connecting",
+            FlowState::Live => "live",
+            FlowState::Retrying => "retrying",
+            FlowState::Stopped => "stopped",
+            FlowState::Waiting => "waiting",
+        }
+    }
 }
 
 /// Last failure of a flow, as shown to operators.
@@ -39,30 +77,44 @@ pub struct InputCounters {
     /// Container errors in the incoming stream (bad packets, unsupported codecs).
     pub stream_errors: AtomicU64,
     pub last_error: Mutex<Option<LastError>>,
+    /// The publisher's connection, for SRT link figures.
+    pub link: Peers,
+    /// Moved by the sampler task from `bytes_in`.
+    pub rate: Mutex<RateWindow>,
 }
 
 /// Counters of one output.
 #[derive(Debug)]
 pub struct OutputCounters {
-    pub bytes_out: AtomicU64,
+    /// Shared with RTMP players' connections, which count what they write.
+    pub bytes_out: Arc<AtomicU64>,
     /// Shared with the hub's subscriptions, which count what they lose.
     pub dropped: Arc<AtomicU64>,
     pub reconnects: AtomicU64,
     /// Connected readers (pull outputs) or 1 while a push output is connected.
     pub peers: AtomicU64,
     pub state: Mutex<FlowState>,
+    /// When the state last became `Live` (push outputs); `None` while not live.
+    pub live_since: Mutex<Option<SystemTime>>,
     pub last_error: Mutex<Option<LastError>>,
+    /// Who is connected: readers of a pull output, the destination of a push output.
+    pub connections: Peers,
+    /// Moved by the sampler task from `bytes_out`.
+    pub rate: Mutex<RateWindow>,
 }
 
 impl Default for OutputCounters {
     fn default() -> Self {
         Self {
-            bytes_out: AtomicU64::new(0),
+            bytes_out: Arc::default(),
             dropped: Arc::default(),
             reconnects: AtomicU64::new(0),
             peers: AtomicU64::new(0),
             state: Mutex::new(FlowState::Idle),
+            live_since: Mutex::new(None),
             last_error: Mutex::new(None),
+            connections: Peers::default(),
+            rate: Mutex::default(),
         }
     }
 }
@@ -70,8 +122,18 @@ impl Default for OutputCounters {
 impl OutputCounters {
     pub fn set_state(&self, state: FlowState) {
         if let Ok(mut s) = self.state.lock() {
+            if *s != state || state != FlowState::Live {
+                if let Ok(mut since) = self.live_since.lock() {
+                    *since = (state == FlowState::Live).then(SystemTime::now);
+                }
+            }
             *s = state;
         }
+    }
+
+    /// When the output went live, if it is.
+    pub fn live_since(&self) -> Option<SystemTime> {
+        self.live_since.lock().ok().and_then(|s| *s)
     }
 
     pub fn state(&self) -> FlowState {
@@ -103,6 +165,120 @@ impl InputCounters {
     }
 }
 
+/// Bit rate of a flow over the last second and the last ten seconds, in bits per second.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Bitrate {
+    pub last_1s: u64,
+    pub last_10s: u64,
+}
+
+/// The byte counter of one flow sampled once a second: the last [`RateWindow::LEN`] deltas.
+#[derive(Debug, Default)]
+pub struct RateWindow {
+    last: Option<(u64, Instant)>,
+    /// (bytes, elapsed) per sample, newest last.
+    deltas: VecDeque<(u64, Duration)>,
+}
+
+impl RateWindow {
+    /// Samples kept: the long window is this many sampling periods.
+    pub const LEN: usize = 10;
+
+    /// Records the counter's `total` at `now`. A counter that went backwards (a flow
+    /// recreated under the same counters never does, but be safe) restarts the window.
+    pub fn sample(&mut self, total: u64, now: Instant) {
+        if let Some((prev, at)) = self.last {
+            if total < prev {
+                self.deltas.clear();
+            } else {
+                if self.deltas.len() == Self::LEN {
+                    self.deltas.pop_front();
+                }
+                self.deltas
+                    .push_back((total - prev, now.saturating_duration_since(at)));
+            }
+        }
+        self.last = Some((total, now));
+    }
+
+    /// Bits per second over the newest sample and over all kept samples.
+    pub fn bitrate(&self) -> Bitrate {
+        let rate = |bytes: u64, elapsed: Duration| {
+            let secs = elapsed.as_secs_f64();
+            if secs > 0.0 {
+                (bytes as f64 * 8.0 / secs).round() as u64
+            } else {
+                0
+            }
+        };
+        let last_1s = self.deltas.back().map_or(0, |&(b, d)| rate(b, d));
+        let (bytes, elapsed) = self
+            .deltas
+            .iter()
+            .fold((0, Duration::ZERO), |(b, d), &(db, dd)| (b + db, d + dd));
+        Bitrate {
+            last_1s,
+            last_10s: rate(bytes, elapsed),
+        }
+    }
+}
+
+/// Which way media flows on an SRT connection, seen from the relay: it picks the side of
+/// libsrt's counters that matters (a publisher's link is received, a reader's is sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkDirection {
+    Receiving,
+    Sending,
+}
+
+/// SRT link figures of one connection (libsrt `srt_bstats`, totals since it connected).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct SrtLink {
+    /// Smoothed round-trip time.
+    pub rtt_ms: f64,
+    /// Packets lost on the way (detected by us when receiving, reported by the peer when
+    /// sending).
+    pub packets_lost: u64,
+    /// Packets resent by us (sending). `None` when receiving: `SrtStats` does not carry
+    /// libsrt's count of retransmissions received (`pktRcvRetrans`) yet.
+    pub packets_retransmitted: Option<u64>,
+    /// Packets dropped as too late to play (receiving) or to send (sending).
+    pub packets_dropped: u64,
+    /// Negotiated latency (TSBPD delay) of this direction.
+    pub latency_ms: u32,
+    /// Media held in our buffer: undelivered (receiving) or unacknowledged (sending).
+    pub buffer_ms: u32,
+    /// libsrt's estimate of the link's bandwidth.
+    pub bandwidth_mbps: f64,
+}
+
+impl SrtLink {
+    pub fn from_stats(s: &SrtStats, dir: LinkDirection) -> Self {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let ms = |n: i32| u32::try_from(n).unwrap_or(0);
+        match dir {
+            LinkDirection::Receiving => Self {
+                rtt_ms: s.rtt_ms,
+                packets_lost: count(s.pkt_loss_recv),
+                packets_retransmitted: None,
+                packets_dropped: count(s.pkt_drop_recv),
+                latency_ms: ms(s.recv_latency_ms),
+                buffer_ms: ms(s.recv_buffer_ms),
+                bandwidth_mbps: s.bandwidth_mbps,
+            },
+            LinkDirection::Sending => Self {
+                rtt_ms: s.rtt_ms,
+                packets_lost: count(s.pkt_loss_sent),
+                packets_retransmitted: Some(count(s.pkt_retrans)),
+                packets_dropped: count(s.pkt_drop_send),
+                latency_ms: ms(s.send_latency_ms),
+                buffer_ms: ms(s.send_buffer_ms),
+                bandwidth_mbps: s.bandwidth_mbps,
+            },
+        }
+    }
+}
+
 /// Who is publishing to an input.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PublisherInfo {
@@ -117,10 +293,16 @@ pub struct OutputSnapshot {
     pub name: String,
     pub kind: &'static str,
     pub state: FlowState,
+    pub bitrate: Bitrate,
     pub bytes_out: u64,
+    /// Units (TS chunks or FLV tags) lost because the output's queue was full.
     pub dropped: u64,
     pub reconnects: u64,
     pub peers: u64,
+    /// The readers of a pull output; the destination of a push SRT output.
+    pub connections: Vec<PeerSnapshot>,
+    /// Seconds since the output went live; `None` while it is not.
+    pub uptime_secs: Option<f64>,
     pub last_error: Option<LastError>,
 }
 
@@ -129,10 +311,15 @@ pub struct InputSnapshot {
     pub name: String,
     pub state: FlowState,
     pub publisher: Option<PublisherInfo>,
+    /// Link figures of an SRT publisher.
+    pub srt: Option<SrtLink>,
+    pub bitrate: Bitrate,
     pub bytes_in: u64,
     pub publishes: u64,
     pub rejections: u64,
     pub stream_errors: u64,
+    /// Seconds since the current publisher connected; `None` while no one publishes.
+    pub uptime_secs: Option<f64>,
     pub last_error: Option<LastError>,
     pub outputs: Vec<OutputSnapshot>,
 }

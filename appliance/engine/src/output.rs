@@ -86,15 +86,28 @@ async fn attempt(
             let Some(mut sub) = hub.subscribe_flv(counters.dropped.clone()) else {
                 return Ok(());
             };
-            counters.set_state(FlowState::Live);
-            crate::rtmp::push::push(
+            // The destination counts as a connected peer once it accepted the stream.
+            let peer = std::sync::Mutex::new(None);
+            let result = crate::rtmp::push::push_with(
                 url,
                 &shared.client_tls,
                 &mut sub.rx,
                 &counters.bytes_out,
                 cancel,
+                || {
+                    counters.set_state(FlowState::Live);
+                    counters.peers.store(1, Ordering::Relaxed);
+                    let guard = counters
+                        .connections
+                        .join("rtmp", url.redacted().to_string(), None);
+                    if let Ok(mut p) = peer.lock() {
+                        *p = Some(guard);
+                    }
+                },
             )
-            .await
+            .await;
+            drop(peer);
+            result
         }
         OutputKind::PullSrt { .. } | OutputKind::PullRtmp { .. } => Ok(()),
     }

@@ -4,8 +4,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::engine::{Route, Shared};
+use crate::metrics::FlowState;
 use crate::metrics::PublisherInfo;
-use crate::rtmp::router::{FlvIngest, FlvSubscription, Peer, Rejection, RtmpRouter};
+use crate::rtmp::router::{FlvIngest, FlvSubscription, Peer, PlayerGuard, Rejection, RtmpRouter};
 use crate::spec::{InputSource, OutputKind};
 
 /// The only RTMP application name we serve: `rtmp://HOST/live/KEY`.
@@ -77,6 +78,23 @@ impl RtmpRouter for Router {
             .subscribe_flv(o.counters.dropped.clone())
             .ok_or(Rejection::NotLive)?;
         tracing::info!(input = %input, output = %output, peer = %peer.addr, "RTMP player connected");
-        Ok(FlvSubscription { rx: sub.rx })
+        let counters = o.counters.clone();
+        counters.peers.fetch_add(1, Ordering::Relaxed);
+        counters.set_state(FlowState::Live);
+        let on_leave = counters.clone();
+        let protocol = if peer.secure { "rtmps" } else { "rtmp" };
+        let conn = counters
+            .connections
+            .join(protocol, peer.addr.to_string(), None);
+        Ok(FlvSubscription {
+            rx: sub.rx,
+            bytes_out: counters.bytes_out.clone(),
+            guard: PlayerGuard(Some(Box::new(move || {
+                drop(conn);
+                if on_leave.peers.fetch_sub(1, Ordering::Relaxed) == 1 {
+                    on_leave.set_state(FlowState::Idle);
+                }
+            }))),
+        })
     }
 }

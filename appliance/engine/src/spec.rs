@@ -25,6 +25,8 @@ pub enum SpecError {
     Name(String),
     #[error("invalid URL {url:?}: {reason}")]
     Url { url: String, reason: String },
+    #[error("{0} s is longer than the {max} s a grace period may last", max = GracePeriod::MAX_S)]
+    Grace(u64),
     #[error("key length is set but there is no passphrase")]
     KeyLengthWithoutPassphrase,
 }
@@ -231,7 +233,33 @@ pub struct InputSpec {
     pub name: Name,
     pub enabled: bool,
     pub source: InputSource,
+    /// How long outputs stay connected after the publisher drops, waiting for it (or a
+    /// replacement) to return. Changing it restarts nothing.
+    pub grace: GracePeriod,
     pub outputs: Vec<OutputSpec>,
+}
+
+/// The publisher-blip grace period: 0 (outputs close at once) to 300 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GracePeriod(std::time::Duration);
+
+impl GracePeriod {
+    pub const MAX_S: u64 = 300;
+    /// Long enough for an encoder to reboot its link, short enough that a destination
+    /// such as YouTube does not end the broadcast on its own.
+    pub const DEFAULT: GracePeriod = GracePeriod(std::time::Duration::from_secs(10));
+
+    pub fn from_secs(s: u64) -> Result<Self, SpecError> {
+        if s <= Self::MAX_S {
+            Ok(Self(std::time::Duration::from_secs(s)))
+        } else {
+            Err(SpecError::Grace(s))
+        }
+    }
+
+    pub fn duration(self) -> std::time::Duration {
+        self.0
+    }
 }
 
 impl InputSpec {
@@ -355,6 +383,7 @@ mod tests {
                 security: None,
                 latency: Latency::DEFAULT,
             },
+            grace: GracePeriod::DEFAULT,
             outputs: vec![],
         }
     }

@@ -2,6 +2,7 @@
 //! around it is in `output` and `input`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use relevo_srt::{CallerOptions, SrtError, SrtStream};
@@ -10,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::LinkError;
 use crate::hub::fanout::Subscription;
 use crate::hub::Publisher;
-use crate::metrics::OutputCounters;
+use crate::metrics::{LinkDirection, OutputCounters, Peers};
 use crate::spec::SrtCaller;
 use crate::unit::TsChunk;
 
@@ -65,6 +66,12 @@ pub(crate) async fn push(
     let Some(mut sub) = make_sub() else {
         return Ok(());
     };
+    let stream = Arc::new(stream);
+    let _peer = counters.connections.join(
+        "srt",
+        stream.peer_addr().to_string(),
+        Some((&stream, LinkDirection::Sending)),
+    );
     counters
         .peers
         .store(1, std::sync::atomic::Ordering::Relaxed);
@@ -98,13 +105,19 @@ pub(crate) async fn push(
 pub(crate) async fn pull(
     c: &SrtCaller,
     attach: impl FnOnce(SocketAddr) -> Option<Publisher>,
+    link: &Peers,
     cancel: &CancellationToken,
 ) -> Result<(), LinkError> {
     let addr = resolve(c).await?;
-    let stream = connect(c).await?;
+    let stream = Arc::new(connect(c).await?);
     let Some(publisher) = attach(addr) else {
         return Err(LinkError::Protocol("input already has a publisher".into()));
     };
+    let _peer = link.join(
+        "srt",
+        addr.to_string(),
+        Some((&stream, LinkDirection::Receiving)),
+    );
     let mut buf = [0u8; 1500];
     loop {
         tokio::select! {

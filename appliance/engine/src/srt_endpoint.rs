@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Route, Shared};
 use crate::hub::Hub;
-use crate::metrics::{OutputCounters, PublisherInfo};
+use crate::log_limit::LogLimit;
+use crate::metrics::{LinkDirection, OutputCounters, PublisherInfo};
 use crate::spec::{InputSource, OutputKind};
 
 /// How long a closing sender waits for its last packets to be acknowledged.
@@ -47,8 +48,13 @@ enum Target {
     },
 }
 
+/// SRT refusals logged per second at most; the rest are counted in the next line.
+static REJECT_LOG: LogLimit = LogLimit::new(20, std::time::Duration::from_secs(1));
+
 fn log_reject(req: &ConnectRequest, reason: &str) -> Decision {
-    tracing::info!(peer = %req.peer, "SRT caller rejected: {reason}");
+    if let Some(suppressed) = REJECT_LOG.allow() {
+        tracing::info!(peer = %req.peer, suppressed, "SRT caller rejected: {reason}");
+    }
     Decision::Reject(match reason {
         r if r.starts_with("unknown") => RejectCode::NotFound,
         r if r.contains("already") => RejectCode::Conflict,
@@ -73,7 +79,7 @@ fn decide(shared: &Shared, req: &ConnectRequest) -> Decision {
                 rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
                 return log_reject(req, &format!("input {name} is disabled"));
             }
-            if rt.hub.publisher().is_some() {
+            if !rt.hub.can_publish() {
                 rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
                 return log_reject(req, &format!("input {name} already has a live publisher"));
             }
@@ -175,8 +181,12 @@ async fn log_handshake_failures(shared: Arc<Shared>, mut events: broadcast::Rece
                 Route::Output(input, output) => Some(format!("output {output} of {input}")),
             }
         });
+        let Some(suppressed) = REJECT_LOG.allow() else {
+            continue;
+        };
         tracing::info!(
             peer = %ev.peer,
+            suppressed,
             flow = flow.as_deref().unwrap_or("unknown"),
             "SRT caller rejected: {} (SRT code {})",
             ev.reason,
@@ -263,6 +273,12 @@ async fn run_publisher(
         }
     };
     tracing::info!(%peer, "SRT publisher connected");
+    let stream = Arc::new(stream);
+    let _link = hub.counters.link.join(
+        "srt",
+        peer.to_string(),
+        Some((&stream, LinkDirection::Receiving)),
+    );
     let mut buf = vec![0u8; MAX_MESSAGE];
     let mut received = 0u64;
     let reason = loop {
@@ -290,6 +306,12 @@ async fn run_reader(
 ) {
     counters.peers.fetch_add(1, Ordering::Relaxed);
     tracing::info!(%peer, "SRT reader connected");
+    let stream = Arc::new(stream);
+    let _conn = counters.connections.join(
+        "srt",
+        peer.to_string(),
+        Some((&stream, LinkDirection::Sending)),
+    );
     let mut live = hub.live();
     let mut scratch = vec![0u8; MAX_MESSAGE];
     // A reader that arrives before the publisher waits for it; when the publisher leaves,

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use relevo_engine::rtmp::{ClientTls, RtmpUrl};
 use relevo_engine::spec::{
-    self, DesiredState, InputSource, InputSpec, Latency, Name, OutputKind, OutputSpec, Passphrase,
-    SpecError, SrtCaller, SrtSecurity, StreamKey,
+    self, DesiredState, GracePeriod, InputSource, InputSpec, Latency, Name, OutputKind, OutputSpec,
+    Passphrase, SpecError, SrtCaller, SrtSecurity, StreamKey,
 };
 use relevo_engine::{EngineConfig, TlsFiles};
 use serde::Deserialize;
@@ -19,6 +19,8 @@ use serde::Deserialize;
 pub const DEFAULT_SRT: &str = "0.0.0.0:8890";
 pub const DEFAULT_RTMP: &str = "0.0.0.0:1935";
 pub const DEFAULT_RTMPS: &str = "0.0.0.0:1936";
+/// Loopback only by default: `/metrics` and the status API have no authentication yet.
+pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 
 /// A configuration error, located.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,8 @@ struct RawListen {
     srt: Option<String>,
     rtmp: Option<String>,
     rtmps: Option<String>,
+    /// HTTP: `/metrics`, `/healthz`, `/api/v1/status`.
+    http: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +81,8 @@ struct RawInput {
     key_length: Option<u32>,
     latency_ms: Option<u32>,
     stream_id: Option<String>,
+    /// Seconds outputs wait for a dropped publisher (0–300, default 10).
+    grace_period_s: Option<u64>,
     #[serde(default)]
     output: Vec<RawOutput>,
 }
@@ -127,6 +133,8 @@ fn yes() -> bool {
 #[derive(Debug)]
 pub struct Config {
     pub engine: EngineConfig,
+    /// Where the HTTP server listens.
+    pub http: SocketAddr,
     pub desired: DesiredState,
 }
 
@@ -160,13 +168,23 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     })?;
     let ctx = Ctx { file };
     let engine = engine_config(&ctx, &raw)?;
+    let http = addr(
+        &ctx,
+        "listen.http",
+        raw.listen.http.as_deref(),
+        DEFAULT_HTTP,
+    )?;
     let mut inputs = Vec::with_capacity(raw.input.len());
     for (i, input) in raw.input.iter().enumerate() {
         inputs.push(input_spec(&ctx, &format!("input[{i}]"), input)?);
     }
     let desired = DesiredState { inputs };
     desired.validate().map_err(|e| ctx.err("input", e))?;
-    Ok(Config { engine, desired })
+    Ok(Config {
+        engine,
+        http,
+        desired,
+    })
 }
 
 fn addr(ctx: &Ctx, field: &str, v: Option<&str>, default: &str) -> Result<SocketAddr, ConfigError> {
@@ -381,10 +399,17 @@ fn input_spec(ctx: &Ctx, at: &str, raw: &RawInput) -> Result<InputSpec, ConfigEr
     for (j, out) in raw.output.iter().enumerate() {
         outputs.push(output_spec(ctx, &format!("{at}.output[{j}]"), out)?);
     }
+    let grace = match raw.grace_period_s {
+        Some(s) => {
+            GracePeriod::from_secs(s).map_err(|e| ctx.err(format!("{at}.grace_period_s"), e))?
+        }
+        None => GracePeriod::DEFAULT,
+    };
     Ok(InputSpec {
         name,
         enabled: raw.enabled,
         source,
+        grace,
         outputs,
     })
 }

@@ -2,6 +2,7 @@
 //! configuration file, sets up logging and hands the engine its desired state.
 
 mod config;
+mod http;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -120,6 +121,23 @@ async fn serve(path: PathBuf, cfg: config::Config) -> anyhow::Result<()> {
     let engine = Engine::start(cfg.engine)
         .await
         .context("starting the relay")?;
+    let http = match http::bind(cfg.http).await {
+        Ok(l) => l,
+        Err(e) => {
+            engine.shutdown(SHUTDOWN_GRACE).await;
+            return Err(e);
+        }
+    };
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn({
+        let engine = engine.clone();
+        async move {
+            http::serve(http, &engine, async {
+                let _ = http_stopped.await;
+            })
+            .await;
+        }
+    });
     engine
         .apply(&cfg.desired)
         .context("applying the configuration")?;
@@ -135,7 +153,11 @@ async fn serve(path: PathBuf, cfg: config::Config) -> anyhow::Result<()> {
         }
     }
     tracing::info!("shutting down");
+    let _ = stop_http.send(());
     engine.shutdown(SHUTDOWN_GRACE).await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, http).await.is_err() {
+        tracing::warn!("HTTP connections did not close within {SHUTDOWN_GRACE:?}");
+    }
     Ok(())
 }
 

@@ -19,7 +19,8 @@ fn one_input_to_fifty_mixed_outputs() {
     assert_eq!(PUSH_RTMP + PUSH_SRT + PULL_SRT + PULL_RTMP, 50);
     let dir = TempDir::new("fanout50");
     let mut sinks = Vec::new();
-    let mut flows = String::from("[[input]]\nname = \"main\"\nkey = \"main\"\n");
+    let mut flows =
+        String::from("[[input]]\nname = \"main\"\ngrace_period_s = 0\nkey = \"main\"\n");
     for i in 0..PUSH_RTMP {
         let port = free_tcp_port();
         sinks.push(rtmp_listener_sink(

@@ -36,6 +36,7 @@ fn srt_pull_input_from_an_ffmpeg_listener() {
             r#"
 [[input]]
 name = "remote"
+grace_period_s = 0
 pull = "srt://127.0.0.1:{source_port}"
 passphrase = "remote-passphrase"
 key_length = 32
@@ -70,6 +71,7 @@ fn rtmp_pull_input_from_nginx_rtmp() {
             r#"
 [[input]]
 name = "origin"
+grace_period_s = 0
 pull = "rtmp://127.0.0.1:{nginx_port}/live/feed"
 
   [[input.output]]

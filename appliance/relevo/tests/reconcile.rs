@@ -27,7 +27,7 @@ fn sighup_applies_only_the_difference() {
     let sink1 = srt_listener_sink(p1, "", &dir.path("first.ts"), &dir.path("first.log"));
     let sink2 = srt_listener_sink(p2, "", &dir.path("second.ts"), &dir.path("second.log"));
     let base = format!(
-        "[[input]]\nname = \"cam\"\nkey = \"cam-rec\"\n\
+        "[[input]]\nname = \"cam\"\ngrace_period_s = 0\nkey = \"cam-rec\"\n\
          [[input.output]]\nname = \"first\"\npush = \"srt://127.0.0.1:{p1}\"\n"
     );
     let relevo = Relevo::start("reconcile", "", &base);
@@ -52,7 +52,7 @@ fn sighup_applies_only_the_difference() {
     // Add an output and a second input.
     let added = format!(
         "{listen}{base}[[input.output]]\nname = \"second\"\npush = \"srt://127.0.0.1:{p2}\"\n\
-         [[input]]\nname = \"other\"\nkey = \"other-key\"\n"
+         [[input]]\nname = \"other\"\ngrace_period_s = 0\nkey = \"other-key\"\n"
     );
     std::fs::write(&config, added).unwrap();
     hup(&relevo);

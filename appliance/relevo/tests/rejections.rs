@@ -33,6 +33,7 @@ fn bad_callers_are_rejected_while_a_flow_keeps_delivering() {
             r#"
 [[input]]
 name = "main"
+grace_period_s = 0
 key = "main-key"
 passphrase = "{PASS}"
 key_length = 32
@@ -51,6 +52,7 @@ key_length = 32
 # An idle input: a busy one refuses every second caller before libsrt checks passphrases.
 [[input]]
 name = "spare"
+grace_period_s = 0
 key = "spare-key"
 passphrase = "spare-passphrase"
 "#
@@ -186,7 +188,7 @@ fn a_weaker_key_length_than_configured_is_refused() {
         "weak-key",
         "",
         &format!(
-            "[[input]]\nname = \"main\"\nkey = \"main-key\"\npassphrase = \"{PASS}\"\nkey_length = 32\n"
+            "[[input]]\nname = \"main\"\ngrace_period_s = 0\nkey = \"main-key\"\npassphrase = \"{PASS}\"\nkey_length = 32\n"
         ),
     );
     let p = publish(

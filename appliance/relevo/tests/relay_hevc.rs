@@ -23,6 +23,7 @@ fn h265_passes_through_srt_and_legacy_rtmp_reports_a_codec_error() {
             r#"
 [[input]]
 name = "cam"
+grace_period_s = 0
 key = "cam-hevc"
 
   [[input.output]]

@@ -15,6 +15,7 @@ fn flows(rtmp_dest: u16, srt_dest: u16) -> String {
         r#"
 [[input]]
 name = "studio"
+grace_period_s = 0
 key = "studio-key"
 
   [[input.output]]

@@ -33,6 +33,7 @@ fn srt_publisher_reaches_every_output_kind() {
             r#"
 [[input]]
 name = "cam"
+grace_period_s = 0
 key = "cam1"
 passphrase = "{PASS}"
 key_length = 32
@@ -123,6 +124,7 @@ fn srt_to_srt_keeps_a_second_audio_track() {
             r#"
 [[input]]
 name = "cam"
+grace_period_s = 0
 key = "cam2"
 
   [[input.output]]
@@ -206,6 +208,7 @@ fn timestamps_stay_monotonic_across_the_33_bit_wrap() {
         r#"
 [[input]]
 name = "cam"
+grace_period_s = 0
 key = "cam-wrap"
 
   [[input.output]]

@@ -159,6 +159,16 @@ impl<T: HubItem> Fanout<T> {
         Subscription { rx, dropped }
     }
 
+    /// A new publisher continues the stream: every subscriber skips to its first keyframe
+    /// (decoder configuration first) and the old GOP is forgotten.
+    pub fn resync(&mut self) {
+        for s in &mut self.subs {
+            s.waiting = true;
+        }
+        self.gop.clear();
+        self.gop_bytes = 0;
+    }
+
     pub fn subscribers(&self) -> usize {
         self.subs.len()
     }
@@ -233,6 +243,19 @@ mod tests {
         assert_eq!(drain(&mut slow.rx), vec![5]);
         assert_eq!(slow.dropped.load(Ordering::Relaxed), 1);
         assert_eq!(drain(&mut fast.rx), vec![5]);
+    }
+
+    #[test]
+    fn resync_waits_for_the_next_keyframe() {
+        let mut f = Fanout::new(16);
+        let mut s = f.subscribe(Arc::default());
+        f.push(Item(1, true));
+        f.push(Item(2, false));
+        f.resync();
+        f.push(Item(3, false));
+        f.push(Item(4, true));
+        assert_eq!(drain(&mut s.rx), vec![1, 2, 4]);
+        assert_eq!(s.dropped.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -84,7 +84,54 @@ struct State {
     events: Vec<DemuxEvent>,
     /// Codec of the current publication's video, once its configuration is known.
     video_codec: Option<Codec>,
+    /// How long outputs are held after the publisher leaves.
+    grace: Duration,
+    /// Set while outputs are held for a returning publisher: the token of the timer that
+    /// will close them.
+    held: Option<u64>,
+    /// When the publisher last sent anything: a silent one may be replaced.
+    last_push: Instant,
+    flv_clock: FlvClock,
 }
+
+/// Keeps FLV timestamps increasing across publishers: the second publication is shifted
+/// to continue where the first stopped, plus the wall-clock time in between, so a
+/// destination such as YouTube sees one continuous broadcast.
+#[derive(Debug, Default)]
+struct FlvClock {
+    /// Added to every timestamp of the current publication (ms).
+    offset: i64,
+    /// Highest timestamp sent and when.
+    last: Option<(i64, Instant)>,
+    /// The next tag starts a new publication that continues the previous one.
+    rebase: bool,
+}
+
+impl FlvClock {
+    fn apply(&mut self, tag: &mut FlvTag) {
+        let now = Instant::now();
+        let ts = i64::from(tag.timestamp);
+        if self.rebase {
+            self.rebase = false;
+            if let Some((last, at)) = self.last {
+                let gap = i64::try_from(now.duration_since(at).as_millis()).unwrap_or(i64::MAX);
+                self.offset = last + gap.max(1) - ts;
+            }
+        }
+        let out = ts + self.offset;
+        // RTMP timestamps are 32-bit and wrap; the extended value only orders them here.
+        tag.timestamp = out.rem_euclid(1 << 32) as u32;
+        if self.last.is_none_or(|(l, _)| out >= l) {
+            self.last = Some((out, now));
+        }
+    }
+}
+
+/// A publisher that has sent nothing for this long may be replaced by a new one with the
+/// right credentials. An encoder that lost its link reconnects before SRT or TCP notice the
+/// old connection is dead (SRT's peer idle timeout is 5 s); refusing it would turn a blip
+/// into an outage.
+pub const STALE_PUBLISHER: Duration = Duration::from_secs(2);
 
 /// The meeting point of one input's publisher and outputs.
 #[derive(Debug)]
@@ -110,6 +157,10 @@ impl Hub {
                 last_warn: None,
                 events: Vec::new(),
                 video_codec: None,
+                grace: crate::spec::GracePeriod::DEFAULT.duration(),
+                held: None,
+                last_push: Instant::now(),
+                flv_clock: FlvClock::default(),
             }),
             live: watch::channel(false).0,
             counters: Arc::new(InputCounters::default()),
@@ -130,16 +181,49 @@ impl Hub {
         st.wants_flv = flv;
     }
 
+    pub fn set_grace(&self, grace: Duration) {
+        self.lock().grace = grace;
+    }
+
+    /// Whether a publisher may take the input now: none is attached, or the attached one
+    /// has gone silent (see [`STALE_PUBLISHER`]).
+    pub fn can_publish(&self) -> bool {
+        let st = self.lock();
+        st.publisher.is_none() || st.last_push.elapsed() >= STALE_PUBLISHER
+    }
+
     /// Claims the input for one publisher. A second publisher is turned away while the first
-    /// is connected.
+    /// is connected and sending; a silent one is replaced. A publisher that arrives while
+    /// outputs are held (grace period) continues their stream.
     pub fn attach(self: &Arc<Self>, info: PublisherInfo) -> Result<Publisher, Rejection> {
         let mut st = self.lock();
-        if st.publisher.is_some() {
-            return Err(Rejection::AlreadyPublishing);
+        if let Some((_, old)) = &st.publisher {
+            if st.last_push.elapsed() < STALE_PUBLISHER {
+                return Err(Rejection::AlreadyPublishing);
+            }
+            tracing::info!(input = %self.name, old = %old.peer, new = %info.peer, "replacing a publisher that went silent");
+            st.publisher = None;
+            st.held = Some(0);
         }
         let id = st.next_id;
         st.next_id += 1;
-        st.native = Native::Idle;
+        st.video_codec = None;
+        st.last_push = Instant::now();
+        let resuming = st.held.take().is_some();
+        // FLV → TS remux may continue (its input timestamps are made continuous below);
+        // TS → FLV restarts from the new publisher's clock.
+        if !(resuming && matches!(st.native, Native::Flv { .. })) {
+            st.native = Native::Idle;
+        }
+        if resuming {
+            // Continue the held outputs at the new publisher's first keyframe.
+            st.ts.resync();
+            st.flv.resync();
+            st.flv_clock.rebase = true;
+            tracing::info!(input = %self.name, peer = %info.peer, "publisher back within the grace period: outputs continue");
+        } else {
+            st.flv_clock = FlvClock::default();
+        }
         st.publisher = Some((id, info));
         drop(st);
         self.counters.publishes.fetch_add(1, Ordering::Relaxed);
@@ -150,20 +234,60 @@ impl Hub {
         })
     }
 
-    fn detach(&self, id: u64) {
+    fn detach(self: &Arc<Self>, id: u64) {
         let mut st = self.lock();
         if st.publisher.as_ref().map(|p| p.0) != Some(id) {
             return;
         }
         st.publisher = None;
-        st.native = Native::Idle;
         st.video_codec = None;
-        // Outputs see their queue close, finish what they hold and wait for the next
-        // publisher.
+        let grace = st.grace;
+        let runtime = tokio::runtime::Handle::try_current();
+        if grace.is_zero() || runtime.is_err() {
+            Self::end_publication(&mut st);
+            drop(st);
+            self.live.send_replace(false);
+            return;
+        }
+        // Hold the outputs: they keep their connections and wait for the next keyframe.
+        let token = st.next_id;
+        st.next_id += 1;
+        st.held = Some(token);
+        drop(st);
+        tracing::info!(input = %self.name, ?grace, "publisher left: outputs held for the grace period");
+        let hub = self.clone();
+        if let Ok(rt) = runtime {
+            rt.spawn(async move {
+                tokio::time::sleep(grace).await;
+                hub.grace_over(token);
+            });
+        }
+    }
+
+    fn grace_over(&self, token: u64) {
+        let mut st = self.lock();
+        if st.held != Some(token) {
+            return; // a publisher came back, or the input was replaced
+        }
+        st.held = None;
+        Self::end_publication(&mut st);
+        drop(st);
+        tracing::info!(input = %self.name, "grace period over: outputs closed until the input is live again");
+        self.live.send_replace(false);
+    }
+
+    /// Outputs see their queue close, finish what they hold and wait for the next
+    /// publisher.
+    fn end_publication(st: &mut State) {
+        st.native = Native::Idle;
         st.ts.reset();
         st.flv.reset();
-        drop(st);
-        self.live.send_replace(false);
+        st.flv_clock = FlvClock::default();
+    }
+
+    /// Whether outputs are being held for a publisher that left.
+    pub fn in_grace(&self) -> bool {
+        self.lock().held.is_some()
     }
 
     /// The live publication's video codec, once known.
@@ -180,18 +304,23 @@ impl Hub {
         self.live.subscribe()
     }
 
-    /// A TS feed starting at a keyframe; None while no one publishes.
+    /// A TS feed starting at a keyframe; None while the input is not live (no publisher
+    /// and no grace period running).
     pub fn subscribe_ts(&self, dropped: Arc<AtomicU64>) -> Option<Subscription<TsChunk>> {
         let mut st = self.lock();
-        st.publisher.as_ref()?;
+        if st.publisher.is_none() && st.held.is_none() {
+            return None;
+        }
         Some(st.ts.subscribe(dropped))
     }
 
-    /// An FLV feed starting at a keyframe, sequence headers first; None while no one
-    /// publishes.
+    /// An FLV feed starting at a keyframe, sequence headers first; None while the input is
+    /// not live.
     pub fn subscribe_flv(&self, dropped: Arc<AtomicU64>) -> Option<Subscription<FlvTag>> {
         let mut st = self.lock();
-        st.publisher.as_ref()?;
+        if st.publisher.is_none() && st.held.is_none() {
+            return None;
+        }
         Some(st.flv.subscribe(dropped))
     }
 
@@ -214,6 +343,7 @@ impl Hub {
         if st.publisher.as_ref().map(|p| p.0) != Some(id) {
             return;
         }
+        st.last_push = Instant::now();
         self.counters
             .bytes_in
             .fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -277,7 +407,8 @@ impl Hub {
             for ev in &events {
                 remux.on_event(ev, &mut tags);
             }
-            for tag in tags {
+            for mut tag in tags {
+                st.flv_clock.apply(&mut tag);
                 if tag.config {
                     let slot = match tag.kind {
                         FlvKind::Video => SLOT_VIDEO_CONFIG,
@@ -294,12 +425,13 @@ impl Hub {
         }
     }
 
-    fn push_flv(&self, id: u64, tag: FlvTag) {
+    fn push_flv(&self, id: u64, mut tag: FlvTag) {
         let mut guard = self.lock();
         let st = &mut *guard;
         if st.publisher.as_ref().map(|p| p.0) != Some(id) {
             return;
         }
+        st.last_push = Instant::now();
         self.counters
             .bytes_in
             .fetch_add(tag.body.len() as u64, Ordering::Relaxed);
@@ -308,17 +440,8 @@ impl Hub {
                 remux: FlvToTs::new(),
             };
         }
-        match tag.kind {
-            FlvKind::Meta => st.flv.set_header(SLOT_META, tag.clone()),
-            FlvKind::Video if tag.config => {
-                if let Ok(FlvVideo::Config(cfg)) = flv::parse_video(&tag.body, 0) {
-                    st.video_codec = Some(cfg.codec);
-                }
-                st.flv.set_header(SLOT_VIDEO_CONFIG, tag.clone());
-            }
-            FlvKind::Audio if tag.config => st.flv.set_header(SLOT_AUDIO_CONFIG, tag.clone()),
-            _ => {}
-        }
+        // Outputs get timestamps that continue across publishers (see `FlvClock`).
+        st.flv_clock.apply(&mut tag);
         if st.wants_ts {
             if let Native::Flv { remux } = &mut st.native {
                 let mut chunks = Vec::new();
@@ -330,6 +453,17 @@ impl Hub {
                     self.warn(st, &format!("cannot remux to MPEG-TS: {e}"));
                 }
             }
+        }
+        match tag.kind {
+            FlvKind::Meta => st.flv.set_header(SLOT_META, tag.clone()),
+            FlvKind::Video if tag.config => {
+                if let Ok(FlvVideo::Config(cfg)) = flv::parse_video(&tag.body, 0) {
+                    st.video_codec = Some(cfg.codec);
+                }
+                st.flv.set_header(SLOT_VIDEO_CONFIG, tag.clone());
+            }
+            FlvKind::Audio if tag.config => st.flv.set_header(SLOT_AUDIO_CONFIG, tag.clone()),
+            _ => {}
         }
         st.flv.push(tag);
     }

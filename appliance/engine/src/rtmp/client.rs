@@ -251,14 +251,15 @@ pub(crate) fn protocol(e: ClientSessionError) -> LinkError {
     }
 }
 
-/// Runs one setup step under [`SETUP_TIMEOUT`] and `cancel`.
+/// Runs one setup step (after the connection is open) under [`SETUP_TIMEOUT`] and
+/// `cancel`; silence is reported as [`LinkError::NoAnswer`], not as a network timeout.
 async fn step<T>(
     cancel: &CancellationToken,
     fut: impl std::future::Future<Output = T>,
 ) -> Result<T, LinkError> {
     tokio::select! {
         _ = cancel.cancelled() => Err(LinkError::Closed),
-        r = tokio::time::timeout(SETUP_TIMEOUT, fut) => r.map_err(|_| LinkError::Timeout),
+        r = tokio::time::timeout(SETUP_TIMEOUT, fut) => r.map_err(|_| LinkError::NoAnswer(SETUP_TIMEOUT.as_secs())),
     }
 }
 

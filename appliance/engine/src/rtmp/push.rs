@@ -27,6 +27,19 @@ pub async fn push(
     bytes_out: &AtomicU64,
     cancel: &CancellationToken,
 ) -> Result<(), LinkError> {
+    push_with(url, tls, rx, bytes_out, cancel, || {}).await
+}
+
+/// [`push`], calling `on_publishing` once the destination has accepted the stream, so the
+/// caller can show the output live only when it really is.
+pub async fn push_with(
+    url: &RtmpUrl,
+    tls: &ClientTls,
+    rx: &mut mpsc::Receiver<FlvTag>,
+    bytes_out: &AtomicU64,
+    cancel: &CancellationToken,
+    on_publishing: impl FnOnce(),
+) -> Result<(), LinkError> {
     let mut conn = ClientConn::open(url, tls, cancel).await?;
     let request = conn
         .session
@@ -43,6 +56,7 @@ pub async fn push(
         pending = conn.read_setup(cancel).await?;
     }
     tracing::debug!(url = %url.redacted(), "RTMP push publishing");
+    on_publishing();
 
     loop {
         tokio::select! {

@@ -3,6 +3,8 @@
 //! or a player may proceed, and moves FLV tags.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
@@ -41,6 +43,38 @@ pub trait FlvIngest: Send {
 #[derive(Debug)]
 pub struct FlvSubscription {
     pub rx: mpsc::Receiver<FlvTag>,
+    /// Bytes written to the player are added here.
+    pub bytes_out: Arc<AtomicU64>,
+    /// Dropped when the player leaves.
+    pub guard: PlayerGuard,
+}
+
+impl FlvSubscription {
+    /// A feed with no one counting.
+    pub fn new(rx: mpsc::Receiver<FlvTag>) -> Self {
+        Self {
+            rx,
+            bytes_out: Arc::default(),
+            guard: PlayerGuard(None),
+        }
+    }
+}
+
+/// Runs its closure when the player's connection ends (the engine counts players with it).
+pub struct PlayerGuard(pub Option<Box<dyn FnOnce() + Send>>);
+
+impl Drop for PlayerGuard {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+impl std::fmt::Debug for PlayerGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlayerGuard")
+    }
 }
 
 /// Decides, per connection, what an RTMP stream key means.

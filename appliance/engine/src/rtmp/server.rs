@@ -5,6 +5,7 @@
 //! [`APP_NAME`] is served. Whatever a peer sends can end only its own connection, with one log
 //! line naming the peer and the reason; stream keys are never logged.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use super::flags::tag_flags;
 use super::guard::{ChunkInspector, GuardError};
 use super::io::{self, BoxTransport, WriteError, READ_BUFFER};
 use super::meta;
-use super::router::{FlvIngest, Peer, Rejection, RtmpRouter};
+use super::router::{FlvIngest, Peer, PlayerGuard, Rejection, RtmpRouter};
 use super::tls::CertReloader;
 use crate::unit::{FlvKind, FlvTag};
 
@@ -185,6 +186,8 @@ enum Phase {
     Playing {
         stream_id: u32,
         rx: mpsc::Receiver<FlvTag>,
+        bytes_out: Arc<AtomicU64>,
+        _guard: PlayerGuard,
     },
 }
 
@@ -338,6 +341,8 @@ impl Session<'_> {
                         self.phase = Phase::Playing {
                             stream_id,
                             rx: sub.rx,
+                            bytes_out: sub.bytes_out,
+                            _guard: sub.guard,
                         };
                     }
                     Err(why) => {
@@ -427,7 +432,11 @@ impl Session<'_> {
             },
         }
         .map_err(|e| ConnError::Session(e.to_string()))?;
-        self.write(&packet.bytes).await
+        self.write(&packet.bytes).await?;
+        if let Phase::Playing { bytes_out, .. } = &self.phase {
+            bytes_out.fetch_add(packet.bytes.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     async fn finish_playing(&mut self) {

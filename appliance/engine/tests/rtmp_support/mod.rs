@@ -99,7 +99,7 @@ impl RtmpRouter for TestRouter {
             },
             _ => return Err(Rejection::UnknownKey),
         }
-        Ok(FlvSubscription { rx })
+        Ok(FlvSubscription::new(rx))
     }
 }
 

@@ -169,6 +169,19 @@ fn fields_that_would_be_ignored_are_refused() {
 }
 
 #[test]
+fn grace_period() {
+    let cfg = check("[[input]]\nname = \"a\"\nkey = \"k\"\ngrace_period_s = 0\n").expect("valid");
+    assert!(cfg.desired.inputs[0].grace.duration().is_zero());
+    let cfg = check("[[input]]\nname = \"a\"\nkey = \"k\"\n").expect("valid");
+    assert_eq!(cfg.desired.inputs[0].grace.duration().as_secs(), 10);
+    let e = err("[[input]]\nname = \"a\"\nkey = \"k\"\ngrace_period_s = 301\n");
+    assert!(
+        e.contains("input[0] (a).grace_period_s: 301 s is longer"),
+        "{e}"
+    );
+}
+
+#[test]
 fn rtmps_without_tls_is_refused() {
     let e = err("[listen]\nrtmps = \"0.0.0.0:1936\"\n");
     assert!(e.contains("listen.rtmps"), "{e}");
@@ -196,4 +209,15 @@ fn enhanced_rtmp_only_on_rtmp_push() {
         "{base}pull = \"rtmp\"\nkey = \"x\"\nenhanced_rtmp = true\n"
     ));
     assert!(e.contains("enhanced_rtmp"), "{e}");
+}
+
+#[test]
+fn http_address_defaults_to_loopback_and_is_checked() {
+    let cfg = check("").expect("valid");
+    assert_eq!(cfg.http.to_string(), DEFAULT_HTTP);
+    assert!(cfg.http.ip().is_loopback());
+    let cfg = check("[listen]\nhttp = \"0.0.0.0:9100\"\n").expect("valid");
+    assert_eq!(cfg.http.to_string(), "0.0.0.0:9100");
+    let e = err("[listen]\nhttp = \"localhost\"\n");
+    assert!(e.contains("listen.http"), "{e}");
 }

@@ -139,6 +139,8 @@ pub struct Relevo {
     pub srt: u16,
     pub rtmp: u16,
     pub rtmps: Option<u16>,
+    /// `/metrics`, `/healthz`, `/api/v1/status`.
+    pub http: u16,
     pub log: PathBuf,
 }
 
@@ -150,8 +152,10 @@ impl Relevo {
         let srt = free_udp_port();
         let rtmp = free_tcp_port();
         let rtmps = extra.contains("[tls]").then(free_tcp_port);
-        let mut listen =
-            format!("[listen]\nsrt = \"127.0.0.1:{srt}\"\nrtmp = \"127.0.0.1:{rtmp}\"\n");
+        let http = free_tcp_port();
+        let mut listen = format!(
+            "[listen]\nsrt = \"127.0.0.1:{srt}\"\nrtmp = \"127.0.0.1:{rtmp}\"\nhttp = \"127.0.0.1:{http}\"\n"
+        );
         if let Some(p) = rtmps {
             listen.push_str(&format!("rtmps = \"127.0.0.1:{p}\"\n"));
         }
@@ -174,6 +178,7 @@ impl Relevo {
             srt,
             rtmp,
             rtmps,
+            http,
             log,
         };
         wait_until("relevo to listen", Duration::from_secs(20), || {
@@ -308,6 +313,8 @@ pub struct Probe {
     pub duration: f64,
     /// Streams whose DTS ever went backwards or repeated.
     pub non_monotonic: Vec<String>,
+    /// Longest step between two DTS of one audio or video stream, in seconds.
+    pub max_gap: f64,
 }
 
 impl Probe {
@@ -366,27 +373,28 @@ pub fn probe(file: &Path) -> Probe {
             )
         })
         .collect();
-    // DTS per stream must strictly increase.
+    // DTS per stream must strictly increase; the largest step is the longest gap.
     let out = Command::new("ffprobe")
         .args([
             "-v",
             "error",
             "-show_entries",
-            "packet=stream_index,dts",
+            "packet=stream_index,dts_time",
             "-of",
             "csv=p=0",
         ])
         .arg(file)
         .output()
         .unwrap();
-    let mut last: std::collections::HashMap<String, i64> = Default::default();
+    let mut last: std::collections::HashMap<String, f64> = Default::default();
     let mut non_monotonic = Vec::new();
+    let mut max_gap = 0.0f64;
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let mut f = line.split(',');
         let (Some(idx), Some(dts)) = (f.next(), f.next()) else {
             continue;
         };
-        let Ok(dts) = dts.parse::<i64>() else {
+        let Ok(dts) = dts.parse::<f64>() else {
             continue;
         };
         if !av_index.iter().any(|i| i == idx) {
@@ -396,12 +404,14 @@ pub fn probe(file: &Path) -> Probe {
             if dts <= prev && !non_monotonic.contains(&idx.to_owned()) {
                 non_monotonic.push(idx.to_owned());
             }
+            max_gap = max_gap.max(dts - prev);
         }
     }
     Probe {
         streams,
         duration,
         non_monotonic,
+        max_gap,
     }
 }
 
@@ -572,4 +582,38 @@ pub fn nginx_rtmp(dir: &TempDir, port: u16) -> Proc {
         port_bound("tcp", port)
     });
     p
+}
+
+/// GET over plain HTTP/1.0; the body of a 200 answer.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::Write;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let (head, body) = resp.split_once("\r\n\r\n")?;
+    let ok = head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200");
+    ok.then(|| body.to_owned())
+}
+
+impl Relevo {
+    /// The engine's snapshot as served at `/api/v1/status`.
+    pub fn status(&self) -> serde_json::Value {
+        http_get(self.http, "/api/v1/status")
+            .and_then(|b| serde_json::from_str(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// One output of the status, by input and output name.
+    pub fn output_status(&self, input: &str, output: &str) -> serde_json::Value {
+        let st = self.status();
+        st["inputs"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["name"] == input))
+            .and_then(|i| i["outputs"].as_array())
+            .and_then(|a| a.iter().find(|o| o["name"] == output))
+            .cloned()
+            .unwrap_or_default()
+    }
 }

@@ -1,0 +1,176 @@
+//! The live state: the sampler task that moves every flow's rate window once a second and
+//! publishes a fresh [`Snapshot`] to subscribers, and the snapshot builder it shares with
+//! [`crate::Engine::snapshot`].
+//!
+//! The registry's lock is held only to collect handles on the counters; libsrt statistics
+//! and hub state are read after it is released (libsrt's listen callback takes the same lock).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
+
+use crate::engine::{output_kind_name, Shared};
+use crate::hub::Hub;
+use crate::metrics::{FlowState, InputSnapshot, OutputCounters, OutputSnapshot, Snapshot};
+use crate::spec::OutputKind;
+
+/// How often rates are sampled and subscribers get a new snapshot.
+pub(crate) const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
+
+/// What the snapshot needs of one input, taken under the registry's lock.
+struct InputRef {
+    name: String,
+    enabled: bool,
+    hub: Arc<Hub>,
+    outputs: Vec<OutputRef>,
+}
+
+struct OutputRef {
+    name: String,
+    kind: &'static str,
+    pull: bool,
+    enabled: bool,
+    counters: Arc<OutputCounters>,
+}
+
+fn collect(shared: &Shared) -> Vec<InputRef> {
+    let reg = shared.read();
+    reg.inputs
+        .values()
+        .map(|rt| InputRef {
+            name: rt.spec.name.to_string(),
+            enabled: rt.spec.enabled,
+            hub: rt.hub.clone(),
+            outputs: rt
+                .outputs
+                .values()
+                .map(|o| OutputRef {
+                    name: o.spec.name.to_string(),
+                    kind: output_kind_name(&o.spec.kind),
+                    pull: matches!(
+                        o.spec.kind,
+                        OutputKind::PullSrt { .. } | OutputKind::PullRtmp { .. }
+                    ),
+                    enabled: o.spec.enabled,
+                    counters: o.counters.clone(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn secs_since(t: SystemTime, now: SystemTime) -> f64 {
+    now.duration_since(t).unwrap_or_default().as_secs_f64()
+}
+
+fn build(flows: &[InputRef]) -> Snapshot {
+    let now = SystemTime::now();
+    let inputs = flows
+        .iter()
+        .map(|i| {
+            let c = &i.hub.counters;
+            let publisher = i.hub.publisher();
+            let state = match (&publisher, i.enabled) {
+                (_, false) => FlowState::Stopped,
+                (Some(_), true) => FlowState::Live,
+                (None, true) if i.hub.in_grace() => FlowState::Waiting,
+                (None, true) => FlowState::Idle,
+            };
+            let live_since = publisher.as_ref().map(|p| p.since);
+            InputSnapshot {
+                name: i.name.clone(),
+                state,
+                srt: c.link.snapshot().pop().and_then(|p| p.srt),
+                bitrate: c.rate.lock().map(|r| r.bitrate()).unwrap_or_default(),
+                bytes_in: c.bytes_in.load(Relaxed),
+                publishes: c.publishes.load(Relaxed),
+                rejections: c.rejections.load(Relaxed),
+                stream_errors: c.stream_errors.load(Relaxed),
+                uptime_secs: live_since.map(|t| secs_since(t, now)),
+                last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
+                publisher,
+                outputs: i
+                    .outputs
+                    .iter()
+                    .map(|o| output(o, i.enabled, live_since, now))
+                    .collect(),
+            }
+        })
+        .collect();
+    Snapshot { inputs }
+}
+
+fn output(
+    o: &OutputRef,
+    input_enabled: bool,
+    input_live_since: Option<SystemTime>,
+    now: SystemTime,
+) -> OutputSnapshot {
+    let c = &o.counters;
+    let connections = c.connections.snapshot();
+    let peers = c.peers.load(Relaxed);
+    // A pull output is live while the input is and someone reads it; since the later of the
+    // two began.
+    let (state, live_since) = if o.pull {
+        if !(input_enabled && o.enabled) {
+            (FlowState::Stopped, None)
+        } else {
+            match (input_live_since, connections.iter().map(|p| p.since).min()) {
+                (Some(i), Some(p)) if peers > 0 => (FlowState::Live, Some(i.max(p))),
+                _ => (FlowState::Idle, None),
+            }
+        }
+    } else {
+        (c.state(), c.live_since())
+    };
+    OutputSnapshot {
+        name: o.name.clone(),
+        kind: o.kind,
+        state,
+        bitrate: c.rate.lock().map(|r| r.bitrate()).unwrap_or_default(),
+        bytes_out: c.bytes_out.load(Relaxed),
+        dropped: c.dropped.load(Relaxed),
+        reconnects: c.reconnects.load(Relaxed),
+        peers,
+        connections,
+        uptime_secs: live_since
+            .filter(|_| state == FlowState::Live)
+            .map(|t| secs_since(t, now)),
+        last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
+    }
+}
+
+/// A snapshot built now, without moving the rate windows.
+pub(crate) fn snapshot(shared: &Shared) -> Snapshot {
+    build(&collect(shared))
+}
+
+/// Once a second: samples every byte counter into its rate window, then publishes a new
+/// snapshot. Ends with the engine; subscribers then see the channel close.
+pub(crate) async fn run_sampler(shared: Arc<Shared>, tx: watch::Sender<Arc<Snapshot>>) {
+    let mut tick = tokio::time::interval(SAMPLE_PERIOD);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let flows = collect(&shared);
+        let now = Instant::now();
+        for i in &flows {
+            let c = &i.hub.counters;
+            if let Ok(mut r) = c.rate.lock() {
+                r.sample(c.bytes_in.load(Relaxed), now);
+            }
+            for o in &i.outputs {
+                if let Ok(mut r) = o.counters.rate.lock() {
+                    r.sample(o.counters.bytes_out.load(Relaxed), now);
+                }
+            }
+        }
+        tx.send_replace(Arc::new(build(&flows)));
+    }
+}

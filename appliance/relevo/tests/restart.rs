@@ -1,0 +1,58 @@
+//! SIGTERM closes connections cleanly; a restarted Relevo brings every configured flow back
+//! by itself (here: a pull input from nginx-rtmp feeding an SRT push output).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn size(p: &std::path::Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+#[test]
+fn flows_come_back_after_a_restart() {
+    let dir = TempDir::new("restart");
+    let nginx_port = free_tcp_port();
+    let _nginx = nginx_rtmp(&dir, nginx_port);
+    let source = publish(
+        "source",
+        120,
+        "flv",
+        &format!("rtmp://127.0.0.1:{nginx_port}/live/feed"),
+        &dir.path("source.log"),
+    );
+    let srt_dest = free_udp_port();
+    // srt-live-transmit listens again after each disconnection (its default).
+    let _sink = srt_listener_sink(srt_dest, "", &dir.path("out.ts"), &dir.path("out.log"));
+    let flows = format!(
+        "[[input]]\nname = \"origin\"\npull = \"rtmp://127.0.0.1:{nginx_port}/live/feed\"\n\
+         [[input.output]]\nname = \"push\"\npush = \"srt://127.0.0.1:{srt_dest}\"\n"
+    );
+
+    let first = Relevo::start("restart-a", "", &flows);
+    wait_until("the flow to deliver", Duration::from_secs(30), || {
+        size(&dir.path("out.ts")) > 100_000
+    });
+    let pid = first.proc.child.id().to_string();
+    let asked = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let st = first.proc.wait(Duration::from_secs(20));
+    assert!(st.success(), "relevo did not exit cleanly on SIGTERM: {st}");
+    println!("SIGTERM to exit: {:?}", asked.elapsed());
+
+    let before = size(&dir.path("out.ts"));
+    let second = Relevo::start("restart-b", "", &flows);
+    wait_until("the flow to come back", Duration::from_secs(40), || {
+        size(&dir.path("out.ts")) > before + 100_000
+    });
+    assert!(second.log_text().contains("input configured"));
+    drop(source);
+}

@@ -1,0 +1,385 @@
+#!/usr/bin/env bash
+# Relevo's benchmark: Relevo side by side with peers (nginx-rtmp, ffmpeg, srt-live-transmit)
+# in one run, on this machine, on 127.0.0.1. See bench/RESULTS.md for what each case means.
+#
+#   bench/run.sh            # full run (~12-15 min on 2 cores)
+#   bench/run.sh --quick    # a smaller run (~4 min): fewer N, 6 s windows
+#   bench/run.sh --seconds 20 --no-build
+#   bench/run.sh --only 'push_case srt'    # only the cases whose "function args" match the regex
+#
+# Needs: cargo, ffmpeg/ffprobe with libsrt, nginx with libnginx-mod-rtmp, srt-live-transmit, jq.
+# Writes bench/results/<date>.md (the tables) and <date>.jsonl (every measurement, with the
+# per-reader byte counts), and prints the tables.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ARGS="$*"
+SECONDS_WINDOW=15
+WARMUP=3
+QUICK=0
+BUILD=1
+ONLY=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1; SECONDS_WINDOW=6; WARMUP=2 ;;
+    --seconds) SECONDS_WINDOW=$2; shift ;;
+    --no-build) BUILD=0 ;;
+    --only) ONLY=$2; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$QUICK" = 1 ]; then
+  RTMP_PULL_N="1 10 50"; SRT_PULL_N="1 10"; PUSH_N="10"
+else
+  RTMP_PULL_N="1 10 100 200"; SRT_PULL_N="1 10 100"; PUSH_N="10 50"
+fi
+
+for tool in cargo ffmpeg ffprobe nginx srt-live-transmit jq ss; do
+  command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
+done
+NGINX_RTMP=/usr/lib/nginx/modules/ngx_rtmp_module.so
+[ -f "$NGINX_RTMP" ] || { echo "missing: $NGINX_RTMP (apt-get install libnginx-mod-rtmp)" >&2; exit 1; }
+
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+if [ "$BUILD" = 1 ]; then
+  (cd "$ROOT" && CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2} cargo build --release -p relevo -p relevo-bench)
+fi
+RELEVO=$TARGET/release/relevo
+BENCH=$TARGET/release/relevo-bench
+
+STAMP=$(date +%Y-%m-%d-%H%M)
+RESULTS=$ROOT/bench/results
+mkdir -p "$RESULTS"
+JSONL=$RESULTS/$STAMP.jsonl
+REPORT=$RESULTS/$STAMP.md
+: >"$JSONL"
+WORK=$(mktemp -d /tmp/relevo-bench.XXXXXX)
+echo "work dir: $WORK"
+
+# ---------------------------------------------------------------- processes
+PIDS=()
+start() { # start LOG CMD... : runs CMD in the background, sets PID
+  local log=$1; shift
+  "$@" >"$log" 2>&1 &
+  PID=$!
+  PIDS+=("$PID")
+}
+stop() { # stop PID...: TERM, then KILL after 3 s
+  local p
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for p in "$@"; do
+    for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+}
+cleanup() { [ ${#PIDS[@]} -eq 0 ] || stop "${PIDS[@]}"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+NEXT_PORT=${BENCH_PORT_BASE:-31000}
+port_free() { ! ss -Htanu "( sport = :$1 )" | grep -q .; }
+ports() { # ports N: sets PORT to the first of N consecutive free ports
+  local n=$1 i ok
+  while :; do
+    ok=1
+    for ((i = 0; i < n; i++)); do port_free $((NEXT_PORT + i)) || { ok=0; break; }; done
+    if [ "$ok" = 1 ]; then PORT=$NEXT_PORT; NEXT_PORT=$((NEXT_PORT + n)); return; fi
+    NEXT_PORT=$((NEXT_PORT + i + 1))
+  done
+}
+wait_tcp() { # wait_tcp PORT PID
+  for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || { echo "server exited before listening" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "port $1 never listened" >&2; return 1
+}
+
+# ---------------------------------------------------------------- the source
+# Encoded once (x264 is costly on 2 cores), then published with -re -stream_loop -1 -c copy,
+# identically for Relevo and its peers.
+CACHE=${BENCH_CACHE:-/tmp/relevo-bench-cache}
+SOURCE=$CACHE/source-720p30-6M-30s.mp4
+mkdir -p "$CACHE"
+if [ ! -s "$SOURCE" ]; then
+  echo "encoding the 30 s source (once)..."
+  ffmpeg -hide_banner -loglevel error -y \
+    -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=1000:sample_rate=48000 \
+    -t 30 -c:v libx264 -preset ultrafast -b:v 6M -minrate 6M -maxrate 6M -bufsize 12M -g 60 \
+    -x264-params nal-hrd=cbr -pix_fmt yuv420p -c:a aac -b:a 128k -ac 2 "$SOURCE.tmp.mp4"
+  mv "$SOURCE.tmp.mp4" "$SOURCE"
+fi
+SOURCE_MBPS=$(ffprobe -v error -show_entries format=bit_rate -of csv=p=0 "$SOURCE" |
+  awk '{printf "%.2f", $1 / 1e6}')
+echo "source: $SOURCE ($SOURCE_MBPS Mbit/s)"
+
+publish() { # publish srt|rtmp URL: sets PUB
+  local fmt=mpegts
+  [ "$1" = rtmp ] && fmt=flv
+  start "$CASE_DIR/publisher.log" ffmpeg -hide_banner -loglevel error -nostdin -re -stream_loop -1 \
+    -i "$SOURCE" -map 0 -c copy -f "$fmt" "$2"
+  PUB=$PID
+}
+
+# ---------------------------------------------------------------- servers
+relevo_start() { # relevo_start OUTPUTS_TOML: sets SRV, SRT_PORT, RTMP_PORT
+  ports 1; SRT_PORT=$PORT
+  ports 1; RTMP_PORT=$PORT
+  cat >"$CASE_DIR/relevo.toml" <<EOF
+[listen]
+srt = "127.0.0.1:$SRT_PORT"
+rtmp = "127.0.0.1:$RTMP_PORT"
+
+[[input]]
+name = "in"
+key = "in"
+$1
+EOF
+  RELEVO_LOG=warn start "$CASE_DIR/relevo.log" "$RELEVO" serve --config "$CASE_DIR/relevo.toml"
+  SRV=$PID
+  wait_tcp "$RTMP_PORT" "$SRV"
+}
+
+nginx_start() { # nginx_start EXTRA_APP_DIRECTIVES: sets SRV, RTMP_PORT
+  ports 1; RTMP_PORT=$PORT
+  local prefix=$CASE_DIR/nginx
+  mkdir -p "$prefix/logs"
+  cat >"$prefix/nginx.conf" <<EOF
+load_module $NGINX_RTMP;
+daemon off;
+master_process off;
+worker_processes 1;
+error_log $prefix/logs/error.log warn;
+pid $prefix/nginx.pid;
+events { worker_connections 4096; }
+rtmp {
+  server {
+    listen 127.0.0.1:$RTMP_PORT;
+    application live {
+      live on;
+$1
+    }
+  }
+}
+EOF
+  start "$CASE_DIR/nginx.log" nginx -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf"
+  SRV=$PID
+  wait_tcp "$RTMP_PORT" "$SRV"
+}
+
+output_block() { # output_block NAME KEY_VALUE_LINES
+  printf '\n  [[input.output]]\n  name = "%s"\n%s\n' "$1" "$2"
+}
+
+# ---------------------------------------------------------------- one case
+record() { # record CASE N SERVER PEER_OF JSON_FILE
+  local line
+  line=$(grep '^{' "$5" | tail -n 1 || true)
+  if ! jq -e . >/dev/null 2>&1 <<<"$line"; then
+    echo "  no result (see $CASE_DIR)" >&2
+    line='{"failed": null}'
+  fi
+  jq -c --arg case "$1" --argjson n "$2" --arg server "$3" --arg dir "$CASE_DIR" \
+    '. + {case: $case, n: $n, server: $server, dir: $dir}' <<<"$line" >>"$JSONL"
+  jq -r '"  cpu \(.server_cpu_pct)%  rss peak \((.server_rss_peak_kb // 0) / 1024 | floor) MiB  Mbit/s min/med \(.min_mbps)/\(.median_mbps)  failed \(.failed) incomplete \(.incomplete)  host busy \(.host_busy_pct)%"' <<<"$line" || true
+}
+
+LOAD=(--seconds "$SECONDS_WINDOW" --warmup "$WARMUP" --connect-timeout 60)
+CASE_NO=0
+new_case() { # new_case CASE N SERVER
+  CASE_NO=$((CASE_NO + 1))
+  CASE_DIR=$WORK/$(printf '%02d' "$CASE_NO")-$1-$2-$3
+  mkdir -p "$CASE_DIR"
+  echo "== $1 N=$2 $3"
+}
+
+# Fan-out to N RTMP players of one stream (Relevo: one pull output; nginx: one stream).
+rtmp_pull() { # rtmp_pull N relevo|nginx
+  local n=$1 url
+  new_case rtmp-pull "$n" "$2"
+  if [ "$2" = relevo ]; then
+    relevo_start "$(output_block out 'pull = "rtmp"
+  key = "out"')"
+    publish rtmp "rtmp://127.0.0.1:$RTMP_PORT/live/in"
+    url=rtmp://127.0.0.1:$RTMP_PORT/live/out
+  else
+    nginx_start ""
+    publish rtmp "rtmp://127.0.0.1:$RTMP_PORT/live/in"
+    url=rtmp://127.0.0.1:$RTMP_PORT/live/in
+  fi
+  sleep 1
+  "$BENCH" rtmp-play --url "$url" --count "$n" --pid "$SRV" --expect-mbps "$SOURCE_MBPS" \
+    "${LOAD[@]}" >"$CASE_DIR/load.json" 2>"$CASE_DIR/load.log" || true
+  stop "$PUB" "$SRV"
+  record rtmp-pull "$n" "$2" "" "$CASE_DIR/load.json"
+}
+
+# Fan-out to N SRT readers. Relevo: one pull output, N readers with read:out.
+# ffmpeg: one process, SRT listener in, tee muxer to N SRT listeners (one port per reader).
+# srt-live-transmit (N=1 only): SRT listener in, SRT listener out, 1:1.
+srt_pull() { # srt_pull N relevo|ffmpeg|srt-live-transmit
+  local n=$1 in slaves i target
+  new_case srt-pull "$n" "$2"
+  case "$2" in
+    relevo)
+      relevo_start "$(output_block out 'pull = "srt"
+  key = "out"')"
+      publish srt "srt://127.0.0.1:$SRT_PORT?streamid=publish:in"
+      target=(--addr "127.0.0.1:$SRT_PORT" --streamid read:out)
+      ;;
+    ffmpeg)
+      ports 1; in=$PORT
+      ports "$n"
+      slaves=""
+      for ((i = 0; i < n; i++)); do
+        slaves+="${slaves:+|}[f=mpegts:onfail=ignore]srt://127.0.0.1:$((PORT + i))?mode=listener&latency=120000"
+      done
+      start "$CASE_DIR/ffmpeg.log" ffmpeg -hide_banner -loglevel error -nostdin \
+        -i "srt://127.0.0.1:$in?mode=listener&latency=120000" -map 0 -c copy -f tee "$slaves"
+      SRV=$PID
+      sleep 0.5
+      publish srt "srt://127.0.0.1:$in?latency=120000"
+      target=(--addr "127.0.0.1:$PORT" --distinct-ports --attempt-ms 300)
+      ;;
+    srt-live-transmit)
+      ports 1; in=$PORT
+      ports 1
+      start "$CASE_DIR/slt.log" srt-live-transmit -q -a:no \
+        "srt://127.0.0.1:$in?mode=listener&latency=120" "srt://127.0.0.1:$PORT?mode=listener&latency=120"
+      SRV=$PID
+      sleep 0.5
+      publish srt "srt://127.0.0.1:$in?latency=120000"
+      target=(--addr "127.0.0.1:$PORT")
+      ;;
+  esac
+  sleep 1
+  "$BENCH" srt-read "${target[@]}" --count "$n" --pid "$SRV" --expect-mbps "$SOURCE_MBPS" \
+    "${LOAD[@]}" >"$CASE_DIR/load.json" 2>"$CASE_DIR/load.log" || true
+  stop "$PUB" "$SRV"
+  record srt-pull "$n" "$2" "" "$CASE_DIR/load.json"
+}
+
+# N push outputs of protocol OUT from one input of protocol IN, to one light sink (an RTMP
+# server or SRT listener accepting every publisher). Relevo: N push outputs. nginx (RTMP only):
+# N push directives. ffmpeg: a listener input and the tee muxer to N outputs (-c copy).
+push_case() { # push_case IN OUT N relevo|nginx|ffmpeg
+  local in=$1 out=$2 n=$3 server=$4 sink outputs="" slaves="" i sinkpid url fmt
+  new_case "$in-$out-push" "$n" "$server"
+  ports 1; sink=$PORT
+  start "$CASE_DIR/load.json" "$BENCH" "$out-sink" --listen "127.0.0.1:$sink" --count "$n" \
+    --expect-mbps "$SOURCE_MBPS" "${LOAD[@]}" --pid-file "$CASE_DIR/server.pid"
+  sinkpid=$PID
+  sleep 0.3
+  for ((i = 0; i < n; i++)); do
+    if [ "$out" = rtmp ]; then url=rtmp://127.0.0.1:$sink/live/dest-$i; fmt=flv
+    else url="srt://127.0.0.1:$sink?streamid=dest-$i&latency=120000"; fmt=mpegts; fi
+    case "$server" in
+      relevo)
+        if [ "$out" = rtmp ]; then outputs+=$(output_block "push-$i" "  push = \"$url\"")
+        else outputs+=$(output_block "push-$i" "  push = \"srt://127.0.0.1:$sink\"
+  stream_id = \"dest-$i\""); fi ;;
+      nginx) outputs+="      push $url;"$'\n' ;;
+      ffmpeg) slaves+="${slaves:+|}[f=$fmt:onfail=ignore]$url" ;;
+    esac
+  done
+  case "$server" in
+    relevo)
+      relevo_start "$outputs"
+      if [ "$in" = rtmp ]; then url=rtmp://127.0.0.1:$RTMP_PORT/live/in
+      else url="srt://127.0.0.1:$SRT_PORT?streamid=publish:in"; fi ;;
+    nginx)
+      nginx_start "$outputs"
+      url=rtmp://127.0.0.1:$RTMP_PORT/live/in ;;
+    ffmpeg)
+      # One output is written directly (the tee muxer keeps the input's codec tags, which
+      # FLV refuses from a TS input); several through tee.
+      local sinks=(-f tee "$slaves")
+      [ "$n" = 1 ] && sinks=(-f "$fmt" "$url")
+      ports 1
+      if [ "$in" = rtmp ]; then
+        url=rtmp://127.0.0.1:$PORT/live/in
+        start "$CASE_DIR/ffmpeg.log" ffmpeg -hide_banner -loglevel error -nostdin \
+          -listen 1 -i "$url" -map 0 -c copy "${sinks[@]}"
+      else
+        url="srt://127.0.0.1:$PORT?latency=120000"
+        start "$CASE_DIR/ffmpeg.log" ffmpeg -hide_banner -loglevel error -nostdin \
+          -i "srt://127.0.0.1:$PORT?mode=listener&latency=120000" -map 0 -c copy "${sinks[@]}"
+      fi
+      SRV=$PID
+      sleep 0.5 ;;
+  esac
+  echo "$SRV" >"$CASE_DIR/server.pid"
+  publish "$in" "$url"
+  wait "$sinkpid" || true
+  stop "$PUB" "$SRV"
+  record "$in-$out-push" "$n" "$server" "" "$CASE_DIR/load.json"
+}
+
+# ---------------------------------------------------------------- the run
+STARTED=$(date +%s)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+run() { # run FUNCTION ARGS...: unless --only excludes it
+  if [ -z "$ONLY" ] || [[ "$*" =~ $ONLY ]]; then "$@"; fi
+}
+for n in $RTMP_PULL_N; do run rtmp_pull "$n" relevo; run rtmp_pull "$n" nginx; done
+for n in $SRT_PULL_N; do
+  run srt_pull "$n" relevo; run srt_pull "$n" ffmpeg
+  if [ "$n" = 1 ]; then run srt_pull 1 srt-live-transmit; fi
+done
+# Push fan-out; N=1 doubles as the passthrough baseline of the remux cases.
+for n in 1 $PUSH_N; do run push_case rtmp rtmp "$n" relevo; run push_case rtmp rtmp "$n" nginx; done
+for n in 1 $PUSH_N; do run push_case srt srt "$n" relevo; run push_case srt srt "$n" ffmpeg; done
+# Cross-protocol remux, one output each way.
+for io in "srt rtmp" "rtmp srt"; do
+  # shellcheck disable=SC2086
+  run push_case $io 1 relevo; run push_case $io 1 ffmpeg
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+ELAPSED=$(( $(date +%s) - STARTED ))
+
+# ---------------------------------------------------------------- the report
+version() { "$@" 2>&1 | head -n 1; }
+{
+  echo "# Relevo benchmark, $STAMP"
+  echo
+  echo "- Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
+  echo "- Load average before / after: $LOAD_BEFORE / $LOAD_AFTER; run took ${ELAPSED} s"
+  echo "- Relevo: $("$RELEVO" --version 2>/dev/null || echo "relevo (no --version)"), release build"
+  echo "- $(version nginx -v); libnginx-mod-rtmp $(dpkg-query -W -f '${Version}' libnginx-mod-rtmp 2>/dev/null || echo '?')"
+  echo "- $(version ffmpeg -version | cut -d' ' -f1-3); libsrt $(dpkg-query -W -f '${Version}' 'libsrt1.5-openssl' 2>/dev/null || echo '?')"
+  echo "- Source: 1280x720 30 fps H.264 (x264 ultrafast, CBR 6 Mbit/s, GOP 60) + AAC 128 kbit/s, ${SOURCE_MBPS} Mbit/s, looped with ffmpeg -re -stream_loop -1 -c copy"
+  echo "- Steady window ${SECONDS_WINDOW} s after ${WARMUP} s of warm-up once every reader has media; command: \`bench/run.sh${ARGS:+ $ARGS}\`"
+  echo
+  echo "CPU: the server process, % of one core (utime+stime over the window). RSS: VmHWM (peak) and VmRSS at the end, MiB."
+  echo "Rate: media received per reader over the window, Mbit/s (FLV tag bodies for RTMP, TS bytes for SRT). Failed: never got media; incomplete: lost its connection or got < 90 % of the source rate."
+  echo
+  echo "| case | N | server | CPU % | RSS peak / end MiB | Mbit/s per reader min / median | failed / incomplete | SRT lost / dropped pkts | machine busy % (all CPUs) |"
+  echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  jq -r '"| \(.case) | \(.n) | \(.server) | \(.server_cpu_pct // "–") | \(((.server_rss_peak_kb // 0) / 1024 * 10 | round) / 10) / \(((.server_rss_end_kb // 0) / 1024 * 10 | round) / 10) | \(.min_mbps // "–") / \(.median_mbps // "–") | \(.failed // "–") / \(.incomplete // "–") | \(.srt_lost // "–") / \(.srt_dropped // "–") | \(.host_busy_pct // "–") |"' "$JSONL"
+  echo
+  echo "Ratios Relevo / peer (lower is better for Relevo):"
+  echo
+  echo "| case | N | peer | CPU ratio | RSS peak ratio |"
+  echo "| --- | ---: | --- | ---: | ---: |"
+  jq -rs '
+    def r(a; b): if (a == null or b == null or b == 0) then "–" else ((a / b * 100 | round) / 100 | tostring) end;
+    (map(select(.server == "relevo")) | map({key: "\(.case)/\(.n)", value: .}) | from_entries) as $rel
+    | .[] | select(.server != "relevo") | . as $p | $rel["\(.case)/\(.n)"] as $r
+    | select($r != null)
+    | "| \(.case) | \(.n) | \(.server) | \(r($r.server_cpu_pct; $p.server_cpu_pct)) | \(r($r.server_rss_peak_kb; $p.server_rss_peak_kb)) |"' "$JSONL"
+  echo
+  echo "Remux cost (CPU of one input with one push output; passthrough = same protocol in and out):"
+  echo
+  jq -rs '
+    def cpu(c; s): (map(select(.server == s and .case == c and .n == 1)) | .[0].server_cpu_pct) // "–";
+    "- Relevo: SRT in → RTMP out \(cpu("srt-rtmp-push"; "relevo")) % vs SRT → SRT \(cpu("srt-srt-push"; "relevo")) %; RTMP in → SRT out \(cpu("rtmp-srt-push"; "relevo")) % vs RTMP → RTMP \(cpu("rtmp-rtmp-push"; "relevo")) %",
+    "- ffmpeg -c copy: SRT in → RTMP out \(cpu("srt-rtmp-push"; "ffmpeg")) % vs SRT → SRT \(cpu("srt-srt-push"; "ffmpeg")) %; RTMP in → SRT out \(cpu("rtmp-srt-push"; "ffmpeg")) %"' "$JSONL"
+} >"$REPORT"
+cat "$REPORT"
+echo
+echo "written: $REPORT and $JSONL (per-reader byte counts); logs in $WORK"

@@ -1,0 +1,27 @@
+# Shared by the Relevo VM tests: prepended to every testScript (builtins.readFile).
+# Assertions read the relay's own counters on its loopback HTTP listener.
+
+METRICS = "curl -sf http://127.0.0.1:8080/metrics"
+
+
+def wait_metric(node, line):
+    """Wait until the appliance's /metrics has exactly this sample line."""
+    node.wait_until_succeeds(f"{METRICS} | grep -qxF '{line}'")
+
+
+def main_pid(node):
+    """relevo.service's main PID: unchanged means no restart (streams not cut)."""
+    return node.succeed("systemctl show --property=MainPID --value relevo.service").strip()
+
+
+def switch_to(node, toplevel):
+    """Activate a system (a specialisation or the base) like `nixos-rebuild test`.
+
+    Without an ACME server the certificate order unit has failed, and
+    switch-to-configuration reports any failed unit with exit status 4; accept that
+    status only when every failed unit is an ACME one.
+    """
+    status, out = node.execute(f"{toplevel}/bin/switch-to-configuration test 2>&1")
+    failed = node.succeed("systemctl list-units --failed --plain --no-legend | awk '{print $1}'").split()
+    unexpected = [u for u in failed if not u.startswith("acme-")]
+    assert status in (0, 4) and not unexpected, f"switch to {toplevel}: status {status}, failed {failed}\n{out}"
