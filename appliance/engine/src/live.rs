@@ -140,6 +140,7 @@ fn output(
             .filter(|_| state == FlowState::Live)
             .map(|t| secs_since(t, now)),
         last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
+        latency: c.latency.summary(),
     }
 }
 

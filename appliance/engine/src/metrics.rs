@@ -14,10 +14,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use relevo_srt::SrtStats;
 
+mod latency;
 mod peers;
 #[cfg(test)]
 mod tests;
 
+pub use latency::{LatencyHistogram, LatencySummary};
 pub use peers::{PeerGuard, PeerSnapshot, Peers};
 
 /// Where a flow stands.
@@ -101,6 +103,8 @@ pub struct OutputCounters {
     pub connections: Peers,
     /// Moved by the sampler task from `bytes_out`.
     pub rate: Mutex<RateWindow>,
+    /// Time from arrival in the relay to departure through this output.
+    pub latency: Arc<LatencyHistogram>,
 }
 
 impl Default for OutputCounters {
@@ -115,6 +119,7 @@ impl Default for OutputCounters {
             last_error: Mutex::new(None),
             connections: Peers::default(),
             rate: Mutex::default(),
+            latency: Arc::default(),
         }
     }
 }
@@ -303,6 +308,8 @@ pub struct OutputSnapshot {
     pub connections: Vec<PeerSnapshot>,
     /// Seconds since the output went live; `None` while it is not.
     pub uptime_secs: Option<f64>,
+    /// Time through the relay (arrival to departure), since the output was configured.
+    pub latency: Option<LatencySummary>,
     pub last_error: Option<LastError>,
 }
 

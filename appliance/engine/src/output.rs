@@ -93,6 +93,7 @@ async fn attempt(
                 &shared.client_tls,
                 &mut sub.rx,
                 &counters.bytes_out,
+                &counters.latency,
                 cancel,
                 || {
                     counters.set_state(FlowState::Live);

@@ -399,6 +399,19 @@ fn render_output(f: &mut Families, input: &str, o: &OutputSnapshot) {
             unix(e.at),
         );
     }
+    if let Some(lat) = &o.latency {
+        for (q, v) in [("0.5", lat.p50_ms), ("0.99", lat.p99_ms)] {
+            let mut ql = l.to_vec();
+            ql.push(("quantile", q));
+            f.add(
+                "relevo_output_latency_seconds",
+                "Time from a packet's arrival in the relay to its departure through this output.",
+                Gauge,
+                &ql,
+                Value::Float(v / 1000.0),
+            );
+        }
+    }
     for p in &o.connections {
         peer(f, l, p);
     }

@@ -89,6 +89,7 @@ impl RtmpRouter for Router {
         Ok(FlvSubscription {
             rx: sub.rx,
             bytes_out: counters.bytes_out.clone(),
+            latency: counters.latency.clone(),
             guard: PlayerGuard(Some(Box::new(move || {
                 drop(conn);
                 if on_leave.peers.fetch_sub(1, Ordering::Relaxed) == 1 {

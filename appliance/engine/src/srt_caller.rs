@@ -90,7 +90,10 @@ pub(crate) async fn push(
                 match tokio::time::timeout(STALL_AFTER, stream.send(&chunk.data)).await {
                     Err(_) => break Err(LinkError::Stalled(STALL_AFTER.as_secs())),
                     Ok(Err(e)) => break Err(e.into()),
-                    Ok(Ok(())) => counters.add_bytes(chunk.data.len()),
+                    Ok(Ok(())) => {
+                        counters.add_bytes(chunk.data.len());
+                        counters.latency.record_since(chunk.arrived);
+                    }
                 }
             }
         }

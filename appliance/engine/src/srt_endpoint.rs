@@ -340,6 +340,7 @@ async fn run_reader(
                             break e.to_string();
                         }
                         counters.add_bytes(c.data.len());
+                        counters.latency.record_since(c.arrived);
                     }
                 },
             }

@@ -3,6 +3,8 @@
 //! A hub keeps a stream in its native unit and passes it through untouched to outputs of the
 //! same protocol; the other unit exists only when an output of the other protocol asks for it.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 
 /// One or more whole 188-byte MPEG-TS packets, as they travel in one SRT message (up to 7).
@@ -13,6 +15,8 @@ use bytes::Bytes;
 pub struct TsChunk {
     pub data: Bytes,
     pub keyframe: bool,
+    /// When the relay received the packets; `None` for copies replayed to a joining output.
+    pub arrived: Option<Instant>,
 }
 
 /// What an FLV tag carries (FLV spec, "FLV tags", TagType).
@@ -35,4 +39,6 @@ pub struct FlvTag {
     /// A sequence header (AVC/HEVC decoder configuration or AAC AudioSpecificConfig): the hub
     /// keeps the latest one and sends it first to every new output.
     pub config: bool,
+    /// When the relay received the tag; `None` for copies replayed to a joining output.
+    pub arrived: Option<Instant>,
 }

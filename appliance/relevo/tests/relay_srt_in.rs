@@ -110,6 +110,18 @@ latency_ms = 200
     assert_full_stream("pull RTMP", &dir.path("pull-rtmp.flv"), SECS);
     assert_full_stream("push RTMP", &dir.path("push-rtmp.flv"), SECS);
     assert_full_stream("push SRT", &dir.path("push-srt.ts"), SECS);
+
+    // Every output measured the time its packets spent in the relay.
+    for o in ["push-rtmp", "push-srt", "pull-srt", "pull-rtmp"] {
+        let lat = &relevo.output_status("cam", o)["latency"];
+        let samples = lat["samples"].as_u64().unwrap_or(0);
+        assert!(samples > 100, "{o}: latency not measured: {lat}");
+        assert!(
+            lat["p50_ms"].as_f64() <= lat["p99_ms"].as_f64(),
+            "{o}: {lat}"
+        );
+        println!("{o}: time through the relay {lat}");
+    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Soak: minutes of flapping destinations, players and publishers; Relevo's memory stays
 //! flat. RSS is sampled and printed; the bound is generous on purpose (this is not a
-//! benchmark). `RELEVO_SOAK_SECS` sets the length (default 180 s).
+//! benchmark). `RELEVO_SOAK_SECS` sets the length (default 150 s).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -24,7 +24,7 @@ fn memory_stays_flat_while_everything_flaps() {
     let secs: u64 = std::env::var("RELEVO_SOAK_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(180);
+        .unwrap_or(150);
     let dir = TempDir::new("soak");
     let (srt_dest, rtmp_dest) = (free_udp_port(), free_tcp_port());
     let relevo = Relevo::start(

@@ -17,6 +17,9 @@ pub trait HubItem: Clone {
     fn keyframe(&self) -> bool;
     /// Bytes held, for the GOP cache limit.
     fn size(&self) -> usize;
+    /// A copy for replay (GOP cache, headers): it carries no arrival time, so the output's
+    /// latency figures measure the relay, not how old the cached GOP is.
+    fn replayed(&self) -> Self;
 }
 
 /// Largest GOP kept for joining subscribers. 32 MiB holds 10 s at 25 Mbit/s; a stream whose
@@ -55,7 +58,7 @@ impl<T: HubItem> Subscriber<T> {
                 return true;
             }
             for h in headers {
-                let _ = self.tx.try_send(h.clone());
+                let _ = self.tx.try_send(h.replayed());
             }
             self.waiting = false;
         }
@@ -151,7 +154,7 @@ impl<T: HubItem> Fanout<T> {
         let headers = self.header_items();
         if !self.gop.is_empty() && headers.len() + self.gop.len() <= self.capacity {
             for item in headers.iter().chain(self.gop.iter()) {
-                let _ = sub.tx.try_send(item.clone());
+                let _ = sub.tx.try_send(item.replayed());
             }
             sub.waiting = false;
         }
@@ -195,6 +198,9 @@ mod tests {
         }
         fn size(&self) -> usize {
             1
+        }
+        fn replayed(&self) -> Self {
+            self.clone()
         }
     }
 

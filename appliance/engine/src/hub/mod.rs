@@ -47,6 +47,12 @@ impl HubItem for TsChunk {
     fn size(&self) -> usize {
         self.data.len()
     }
+    fn replayed(&self) -> Self {
+        Self {
+            arrived: None,
+            ..self.clone()
+        }
+    }
 }
 
 impl HubItem for FlvTag {
@@ -55,6 +61,12 @@ impl HubItem for FlvTag {
     }
     fn size(&self) -> usize {
         self.body.len()
+    }
+    fn replayed(&self) -> Self {
+        Self {
+            arrived: None,
+            ..self.clone()
+        }
     }
 }
 
@@ -473,6 +485,7 @@ fn ts_chunk(data: &[u8], keyframe: bool) -> TsChunk {
     TsChunk {
         data: Bytes::copy_from_slice(data),
         keyframe,
+        arrived: Some(Instant::now()),
     }
 }
 
@@ -505,3 +518,6 @@ impl Drop for Publisher {
         self.hub.detach(self.id);
     }
 }
+
+#[cfg(test)]
+mod tests;

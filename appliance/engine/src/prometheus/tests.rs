@@ -59,6 +59,7 @@ fn snapshot() -> Snapshot {
                         message: "connection refused".into(),
                         at: at(1_700_000_100),
                     }),
+                    latency: None,
                 },
                 OutputSnapshot {
                     name: "readers".into(),
@@ -80,6 +81,7 @@ fn snapshot() -> Snapshot {
                     }],
                     uptime_secs: Some(2.0),
                     last_error: None,
+                    latency: None,
                 },
             ],
         }],

@@ -137,6 +137,7 @@ impl FlvToTs {
             out.push(TsChunk {
                 data: data.slice(start..end),
                 keyframe: i == 0 && (is_video_key || audio_only),
+                arrived: Some(std::time::Instant::now()),
             });
         }
     }

@@ -46,6 +46,7 @@ impl TsToFlv {
                         body: flv::video_config_body(cfg, cfg.codec == Codec::H265),
                         keyframe: false,
                         config: true,
+                        arrived: Some(std::time::Instant::now()),
                     });
                 }
             }
@@ -58,6 +59,7 @@ impl TsToFlv {
                         body: flv::audio_config_body(cfg),
                         keyframe: false,
                         config: true,
+                        arrived: Some(std::time::Instant::now()),
                     });
                 }
             }
@@ -80,6 +82,7 @@ impl TsToFlv {
                     body: flv::video_frame_body(frame, cts, frame.codec == Codec::H265),
                     keyframe: frame.keyframe,
                     config: false,
+                    arrived: Some(std::time::Instant::now()),
                 });
             }
             Codec::Aac => {
@@ -94,6 +97,7 @@ impl TsToFlv {
                     // Audio-only streams have no video keyframes: every AAC frame is one.
                     keyframe: self.video.is_none(),
                     config: false,
+                    arrived: Some(std::time::Instant::now()),
                 });
             }
         }

@@ -98,6 +98,7 @@ fn handle(
         body,
         keyframe,
         config,
+        arrived: Some(std::time::Instant::now()),
     });
     Ok(false)
 }

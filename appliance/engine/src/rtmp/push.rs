@@ -14,6 +14,7 @@ use super::meta;
 use super::tls::ClientTls;
 use super::url::RtmpUrl;
 use crate::error::LinkError;
+use crate::metrics::LatencyHistogram;
 use crate::unit::{FlvKind, FlvTag};
 
 /// Connects to `url`, publishes its stream key live, and forwards tags from `rx` until `rx`
@@ -27,16 +28,19 @@ pub async fn push(
     bytes_out: &AtomicU64,
     cancel: &CancellationToken,
 ) -> Result<(), LinkError> {
-    push_with(url, tls, rx, bytes_out, cancel, || {}).await
+    let latency = LatencyHistogram::default();
+    push_with(url, tls, rx, bytes_out, &latency, cancel, || {}).await
 }
 
 /// [`push`], calling `on_publishing` once the destination has accepted the stream, so the
-/// caller can show the output live only when it really is.
+/// caller can show the output live only when it really is, and recording in `latency` the
+/// time each tag spent in the relay.
 pub async fn push_with(
     url: &RtmpUrl,
     tls: &ClientTls,
     rx: &mut mpsc::Receiver<FlvTag>,
     bytes_out: &AtomicU64,
+    latency: &LatencyHistogram,
     cancel: &CancellationToken,
     on_publishing: impl FnOnce(),
 ) -> Result<(), LinkError> {
@@ -72,7 +76,7 @@ pub async fn push_with(
                 }
             }
             tag = rx.recv() => match tag {
-                Some(tag) => send_tag(&mut conn, tag, bytes_out).await?,
+                Some(tag) => send_tag(&mut conn, tag, bytes_out, latency).await?,
                 None => break,
             },
         }
@@ -85,8 +89,10 @@ async fn send_tag(
     conn: &mut ClientConn,
     tag: FlvTag,
     bytes_out: &AtomicU64,
+    latency: &LatencyHistogram,
 ) -> Result<(), LinkError> {
     let ts = RtmpTimestamp::new(tag.timestamp);
+    let arrived = tag.arrived;
     let session = &mut conn.session;
     let result = match tag.kind {
         FlvKind::Video => session.publish_video_data(tag.body, ts, false),
@@ -102,6 +108,7 @@ async fn send_tag(
             bytes_out.fetch_add(n as u64, Ordering::Relaxed);
         })
         .await?;
+        latency.record_since(arrived);
     }
     Ok(())
 }

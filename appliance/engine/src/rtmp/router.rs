@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::metrics::LatencyHistogram;
 use crate::unit::FlvTag;
 
 /// Why a publisher or player was turned away; `Display` is the reason written to the log.
@@ -45,6 +46,8 @@ pub struct FlvSubscription {
     pub rx: mpsc::Receiver<FlvTag>,
     /// Bytes written to the player are added here.
     pub bytes_out: Arc<AtomicU64>,
+    /// Time each tag spent in the relay until written to the player.
+    pub latency: Arc<LatencyHistogram>,
     /// Dropped when the player leaves.
     pub guard: PlayerGuard,
 }
@@ -55,6 +58,7 @@ impl FlvSubscription {
         Self {
             rx,
             bytes_out: Arc::default(),
+            latency: Arc::default(),
             guard: PlayerGuard(None),
         }
     }

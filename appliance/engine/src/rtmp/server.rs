@@ -28,6 +28,7 @@ use super::io::{self, BoxTransport, WriteError, READ_BUFFER};
 use super::meta;
 use super::router::{FlvIngest, Peer, PlayerGuard, Rejection, RtmpRouter};
 use super::tls::CertReloader;
+use crate::metrics::LatencyHistogram;
 use crate::unit::{FlvKind, FlvTag};
 
 /// The only RTMP application served: `rtmp://host/live/KEY`.
@@ -187,6 +188,7 @@ enum Phase {
         stream_id: u32,
         rx: mpsc::Receiver<FlvTag>,
         bytes_out: Arc<AtomicU64>,
+        latency: Arc<LatencyHistogram>,
         _guard: PlayerGuard,
     },
 }
@@ -342,6 +344,7 @@ impl Session<'_> {
                             stream_id,
                             rx: sub.rx,
                             bytes_out: sub.bytes_out,
+                            latency: sub.latency,
                             _guard: sub.guard,
                         };
                     }
@@ -385,6 +388,7 @@ impl Session<'_> {
                 body,
                 keyframe,
                 config,
+                arrived: Some(std::time::Instant::now()),
             });
         }
     }
@@ -423,6 +427,7 @@ impl Session<'_> {
             return Ok(());
         };
         let ts = RtmpTimestamp::new(tag.timestamp);
+        let arrived = tag.arrived;
         let packet = match tag.kind {
             FlvKind::Video => self.session.send_video_data(stream_id, tag.body, ts, false),
             FlvKind::Audio => self.session.send_audio_data(stream_id, tag.body, ts, false),
@@ -433,8 +438,12 @@ impl Session<'_> {
         }
         .map_err(|e| ConnError::Session(e.to_string()))?;
         self.write(&packet.bytes).await?;
-        if let Phase::Playing { bytes_out, .. } = &self.phase {
+        if let Phase::Playing {
+            bytes_out, latency, ..
+        } = &self.phase
+        {
             bytes_out.fetch_add(packet.bytes.len() as u64, Ordering::Relaxed);
+            latency.record_since(arrived);
         }
         Ok(())
     }

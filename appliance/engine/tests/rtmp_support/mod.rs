@@ -326,6 +326,7 @@ pub fn read_flv(path: &Path) -> Vec<FlvTag> {
                 body,
                 keyframe,
                 config,
+                arrived: Some(std::time::Instant::now()),
             });
         }
         pos = start + size + 4;
