@@ -70,6 +70,9 @@ pub async fn read(target: Target, plan: Plan, ramp: Duration) -> anyhow::Result<
                 };
                 match attempt {
                     Ok(s) => break s,
+                    // A listener that is not up yet (ffmpeg's tee opens them one by one) is
+                    // tried again at once; a refusal (stream not live yet) a little later.
+                    Err(SrtError::Timeout) => {}
                     Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
                 }
             };

@@ -3,6 +3,7 @@
 //! A hub keeps a stream in its native unit and passes it through untouched to outputs of the
 //! same protocol; the other unit exists only when an output of the other protocol asks for it.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -41,4 +42,38 @@ pub struct FlvTag {
     pub config: bool,
     /// When the relay received the tag; `None` for copies replayed to a joining output.
     pub arrived: Option<Instant>,
+    /// The tag as RTMP chunks, built by the first player that sends it and reused by the
+    /// others (see `rtmp::chunk`). Shared by every clone of the tag.
+    pub wire: WireCache,
+}
+
+impl FlvTag {
+    /// A tag that arrived now.
+    pub fn new(kind: FlvKind, timestamp: u32, body: Bytes, keyframe: bool, config: bool) -> Self {
+        Self {
+            kind,
+            timestamp,
+            body,
+            keyframe,
+            config,
+            arrived: Some(Instant::now()),
+            wire: WireCache::default(),
+        }
+    }
+}
+
+/// Serialised bytes computed once and shared by clones.
+#[derive(Clone, Default)]
+pub struct WireCache(Arc<OnceLock<Bytes>>);
+
+impl WireCache {
+    pub fn get_or_init(&self, f: impl FnOnce() -> Bytes) -> Bytes {
+        self.0.get_or_init(f).clone()
+    }
+}
+
+impl std::fmt::Debug for WireCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WireCache")
+    }
 }

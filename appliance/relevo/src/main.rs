@@ -1,6 +1,8 @@
 //! `relevo`: the appliance's one binary. Thin: it parses the command line and the
-//! configuration file, sets up logging and hands the engine its desired state.
+//! configuration file, sets up logging and hands the engine its desired state. `migrate`
+//! and `user` are in `admin`.
 
+mod admin;
 mod config;
 mod http;
 
@@ -38,6 +40,33 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Apply the database migrations not applied yet (safe to run again).
+    Migrate {
+        #[command(flatten)]
+        db: admin::DbArgs,
+    },
+    /// User accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input (one line).
+    Add {
+        #[arg(long)]
+        email: String,
+        /// admin, tecnico or visor.
+        #[arg(long)]
+        role: relevo_control::domain::Role,
+        /// Read the password from standard input (required: passwords never go in arguments).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: admin::DbArgs,
     },
 }
 
@@ -88,6 +117,18 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Migrate { db } => {
+            init_logging();
+            admin::run(admin::migrate(db))
+        }
+        Command::User {
+            command: UserCommand::Add {
+                email, role, db, ..
+            },
+        } => {
+            init_logging();
+            admin::run(admin::user_add(db, email, role))
+        }
         Command::Serve { config } => {
             init_logging();
             let cfg = match config::load(&config) {

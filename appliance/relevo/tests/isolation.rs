@@ -149,6 +149,18 @@ key = "cam-iso"
             .map(|f| f.1.duration_since(started))
             .collect::<Vec<_>>()
     );
+    // Keep watching the dead output until it has failed often enough to show its backoff.
+    wait_until(
+        "the dead output to retry a few times",
+        Duration::from_secs(60),
+        || {
+            let n = num(&relevo.output_status("cam", "dead")["reconnects"]);
+            if failures.last().is_none_or(|f| f.0 != n) {
+                failures.push((n, Instant::now()));
+            }
+            failures.len() >= 5
+        },
+    );
     let dead = relevo.output_status("cam", "dead");
     assert_eq!(dead["state"], "retrying", "{dead}");
     assert_eq!(

@@ -14,15 +14,14 @@ fn info(peer: &str) -> PublisherInfo {
 }
 
 fn tag(ts: u32, keyframe: bool) -> FlvTag {
-    FlvTag {
-        kind: FlvKind::Video,
-        timestamp: ts,
+    FlvTag::new(
+        FlvKind::Video,
+        ts,
         // A legacy AVC NALU packet; its content does not matter to the hub.
-        body: Bytes::from_static(&[0x17, 0x01, 0, 0, 0]),
+        Bytes::from_static(&[0x17, 0x01, 0, 0, 0]),
         keyframe,
-        config: false,
-        arrived: Some(Instant::now()),
-    }
+        false,
+    )
 }
 
 #[test]

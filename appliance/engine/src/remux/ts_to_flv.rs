@@ -40,27 +40,25 @@ impl TsToFlv {
             DemuxEvent::VideoConfig(cfg) => {
                 if self.video.as_ref() != Some(cfg) {
                     self.video = Some(cfg.clone());
-                    out.push(FlvTag {
-                        kind: FlvKind::Video,
-                        timestamp: self.last_ms,
-                        body: flv::video_config_body(cfg, cfg.codec == Codec::H265),
-                        keyframe: false,
-                        config: true,
-                        arrived: Some(std::time::Instant::now()),
-                    });
+                    out.push(FlvTag::new(
+                        FlvKind::Video,
+                        self.last_ms,
+                        flv::video_config_body(cfg, cfg.codec == Codec::H265),
+                        false,
+                        true,
+                    ));
                 }
             }
             DemuxEvent::AudioConfig(cfg) => {
                 if self.audio.as_ref() != Some(cfg) {
                     self.audio = Some(cfg.clone());
-                    out.push(FlvTag {
-                        kind: FlvKind::Audio,
-                        timestamp: self.last_ms,
-                        body: flv::audio_config_body(cfg),
-                        keyframe: false,
-                        config: true,
-                        arrived: Some(std::time::Instant::now()),
-                    });
+                    out.push(FlvTag::new(
+                        FlvKind::Audio,
+                        self.last_ms,
+                        flv::audio_config_body(cfg),
+                        false,
+                        true,
+                    ));
                 }
             }
             DemuxEvent::Frame(frame) => self.on_frame(frame, out),
@@ -76,29 +74,27 @@ impl TsToFlv {
                 }
                 let timestamp = self.ms(frame.dts);
                 let cts = relevo_media::timestamp::ticks_to_ms(frame.pts - frame.dts) as i32;
-                out.push(FlvTag {
-                    kind: FlvKind::Video,
+                out.push(FlvTag::new(
+                    FlvKind::Video,
                     timestamp,
-                    body: flv::video_frame_body(frame, cts, frame.codec == Codec::H265),
-                    keyframe: frame.keyframe,
-                    config: false,
-                    arrived: Some(std::time::Instant::now()),
-                });
+                    flv::video_frame_body(frame, cts, frame.codec == Codec::H265),
+                    frame.keyframe,
+                    false,
+                ));
             }
             Codec::Aac => {
                 if self.audio.is_none() {
                     return;
                 }
                 let timestamp = self.ms(frame.dts);
-                out.push(FlvTag {
-                    kind: FlvKind::Audio,
+                // Audio-only streams have no video keyframes: every AAC frame is one.
+                out.push(FlvTag::new(
+                    FlvKind::Audio,
                     timestamp,
-                    body: flv::audio_frame_body(&frame.data),
-                    // Audio-only streams have no video keyframes: every AAC frame is one.
-                    keyframe: self.video.is_none(),
-                    config: false,
-                    arrived: Some(std::time::Instant::now()),
-                });
+                    flv::audio_frame_body(&frame.data),
+                    self.video.is_none(),
+                    false,
+                ));
             }
         }
     }

@@ -15,6 +15,7 @@
 //! - [`meta`]: `onMetaData` between AMF0 bytes and `rml_rtmp`'s `StreamMetadata`.
 //! - `client` and `io`: the connection setup and byte pumping shared by the above.
 
+pub mod chunk;
 mod client;
 pub mod flags;
 pub mod guard;

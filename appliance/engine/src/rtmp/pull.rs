@@ -92,13 +92,6 @@ fn handle(
         *last_timestamp = timestamp;
     }
     let (keyframe, config) = tag_flags(kind, &body);
-    ingest.push(FlvTag {
-        kind,
-        timestamp,
-        body,
-        keyframe,
-        config,
-        arrived: Some(std::time::Instant::now()),
-    });
+    ingest.push(FlvTag::new(kind, timestamp, body, keyframe, config));
     Ok(false)
 }

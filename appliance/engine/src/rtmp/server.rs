@@ -14,7 +14,6 @@ use rml_rtmp::handshake::PeerType;
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
 };
-use rml_rtmp::time::RtmpTimestamp;
 use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
@@ -22,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use super::chunk;
 use super::flags::tag_flags;
 use super::guard::{ChunkInspector, GuardError};
 use super::io::{self, BoxTransport, WriteError, READ_BUFFER};
@@ -32,6 +32,12 @@ use crate::metrics::LatencyHistogram;
 use crate::unit::{FlvKind, FlvTag};
 
 /// The only RTMP application served: `rtmp://host/live/KEY`.
+/// Outgoing chunk size announced to every client (rml_rtmp's default, stated here because
+/// media chunks are built outside the session with the same size).
+const OUT_CHUNK_SIZE: usize = 4096;
+/// The message stream id `rml_rtmp` gives the first (and, for players, only) stream.
+const SHARED_STREAM_ID: u32 = 1;
+
 pub const APP_NAME: &str = "live";
 /// Concurrent connections per listener. Far above any real load of one appliance (each
 /// connection is a publisher or a player); it bounds memory and file descriptors under a flood.
@@ -161,8 +167,10 @@ impl Connection {
         .map_err(|_| ConnError::Timeout(HANDSHAKE_TIMEOUT))??;
 
         let (reader, writer) = tokio::io::split(stream);
-        let (session, initial) = ServerSession::new(ServerSessionConfig::new())
-            .map_err(|e| ConnError::Session(e.to_string()))?;
+        let mut config = ServerSessionConfig::new();
+        config.chunk_size = OUT_CHUNK_SIZE as u32;
+        let (session, initial) =
+            ServerSession::new(config).map_err(|e| ConnError::Session(e.to_string()))?;
         let mut session = Session {
             session,
             writer,
@@ -382,14 +390,7 @@ impl Session<'_> {
             if kind != FlvKind::Meta {
                 self.last_timestamp = timestamp;
             }
-            ingest.push(FlvTag {
-                kind,
-                timestamp,
-                body,
-                keyframe,
-                config,
-                arrived: Some(std::time::Instant::now()),
-            });
+            ingest.push(FlvTag::new(kind, timestamp, body, keyframe, config));
         }
     }
 
@@ -426,23 +427,45 @@ impl Session<'_> {
         let Phase::Playing { stream_id, .. } = self.phase else {
             return Ok(());
         };
-        let ts = RtmpTimestamp::new(tag.timestamp);
         let arrived = tag.arrived;
-        let packet = match tag.kind {
-            FlvKind::Video => self.session.send_video_data(stream_id, tag.body, ts, false),
-            FlvKind::Audio => self.session.send_audio_data(stream_id, tag.body, ts, false),
+        let media = |csid, type_id| {
+            let build = || {
+                chunk::media_message(
+                    csid,
+                    type_id,
+                    stream_id,
+                    tag.timestamp,
+                    &tag.body,
+                    OUT_CHUNK_SIZE,
+                )
+            };
+            // Players share one serialisation of each tag when their stream id is the
+            // usual one; any other id gets its own copy.
+            if stream_id == SHARED_STREAM_ID {
+                tag.wire.get_or_init(build)
+            } else {
+                build()
+            }
+        };
+        let bytes = match tag.kind {
+            FlvKind::Video => media(chunk::VIDEO_CSID, chunk::VIDEO_TYPE),
+            FlvKind::Audio => media(chunk::AUDIO_CSID, chunk::AUDIO_TYPE),
             FlvKind::Meta => match meta::body_to_metadata(&tag.body) {
-                Some(m) => self.session.send_metadata(stream_id, &m),
+                Some(m) => self
+                    .session
+                    .send_metadata(stream_id, &m)
+                    .map_err(|e| ConnError::Session(e.to_string()))?
+                    .bytes
+                    .into(),
                 None => return Ok(()),
             },
-        }
-        .map_err(|e| ConnError::Session(e.to_string()))?;
-        self.write(&packet.bytes).await?;
+        };
+        self.write(&bytes).await?;
         if let Phase::Playing {
             bytes_out, latency, ..
         } = &self.phase
         {
-            bytes_out.fetch_add(packet.bytes.len() as u64, Ordering::Relaxed);
+            bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
             latency.record_since(arrived);
         }
         Ok(())

@@ -320,14 +320,7 @@ pub fn read_flv(path: &Path) -> Vec<FlvTag> {
         let body = Bytes::copy_from_slice(&data[start..start + size]);
         if let Some(kind) = kind {
             let (keyframe, config) = rtmp::tag_flags(kind, &body);
-            tags.push(FlvTag {
-                kind,
-                timestamp: ts,
-                body,
-                keyframe,
-                config,
-                arrived: Some(std::time::Instant::now()),
-            });
+            tags.push(FlvTag::new(kind, ts, body, keyframe, config));
         }
         pos = start + size + 4;
     }

@@ -1,0 +1,109 @@
+//! RTMP chunking of audio and video messages, done once per tag and shared by every player.
+//!
+//! `rml_rtmp` serialises each message separately for each session, copying the payload for
+//! every player. A media message only needs self-contained type-0 chunks (RTMP 1.0 §5.3.1:
+//! basic header, 11-byte message header, extended timestamp when ≥ 0xFFFFFF, then type-3
+//! continuation chunks), which depend on nothing but the chunk size and the message stream
+//! id — the same for every player — so the bytes are built once and written to each socket.
+//! They travel on chunk streams of their own so `rml_rtmp`'s header compression on its
+//! chunk streams (2–6) is never confused.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// Chunk stream ids for media written by us (`rml_rtmp` uses 2–6).
+pub const AUDIO_CSID: u8 = 8;
+pub const VIDEO_CSID: u8 = 9;
+/// RTMP message types (RTMP 1.0 §7.1.4, §7.1.5).
+pub const AUDIO_TYPE: u8 = 8;
+pub const VIDEO_TYPE: u8 = 9;
+
+/// Timestamps from this value on go in the extended timestamp field.
+const EXTENDED: u32 = 0x00FF_FFFF;
+
+/// Serialises one message as type-0 + type-3 chunks of at most `chunk_size` payload bytes.
+pub fn media_message(
+    csid: u8,
+    type_id: u8,
+    stream_id: u32,
+    timestamp: u32,
+    payload: &[u8],
+    chunk_size: usize,
+) -> Bytes {
+    let chunk_size = chunk_size.max(1);
+    let extended = timestamp >= EXTENDED;
+    let chunks = payload.len().div_ceil(chunk_size).max(1);
+    let per_chunk_ext = if extended { 4 } else { 0 };
+    let mut out = BytesMut::with_capacity(payload.len() + 12 + chunks * (1 + per_chunk_ext));
+    // Type 0: fmt 0 in the top two bits, csid (2..=63) in the low six.
+    out.put_u8(csid & 0x3f);
+    out.put_uint(u64::from(timestamp.min(EXTENDED)), 3);
+    out.put_uint(payload.len() as u64, 3);
+    out.put_u8(type_id);
+    out.put_u32_le(stream_id);
+    if extended {
+        out.put_u32(timestamp);
+    }
+    let mut parts = payload.chunks(chunk_size);
+    if let Some(first) = parts.next() {
+        out.put_slice(first);
+    }
+    for part in parts {
+        // Type 3: continuation of the same message; the extended timestamp is repeated.
+        out.put_u8(0xc0 | (csid & 0x3f));
+        if extended {
+            out.put_u32(timestamp);
+        }
+        out.put_slice(part);
+    }
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use rml_rtmp::chunk_io::ChunkDeserializer;
+
+    use super::*;
+
+    fn roundtrip(ts: u32, len: usize, chunk_size: usize) {
+        let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let wire = media_message(VIDEO_CSID, VIDEO_TYPE, 1, ts, &payload, chunk_size);
+        let mut d = ChunkDeserializer::new();
+        d.set_max_chunk_size(chunk_size).expect("chunk size");
+        let msg = d
+            .get_next_message(&wire)
+            .expect("valid chunks")
+            .expect("one whole message");
+        assert_eq!(msg.timestamp.value, ts);
+        assert_eq!(msg.type_id, VIDEO_TYPE);
+        assert_eq!(msg.message_stream_id, 1);
+        assert_eq!(&msg.data[..], &payload[..]);
+        // Nothing left over.
+        assert!(d.get_next_message(&[]).expect("ok").is_none());
+    }
+
+    #[test]
+    fn rml_rtmp_reads_what_we_write() {
+        roundtrip(0, 10, 4096);
+        roundtrip(40, 4096, 4096);
+        roundtrip(80, 4097, 4096);
+        roundtrip(1_000, 20_000, 4096);
+        roundtrip(123, 300, 128);
+    }
+
+    #[test]
+    fn extended_timestamps_are_repeated_in_continuation_chunks() {
+        roundtrip(0x00FF_FFFF, 9_000, 4096);
+        roundtrip(u32::MAX, 9_000, 128);
+    }
+
+    #[test]
+    fn two_messages_in_a_row_on_the_same_chunk_stream() {
+        let a = media_message(AUDIO_CSID, AUDIO_TYPE, 1, 10, &[1, 2, 3], 4096);
+        let b = media_message(AUDIO_CSID, AUDIO_TYPE, 1, 31, &[4, 5], 4096);
+        let mut d = ChunkDeserializer::new();
+        let m1 = d.get_next_message(&a).expect("ok").expect("first");
+        let m2 = d.get_next_message(&b).expect("ok").expect("second");
+        assert_eq!((m1.timestamp.value, &m1.data[..]), (10, &[1u8, 2, 3][..]));
+        assert_eq!((m2.timestamp.value, &m2.data[..]), (31, &[4u8, 5][..]));
+    }
+}
