@@ -69,6 +69,10 @@ start() { # start LOG CMD... : runs CMD in the background, sets PID
 }
 stop() { # stop PID...: TERM, then KILL after 3 s
   local p
+  # A Relevo case: keep its live status (time through the relay, from its own clock).
+  if [ -f "$CASE_DIR/relevo.toml" ] && [ ! -f "$CASE_DIR/status.json" ]; then
+    curl -s --max-time 5 "http://127.0.0.1:$HTTP_PORT/api/v1/status" >"$CASE_DIR/status.json" || true
+  fi
   for p in "$@"; do kill "$p" 2>/dev/null || true; done
   for p in "$@"; do
     for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -127,13 +131,15 @@ publish() { # publish srt|rtmp URL: sets PUB
 }
 
 # ---------------------------------------------------------------- servers
-relevo_start() { # relevo_start OUTPUTS_TOML: sets SRV, SRT_PORT, RTMP_PORT
+relevo_start() { # relevo_start OUTPUTS_TOML: sets SRV, SRT_PORT, RTMP_PORT, HTTP_PORT
   ports 1; SRT_PORT=$PORT
   ports 1; RTMP_PORT=$PORT
+  ports 1; HTTP_PORT=$PORT
   cat >"$CASE_DIR/relevo.toml" <<EOF
 [listen]
 srt = "127.0.0.1:$SRT_PORT"
 rtmp = "127.0.0.1:$RTMP_PORT"
+http = "127.0.0.1:$HTTP_PORT"
 
 [[input]]
 name = "in"
@@ -184,6 +190,14 @@ record() { # record CASE N SERVER PEER_OF JSON_FILE
     echo "  no result (see $CASE_DIR)" >&2
     line='{"failed": null}'
   fi
+  # Time through the relay (Relevo only): the worst p50 and p99 over the case's outputs.
+  local lat='{}'
+  if [ -s "$CASE_DIR/status.json" ]; then
+    lat=$(jq -c '[.inputs[].outputs[].latency | select(. != null)]
+      | if length == 0 then {} else {latency_p50_ms: (map(.p50_ms) | max * 100 | round / 100),
+        latency_p99_ms: (map(.p99_ms) | max * 100 | round / 100)} end' "$CASE_DIR/status.json" 2>/dev/null || echo '{}')
+  fi
+  line=$(jq -c --argjson lat "$lat" '. + $lat' <<<"$line")
   jq -c --arg case "$1" --argjson n "$2" --arg server "$3" --arg dir "$CASE_DIR" \
     '. + {case: $case, n: $n, server: $server, dir: $dir}' <<<"$line" >>"$JSONL"
   jq -r '"  cpu \(.server_cpu_pct)%  rss peak \((.server_rss_peak_kb // 0) / 1024 | floor) MiB  Mbit/s min/med \(.min_mbps)/\(.median_mbps)  failed \(.failed) incomplete \(.incomplete)  host busy \(.host_busy_pct)%"' <<<"$line" || true
@@ -361,9 +375,11 @@ version() { "$@" 2>&1 | head -n 1; }
   echo "CPU: the server process, % of one core (utime+stime over the window). RSS: VmHWM (peak) and VmRSS at the end, MiB."
   echo "Rate: media received per reader over the window, Mbit/s (FLV tag bodies for RTMP, TS bytes for SRT). Failed: never got media; incomplete: lost its connection or got < 90 % of the source rate."
   echo
-  echo "| case | N | server | CPU % | RSS peak / end MiB | Mbit/s per reader min / median | failed / incomplete | SRT lost / dropped pkts | machine busy % (all CPUs) |"
-  echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-  jq -r '"| \(.case) | \(.n) | \(.server) | \(.server_cpu_pct // "–") | \(((.server_rss_peak_kb // 0) / 1024 * 10 | round) / 10) / \(((.server_rss_end_kb // 0) / 1024 * 10 | round) / 10) | \(.min_mbps // "–") / \(.median_mbps // "–") | \(.failed // "–") / \(.incomplete // "–") | \(.srt_lost // "–") / \(.srt_dropped // "–") | \(.host_busy_pct // "–") |"' "$JSONL"
+  echo "Time through the relay: Relevo's own clock, from a packet's arrival to its departure through an output (worst p50 / p99 over the case's outputs, ms); peers do not measure it."
+  echo
+  echo "| case | N | server | CPU % | RSS peak / end MiB | Mbit/s per reader min / median | failed / incomplete | SRT lost / dropped pkts | time through relay p50 / p99 ms | machine busy % (all CPUs) |"
+  echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  jq -r '"| \(.case) | \(.n) | \(.server) | \(.server_cpu_pct // "–") | \(((.server_rss_peak_kb // 0) / 1024 * 10 | round) / 10) / \(((.server_rss_end_kb // 0) / 1024 * 10 | round) / 10) | \(.min_mbps // "–") / \(.median_mbps // "–") | \(.failed // "–") / \(.incomplete // "–") | \(.srt_lost // "–") / \(.srt_dropped // "–") | \(.latency_p50_ms // "–") / \(.latency_p99_ms // "–") | \(.host_busy_pct // "–") |"' "$JSONL"
   echo
   echo "Ratios Relevo / peer (lower is better for Relevo):"
   echo

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -59,17 +58,9 @@ fn one_input_to_fifty_mixed_outputs() {
     // SRT readers are light srt-live-transmit callers that wait for the stream.
     let mut readers = Vec::new();
     for i in 0..PULL_SRT {
-        readers.push(Proc::spawn(
-            "srt-live-transmit",
-            Command::new("srt-live-transmit")
-                .args(["-q", "-a:no"])
-                .arg(format!(
-                    "srt://127.0.0.1:{}?streamid=read:read-srt-{i}",
-                    relevo.srt
-                ))
-                .arg("file://con")
-                .stdout(std::fs::File::create(dir.path(&format!("pull-srt-{i}.ts"))).unwrap())
-                .stderr(Stdio::null()),
+        readers.push(relevo.srt_reader(
+            &format!("read-srt-{i}"),
+            &dir.path(&format!("pull-srt-{i}.ts")),
         ));
     }
     relevo.wait_log("SRT reader connected", PULL_SRT);

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -37,18 +36,7 @@ grace_period_s = 6
         ),
     );
     // srt-live-transmit without auto-reconnect: one connection, or its file stops.
-    let reader = Proc::spawn(
-        "srt-live-transmit",
-        Command::new("srt-live-transmit")
-            .args(["-q", "-a:no"])
-            .arg(format!(
-                "srt://127.0.0.1:{}?streamid=read:studio-blip-read",
-                relevo.srt
-            ))
-            .arg("file://con")
-            .stdout(std::fs::File::create(dir.path("pull.ts")).unwrap())
-            .stderr(Stdio::null()),
-    );
+    let reader = relevo.srt_reader("studio-blip-read", &dir.path("pull.ts"));
     relevo.wait_log("SRT reader connected", 1);
 
     // The first encoder runs for a while, then dies without a goodbye.

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -69,18 +69,7 @@ key = "cam-iso"
 "#
         ),
     );
-    let reader = Proc::spawn(
-        "srt-reader",
-        Command::new("srt-live-transmit")
-            .args(["-q", "-a:no"])
-            .arg(format!(
-                "srt://127.0.0.1:{}?streamid=read:cam-iso-read",
-                relevo.srt
-            ))
-            .arg("file://con")
-            .stdout(std::fs::File::create(dir.path("pull-srt.ts")).unwrap())
-            .stderr(Stdio::null()),
-    );
+    let reader = relevo.srt_reader("cam-iso-read", &dir.path("pull-srt.ts"));
     relevo.wait_log("SRT reader connected", 1);
 
     // 4 Mbit/s constant so the frozen server's socket buffers fill within seconds.

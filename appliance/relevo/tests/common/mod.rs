@@ -617,3 +617,19 @@ impl Relevo {
             .unwrap_or_default()
     }
 }
+
+impl Relevo {
+    /// srt-live-transmit reading `read:KEY` once (no auto-reconnect: if the connection
+    /// drops, its recording stops) and writing the raw TS to `out`.
+    pub fn srt_reader(&self, key: &str, out: &Path) -> Proc {
+        Proc::spawn(
+            "srt-live-transmit",
+            Command::new("srt-live-transmit")
+                .args(["-q", "-a:no"])
+                .arg(format!("srt://127.0.0.1:{}?streamid=read:{key}", self.srt))
+                .arg("file://con")
+                .stdout(std::fs::File::create(out).unwrap())
+                .stderr(Stdio::null()),
+        )
+    }
+}
