@@ -261,7 +261,11 @@ impl Hub {
             self.live.send_replace(false);
             return;
         }
-        // Hold the outputs: they keep their connections and wait for the next keyframe.
+        // Hold the outputs: they keep their connections and wait for the next keyframe. The
+        // cached GOP is stale now: a reader joining meanwhile waits for the new publisher
+        // instead of replaying the old one's last second.
+        st.ts.resync();
+        st.flv.resync();
         let token = st.next_id;
         st.next_id += 1;
         st.held = Some(token);

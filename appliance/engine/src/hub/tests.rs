@@ -102,8 +102,9 @@ async fn within_grace_outputs_are_held_and_resume_at_a_keyframe() {
     assert!(hub.in_grace());
     assert!(*hub.live().borrow(), "held outputs keep the input live");
     assert!(!sub.rx.is_closed());
-    // A late joiner during the grace period is accepted too.
-    assert!(hub.subscribe_flv(Arc::default()).is_some());
+    // A late joiner during the grace period is accepted too, and gets nothing stale.
+    let mut late = hub.subscribe_flv(Arc::default()).expect("held");
+    assert!(late.rx.try_recv().is_err());
 
     let p = hub.attach(info("b")).expect("back");
     assert!(!hub.in_grace());
@@ -115,4 +116,6 @@ async fn within_grace_outputs_are_held_and_resume_at_a_keyframe() {
     assert_eq!(got.len(), 3, "{got:?}");
     assert_eq!(&got[..2], &[1_000, 1_040]);
     assert!(got[2] > 1_040, "timestamps went back: {got:?}");
+    // The late joiner starts at the returning publisher's first keyframe.
+    assert_eq!(late.rx.try_recv().map(|t| t.timestamp).ok(), Some(got[2]));
 }
