@@ -56,7 +56,7 @@ mkdir -p "$RESULTS"
 JSONL=$RESULTS/$STAMP.jsonl
 REPORT=$RESULTS/$STAMP.md
 : >"$JSONL"
-WORK=$(mktemp -d /tmp/relevo-bench.XXXXXX)
+WORK=$(mktemp -d)
 echo "work dir: $WORK"
 
 # ---------------------------------------------------------------- processes

@@ -6,7 +6,6 @@
 //! output reads its own bounded queue (see [`fanout`]).
 
 pub mod fanout;
-mod psi;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use relevo_media::flv::{self, FlvVideo};
 use relevo_media::frame::Codec;
-use relevo_media::ts::{DemuxEvent, TsDemuxer, PACKET_SIZE};
+use relevo_media::ts::{packet_pid, DemuxEvent, TsDemuxer, PACKET_SIZE};
 use tokio::sync::watch;
 
 use crate::metrics::{InputCounters, PublisherInfo};
@@ -76,10 +75,9 @@ enum Native {
     Ts {
         demux: Box<TsDemuxer>,
         remux: TsToFlv,
-        pmt_pids: Vec<u16>,
     },
     Flv {
-        remux: FlvToTs,
+        remux: Box<FlvToTs>,
     },
 }
 
@@ -359,7 +357,8 @@ impl Hub {
         if st.publisher.as_ref().map(|p| p.0) != Some(id) {
             return;
         }
-        st.last_push = Instant::now();
+        let now = Instant::now();
+        st.last_push = now;
         self.counters
             .bytes_in
             .fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -367,30 +366,22 @@ impl Hub {
             st.native = Native::Ts {
                 demux: Box::new(TsDemuxer::new()),
                 remux: TsToFlv::new(),
-                pmt_pids: Vec::new(),
             };
         }
-        let Native::Ts {
-            demux,
-            remux,
-            pmt_pids,
-        } = &mut st.native
-        else {
+        let Native::Ts { demux, remux } = &mut st.native else {
             return;
         };
         let mut events = std::mem::take(&mut st.events);
         events.clear();
         let demux_err = demux.push(data, &mut events).err();
 
-        // Keep the latest PAT and PMT for joiners.
+        // Keep the latest PAT and PMT for joiners (the demuxer has read the PAT by now).
+        let pmt_pid = demux.pmt_pid();
         for pkt in data.chunks_exact(PACKET_SIZE) {
-            match psi::pid(pkt) {
-                Some(0) => {
-                    *pmt_pids = psi::pat_pmt_pids(pkt);
-                    st.ts.set_header(SLOT_PAT, ts_chunk(pkt, false));
-                }
-                Some(pid) if pmt_pids.contains(&pid) => {
-                    st.ts.set_header(SLOT_PMT, ts_chunk(pkt, false));
+            match packet_pid(pkt) {
+                Some(0) => st.ts.set_header(SLOT_PAT, ts_chunk(pkt, false, now)),
+                pid if pid.is_some() && pid == pmt_pid => {
+                    st.ts.set_header(SLOT_PMT, ts_chunk(pkt, false, now));
                 }
                 _ => {}
             }
@@ -408,14 +399,14 @@ impl Hub {
         for ev in &events {
             if let DemuxEvent::KeyframeStart { offset } = ev {
                 if *offset > start {
-                    st.ts.push(ts_chunk(&data[start..*offset], start_key));
+                    st.ts.push(ts_chunk(&data[start..*offset], start_key, now));
                 }
                 start = *offset;
                 start_key = true;
             }
         }
         if start < data.len() {
-            st.ts.push(ts_chunk(&data[start..], start_key));
+            st.ts.push(ts_chunk(&data[start..], start_key, now));
         }
 
         if st.wants_flv {
@@ -453,7 +444,7 @@ impl Hub {
             .fetch_add(tag.body.len() as u64, Ordering::Relaxed);
         if !matches!(st.native, Native::Flv { .. }) {
             st.native = Native::Flv {
-                remux: FlvToTs::new(),
+                remux: Box::new(FlvToTs::new()),
             };
         }
         // Outputs get timestamps that continue across publishers (see `FlvClock`).
@@ -485,11 +476,12 @@ impl Hub {
     }
 }
 
-fn ts_chunk(data: &[u8], keyframe: bool) -> TsChunk {
+/// One clock read per SRT message, shared by the chunks cut from it.
+fn ts_chunk(data: &[u8], keyframe: bool, arrived: Instant) -> TsChunk {
     TsChunk {
         data: Bytes::copy_from_slice(data),
         keyframe,
-        arrived: Some(Instant::now()),
+        arrived: Some(arrived),
     }
 }
 

@@ -130,6 +130,11 @@ impl TsDemuxer {
         self.tracks.as_deref()
     }
 
+    /// The PMT PID named by the last PAT seen, once one has been.
+    pub fn pmt_pid(&self) -> Option<u16> {
+        self.pmt_pid
+    }
+
     fn record(&mut self, e: TsError) {
         self.errors += 1;
         if self.first_error.is_none() {

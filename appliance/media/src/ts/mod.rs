@@ -15,6 +15,15 @@ mod pes;
 mod psi;
 
 pub use demux::TsDemuxer;
+
+/// PID of a TS packet (ISO/IEC 13818-1 §2.4.3.2), or None when `packet` does not start with
+/// the sync byte.
+pub fn packet_pid(packet: &[u8]) -> Option<u16> {
+    match packet {
+        [0x47, b1, b2, ..] => Some(u16::from(b1 & 0x1f) << 8 | u16::from(*b2)),
+        _ => None,
+    }
+}
 pub use mux::{TsMuxer, AUDIO_PID, PMT_PID, PROGRAM_NUMBER, VIDEO_PID};
 pub use psi::{crc32_mpeg2, StreamType};
 
@@ -96,4 +105,17 @@ pub enum TsError {
     PesTooLarge { pid: u16, size: usize },
     #[error("ADTS in PES on PID {pid:#x}: {source}")]
     Adts { pid: u16, source: AacError },
+}
+
+#[cfg(test)]
+mod packet_pid_tests {
+    use super::packet_pid;
+
+    #[test]
+    fn reads_the_13_bit_pid_and_refuses_non_packets() {
+        assert_eq!(packet_pid(&[0x47, 0x40, 0x00, 0x10]), Some(0));
+        assert_eq!(packet_pid(&[0x47, 0x1f, 0xff]), Some(0x1fff));
+        assert_eq!(packet_pid(&[0x00, 0x40, 0x00]), None);
+        assert_eq!(packet_pid(&[0x47]), None);
+    }
 }
