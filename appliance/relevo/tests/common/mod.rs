@@ -12,20 +12,39 @@ use std::time::{Duration, Instant};
 pub const FPS: u32 = 25;
 pub const GOP: u32 = 25;
 
+/// Ports already handed out in this test binary: tests run in parallel, and the kernel may
+/// give the same just-released port to two of them before either child binds it.
+static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+fn unique_port(bind: impl Fn() -> u16) -> u16 {
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = bind();
+        if !handed.contains(&port) {
+            handed.push(port);
+            return port;
+        }
+    }
+}
+
 pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    unique_port(|| {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    })
 }
 
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    unique_port(|| {
+        UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    })
 }
 
 /// A scratch directory removed at the end of the test.
