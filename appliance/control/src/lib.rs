@@ -1,19 +1,28 @@
 //! Relevo's control plane: where the configuration lives (PostgreSQL) and who may change it.
 //!
-//! This crate is the foundation of the API and the panel: the schema (`migrations/` at the
-//! repository root), the store that reads and writes it, and the embedded PostgreSQL used
-//! when no database URL is configured. It reaches the engine only through its plain-data
-//! spec types ([`relevo_engine::spec`]); it starts no relay and serves no HTTP (yet).
+//! The schema (`migrations/` at the repository root), the store that reads and writes it,
+//! the embedded PostgreSQL used when no database URL is configured, authentication, and the
+//! REST/WebSocket API. It drives a running [`relevo_engine::Engine`] through desired states
+//! and reads its snapshots; it knows no media and opens no listener (the binary does).
 //!
 //! Layout:
+//! - `api/`: the HTTP routes, one table of who may call what ([`api::routes::ROUTES`]);
+//! - `auth/`: JWT access tokens, opaque tokens, TOTP, login and API rate limits;
+//! - `reconcile`: database flows + configuration-file flows → the engine, by difference;
 //! - `embedded_pg`: a private PostgreSQL cluster on a Unix socket (initdb, start, stop);
+//! - `flow_doc`: the textual shape of inputs and outputs (config file, API, export);
 //! - `domain`: validated values the store accepts (email, password, role);
 //! - `password`: Argon2id hashing and constant-time-ish verification;
-//! - `store/`: all SQL: migrations, users, inputs and outputs with their audit rows, the
-//!   audit log, and [`store::load_desired_state`] for the engine.
+//! - `store/`: all SQL: users and their 2FA, sessions (refresh tokens), API tokens, flows
+//!   with their audit rows, settings, the audit log, export/import, and
+//!   [`store::load_desired_state`] for the engine.
+pub mod api;
+pub mod auth;
 pub mod domain;
 pub mod embedded_pg;
+pub mod flow_doc;
 pub mod password;
+pub mod reconcile;
 pub mod store;
 
 pub use embedded_pg::{EmbeddedPg, EmbeddedPgError, PgBinaries};

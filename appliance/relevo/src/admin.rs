@@ -1,19 +1,20 @@
-//! `relevo migrate` and `relevo user add`: one-shot administration of the database.
+//! `relevo migrate`, `user add`, `token add`, `config export|import`: one-shot
+//! administration of the database, and the database `serve` opens.
 //!
-//! Without `--database-url` both start the embedded PostgreSQL under `--state-dir` for the
+//! Without `--database-url` these commands start the embedded PostgreSQL under `--state-dir` for the
 //! duration of the command (see `relevo_control::embedded_pg`), so they must not run while
 //! `relevo serve` holds the same cluster. Passwords come from standard input only and are
 //! never logged or echoed.
 
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use relevo_control::domain::{Email, Password, Role};
-use relevo_control::store::{self, users, Actor};
+use relevo_control::store::{self, api_tokens, export, users, Actor};
 use relevo_control::{EmbeddedPg, StoreError};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
 /// Where the database is.
@@ -28,17 +29,19 @@ pub struct DbArgs {
 }
 
 /// A pool on the configured database, and the embedded server if we started one.
-struct Database {
-    pool: PgPool,
+pub struct Database {
+    pub pool: PgPool,
     embedded: Option<EmbeddedPg>,
 }
 
 impl Database {
-    async fn open(args: &DbArgs) -> anyhow::Result<Self> {
-        let (url, embedded) = match &args.database_url {
-            Some(url) => (url.clone(), None),
+    /// Connects to `url`, or starts the embedded PostgreSQL under `state_dir`; then applies
+    /// the migrations not applied yet.
+    pub async fn open(url: Option<&str>, state_dir: &Path) -> anyhow::Result<Self> {
+        let (url, embedded) = match url {
+            Some(url) => (url.to_owned(), None),
             None => {
-                let pg = EmbeddedPg::start(&args.state_dir)
+                let pg = EmbeddedPg::start(state_dir)
                     .await
                     .context("starting the embedded PostgreSQL")?;
                 (pg.url(), Some(pg))
@@ -47,11 +50,17 @@ impl Database {
         let pool = store::connect(&url)
             .await
             .context("connecting to the database")?;
-        store::migrate(&pool).await?;
+        store::migrate(&pool)
+            .await
+            .context("applying the database migrations")?;
         Ok(Self { pool, embedded })
     }
 
-    async fn close(self) {
+    async fn from_args(args: &DbArgs) -> anyhow::Result<Self> {
+        Self::open(args.database_url.as_deref(), &args.state_dir).await
+    }
+
+    pub async fn close(self) {
         self.pool.close().await;
         if let Some(pg) = self.embedded {
             pg.shutdown().await;
@@ -78,7 +87,7 @@ pub fn run(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitC
 }
 
 pub async fn migrate(args: DbArgs) -> anyhow::Result<()> {
-    let db = Database::open(&args).await?;
+    let db = Database::from_args(&args).await?;
     println!("database schema is up to date");
     db.close().await;
     Ok(())
@@ -87,7 +96,7 @@ pub async fn migrate(args: DbArgs) -> anyhow::Result<()> {
 pub async fn user_add(args: DbArgs, email: String, role: Role) -> anyhow::Result<()> {
     let email = Email::new(&email).context("--email")?;
     let password = read_password().context("the password on standard input")?;
-    let db = Database::open(&args).await?;
+    let db = Database::from_args(&args).await?;
     let result = users::create(&db.pool, &Actor::cli(), &email, &password, role).await;
     db.close().await;
     match result {
@@ -111,4 +120,73 @@ fn read_password() -> anyhow::Result<Password> {
     std::io::stdin().lock().read_line(&mut line)?;
     let trimmed = line.trim_end_matches(['\r', '\n']).to_owned();
     Ok(Password::new(SecretString::from(trimmed))?)
+}
+
+pub async fn token_add(args: DbArgs, name: String, role: Role) -> anyhow::Result<()> {
+    let db = Database::from_args(&args).await?;
+    let result = api_tokens::create(&db.pool, &Actor::cli(), name.trim(), role).await;
+    db.close().await;
+    match result {
+        Ok((token, secret)) => {
+            eprintln!(
+                "API token {:?} ({}) created with id {}; it is shown once:",
+                token.name, token.role, token.id
+            );
+            println!("{}", secret.expose_secret());
+            Ok(())
+        }
+        Err(StoreError::Conflict { .. }) => {
+            anyhow::bail!("an API token named {name:?} already exists")
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes the export to `output`, or to standard output.
+pub async fn config_export(args: DbArgs, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let db = Database::from_args(&args).await?;
+    let doc = export::export(&db.pool).await;
+    db.close().await;
+    let text = serde_json::to_string_pretty(&doc?)?;
+    match output {
+        Some(path) => {
+            // The export holds stream keys and passphrases: readable by its owner only.
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            f.write_all(text.as_bytes())?;
+            eprintln!("configuration exported to {}", path.display());
+        }
+        None => println!("{text}"),
+    }
+    Ok(())
+}
+
+pub async fn config_import(args: DbArgs, file: PathBuf, replace: bool) -> anyhow::Result<()> {
+    let text = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let doc: export::ConfigExport = relevo_control::api::json::parse(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {}{}",
+            file.display(),
+            e.field.map(|f| format!("{f}: ")).unwrap_or_default(),
+            e.message
+        )
+    })?;
+    let mode = if replace {
+        export::ImportMode::Replace
+    } else {
+        export::ImportMode::Empty
+    };
+    let db = Database::from_args(&args).await?;
+    let result = export::import(&db.pool, &Actor::cli(), &doc, mode).await;
+    db.close().await;
+    result.with_context(|| format!("importing {}", file.display()))?;
+    eprintln!("configuration imported from {}", file.display());
+    Ok(())
 }

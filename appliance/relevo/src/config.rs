@@ -8,18 +8,16 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use relevo_engine::rtmp::{ClientTls, RtmpUrl};
-use relevo_engine::spec::{
-    self, DesiredState, GracePeriod, InputSource, InputSpec, Latency, Name, OutputKind, OutputSpec,
-    Passphrase, SpecError, SrtCaller, SrtSecurity, StreamKey,
-};
+use relevo_control::flow_doc::{FieldError, InputDoc, OutputDoc};
+use relevo_engine::rtmp::ClientTls;
+use relevo_engine::spec::{DesiredState, InputSpec, Name, OutputSpec};
 use relevo_engine::{EngineConfig, TlsFiles};
 use serde::Deserialize;
 
 pub const DEFAULT_SRT: &str = "0.0.0.0:8890";
 pub const DEFAULT_RTMP: &str = "0.0.0.0:1935";
 pub const DEFAULT_RTMPS: &str = "0.0.0.0:1936";
-/// Loopback only by default: `/metrics` and the status API have no authentication yet.
+/// Loopback only by default: the appliance's nginx terminates HTTPS in front of it.
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 
 /// A configuration error, located.
@@ -47,7 +45,29 @@ struct RawFile {
     listen: RawListen,
     tls: Option<RawTls>,
     #[serde(default)]
+    database: RawDatabase,
+    #[serde(default)]
+    api: RawApi,
+    #[serde(default)]
     input: Vec<RawInput>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    /// Lifetime of access tokens (default 900 s).
+    access_token_ttl_s: Option<u64>,
+    /// Lifetime of an unused refresh token (default 30 days).
+    refresh_token_ttl_s: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    /// `postgres://…`; without it Relevo runs its own PostgreSQL under `state_dir`.
+    url: Option<String>,
+    /// Where the embedded PostgreSQL lives (default /var/lib/relevo).
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -87,16 +107,6 @@ struct RawInput {
     output: Vec<RawOutput>,
 }
 
-/// SRT fields shared by inputs and outputs (serde cannot flatten them into a struct that
-/// denies unknown fields, so they are copied here).
-#[derive(Debug, Default)]
-struct RawSrtFlat {
-    passphrase: Option<String>,
-    key_length: Option<u32>,
-    latency_ms: Option<u32>,
-    stream_id: Option<String>,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawOutput {
@@ -114,25 +124,36 @@ struct RawOutput {
     enhanced_rtmp: Option<bool>,
 }
 
-macro_rules! srt_fields {
-    ($raw:expr) => {
-        RawSrtFlat {
-            passphrase: $raw.passphrase.clone(),
-            key_length: $raw.key_length,
-            latency_ms: $raw.latency_ms,
-            stream_id: $raw.stream_id.clone(),
-        }
-    };
-}
-
 fn yes() -> bool {
     true
+}
+
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/relevo";
+
+/// Where the control plane's database is. `RELEVO_DATABASE_URL` and `RELEVO_STATE_DIR`
+/// override the file (so a URL with a password can come from a systemd credential).
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    pub url: Option<String>,
+    pub state_dir: PathBuf,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.url.as_ref().map(|_| "***"))
+            .field("state_dir", &self.state_dir)
+            .finish()
+    }
 }
 
 /// A parsed and validated configuration file.
 #[derive(Debug)]
 pub struct Config {
     pub engine: EngineConfig,
+    pub database: DatabaseConfig,
+    pub api: relevo_control::api::ApiConfig,
     /// Where the HTTP server listens.
     pub http: SocketAddr,
     pub desired: DesiredState,
@@ -149,6 +170,14 @@ impl Ctx<'_> {
             file: self.file.to_owned(),
             field: field.into(),
             reason: reason.to_string(),
+        }
+    }
+
+    fn field(&self, e: FieldError) -> ConfigError {
+        ConfigError::Field {
+            file: self.file.to_owned(),
+            field: e.field,
+            reason: e.reason,
         }
     }
 }
@@ -180,8 +209,32 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     }
     let desired = DesiredState { inputs };
     desired.validate().map_err(|e| ctx.err("input", e))?;
+    let database = DatabaseConfig {
+        url: std::env::var("RELEVO_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or(raw.database.url),
+        state_dir: std::env::var_os("RELEVO_STATE_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or(raw.database.state_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+    };
+    let mut api = relevo_control::api::ApiConfig::default();
+    match raw.api.access_token_ttl_s {
+        Some(s @ 1..=86_400) => api.access_ttl = std::time::Duration::from_secs(s),
+        Some(_) => return Err(ctx.err("api.access_token_ttl_s", "must be 1–86400 seconds")),
+        None => {}
+    }
+    match raw.api.refresh_token_ttl_s {
+        Some(s @ 60..=31_536_000) => api.refresh_ttl = time::Duration::seconds(s as i64),
+        Some(_) => return Err(ctx.err("api.refresh_token_ttl_s", "must be 60 s to 1 year")),
+        None => {}
+    }
     Ok(Config {
         engine,
+        database,
+        api,
         http,
         desired,
     })
@@ -245,259 +298,48 @@ fn engine_config(ctx: &Ctx, raw: &RawFile) -> Result<EngineConfig, ConfigError> 
     })
 }
 
-fn name(ctx: &Ctx, at: &str, s: &str) -> Result<Name, ConfigError> {
-    Name::new(s).map_err(|e| ctx.err(format!("{at}.name"), e))
-}
-
-fn security(ctx: &Ctx, at: &str, srt: &RawSrtFlat) -> Result<Option<SrtSecurity>, ConfigError> {
-    match (&srt.passphrase, srt.key_length) {
-        (None, None) => Ok(None),
-        (None, Some(_)) => Err(ctx.err(
-            format!("{at}.key_length"),
-            SpecError::KeyLengthWithoutPassphrase,
-        )),
-        (Some(p), len) => Ok(Some(SrtSecurity {
-            passphrase: Passphrase::new(p.clone())
-                .map_err(|e| ctx.err(format!("{at}.passphrase"), e))?,
-            // AES-128 is libsrt's and most encoders' default when only a passphrase is set.
-            key_len: spec::key_len(len.unwrap_or(16))
-                .map_err(|e| ctx.err(format!("{at}.key_length"), e))?,
-        })),
-    }
-}
-
-fn latency(ctx: &Ctx, at: &str, srt: &RawSrtFlat) -> Result<Latency, ConfigError> {
-    srt.latency_ms.map_or(Ok(Latency::DEFAULT), |ms| {
-        Latency::new(ms).map_err(|e| ctx.err(format!("{at}.latency_ms"), e))
-    })
-}
-
-fn stream_key(ctx: &Ctx, at: &str, key: &str) -> Result<StreamKey, ConfigError> {
-    StreamKey::new(key).map_err(|e| ctx.err(format!("{at}.key"), e))
-}
-
-/// Refuses SRT-only fields where they would be silently ignored.
-fn no_srt_fields(ctx: &Ctx, at: &str, srt: &RawSrtFlat, why: &str) -> Result<(), ConfigError> {
-    let fields = [
-        ("passphrase", srt.passphrase.is_some()),
-        ("key_length", srt.key_length.is_some()),
-        ("latency_ms", srt.latency_ms.is_some()),
-        ("stream_id", srt.stream_id.is_some()),
-    ];
-    match fields.iter().find(|(_, set)| *set) {
-        Some((f, _)) => Err(ctx.err(format!("{at}.{f}"), why)),
-        None => Ok(()),
-    }
-}
-
-fn stream_id(ctx: &Ctx, at: &str, srt: &RawSrtFlat) -> Result<Option<String>, ConfigError> {
-    match &srt.stream_id {
-        // SRT caps the streamid at 512 bytes (SRTO_STREAMID).
-        Some(s) if s.is_empty() || s.len() > 512 => {
-            Err(ctx.err(format!("{at}.stream_id"), "a streamid must be 1–512 bytes"))
-        }
-        other => Ok(other.clone()),
-    }
-}
-
-/// `srt://host:port`, nothing else: options are fields, not query parameters, because the
-/// units of `latency` differ between tools (ms in srt-live-transmit, µs in ffmpeg).
-fn srt_caller(
-    ctx: &Ctx,
-    at: &str,
-    field: &str,
-    url: &str,
-    srt: &RawSrtFlat,
-) -> Result<SrtCaller, ConfigError> {
-    let bad = |reason: &str| {
-        ctx.err(
-            format!("{at}.{field}"),
-            SpecError::Url {
-                url: url.to_owned(),
-                reason: reason.to_owned(),
-            },
-        )
-    };
-    let rest = url
-        .strip_prefix("srt://")
-        .ok_or_else(|| bad("expected srt://host:port"))?;
-    if rest.contains(['/', '?', '#', '@']) {
-        return Err(bad(
-            "only srt://host:port is accepted; give stream_id, passphrase, key_length and latency_ms as fields",
-        ));
-    }
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or_else(|| bad("the port is missing"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port: u16 = port
-        .parse()
-        .map_err(|_| bad("the port is not a number 1–65535"))?;
-    if host.is_empty() || port == 0 {
-        return Err(bad("host and port 1–65535 are required"));
-    }
-    Ok(SrtCaller {
-        host: host.to_owned(),
-        port,
-        stream_id: stream_id(ctx, at, srt)?,
-        security: security(ctx, at, srt)?,
-        latency: latency(ctx, at, srt)?,
-    })
-}
-
-fn rtmp_url(ctx: &Ctx, at: &str, field: &str, url: &str) -> Result<RtmpUrl, ConfigError> {
-    RtmpUrl::parse(url).map_err(|e| {
-        ctx.err(
-            format!("{at}.{field}"),
-            SpecError::Url {
-                url: url.to_owned(),
-                reason: e.to_string(),
-            },
-        )
-    })
-}
-
 fn input_spec(ctx: &Ctx, at: &str, raw: &RawInput) -> Result<InputSpec, ConfigError> {
-    let name = name(ctx, at, &raw.name)?;
-    let at = format!("{at} ({})", raw.name);
-    let srt = srt_fields!(raw);
-    let source = match (&raw.key, &raw.pull) {
-        (Some(key), None) => {
-            if srt.stream_id.is_some() {
-                return Err(ctx.err(
-                    format!("{at}.stream_id"),
-                    "a listening input is chosen by its key; stream_id is for pull inputs",
-                ));
-            }
-            InputSource::Listen {
-                key: stream_key(ctx, &at, key)?,
-                security: security(ctx, &at, &srt)?,
-                latency: latency(ctx, &at, &srt)?,
-            }
-        }
-        (None, Some(url)) if url.starts_with("srt://") => {
-            InputSource::PullSrt(srt_caller(ctx, &at, "pull", url, &srt)?)
-        }
-        (None, Some(url)) => {
-            no_srt_fields(ctx, &at, &srt, "not used by an RTMP pull input")?;
-            InputSource::PullRtmp(rtmp_url(ctx, &at, "pull", url)?)
-        }
-        (Some(_), Some(_)) => {
-            return Err(ctx.err(
-                format!("{at}.pull"),
-                "an input either listens (key) or pulls (pull), not both",
-            ))
-        }
-        (None, None) => {
-            return Err(ctx.err(
-                format!("{at}.key"),
-                "missing: set key (encoders publish to us) or pull (we fetch the stream)",
-            ))
-        }
+    let doc = InputDoc {
+        name: raw.name.clone(),
+        enabled: raw.enabled,
+        key: raw.key.clone(),
+        pull: raw.pull.clone(),
+        passphrase: raw.passphrase.clone(),
+        key_length: raw.key_length,
+        latency_ms: raw.latency_ms,
+        stream_id: raw.stream_id.clone(),
+        grace_period_s: raw.grace_period_s,
     };
+    if let Err(e) = Name::new(raw.name.clone()) {
+        return Err(ctx.err(format!("{at}.name"), e));
+    }
+    let at = format!("{at} ({})", raw.name);
+    let def = doc.to_def().map_err(|e| ctx.field(e.under(&at)))?;
     let mut outputs = Vec::with_capacity(raw.output.len());
     for (j, out) in raw.output.iter().enumerate() {
         outputs.push(output_spec(ctx, &format!("{at}.output[{j}]"), out)?);
     }
-    let grace = match raw.grace_period_s {
-        Some(s) => {
-            GracePeriod::from_secs(s).map_err(|e| ctx.err(format!("{at}.grace_period_s"), e))?
-        }
-        None => GracePeriod::DEFAULT,
-    };
-    Ok(InputSpec {
-        name,
-        enabled: raw.enabled,
-        source,
-        grace,
-        outputs,
-    })
+    Ok(def.into_spec(outputs))
 }
 
 fn output_spec(ctx: &Ctx, at: &str, raw: &RawOutput) -> Result<OutputSpec, ConfigError> {
-    let name = name(ctx, at, &raw.name)?;
+    if let Err(e) = Name::new(raw.name.clone()) {
+        return Err(ctx.err(format!("{at}.name"), e));
+    }
     let at = format!("{at} ({})", raw.name);
-    let srt = srt_fields!(raw);
-    let kind = match (&raw.push, &raw.pull) {
-        (Some(url), None) => {
-            if raw.key.is_some() {
-                return Err(ctx.err(
-                    format!("{at}.key"),
-                    "a push output carries its stream key in its URL",
-                ));
-            }
-            if url.starts_with("srt://") {
-                if raw.enhanced_rtmp.is_some() {
-                    return Err(ctx.err(
-                        format!("{at}.enhanced_rtmp"),
-                        "only for push RTMP(S) outputs; SRT carries H.265 as is",
-                    ));
-                }
-                OutputKind::PushSrt(srt_caller(ctx, &at, "push", url, &srt)?)
-            } else {
-                no_srt_fields(ctx, &at, &srt, "not used by an RTMP push output")?;
-                OutputKind::PushRtmp {
-                    url: rtmp_url(ctx, &at, "push", url)?,
-                    enhanced: raw.enhanced_rtmp.unwrap_or(false),
-                }
-            }
-        }
-        (None, Some(proto)) => {
-            if raw.enhanced_rtmp.is_some() {
-                return Err(ctx.err(
-                    format!("{at}.enhanced_rtmp"),
-                    "only for push RTMP(S) outputs; players of a pull output get Enhanced RTMP when the input is H.265",
-                ));
-            }
-            let key = raw.key.as_deref().ok_or_else(|| {
-                ctx.err(
-                    format!("{at}.key"),
-                    "missing: a pull output needs its own key for readers",
-                )
-            })?;
-            let key = stream_key(ctx, &at, key)?;
-            match proto.as_str() {
-                "srt" => {
-                    if srt.stream_id.is_some() {
-                        return Err(ctx.err(
-                            format!("{at}.stream_id"),
-                            "readers are chosen by key (read:KEY); stream_id is for push outputs",
-                        ));
-                    }
-                    OutputKind::PullSrt {
-                        key,
-                        security: security(ctx, &at, &srt)?,
-                        latency: latency(ctx, &at, &srt)?,
-                    }
-                }
-                "rtmp" => {
-                    no_srt_fields(ctx, &at, &srt, "not used by an RTMP pull output")?;
-                    OutputKind::PullRtmp { key }
-                }
-                other => {
-                    return Err(ctx.err(
-                        format!("{at}.pull"),
-                        format!("{other:?} is not a protocol: use \"srt\" or \"rtmp\""),
-                    ))
-                }
-            }
-        }
-        (Some(_), Some(_)) => return Err(ctx.err(
-            format!("{at}.pull"),
-            "an output either pushes (push = URL) or is pulled (pull = \"srt\"|\"rtmp\"), not both",
-        )),
-        (None, None) => {
-            return Err(ctx.err(
-                format!("{at}.push"),
-                "missing: set push = URL or pull = \"srt\"|\"rtmp\"",
-            ))
-        }
-    };
-    Ok(OutputSpec {
-        name,
+    let doc = OutputDoc {
+        name: raw.name.clone(),
         enabled: raw.enabled,
-        kind,
-    })
+        push: raw.push.clone(),
+        pull: raw.pull.clone(),
+        key: raw.key.clone(),
+        passphrase: raw.passphrase.clone(),
+        key_length: raw.key_length,
+        latency_ms: raw.latency_ms,
+        stream_id: raw.stream_id.clone(),
+        enhanced_rtmp: raw.enhanced_rtmp,
+    };
+    doc.to_spec().map_err(|e| ctx.field(e.under(&at)))
 }
 
 #[cfg(test)]

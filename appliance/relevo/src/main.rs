@@ -1,6 +1,7 @@
 //! `relevo`: the appliance's one binary. Thin: it parses the command line and the
-//! configuration file, sets up logging and hands the engine its desired state. `migrate`
-//! and `user` are in `admin`.
+//! configuration file, sets up logging, opens the database (its own PostgreSQL when no URL
+//! is configured), starts the engine and serves the control plane's API. One-shot
+//! database commands are in `admin`.
 
 mod admin;
 mod config;
@@ -13,6 +14,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use relevo_control::api::ApiState;
+use relevo_control::reconcile::Control;
 use relevo_engine::Engine;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -20,6 +23,8 @@ use tracing_subscriber::EnvFilter;
 
 /// How long SIGTERM waits for connections to close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long the first-admin link printed at start stays valid.
+const SETUP_TOKEN_TTL: time::Duration = time::Duration::hours(24);
 
 #[derive(Debug, Parser)]
 #[command(name = "relevo", version, about = "SRT/RTMP relay appliance")]
@@ -51,6 +56,25 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// API tokens for automation (Prometheus, scripts).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token tied to a role; the token is printed once on standard output.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// admin, tecnico or visor.
+        #[arg(long)]
+        role: relevo_control::domain::Role,
+        #[command(flatten)]
+        db: admin::DbArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +98,23 @@ enum UserCommand {
 enum ConfigCommand {
     /// Check a configuration file and summarise it, without starting anything.
     Check { file: PathBuf },
+    /// Export the inputs, outputs and settings kept in the database as JSON (secrets
+    /// included: it is a backup).
+    Export {
+        /// Write here (mode 0600) instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        db: admin::DbArgs,
+    },
+    /// Import an export: into an empty database, or replacing every flow with --replace.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        db: admin::DbArgs,
+    },
 }
 
 fn init_logging() {
@@ -117,6 +158,24 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Config {
+            command: ConfigCommand::Export { output, db },
+        } => {
+            init_logging();
+            admin::run(admin::config_export(db, output))
+        }
+        Command::Config {
+            command: ConfigCommand::Import { file, replace, db },
+        } => {
+            init_logging();
+            admin::run(admin::config_import(db, file, replace))
+        }
+        Command::Token {
+            command: TokenCommand::Add { name, role, db },
+        } => {
+            init_logging();
+            admin::run(admin::token_add(db, name, role))
+        }
         Command::Migrate { db } => {
             init_logging();
             admin::run(admin::migrate(db))
@@ -158,39 +217,57 @@ fn main() -> ExitCode {
 }
 
 async fn serve(path: PathBuf, cfg: config::Config) -> anyhow::Result<()> {
+    let db = admin::Database::open(cfg.database.url.as_deref(), &cfg.database.state_dir)
+        .await
+        .context("opening the database")?;
+    let result = serve_with(&path, cfg, &db.pool).await;
+    db.close().await;
+    result
+}
+
+async fn serve_with(
+    path: &std::path::Path,
+    cfg: config::Config,
+    pool: &sqlx::PgPool,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let engine = Engine::start(cfg.engine)
         .await
         .context("starting the relay")?;
-    let http = match http::bind(cfg.http).await {
-        Ok(l) => l,
+    let control = Control::new(pool.clone(), engine.clone(), cfg.desired);
+    let started = async {
+        let api = ApiState::new(control.clone(), cfg.api)
+            .await
+            .context("reading the token signing key")?;
+        let listener = http::bind(cfg.http).await?;
+        first_admin_hint(pool, cfg.http).await;
+        control
+            .reconcile()
+            .await
+            .context("applying the flows of the database and the configuration file")?;
+        anyhow::Ok((api, listener))
+    }
+    .await;
+    let (api, listener) = match started {
+        Ok(v) => v,
         Err(e) => {
             engine.shutdown(SHUTDOWN_GRACE).await;
             return Err(e);
         }
     };
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let http = tokio::spawn({
-        let engine = engine.clone();
-        async move {
-            http::serve(http, &engine, async {
-                let _ = http_stopped.await;
-            })
-            .await;
-        }
-    });
-    engine
-        .apply(&cfg.desired)
-        .context("applying the configuration")?;
-    let inputs = cfg.desired.inputs.len();
-    tracing::info!(inputs, "relevo running");
+    let http = tokio::spawn(http::serve(listener, api, async {
+        let _ = http_stopped.await;
+    }));
+    let flows = control.desired().await.map(|d| d.inputs.len()).unwrap_or(0);
+    tracing::info!(inputs = flows, "relevo running");
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
-            _ = hup.recv() => reload(&engine, &path),
+            _ = hup.recv() => reload(&control, path).await,
         }
     }
     tracing::info!("shutting down");
@@ -202,15 +279,34 @@ async fn serve(path: PathBuf, cfg: config::Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// With no account yet, logs a one-time link to create the first admin (there is no
+/// default password). `relevo user add --role admin` is the other way.
+async fn first_admin_hint(pool: &sqlx::PgPool, http: std::net::SocketAddr) {
+    match relevo_control::store::setup::create_token(pool, SETUP_TOKEN_TTL).await {
+        Ok(Some(token)) => tracing::warn!(
+            "no account exists yet: create the first admin within {} hours at \
+             http://{http}/setup#token={} (or POST /api/v1/setup), or run \
+             `relevo user add --role admin --email … --password-stdin`",
+            SETUP_TOKEN_TTL.whole_hours(),
+            secrecy::ExposeSecret::expose_secret(&token)
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::error!("cannot create the first-admin setup token: {e}"),
+    }
+}
+
 /// SIGHUP: re-reads the flows of the configuration file and applies only the difference.
 /// A file with an error is refused as a whole and the running flows stay as they are.
-/// Listener addresses and certificates paths are read at start only.
-fn reload(engine: &Engine, path: &std::path::Path) {
+/// Listener addresses, certificate paths and the database are read at start only.
+async fn reload(control: &Control, path: &std::path::Path) {
     match config::load(path) {
-        Ok(cfg) => match engine.apply(&cfg.desired) {
-            Ok(()) => tracing::info!(inputs = cfg.desired.inputs.len(), "configuration reloaded"),
-            Err(e) => tracing::error!("configuration not reloaded: {e}"),
-        },
+        Ok(cfg) => {
+            let inputs = cfg.desired.inputs.len();
+            match control.set_file_flows(cfg.desired).await {
+                Ok(()) => tracing::info!(inputs, "configuration reloaded"),
+                Err(e) => tracing::error!("configuration not reloaded: {e}"),
+            }
+        }
         Err(e) => tracing::error!("configuration not reloaded: {e}"),
     }
 }

@@ -13,11 +13,6 @@ const NAME: &str = r#"cam "A" \ 1"#;
 const IN: &str = r#"input="cam \"A\" \\ 1""#;
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// A plain HTTP/1.0 GET; `None` until the server answers 200.
-fn get(port: u16, path: &str) -> Option<String> {
-    http_get(port, path)
-}
-
 /// The value of the first sample whose name and labels start with `prefix`.
 fn sample(text: &str, prefix: &str) -> Option<f64> {
     text.lines()
@@ -33,17 +28,15 @@ fn output<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Valu
         .unwrap_or_else(|| panic!("no output {name} in {status}"))
 }
 
-struct Http(u16);
+struct Http<'a>(&'a Relevo);
 
-impl Http {
+impl Http<'_> {
     fn metric(&self, prefix: &str) -> Option<f64> {
-        sample(&get(self.0, "/metrics")?, prefix)
+        sample(&self.0.get("/metrics")?, prefix)
     }
 
     fn status(&self) -> serde_json::Value {
-        get(self.0, "/api/v1/status")
-            .and_then(|b| serde_json::from_str(&b).ok())
-            .unwrap_or_default()
+        self.0.status()
     }
 
     fn wait_metric(&self, what: &str, prefix: &str, cond: impl Fn(f64) -> bool) -> f64 {
@@ -79,16 +72,22 @@ key = "cam1"
 "#
         ),
     );
-    let http_port = relevo.http;
-    let http = Http(http_port);
+    let http = Http(&relevo);
     wait_until("/healthz", LIMIT, || {
-        get(http_port, "/healthz").as_deref() == Some("ok")
+        http_request(relevo.http, "GET", "/healthz", None, None) == (200, "ok".to_owned())
     });
+    // Nothing but health answers without credentials.
+    for path in ["/metrics", "/api/v1/status"] {
+        let (st, _) = http_request(relevo.http, "GET", path, None, None);
+        assert_eq!(st, 401, "{path} without a token");
+    }
     let readers = format!(r#"{IN},output="readers",kind="pull_srt""#);
     let push = format!(r#"{IN},output="dead",kind="push_rtmp""#);
-    assert_eq!(
-        http.metric(&format!(r#"relevo_input_state{{{IN},state="idle"}}"#)),
-        Some(1.0)
+    // The first snapshot with the flows is published within a second of their start.
+    http.wait_metric(
+        "the idle input in /metrics",
+        &format!(r#"relevo_input_state{{{IN},state="idle"}}"#),
+        |v| v == 1.0,
     );
 
     // A publisher: bit rate, SRT link figures and who it is.
@@ -194,7 +193,7 @@ key = "cam1"
         out["last_error"]["message"], "connection refused",
         "{status}"
     );
-    let text = get(http_port, "/metrics").unwrap();
+    let text = relevo.get("/metrics").unwrap();
     for secret in ["cam1", "secret-dest-key"] {
         assert!(!text.contains(secret), "{secret} in /metrics");
         assert!(

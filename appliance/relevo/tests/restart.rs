@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -33,18 +32,12 @@ fn flows_come_back_after_a_restart() {
          [[input.output]]\nname = \"push\"\npush = \"srt://127.0.0.1:{srt_dest}\"\n"
     );
 
-    let first = Relevo::start("restart-a", "", &flows);
+    let mut first = Relevo::start("restart-a", "", &flows);
     wait_until("the flow to deliver", Duration::from_secs(30), || {
         size(&dir.path("out.ts")) > 100_000
     });
-    let pid = first.proc.child.id().to_string();
     let asked = Instant::now();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let st = first.proc.wait(Duration::from_secs(20));
+    let st = first.stop();
     assert!(st.success(), "relevo did not exit cleanly on SIGTERM: {st}");
     println!("SIGTERM to exit: {:?}", asked.elapsed());
 

@@ -1,9 +1,11 @@
 //! The audit log: who changed what, when, from where, with before/after snapshots whose
 //! secrets are masked before they reach the database. Rows are append-only (a trigger
-//! refuses UPDATE, DELETE and TRUNCATE, migration 0011).
+//! refuses UPDATE, DELETE and TRUNCATE, migration 0011). [`query`] filters and pages the
+//! log for the API.
 
 use std::net::IpAddr;
 
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
@@ -85,9 +87,10 @@ pub(crate) fn mask(secret: Option<&str>) -> Value {
 }
 
 /// One row of the audit log.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
     pub id: i64,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
     pub at: OffsetDateTime,
     pub actor_user_id: Option<i64>,
     pub actor: String,
@@ -111,4 +114,76 @@ pub async fn recent(pool: &PgPool, limit: i64) -> Result<Vec<AuditEntry>, StoreE
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// Largest page [`query`] returns.
+pub const MAX_PAGE: i64 = 500;
+
+/// Which entries [`query`] returns; `None` (or an empty string) does not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// A part of the actor's label, any case.
+    pub actor: Option<String>,
+    /// The start of the action, such as `input.` or `settings.logo`.
+    pub action: Option<String>,
+    /// Exactly, such as `input`, `output`, `user`, `settings`.
+    pub target_kind: Option<String>,
+    /// From this moment, included.
+    pub since: Option<OffsetDateTime>,
+    /// Up to this moment, excluded (so that consecutive windows do not overlap).
+    pub until: Option<OffsetDateTime>,
+    /// Only entries older than this id: the previous page's `next_before_id`.
+    pub before_id: Option<i64>,
+    /// Page size, clamped to 1..=[`MAX_PAGE`].
+    pub limit: i64,
+}
+
+/// One page of the log, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Where the next (older) page starts; `None` on the last page.
+    pub next_before_id: Option<i64>,
+}
+
+/// The entries matching `filter`, newest first, one page at a time. Pages are keyed on the
+/// id rather than an offset, so entries written meanwhile neither repeat nor skip rows.
+pub async fn query(pool: &PgPool, filter: &AuditFilter) -> Result<AuditPage, StoreError> {
+    let text = |s: &Option<String>| s.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+    let limit = filter.limit.clamp(1, MAX_PAGE);
+    // One row past the page tells whether another page follows.
+    let mut entries = sqlx::query_as!(
+        AuditEntry,
+        r#"SELECT id, created_at AS at, actor_user_id, actor, host(from_addr) AS from_addr,
+                  action, target_kind, target_id, target_name, before, after
+           FROM audit_log
+           WHERE ($1::text IS NULL OR strpos(lower(actor), lower($1)) > 0)
+             AND ($2::text IS NULL OR starts_with(action, $2))
+             AND ($3::text IS NULL OR target_kind = $3)
+             AND ($4::timestamptz IS NULL OR created_at >= $4)
+             AND ($5::timestamptz IS NULL OR created_at < $5)
+             AND ($6::bigint IS NULL OR id < $6)
+           ORDER BY id DESC
+           LIMIT $7"#,
+        text(&filter.actor),
+        text(&filter.action),
+        text(&filter.target_kind),
+        filter.since,
+        filter.until,
+        filter.before_id,
+        limit + 1,
+    )
+    .fetch_all(pool)
+    .await?;
+    let more = entries.len() as i64 > limit;
+    entries.truncate(limit as usize);
+    let next_before_id = if more {
+        entries.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(AuditPage {
+        entries,
+        next_before_id,
+    })
 }

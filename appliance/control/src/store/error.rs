@@ -17,6 +17,9 @@ pub enum StoreError {
     /// A unique value is taken (email, input name, output name within its input, stream key).
     #[error("{field} is already in use")]
     Conflict { field: &'static str },
+    /// A value handed to the store is refused before it reaches the database.
+    #[error("{field}: {reason}")]
+    Field { field: &'static str, reason: String },
     #[error("{what} {id} does not exist")]
     NotFound { what: &'static str, id: i64 },
     /// A value handed to the store is refused by the schema (a CHECK constraint).
@@ -34,6 +37,15 @@ pub enum StoreError {
     /// The stored flows as a whole are inconsistent.
     #[error("stored flows: {0}")]
     State(#[from] StateError),
+    /// The change would leave no enabled admin (delete, demote or disable the last one).
+    #[error("this would leave no enabled admin")]
+    LastAdmin,
+    /// A TOTP code did not match (enrolment confirmation).
+    #[error("the TOTP code is wrong")]
+    TotpCode,
+    /// TOTP confirmation without an enrolment begun (`users::totp_begin`).
+    #[error("no TOTP enrolment is in progress for user {user_id}")]
+    TotpNotStarted { user_id: i64 },
     #[error(transparent)]
     Password(#[from] crate::password::PasswordError),
     #[error("migrating the database: {0}")]

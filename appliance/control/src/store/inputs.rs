@@ -77,7 +77,17 @@ pub async fn create(
 ) -> Result<StoredInput, StoreError> {
     let c = InputCols::from_def(def);
     let mut tx = pool.begin().await?;
-    let row = sqlx::query_as!(
+    let row = insert(&mut tx, &c).await?;
+    let t = target(row.id, &c.name);
+    audit::record(&mut tx, actor, "input.create", t, None, Some(c.audit())).await?;
+    tx.commit().await?;
+    row.try_into()
+}
+
+/// Inserts the row only, on the caller's transaction, which writes the audit row: one per
+/// [`create`], one for a whole configuration import.
+pub(crate) async fn insert(conn: &mut PgConnection, c: &InputCols) -> Result<InputRow, StoreError> {
+    Ok(sqlx::query_as!(
         InputRow,
         r#"INSERT INTO inputs (name, enabled, source, key, srt_host, srt_port, stream_id,
                                rtmp_url, passphrase, key_length, latency_ms, grace_period_s)
@@ -98,12 +108,8 @@ pub async fn create(
         c.srt.latency_ms,
         c.grace_period_s,
     )
-    .fetch_one(&mut *tx)
-    .await?;
-    let t = target(row.id, &c.name);
-    audit::record(&mut tx, actor, "input.create", t, None, Some(c.audit())).await?;
-    tx.commit().await?;
-    row.try_into()
+    .fetch_one(conn)
+    .await?)
 }
 
 pub async fn update(

@@ -7,17 +7,27 @@
 //! - `users`: accounts and password verification;
 //! - `columns`: flow rows ⇄ `relevo_engine::spec` values, through the spec's newtypes;
 //! - `inputs`, `outputs`: CRUD of flows;
-//! - `desired`: [`load_desired_state`] for the engine.
+//! - `desired`: [`load_desired_state`] for the engine;
+//! - `settings`: the customer's branding (name, colour, logo);
+//! - `export`: the whole configuration as one JSON document (backup, import);
+//! - `rfc3339`: timestamps as RFC 3339 strings in JSON.
 
+pub mod api_tokens;
 pub mod audit;
 mod columns;
 mod desired;
 mod error;
+pub mod export;
 pub mod inputs;
 pub mod outputs;
+mod rfc3339;
+pub mod server_keys;
+pub mod sessions;
+pub mod settings;
+pub mod setup;
 pub mod users;
 
-pub use audit::{Actor, AuditEntry};
+pub use audit::{Actor, AuditEntry, AuditFilter, AuditPage};
 pub use desired::load_desired_state;
 pub use error::StoreError;
 pub use inputs::{InputDef, StoredInput};

@@ -58,7 +58,29 @@ pub async fn create(
             id: input_id,
         });
     }
-    let row = sqlx::query_as!(
+    let row = insert(&mut tx, input_id, &c).await?;
+    let after = c.audit(input_id);
+    audit::record(
+        &mut tx,
+        actor,
+        "output.create",
+        target(row.id, &c.name),
+        None,
+        Some(after),
+    )
+    .await?;
+    tx.commit().await?;
+    row.try_into()
+}
+
+/// Inserts the row only, on the caller's transaction, which writes the audit row: one per
+/// [`create`], one for a whole configuration import.
+pub(crate) async fn insert(
+    conn: &mut PgConnection,
+    input_id: i64,
+    c: &OutputCols,
+) -> Result<OutputRow, StoreError> {
+    Ok(sqlx::query_as!(
         OutputRow,
         r#"INSERT INTO outputs (input_id, name, enabled, kind, key, srt_host, srt_port,
                                 stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
@@ -81,20 +103,8 @@ pub async fn create(
         c.srt.key_length,
         c.srt.latency_ms,
     )
-    .fetch_one(&mut *tx)
-    .await?;
-    let after = c.audit(input_id);
-    audit::record(
-        &mut tx,
-        actor,
-        "output.create",
-        target(row.id, &c.name),
-        None,
-        Some(after),
-    )
-    .await?;
-    tx.commit().await?;
-    row.try_into()
+    .fetch_one(conn)
+    .await?)
 }
 
 pub async fn update(

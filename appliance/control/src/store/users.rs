@@ -1,18 +1,27 @@
-//! User accounts: creation (password hashed with Argon2id), lookup by email (any case) and
-//! password verification that takes as long for an unknown email as for a known one.
+//! User accounts: creation (password hashed with Argon2id), lookup by email (any case),
+//! password verification that takes as long for an unknown email as for a known one, the
+//! admin's changes (role, disable, password, delete; never leaving no enabled admin), login
+//! audit rows, and TOTP two-factor state (enrolment, recovery codes, replay protection).
 
 use secrecy::SecretString;
+use serde::Serialize;
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor, Target};
-use super::StoreError;
+use super::{sessions, StoreError};
+use crate::auth::{token, totp};
 use crate::domain::{Email, Password, Role};
 use crate::password;
 
+/// Recovery codes handed out per TOTP enrolment.
+pub const RECOVERY_CODES: usize = 10;
+/// The `outcome` of [`record_login`] that means success; anything else is a failure reason.
+pub const LOGIN_OK: &str = "ok";
+
 /// A user, without the password hash or the TOTP secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct User {
     pub id: i64,
     pub email: String,
@@ -20,8 +29,18 @@ pub struct User {
     pub totp_enrolled: bool,
     pub totp_required: bool,
     pub disabled: bool,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
     pub created_at: OffsetDateTime,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
     pub updated_at: OffsetDateTime,
+}
+
+/// An admin's change to a user; `None` leaves the field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+    pub totp_required: Option<bool>,
 }
 
 /// A user row with its hash, never leaving this module.
@@ -40,26 +59,222 @@ pub async fn create(
 ) -> Result<User, StoreError> {
     let hash = password::hash(password.secret().clone()).await?;
     let mut tx = pool.begin().await?;
+    let user = insert(&mut tx, actor, email, &hash, role).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Inserts a user with an already computed hash, and its audit row, on `conn` (the
+/// caller's transaction).
+pub(crate) async fn insert(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    email: &Email,
+    password_hash: &str,
+    role: Role,
+) -> Result<User, StoreError> {
     let user = sqlx::query_as!(
         User,
         r#"INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3)
            RETURNING id, email, role AS "role: Role", totp_secret IS NOT NULL AS "totp_enrolled!",
                      totp_required, disabled, created_at, updated_at"#,
         email.as_str(),
-        hash,
+        password_hash,
         role as Role,
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    let target = Target {
+    let after = json!({ "email": user.email, "role": role, "password": audit::MASK });
+    audit::record(conn, actor, "user.create", target(&user), None, Some(after)).await?;
+    Ok(user)
+}
+
+fn target(user: &User) -> Target<'_> {
+    Target {
         kind: "user",
         id: Some(user.id),
         name: Some(&user.email),
-    };
-    let after = json!({ "email": user.email, "role": role, "password": audit::MASK });
-    audit::record(&mut tx, actor, "user.create", target, None, Some(after)).await?;
+    }
+}
+
+/// The user with `id`; `NotFound` if there is none.
+pub async fn get(pool: &PgPool, id: i64) -> Result<User, StoreError> {
+    sqlx::query_as!(
+        User,
+        r#"SELECT id, email, role AS "role: Role", totp_secret IS NOT NULL AS "totp_enrolled!",
+                  totp_required, disabled, created_at, updated_at
+           FROM users WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(StoreError::NotFound { what: "user", id })
+}
+
+/// The user with `id`, its row locked until the end of the transaction on `conn`.
+pub(crate) async fn lock(conn: &mut PgConnection, id: i64) -> Result<User, StoreError> {
+    sqlx::query_as!(
+        User,
+        r#"SELECT id, email, role AS "role: Role", totp_secret IS NOT NULL AS "totp_enrolled!",
+                  totp_required, disabled, created_at, updated_at
+           FROM users WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound { what: "user", id })
+}
+
+/// Every user, oldest first.
+pub async fn list(pool: &PgPool) -> Result<Vec<User>, StoreError> {
+    Ok(sqlx::query_as!(
+        User,
+        r#"SELECT id, email, role AS "role: Role", totp_secret IS NOT NULL AS "totp_enrolled!",
+                  totp_required, disabled, created_at, updated_at
+           FROM users ORDER BY id"#
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// How many users exist (none: the appliance still needs its setup).
+pub async fn count_users(pool: &PgPool) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users"#)
+        .fetch_one(pool)
+        .await?)
+}
+
+/// How many admins are enabled.
+pub async fn count_admins(pool: &PgPool) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM users WHERE role = 'admin' AND NOT disabled"#
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Locks the enabled admins' rows, in id order and before any other row so that concurrent
+/// callers cannot deadlock, and returns their ids. Held until the transaction ends, so two
+/// admins demoting each other at once cannot both succeed.
+async fn lock_admins(conn: &mut PgConnection) -> Result<Vec<i64>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        "SELECT id FROM users WHERE role = 'admin' AND NOT disabled ORDER BY id FOR UPDATE"
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// `LastAdmin` if `user_id` is the only enabled admin and a change takes that away.
+fn keep_an_admin(admins: &[i64], user_id: i64, stays_admin: bool) -> Result<(), StoreError> {
+    let only_one = admins.iter().all(|&id| id == user_id);
+    if admins.contains(&user_id) && !stays_admin && only_one {
+        return Err(StoreError::LastAdmin);
+    }
+    Ok(())
+}
+
+/// Changes role, disabled or 2FA requirement. Disabling also ends the user's sessions.
+pub async fn update(
+    pool: &PgPool,
+    actor: &Actor,
+    id: i64,
+    patch: UserPatch,
+) -> Result<User, StoreError> {
+    let mut tx = pool.begin().await?;
+    let admins = lock_admins(&mut tx).await?;
+    let before = lock(&mut tx, id).await?;
+    let role = patch.role.unwrap_or(before.role);
+    let disabled = patch.disabled.unwrap_or(before.disabled);
+    let totp_required = patch.totp_required.unwrap_or(before.totp_required);
+    if (role, disabled, totp_required) == (before.role, before.disabled, before.totp_required) {
+        return Ok(before);
+    }
+    keep_an_admin(&admins, id, role == Role::Admin && !disabled)?;
+    let after = sqlx::query_as!(
+        User,
+        r#"UPDATE users SET role = $2, disabled = $3, totp_required = $4 WHERE id = $1
+           RETURNING id, email, role AS "role: Role", totp_secret IS NOT NULL AS "totp_enrolled!",
+                     totp_required, disabled, created_at, updated_at"#,
+        id,
+        role as Role,
+        disabled,
+        totp_required,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if disabled && !before.disabled {
+        sessions::revoke_user_on(&mut tx, id).await?;
+    }
+    let snapshot = |u: &User| json!({ "role": u.role, "disabled": u.disabled, "totp_required": u.totp_required });
+    let (b, a) = (snapshot(&before), snapshot(&after));
+    audit::record(
+        &mut tx,
+        actor,
+        "user.update",
+        target(&after),
+        Some(b),
+        Some(a),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(user)
+    Ok(after)
+}
+
+/// Sets a new password and ends every session of the user (a password change is also how
+/// one throws out whoever stole the old one).
+pub async fn set_password(
+    pool: &PgPool,
+    actor: &Actor,
+    id: i64,
+    password: &Password,
+) -> Result<(), StoreError> {
+    let hash = password::hash(password.secret().clone()).await?;
+    let mut tx = pool.begin().await?;
+    let user = lock(&mut tx, id).await?;
+    sqlx::query!(
+        "UPDATE users SET password_hash = $2 WHERE id = $1",
+        id,
+        hash
+    )
+    .execute(&mut *tx)
+    .await?;
+    sessions::revoke_user_on(&mut tx, id).await?;
+    let after = json!({ "password": audit::MASK });
+    audit::record(
+        &mut tx,
+        actor,
+        "user.password",
+        target(&user),
+        None,
+        Some(after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes a user (their sessions and recovery codes go with them; API tokens they created
+/// stay). `LastAdmin` if they are the last enabled admin.
+pub async fn delete(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let admins = lock_admins(&mut tx).await?;
+    let user = lock(&mut tx, id).await?;
+    keep_an_admin(&admins, id, false)?;
+    sqlx::query!("DELETE FROM users WHERE id = $1", id)
+        .execute(&mut *tx)
+        .await?;
+    let before = json!({ "email": user.email, "role": user.role, "disabled": user.disabled });
+    audit::record(
+        &mut tx,
+        actor,
+        "user.delete",
+        target(&user),
+        Some(before),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The user with this email, compared without regard to case.
@@ -105,4 +320,221 @@ pub async fn verify_password(
     };
     let ok = password::verify(hash, password.clone()).await?;
     Ok(user.filter(|u| ok && !u.disabled))
+}
+
+/// An audit row for a login attempt: `auth.login` when `outcome` is [`LOGIN_OK`], else
+/// `auth.login_failed` with `{"reason": outcome}`. The email is recorded as typed (cut to
+/// 254 characters), and linked to the account if one has it.
+pub async fn record_login(
+    pool: &PgPool,
+    actor: &Actor,
+    email: &str,
+    outcome: &str,
+) -> Result<(), StoreError> {
+    let email: String = email.trim().chars().take(Email::MAX_LEN).collect();
+    let id = sqlx::query_scalar!("SELECT id FROM users WHERE lower(email) = lower($1)", email)
+        .fetch_optional(pool)
+        .await?;
+    let (action, after) = if outcome == LOGIN_OK {
+        ("auth.login", None)
+    } else {
+        ("auth.login_failed", Some(json!({ "reason": outcome })))
+    };
+    let target = Target {
+        kind: "user",
+        id,
+        name: Some(&email),
+    };
+    let mut conn = pool.acquire().await?;
+    audit::record(&mut conn, actor, action, target, None, after).await
+}
+
+/// Starts (or restarts) TOTP enrolment: a new secret is kept as pending, and only becomes
+/// active once [`totp_confirm`] sees a code from it. Show it to the user as a QR code.
+pub async fn totp_begin(pool: &PgPool, user_id: i64) -> Result<totp::Secret, StoreError> {
+    let secret = totp::Secret::generate();
+    let updated = sqlx::query!(
+        "UPDATE users SET totp_pending = $2 WHERE id = $1",
+        user_id,
+        secret.to_base32()
+    )
+    .execute(pool)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(StoreError::NotFound {
+            what: "user",
+            id: user_id,
+        });
+    }
+    Ok(secret)
+}
+
+/// Activates the pending secret if `code` is right (`TotpCode` if not) and returns
+/// [`RECOVERY_CODES`] fresh recovery codes, shown once (older ones are deleted).
+pub async fn totp_confirm(
+    pool: &PgPool,
+    actor: &Actor,
+    user_id: i64,
+    code: &str,
+    now_unix: u64,
+) -> Result<Vec<SecretString>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let user = lock(&mut tx, user_id).await?;
+    let pending = sqlx::query_scalar!("SELECT totp_pending FROM users WHERE id = $1", user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    // A pending secret that no longer parses is as good as none: begin again.
+    let secret = pending
+        .and_then(|s| totp::Secret::from_base32(&s).ok())
+        .ok_or(StoreError::TotpNotStarted { user_id })?;
+    let step = totp::verify(&secret, code, now_unix).ok_or(StoreError::TotpCode)?;
+    sqlx::query!(
+        "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $2
+         WHERE id = $1",
+        user_id,
+        step_to_db(step),
+    )
+    .execute(&mut *tx)
+    .await?;
+    let (codes, hashes): (Vec<SecretString>, Vec<Vec<u8>>) = (0..RECOVERY_CODES)
+        .map(|_| {
+            let (code, hash) = token::recovery_code();
+            (code, hash.to_vec())
+        })
+        .unzip();
+    replace_recovery_codes(&mut tx, user_id, &hashes).await?;
+    let before = json!({ "totp": user.totp_enrolled });
+    let after = json!({ "totp": true, "recovery_codes": RECOVERY_CODES });
+    audit::record(
+        &mut tx,
+        actor,
+        "user.totp_enable",
+        target(&user),
+        Some(before),
+        Some(after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(codes)
+}
+
+async fn replace_recovery_codes(
+    conn: &mut PgConnection,
+    user_id: i64,
+    hashes: &[Vec<u8>],
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "DELETE FROM totp_recovery_codes WHERE user_id = $1",
+        user_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO totp_recovery_codes (user_id, code_hash) SELECT $1, unnest($2::bytea[])",
+        user_id,
+        hashes
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Turns 2FA off (the user's own choice, or an admin's reset for a lost device): the
+/// secret, any pending enrolment and the recovery codes are removed.
+pub async fn totp_disable(pool: &PgPool, actor: &Actor, user_id: i64) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let user = lock(&mut tx, user_id).await?;
+    sqlx::query!(
+        "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL
+         WHERE id = $1",
+        user_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    replace_recovery_codes(&mut tx, user_id, &[]).await?;
+    let before = json!({ "totp": user.totp_enrolled });
+    let after = json!({ "totp": false });
+    audit::record(
+        &mut tx,
+        actor,
+        "user.totp_disable",
+        target(&user),
+        Some(before),
+        Some(after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Checks a login's second factor: a current TOTP code (±1 step) newer than the last one
+/// accepted — a code cannot be used twice — or an unused recovery code, which is spent.
+/// `false` for anything else, including a user without 2FA.
+pub async fn second_factor(
+    pool: &PgPool,
+    user_id: i64,
+    code: &str,
+    now_unix: u64,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    let Some(row) = sqlx::query!(
+        "SELECT totp_secret, totp_last_step FROM users WHERE id = $1 FOR UPDATE",
+        user_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(false);
+    };
+    let Some(secret) = row
+        .totp_secret
+        .and_then(|s| totp::Secret::from_base32(&s).ok())
+    else {
+        return Ok(false);
+    };
+    let accepted = if let Some(step) = totp::verify(&secret, code, now_unix) {
+        let fresh = row
+            .totp_last_step
+            .is_none_or(|last| step_to_db(step) > last);
+        if fresh {
+            sqlx::query!(
+                "UPDATE users SET totp_last_step = $2 WHERE id = $1",
+                user_id,
+                step_to_db(step)
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        fresh
+    } else if let Some(hash) = token::recovery_code_hash(code) {
+        sqlx::query!(
+            "UPDATE totp_recovery_codes SET used_at = now()
+             WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+            user_id,
+            &hash[..]
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1
+    } else {
+        false
+    };
+    tx.commit().await?;
+    Ok(accepted)
+}
+
+/// How many unused recovery codes the user has left.
+pub async fn recovery_codes_left(pool: &PgPool, user_id: i64) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM totp_recovery_codes WHERE user_id = $1 AND used_at IS NULL"#,
+        user_id
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// A time step as stored (steps fit in 63 bits until long after the Sun is gone).
+fn step_to_db(step: u64) -> i64 {
+    i64::try_from(step).unwrap_or(i64::MAX)
 }

@@ -2,9 +2,17 @@
 //! by the first test that needs it, stopped when the last one running lets go), one fresh
 //! database per test. Run as root, this also exercises the switch to the `relevo` user.
 
+mod api_tokens;
 mod audit;
+mod audit_query;
 mod common;
 mod embedded;
+mod export;
 mod flows;
 mod migrations;
+mod sessions;
+mod settings;
+mod setup;
+mod totp;
 mod users;
+mod users_admin;

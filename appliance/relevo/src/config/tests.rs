@@ -1,5 +1,7 @@
 use std::path::Path;
 
+use relevo_engine::spec::{self, InputSource, OutputKind};
+
 use super::*;
 
 fn check(text: &str) -> Result<Config, String> {

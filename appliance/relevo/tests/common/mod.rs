@@ -158,16 +158,27 @@ pub struct Relevo {
     pub srt: u16,
     pub rtmp: u16,
     pub rtmps: Option<u16>,
-    /// `/metrics`, `/healthz`, `/api/v1/status`.
+    /// `/metrics`, `/healthz`, `/api/v1/…`.
     pub http: u16,
     pub log: PathBuf,
+    /// An access token of the test admin, made on first use (see [`Relevo::token`]).
+    token: std::sync::OnceLock<String>,
 }
+
+/// The admin every test Relevo gets through its first-admin setup link.
+pub const ADMIN_EMAIL: &str = "admin@relevo.test";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
 impl Relevo {
     /// Starts `relevo serve` with `flows` (TOML `[[input]]` blocks) appended to a generated
     /// `[listen]` section; `extra` goes before the flows (e.g. a `[tls]` section).
     pub fn start(name: &str, extra: &str, flows: &str) -> Self {
-        let dir = TempDir::new(name);
+        Self::start_in(TempDir::new(name), extra, flows)
+    }
+
+    /// [`Relevo::start`] in a given directory: a second start in the same directory finds
+    /// the first one's database (its embedded PostgreSQL lives in `DIR/state`).
+    pub fn start_in(dir: TempDir, extra: &str, flows: &str) -> Self {
         let srt = free_udp_port();
         let rtmp = free_tcp_port();
         let rtmps = extra.contains("[tls]").then(free_tcp_port);
@@ -178,6 +189,10 @@ impl Relevo {
         if let Some(p) = rtmps {
             listen.push_str(&format!("rtmps = \"127.0.0.1:{p}\"\n"));
         }
+        listen.push_str(&format!(
+            "\n[database]\nstate_dir = \"{}\"\n",
+            dir.path("state").display()
+        ));
         let config = dir.path("relevo.toml");
         std::fs::write(&config, format!("{listen}\n{extra}\n{flows}")).unwrap();
         let log = dir.path("relevo.log");
@@ -199,12 +214,66 @@ impl Relevo {
             rtmps,
             http,
             log,
+            token: std::sync::OnceLock::new(),
         };
-        wait_until("relevo to listen", Duration::from_secs(20), || {
+        wait_until("relevo to listen", Duration::from_secs(60), || {
             assert!(r.proc.is_running(), "relevo exited:\n{}", r.log_text());
-            TcpStream::connect(("127.0.0.1", r.rtmp)).is_ok()
+            r.log_text().contains("relevo running")
         });
         r
+    }
+
+    /// Stops Relevo as systemd would (SIGTERM), so that it stops its PostgreSQL; a Relevo
+    /// that does not exit in time is killed.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        unsafe_free_kill(self.proc.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = self.proc.child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.proc.child.kill();
+                return self.proc.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// An access token of the test admin: the first call creates the admin through the
+    /// one-time setup link Relevo logs when no account exists.
+    pub fn token(&self) -> &str {
+        self.token.get_or_init(|| {
+            let log = self.log_text();
+            if let Some(rest) = log.split("setup#token=").nth(1) {
+                let setup: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                    .collect();
+                let body = serde_json::json!({"token": setup, "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
+                let (st, text) = http_request(self.http, "POST", "/api/v1/setup", None, Some(&body));
+                assert!(st == 201 || st == 409, "setup: {st} {text}");
+            }
+            let body = serde_json::json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
+            let (st, text) = http_request(self.http, "POST", "/api/v1/auth/login", None, Some(&body));
+            assert_eq!(st, 200, "login: {text}");
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            v["access_token"].as_str().unwrap().to_owned()
+        })
+    }
+
+    /// A request to the API as the test admin: (status, body).
+    pub fn api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let (st, text) = http_request(self.http, method, path, Some(self.token()), body);
+        (
+            st,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
     }
 
     pub fn log_text(&self) -> String {
@@ -603,23 +672,67 @@ pub fn nginx_rtmp(dir: &TempDir, port: u16) -> Proc {
     p
 }
 
-/// GET over plain HTTP/1.0; the body of a 200 answer.
-pub fn http_get(port: u16, path: &str) -> Option<String> {
+/// One HTTP/1.0 request (JSON body, optional bearer token): (status, body). Status 0 when
+/// the server could not be reached.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> (u16, String) {
     use std::io::Write;
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    if body.is_some() {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            payload.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(&payload);
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
     let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    let (head, body) = resp.split_once("\r\n\r\n")?;
-    let ok = head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200");
-    ok.then(|| body.to_owned())
+    let _ = s.read_to_string(&mut resp);
+    let Some((head, body)) = resp.split_once("\r\n\r\n") else {
+        return (0, resp);
+    };
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
+}
+
+impl Drop for Relevo {
+    fn drop(&mut self) {
+        if self.proc.is_running() {
+            self.stop();
+        }
+    }
 }
 
 impl Relevo {
+    /// GET as the test admin; the body of a 200 answer.
+    pub fn get(&self, path: &str) -> Option<String> {
+        let (st, body) = http_request(self.http, "GET", path, Some(self.token()), None);
+        (st == 200).then_some(body)
+    }
+
     /// The engine's snapshot as served at `/api/v1/status`.
     pub fn status(&self) -> serde_json::Value {
-        http_get(self.http, "/api/v1/status")
+        self.get("/api/v1/status")
             .and_then(|b| serde_json::from_str(&b).ok())
             .unwrap_or_default()
     }

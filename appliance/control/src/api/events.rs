@@ -1,0 +1,149 @@
+//! Live state: `/api/v1/status` (JSON), `/metrics` (Prometheus text) and the WebSocket at
+//! `/api/v1/events`. All three read the engine's one snapshot, published once a second
+//! (DESIGN.md §2 "Live state"); none carries a secret.
+//!
+//! WebSocket messages (JSON text frames):
+//! - `{"type": "snapshot", "inputs": [...]}` at once on connection, then every second;
+//! - `{"type": "state", "input": "cam", "output": "yt" | null, "from": "connecting",
+//!   "to": "live"}` when an input or output changes state between two snapshots;
+//! - on close, code 4001 when the credentials are no longer valid (token expired, account
+//!   disabled): the client signs in again and reconnects.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use relevo_engine::metrics::Snapshot;
+use relevo_engine::prometheus;
+use serde_json::json;
+
+use super::auth::{Can, READ};
+use super::error::ApiResult;
+use super::ApiState;
+
+/// How often an open WebSocket checks that its credentials still hold.
+const RECHECK: Duration = Duration::from_secs(30);
+
+pub async fn status(State(s): State<ApiState>, _: Can<READ>) -> ApiResult<Json<Arc<Snapshot>>> {
+    Ok(Json(s.control.engine().subscribe().borrow().clone()))
+}
+
+pub async fn metrics(State(s): State<ApiState>, _: Can<READ>) -> Response {
+    let snap = s.control.engine().subscribe().borrow().clone();
+    (
+        [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],
+        prometheus::render(&snap),
+    )
+        .into_response()
+}
+
+pub async fn events(
+    State(s): State<ApiState>,
+    _: Can<READ>,
+    headers: HeaderMap,
+    uri: Uri,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let token = super::auth::bearer(&headers, &uri).unwrap_or_default();
+    ws.on_upgrade(move |socket| follow(socket, s, token))
+}
+
+async fn follow(mut socket: WebSocket, s: ApiState, token: String) {
+    let mut rx = s.control.engine().subscribe();
+    let mut states = HashMap::new();
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.tick().await;
+    let first = rx.borrow_and_update().clone();
+    if send_snapshot(&mut socket, &first, &mut states)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let snap = rx.borrow_and_update().clone();
+                if send_snapshot(&mut socket, &snap, &mut states).await.is_err() {
+                    return;
+                }
+            }
+            _ = recheck.tick() => {
+                if super::auth::authenticate(&s, &token, None).await.is_err() {
+                    let _ = socket.send(Message::Close(Some(CloseFrame {
+                        code: 4001,
+                        reason: "credentials no longer valid".into(),
+                    }))).await;
+                    return;
+                }
+            }
+            msg = socket.recv() => match msg {
+                // Pings are answered by axum; clients have nothing else to say.
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+/// Sends the state changes since the previous snapshot, then the snapshot.
+async fn send_snapshot(
+    socket: &mut WebSocket,
+    snap: &Snapshot,
+    states: &mut HashMap<(String, Option<String>), String>,
+) -> Result<(), axum::Error> {
+    let value = serde_json::to_value(snap).unwrap_or_default();
+    for (key, to) in flow_states(&value) {
+        let from = states.insert(key.clone(), to.clone());
+        if from.as_ref().is_some_and(|f| *f != to) {
+            let msg =
+                json!({"type": "state", "input": key.0, "output": key.1, "from": from, "to": to});
+            socket.send(Message::Text(msg.to_string().into())).await?;
+        }
+    }
+    let mut msg = json!({"type": "snapshot"});
+    if let (Some(m), Some(v)) = (msg.as_object_mut(), value.as_object()) {
+        m.extend(v.clone());
+    }
+    socket.send(Message::Text(msg.to_string().into())).await
+}
+
+/// `((input, output), state)` of every input and output in a serialised snapshot.
+fn flow_states(snap: &serde_json::Value) -> Vec<((String, Option<String>), String)> {
+    let mut out = Vec::new();
+    let text =
+        |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+    for input in snap
+        .get("inputs")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let Some(name) = text(input, "name") else {
+            continue;
+        };
+        if let Some(state) = text(input, "state") {
+            out.push(((name.clone(), None), state));
+        }
+        for o in input
+            .get("outputs")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(oname), Some(state)) = (text(o, "name"), text(o, "state")) {
+                out.push(((name.clone(), Some(oname)), state));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,166 @@
+//! The REST and WebSocket API under `/api/v1`, plus `/healthz` and `/metrics`.
+//!
+//! - `routes`: the table of every route and who may call it (router, OpenAPI, tests);
+//! - `auth`: bearer tokens → [`auth::Principal`], and the role → permission matrix;
+//! - `error`, `json`: JSON errors with stable codes, strict bodies that name the field;
+//! - `session`: sign-in, refresh, logout, first admin, one's own account and 2FA;
+//! - `flows`: inputs and outputs; `events`: status, metrics, WebSocket;
+//! - `admin`: users, API tokens, settings, audit log, configuration export/import.
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod flows;
+pub mod json;
+pub mod routes;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, Method};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::limiter::{ApiLimiter, LoginLimiter};
+use crate::reconcile::Control;
+use crate::store::{server_keys, StoreError};
+
+/// Token lifetimes and limits.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Access tokens are short: a stolen one is worth minutes.
+    pub access_ttl: Duration,
+    /// Refresh tokens rotate on every use; an unused session ends after this.
+    pub refresh_ttl: time::Duration,
+    /// Requests per second per user or token, and the burst allowed above it.
+    pub api_rate: f64,
+    pub api_burst: f64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: time::Duration::days(30),
+            api_rate: 50.0,
+            api_burst: 200.0,
+        }
+    }
+}
+
+/// What every handler gets.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub control: Control,
+    pub jwt: Arc<JwtKeys>,
+    pub login_limiter: Arc<LoginLimiter>,
+    pub api_limiter: Arc<ApiLimiter>,
+    pub config: Arc<ApiConfig>,
+}
+
+impl ApiState {
+    /// Reads (or creates, on first start) the token signing key from the database.
+    pub async fn new(control: Control, config: ApiConfig) -> Result<Self, StoreError> {
+        let secret = server_keys::jwt_secret(control.pool()).await?;
+        Ok(Self {
+            jwt: Arc::new(JwtKeys::new(&secret)),
+            login_limiter: Arc::new(LoginLimiter::new()),
+            api_limiter: Arc::new(ApiLimiter::new(config.api_rate, config.api_burst)),
+            config: Arc::new(config),
+            control,
+        })
+    }
+}
+
+/// Every route of [`routes::ROUTES`], wired to its handler.
+pub fn router(state: ApiState) -> Router {
+    use admin as a;
+    use flows as f;
+    use session as s;
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { Json(routes::openapi()) }),
+        )
+        .route("/api/v1/branding", get(a::branding))
+        .route("/api/v1/branding/logo", get(a::branding_logo))
+        .route("/api/v1/setup", post(s::first_admin))
+        .route("/api/v1/auth/login", post(s::login))
+        .route("/api/v1/auth/refresh", post(s::refresh))
+        .route("/api/v1/auth/logout", post(s::logout))
+        .route("/api/v1/me", get(s::me))
+        .route("/api/v1/me/password", post(s::change_password))
+        .route("/api/v1/me/totp/begin", post(s::totp_begin))
+        .route("/api/v1/me/totp/confirm", post(s::totp_confirm))
+        .route("/api/v1/me/totp/disable", post(s::totp_disable))
+        .route("/metrics", get(events::metrics))
+        .route("/api/v1/status", get(events::status))
+        .route("/api/v1/events", get(events::events))
+        .route("/api/v1/inputs", get(f::list_inputs).post(f::create_input))
+        .route(
+            "/api/v1/inputs/{id}",
+            get(f::get_input)
+                .put(f::update_input)
+                .delete(f::delete_input),
+        )
+        .route("/api/v1/inputs/{id}/start", post(f::start_input))
+        .route("/api/v1/inputs/{id}/stop", post(f::stop_input))
+        .route("/api/v1/inputs/{id}/status", get(f::input_status))
+        .route("/api/v1/inputs/{id}/outputs", post(f::create_output))
+        .route(
+            "/api/v1/outputs/{id}",
+            get(f::get_output)
+                .put(f::update_output)
+                .delete(f::delete_output),
+        )
+        .route("/api/v1/outputs/{id}/start", post(f::start_output))
+        .route("/api/v1/outputs/{id}/stop", post(f::stop_output))
+        .route("/api/v1/audit", get(a::audit_log))
+        .route("/api/v1/users", get(a::list_users).post(a::create_user))
+        .route(
+            "/api/v1/users/{id}",
+            get(a::get_user)
+                .patch(a::update_user)
+                .delete(a::delete_user),
+        )
+        .route("/api/v1/users/{id}/password", post(a::set_user_password))
+        .route("/api/v1/users/{id}/totp/reset", post(a::reset_user_totp))
+        .route("/api/v1/tokens", get(a::list_tokens).post(a::create_token))
+        .route(
+            "/api/v1/tokens/{id}",
+            axum::routing::delete(a::revoke_token),
+        )
+        .route(
+            "/api/v1/settings",
+            get(a::get_settings).patch(a::update_settings),
+        )
+        .route(
+            "/api/v1/settings/logo",
+            axum::routing::put(a::set_logo).delete(a::clear_logo),
+        )
+        .route("/api/v1/config/export", get(a::export_config))
+        .route("/api/v1/config/import", post(a::import_config))
+        .fallback(|method: Method| async move {
+            error::ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "no_route",
+                format!("no such route for {method}"),
+            )
+        })
+        .layer(DefaultBodyLimit::max(json::MAX_BODY))
+        .layer(axum::middleware::map_response(no_store))
+        .with_state(state)
+}
+
+/// API answers carry credentials and live state: never cached by a browser or a proxy.
+async fn no_store(mut res: axum::response::Response) -> axum::response::Response {
+    res.headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    res
+}

@@ -1,0 +1,143 @@
+//! Every route of the API with who may call it: the router, the OpenAPI document and the
+//! role-matrix test all read this one table, so a route cannot be added without saying
+//! which role it needs.
+
+use serde_json::{json, Map, Value};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: sign-in, first-admin setup, health, the login page's branding, this document.
+    Public,
+    /// Any signed-in user or token, about themselves.
+    Signed,
+    /// `Can<READ>`: every role.
+    Read,
+    /// `Can<OPERATE>`: Admin and Técnico.
+    Operate,
+    /// `Can<ADMIN>`: Admin.
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDoc {
+    pub method: &'static str,
+    /// axum syntax (`{id}`), which is also OpenAPI's.
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+}
+
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    summary: &'static str,
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        access,
+        summary,
+    }
+}
+
+use Access::*;
+
+pub const ROUTES: &[RouteDoc] = &[
+    r("GET", "/healthz", Public, "Liveness: 200 \"ok\""),
+    r("GET", "/api/v1/openapi.json", Public, "This document"),
+    r("GET", "/api/v1/branding", Public, "Product name and colour for the login page"),
+    r("GET", "/api/v1/branding/logo", Public, "The customer's logo (404 when none)"),
+    r("POST", "/api/v1/setup", Public, "Create the first admin with the one-time setup token printed at start"),
+    r("POST", "/api/v1/auth/login", Public, "Sign in: email, password and TOTP code when 2FA is on; returns an access and a refresh token"),
+    r("POST", "/api/v1/auth/refresh", Public, "Exchange a refresh token for a new pair (rotation; a reused token revokes its family)"),
+    r("POST", "/api/v1/auth/logout", Public, "Revoke a refresh token's family"),
+    r("GET", "/api/v1/me", Signed, "The signed-in user"),
+    r("POST", "/api/v1/me/password", Signed, "Change one's password (current password required)"),
+    r("POST", "/api/v1/me/totp/begin", Signed, "Start 2FA enrolment: secret, otpauth URI and QR code (SVG)"),
+    r("POST", "/api/v1/me/totp/confirm", Signed, "Finish 2FA enrolment with a code; returns one-time recovery codes"),
+    r("POST", "/api/v1/me/totp/disable", Signed, "Turn one's 2FA off (password required; refused when an admin requires it)"),
+    r("GET", "/metrics", Read, "Prometheus text format"),
+    r("GET", "/api/v1/status", Read, "Live state of every input and output"),
+    r("GET", "/api/v1/events", Read, "WebSocket: a snapshot every second and state changes"),
+    r("GET", "/api/v1/inputs", Read, "Inputs with their outputs (secrets masked for Visor)"),
+    r("POST", "/api/v1/inputs", Operate, "Create an input"),
+    r("GET", "/api/v1/inputs/{id}", Read, "One input with its outputs"),
+    r("PUT", "/api/v1/inputs/{id}", Operate, "Replace an input's settings"),
+    r("DELETE", "/api/v1/inputs/{id}", Operate, "Delete an input and its outputs"),
+    r("POST", "/api/v1/inputs/{id}/start", Operate, "Enable an input"),
+    r("POST", "/api/v1/inputs/{id}/stop", Operate, "Disable an input"),
+    r("GET", "/api/v1/inputs/{id}/status", Read, "An input's live state"),
+    r("POST", "/api/v1/inputs/{id}/outputs", Operate, "Add an output to an input"),
+    r("GET", "/api/v1/outputs/{id}", Read, "One output"),
+    r("PUT", "/api/v1/outputs/{id}", Operate, "Replace an output's settings"),
+    r("DELETE", "/api/v1/outputs/{id}", Operate, "Delete an output"),
+    r("POST", "/api/v1/outputs/{id}/start", Operate, "Enable an output"),
+    r("POST", "/api/v1/outputs/{id}/stop", Operate, "Disable an output"),
+    r("GET", "/api/v1/audit", Read, "The audit log, newest first (filters: actor, action, target_kind, since, until; page with before_id, limit)"),
+    r("GET", "/api/v1/users", Admin, "Users"),
+    r("POST", "/api/v1/users", Admin, "Create a user"),
+    r("GET", "/api/v1/users/{id}", Admin, "One user"),
+    r("PATCH", "/api/v1/users/{id}", Admin, "Change role, disable, require 2FA"),
+    r("DELETE", "/api/v1/users/{id}", Admin, "Delete a user"),
+    r("POST", "/api/v1/users/{id}/password", Admin, "Set a user's password"),
+    r("POST", "/api/v1/users/{id}/totp/reset", Admin, "Remove a user's 2FA (lost phone)"),
+    r("GET", "/api/v1/tokens", Admin, "API tokens"),
+    r("POST", "/api/v1/tokens", Admin, "Create an API token (shown once)"),
+    r("DELETE", "/api/v1/tokens/{id}", Admin, "Revoke an API token"),
+    r("GET", "/api/v1/settings", Admin, "Branding settings"),
+    r("PATCH", "/api/v1/settings", Admin, "Change product name or main colour"),
+    r("PUT", "/api/v1/settings/logo", Admin, "Upload the logo (body: the image; Content-Type image/png, image/svg+xml, image/jpeg or image/webp)"),
+    r("DELETE", "/api/v1/settings/logo", Admin, "Remove the logo"),
+    r("GET", "/api/v1/config/export", Admin, "Export inputs, outputs and settings as JSON (secrets included: a backup)"),
+    r("POST", "/api/v1/config/import", Admin, "Import an export (?mode=empty refuses a non-empty database, ?mode=replace replaces every API flow)"),
+];
+
+/// The OpenAPI 3.1 document, built from [`ROUTES`].
+pub fn openapi() -> Value {
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let entry = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
+        let mut op = json!({
+            "summary": route.summary,
+            "x-relevo-access": format!("{:?}", route.access).to_lowercase(),
+            "responses": {
+                "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            }
+        });
+        if route.access != Public {
+            op["security"] = json!([{"bearer": []}]);
+        }
+        let params: Vec<Value> = route
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "integer"}}))
+            .collect();
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
+        }
+        if let Some(m) = entry.as_object_mut() {
+            m.insert(route.method.to_lowercase(), op);
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Relevo API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "SRT/RTMP relay appliance. Roles: admin (everything), tecnico (inputs, outputs, start/stop), visor (read only, secrets masked). Authenticate with `Authorization: Bearer <access token or API token>`."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}
+                }}}
+            }
+        }
+    })
+}

@@ -1,0 +1,380 @@
+//! Signing in and out, the first admin, and what a user does about their own account:
+//! `/api/v1/auth/*`, `/api/v1/setup`, `/api/v1/me*`.
+//!
+//! Login failures are rate-limited per address and per account ([`LoginLimiter`]) and
+//! written to the audit log, successes too. Wrong email and wrong password get the same
+//! answer, after the same Argon2 work.
+//!
+//! [`LoginLimiter`]: crate::auth::limiter::LoginLimiter
+
+use std::net::IpAddr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::auth::{client_addr, Me};
+use super::error::{ApiError, ApiResult};
+use super::json::Body;
+use super::ApiState;
+use crate::auth::totp;
+use crate::domain::{Email, Password, Role};
+use crate::store::{sessions, setup, users, Actor, StoreError};
+
+/// The caller's address (see [`client_addr`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_addr(parts)))
+    }
+}
+
+/// A user as the API shows it (never the hash or the TOTP secret).
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub id: i64,
+    pub email: String,
+    pub role: Role,
+    pub totp_enrolled: bool,
+    pub totp_required: bool,
+    pub disabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<users::User> for UserView {
+    fn from(u: users::User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            role: u.role,
+            totp_enrolled: u.totp_enrolled,
+            totp_required: u.totp_required,
+            disabled: u.disabled,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tokens {
+    pub access_token: String,
+    pub token_type: &'static str,
+    /// Seconds the access token is valid.
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub user: UserView,
+    /// 2FA is required of this account and not set up: only `/api/v1/me/totp/*` works
+    /// until it is.
+    pub totp_enrollment_required: bool,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+async fn tokens_for(s: &ApiState, user: users::User, refresh: SecretString) -> ApiResult<Tokens> {
+    let access = s
+        .jwt
+        .issue(user.id, user.role, s.config.access_ttl)
+        .map_err(|e| {
+            tracing::error!("cannot sign an access token: {e}");
+            ApiError::internal()
+        })?;
+    Ok(Tokens {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: s.config.access_ttl.as_secs(),
+        refresh_token: refresh.expose_secret().to_owned(),
+        totp_enrollment_required: user.totp_required && !user.totp_enrolled,
+        user: user.into(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    email: String,
+    password: SecretString,
+    #[serde(default)]
+    totp_code: Option<String>,
+}
+
+pub async fn login(
+    State(s): State<ApiState>,
+    ClientAddr(addr): ClientAddr,
+    Body(b): Body<LoginBody>,
+) -> ApiResult<Json<Tokens>> {
+    let pool = s.control.pool();
+    let ip = addr.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    // Bounded: this string is the attacker's and goes to the audit log and the limiter.
+    let email: String = b.email.trim().chars().take(Email::MAX_LEN).collect();
+    s.login_limiter
+        .check(ip, &email, Instant::now())
+        .map_err(ApiError::too_many)?;
+    let actor = Actor {
+        user_id: None,
+        label: email.clone(),
+        addr,
+    };
+    let failed = |outcome: &'static str, code: &'static str, message: &'static str| {
+        let (s, actor, email) = (s.clone(), actor.clone(), email.clone());
+        async move {
+            s.login_limiter.failure(ip, &email, Instant::now());
+            users::record_login(s.control.pool(), &actor, &email, outcome).await?;
+            tracing::info!(%ip, outcome, "sign-in refused");
+            Err::<Json<Tokens>, ApiError>(ApiError::new(StatusCode::UNAUTHORIZED, code, message))
+        }
+    };
+    let Some(user) = users::verify_password(pool, &email, &b.password).await? else {
+        return failed(
+            "bad_credentials",
+            "invalid_credentials",
+            "wrong email or password",
+        )
+        .await;
+    };
+    if user.totp_enrolled {
+        match b.totp_code.as_deref().map(str::trim) {
+            None | Some("") => return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "totp_required",
+                "this account has two-factor authentication: send totp_code (or a recovery code)",
+            )),
+            Some(code) => {
+                if !users::second_factor(pool, user.id, code, now_unix()).await? {
+                    return failed("bad_totp", "invalid_totp", "wrong or reused code").await;
+                }
+            }
+        }
+    }
+    s.login_limiter.success(ip, &email, Instant::now());
+    let actor = Actor::user(user.id, &user.email, addr);
+    users::record_login(pool, &actor, &user.email, "ok").await?;
+    let refresh = sessions::issue(pool, user.id, s.config.refresh_ttl).await?;
+    Ok(Json(tokens_for(&s, user, refresh).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    refresh_token: SecretString,
+}
+
+pub async fn refresh(
+    State(s): State<ApiState>,
+    ClientAddr(addr): ClientAddr,
+    Body(b): Body<RefreshBody>,
+) -> ApiResult<Json<Tokens>> {
+    match sessions::rotate(
+        s.control.pool(),
+        b.refresh_token.expose_secret(),
+        s.config.refresh_ttl,
+    )
+    .await
+    {
+        Ok((user, next)) => Ok(Json(tokens_for(&s, user, next).await?)),
+        Err(sessions::SessionError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            let code = match e {
+                sessions::SessionError::Reused => {
+                    tracing::warn!(ip = ?addr, "a refresh token was used twice: its session is revoked");
+                    "refresh_reused"
+                }
+                sessions::SessionError::Expired => "refresh_expired",
+                sessions::SessionError::Disabled => "account_disabled",
+                _ => "refresh_invalid",
+            };
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, code, e.to_string()))
+        }
+    }
+}
+
+pub async fn logout(
+    State(s): State<ApiState>,
+    Body(b): Body<RefreshBody>,
+) -> ApiResult<StatusCode> {
+    sessions::revoke(s.control.pool(), b.refresh_token.expose_secret()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupBody {
+    token: SecretString,
+    email: String,
+    password: SecretString,
+}
+
+pub async fn first_admin(
+    State(s): State<ApiState>,
+    ClientAddr(addr): ClientAddr,
+    Body(b): Body<SetupBody>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
+    let ip = addr.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    s.login_limiter
+        .check(ip, "setup", Instant::now())
+        .map_err(ApiError::too_many)?;
+    let email = Email::new(&b.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
+    let password =
+        Password::new(b.password).map_err(|e| ApiError::invalid("password", e.to_string()))?;
+    match setup::consume(
+        s.control.pool(),
+        b.token.expose_secret(),
+        &email,
+        &password,
+        addr,
+    )
+    .await
+    {
+        Ok(user) => Ok((StatusCode::CREATED, Json(user.into()))),
+        Err(setup::SetupError::InvalidToken) => {
+            s.login_limiter.failure(ip, "setup", Instant::now());
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "setup_token_invalid",
+                "unknown or expired setup token: restart Relevo for a new link, or use `relevo user add`",
+            ))
+        }
+        Err(setup::SetupError::AlreadySetUp) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_set_up",
+            "an account exists already: sign in",
+        )),
+        Err(setup::SetupError::Store(e)) => Err(e.into()),
+    }
+}
+
+pub async fn me(State(s): State<ApiState>, Me { id, .. }: Me) -> ApiResult<Json<UserView>> {
+    Ok(Json(users::get(s.control.pool(), id).await?.into()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: SecretString,
+    new_password: SecretString,
+}
+
+pub async fn change_password(
+    State(s): State<ApiState>,
+    Me { id, principal: p }: Me,
+    Body(b): Body<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    let pool = s.control.pool();
+    let user = users::get(pool, id).await?;
+    let new = Password::new(b.new_password)
+        .map_err(|e| ApiError::invalid("new_password", e.to_string()))?;
+    if users::verify_password(pool, &user.email, &b.current_password)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::invalid("current_password", "wrong password"));
+    }
+    users::set_password(pool, &p.actor(), id, &new).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Enrolment {
+    /// Base32, for authenticator apps without a camera.
+    pub secret: String,
+    pub otpauth_uri: String,
+    /// The URI as a QR code, an SVG document.
+    pub qr_svg: String,
+}
+
+pub async fn totp_begin(
+    State(s): State<ApiState>,
+    Me { id, .. }: Me,
+) -> ApiResult<Json<Enrolment>> {
+    let pool = s.control.pool();
+    let user = users::get(pool, id).await?;
+    if user.totp_enrolled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "totp_enrolled",
+            "two-factor authentication is on already; turn it off first",
+        ));
+    }
+    let secret = users::totp_begin(pool, id).await?;
+    let issuer = crate::store::settings::get(pool).await?.product_name;
+    let uri = totp::otpauth_uri(&secret, &issuer, &user.email);
+    Ok(Json(Enrolment {
+        secret: secret.to_base32(),
+        qr_svg: totp::qr_svg(&uri),
+        otpauth_uri: uri,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBody {
+    code: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecoveryCodes {
+    /// Shown once: each signs in once instead of a TOTP code.
+    pub recovery_codes: Vec<String>,
+}
+
+pub async fn totp_confirm(
+    State(s): State<ApiState>,
+    Me { id, principal: p }: Me,
+    Body(b): Body<CodeBody>,
+) -> ApiResult<Json<RecoveryCodes>> {
+    match users::totp_confirm(s.control.pool(), &p.actor(), id, b.code.trim(), now_unix()).await {
+        Ok(codes) => Ok(Json(RecoveryCodes {
+            recovery_codes: codes.iter().map(|c| c.expose_secret().to_owned()).collect(),
+        })),
+        Err(StoreError::TotpCode) => Err(ApiError::invalid(
+            "code",
+            "wrong code: check the phone's clock and try the current code",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    password: SecretString,
+}
+
+pub async fn totp_disable(
+    State(s): State<ApiState>,
+    Me { id, principal: p }: Me,
+    Body(b): Body<PasswordBody>,
+) -> ApiResult<StatusCode> {
+    let pool = s.control.pool();
+    let user = users::get(pool, id).await?;
+    if user.totp_required {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "totp_required_by_admin",
+            "an administrator requires two-factor authentication for this account",
+        ));
+    }
+    if users::verify_password(pool, &user.email, &b.password)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::invalid("password", "wrong password"));
+    }
+    users::totp_disable(pool, &p.actor(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,200 @@
+//! Access tokens: short-lived JWTs (RFC 7519) signed with HS256 by a key only this service
+//! knows (`store::server_keys::jwt_secret`). They carry the user id and role so that most
+//! requests need no database read; revocation happens at refresh time, which is why they
+//! must stay short (minutes).
+
+use std::fmt;
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Role;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the access token has expired")]
+    Expired,
+    /// Bad signature, another algorithm, malformed, missing claims: deliberately not told
+    /// apart to the client.
+    #[error("the access token is invalid")]
+    Invalid,
+    #[error("signing an access token: {0}")]
+    Sign(#[source] jsonwebtoken::errors::Error),
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The user's id (a decimal string on the wire: RFC 7519 §4.1.2 wants a string).
+    #[serde(with = "id_as_string")]
+    pub sub: i64,
+    pub role: Role,
+    /// Expiry, Unix seconds.
+    pub exp: u64,
+    /// Issued at, Unix seconds.
+    pub iat: u64,
+}
+
+mod id_as_string {
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(id)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(de::Error::custom)
+    }
+}
+
+/// The signing and verifying key, and the rules a token must pass.
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JwtKeys(***)")
+    }
+}
+
+impl JwtKeys {
+    /// Keys from the shared secret (32 bytes or more).
+    pub fn new(secret: &[u8]) -> Self {
+        // Only HS256: a token claiming `none` or any other algorithm is refused, and `exp`
+        // is required and checked without leeway (only this service issues and checks
+        // them). `iat` and `role` are required by `AccessClaims` itself.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// A token for `user_id` with `role`, valid for `ttl` from now.
+    pub fn issue(&self, user_id: i64, role: Role, ttl: Duration) -> Result<String, AuthError> {
+        let iat = jsonwebtoken::get_current_timestamp();
+        let claims = AccessClaims {
+            sub: user_id,
+            role,
+            exp: iat.saturating_add(ttl.as_secs()),
+            iat,
+        };
+        self.sign(&claims)
+    }
+
+    fn sign(&self, claims: &AccessClaims) -> Result<String, AuthError> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .map_err(AuthError::Sign)
+    }
+
+    /// The claims of `token` if its signature is ours and it has not expired.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                _ => AuthError::Invalid,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn issue_then_verify() {
+        let keys = JwtKeys::new(KEY);
+        let token = keys
+            .issue(42, Role::Tecnico, Duration::from_secs(900))
+            .expect("sign");
+        let claims = keys.verify(&token).expect("valid");
+        assert_eq!((claims.sub, claims.role), (42, Role::Tecnico));
+        assert_eq!(claims.exp - claims.iat, 900);
+        let payload = token.split('.').nth(1).expect("payload");
+        let payload = data_encoding::BASE64URL_NOPAD
+            .decode(payload.as_bytes())
+            .expect("base64url");
+        let json: serde_json::Value = serde_json::from_slice(&payload).expect("json");
+        assert_eq!(json["sub"], "42", "a string, as RFC 7519 asks");
+        assert_eq!(json["role"], "tecnico");
+    }
+
+    #[test]
+    fn expired_is_told_apart() {
+        let keys = JwtKeys::new(KEY);
+        let now = jsonwebtoken::get_current_timestamp();
+        let old = AccessClaims {
+            sub: 1,
+            role: Role::Admin,
+            exp: now - 1,
+            iat: now - 901,
+        };
+        let token = keys.sign(&old).expect("sign");
+        assert!(matches!(keys.verify(&token), Err(AuthError::Expired)));
+    }
+
+    #[test]
+    fn other_key_other_algorithm_and_garbage_are_invalid() {
+        let keys = JwtKeys::new(KEY);
+        let other = JwtKeys::new(b"another key, also thirty-two bytes!");
+        let token = other
+            .issue(1, Role::Admin, Duration::from_secs(60))
+            .expect("sign");
+        assert!(matches!(keys.verify(&token), Err(AuthError::Invalid)));
+
+        // Same key, HS512: refused although the signature is right.
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = AccessClaims {
+            sub: 1,
+            role: Role::Admin,
+            exp: now + 60,
+            iat: now,
+        };
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims,
+            &EncodingKey::from_secret(KEY),
+        )
+        .expect("sign");
+        assert!(matches!(keys.verify(&hs512), Err(AuthError::Invalid)));
+
+        // alg "none": header and claims without a signature.
+        let b64 = |s: &str| data_encoding::BASE64URL_NOPAD.encode(s.as_bytes());
+        let unsigned = format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none","typ":"JWT"}"#),
+            b64(&format!(
+                r#"{{"sub":"1","role":"admin","exp":{},"iat":{now}}}"#,
+                now + 60
+            ))
+        );
+        assert!(matches!(keys.verify(&unsigned), Err(AuthError::Invalid)));
+        assert!(matches!(keys.verify("not.a.jwt"), Err(AuthError::Invalid)));
+    }
+
+    #[test]
+    fn unknown_role_is_invalid() {
+        let keys = JwtKeys::new(KEY);
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = serde_json::json!({ "sub": "1", "role": "root", "exp": now + 60, "iat": now });
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(KEY),
+        )
+        .expect("sign");
+        assert!(matches!(keys.verify(&token), Err(AuthError::Invalid)));
+    }
+}

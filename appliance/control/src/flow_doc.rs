@@ -1,0 +1,470 @@
+//! Flows as documents: the one textual shape of an input and of an output, shared by the
+//! configuration file (TOML), the REST API (JSON) and the configuration export.
+//!
+//! The fields are the operator's vocabulary (`key`, `pull = "srt://host:port"`,
+//! `passphrase`, `latency_ms`…), not the database's columns. Parsing is strict: unknown
+//! fields are refused by serde, and [`InputDoc::to_def`] / [`OutputDoc::to_spec`] refuse
+//! fields that would be silently ignored, naming the field. Single values are checked by
+//! `relevo_engine::spec`'s newtypes, so the file, the API and an import obey the same rules.
+//! Documents carry secrets (keys, passphrases, URLs with keys): callers decide who sees them.
+
+use relevo_engine::rtmp::RtmpUrl;
+use relevo_engine::spec::{
+    self, GracePeriod, InputSource, Latency, Name, OutputKind, OutputSpec, Passphrase, SpecError,
+    SrtCaller, SrtSecurity, StreamKey,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::store::InputDef;
+
+/// A refused field: its path inside the document (`latency_ms`, `output[2].push`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl ToString) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The same error, located under `prefix` (`input[0]` + `name` → `input[0].name`).
+    pub fn under(self, prefix: &str) -> Self {
+        Self {
+            field: format!("{prefix}.{}", self.field),
+            reason: self.reason,
+        }
+    }
+}
+
+/// An input: either `key` (encoders publish to us) or `pull` (we fetch the stream).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputDoc {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `srt://host:port` or `rtmp(s)://host[:port]/app/key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<String>,
+    /// AES key length in bytes: 16, 24 or 32 (16 when only a passphrase is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_length: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<String>,
+    /// Seconds outputs wait for a dropped publisher (0–300, default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_period_s: Option<u64>,
+}
+
+/// An output: either `push` (a URL we send to) or `pull` (`"srt"` or `"rtmp"`: readers
+/// fetch it from us with the output's own `key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputDoc {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_length: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<String>,
+    /// Push RTMP(S) only: the destination accepts Enhanced RTMP (H.265).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enhanced_rtmp: Option<bool>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The SRT fields inputs and outputs share.
+#[derive(Debug, Default)]
+struct SrtFields<'a> {
+    passphrase: Option<&'a str>,
+    key_length: Option<u32>,
+    latency_ms: Option<u32>,
+    stream_id: Option<&'a str>,
+}
+
+impl InputDoc {
+    fn srt(&self) -> SrtFields<'_> {
+        SrtFields {
+            passphrase: self.passphrase.as_deref(),
+            key_length: self.key_length,
+            latency_ms: self.latency_ms,
+            stream_id: self.stream_id.as_deref(),
+        }
+    }
+
+    /// The document of a stored or configured input (secrets included).
+    pub fn from_def(def: &InputDef) -> Self {
+        let mut doc = InputDoc {
+            name: def.name.as_str().to_owned(),
+            enabled: def.enabled,
+            key: None,
+            pull: None,
+            passphrase: None,
+            key_length: None,
+            latency_ms: None,
+            stream_id: None,
+            grace_period_s: (def.grace != GracePeriod::DEFAULT)
+                .then(|| def.grace.duration().as_secs()),
+        };
+        match &def.source {
+            InputSource::Listen {
+                key,
+                security,
+                latency,
+            } => {
+                doc.key = Some(key.expose().to_owned());
+                (doc.passphrase, doc.key_length) = security_fields(security.as_ref());
+                doc.latency_ms = Some(latency.ms());
+            }
+            InputSource::PullSrt(c) => {
+                doc.pull = Some(srt_url(c));
+                doc.stream_id = c.stream_id.clone();
+                (doc.passphrase, doc.key_length) = security_fields(c.security.as_ref());
+                doc.latency_ms = Some(c.latency.ms());
+            }
+            InputSource::PullRtmp(url) => doc.pull = Some(url.to_string()),
+        }
+        doc
+    }
+
+    /// Validates the document into an input definition.
+    pub fn to_def(&self) -> Result<InputDef, FieldError> {
+        let name = Name::new(self.name.clone()).map_err(|e| FieldError::new("name", e))?;
+        let srt = self.srt();
+        let source = match (&self.key, &self.pull) {
+            (Some(key), None) => {
+                if srt.stream_id.is_some() {
+                    return Err(FieldError::new(
+                        "stream_id",
+                        "a listening input is chosen by its key; stream_id is for pull inputs",
+                    ));
+                }
+                InputSource::Listen {
+                    key: stream_key(key)?,
+                    security: security(&srt)?,
+                    latency: latency(&srt)?,
+                }
+            }
+            (None, Some(url)) if url.starts_with("srt://") => {
+                InputSource::PullSrt(srt_caller("pull", url, &srt)?)
+            }
+            (None, Some(url)) => {
+                no_srt_fields(&srt, "not used by an RTMP pull input")?;
+                InputSource::PullRtmp(rtmp_url("pull", url)?)
+            }
+            (Some(_), Some(_)) => {
+                return Err(FieldError::new(
+                    "pull",
+                    "an input either listens (key) or pulls (pull), not both",
+                ))
+            }
+            (None, None) => {
+                return Err(FieldError::new(
+                    "key",
+                    "missing: set key (encoders publish to us) or pull (we fetch the stream)",
+                ))
+            }
+        };
+        let grace = match self.grace_period_s {
+            Some(s) => {
+                GracePeriod::from_secs(s).map_err(|e| FieldError::new("grace_period_s", e))?
+            }
+            None => GracePeriod::DEFAULT,
+        };
+        Ok(InputDef {
+            name,
+            enabled: self.enabled,
+            source,
+            grace,
+        })
+    }
+}
+
+impl OutputDoc {
+    fn srt(&self) -> SrtFields<'_> {
+        SrtFields {
+            passphrase: self.passphrase.as_deref(),
+            key_length: self.key_length,
+            latency_ms: self.latency_ms,
+            stream_id: self.stream_id.as_deref(),
+        }
+    }
+
+    /// The document of a stored or configured output (secrets included).
+    pub fn from_spec(spec: &OutputSpec) -> Self {
+        let mut doc = OutputDoc {
+            name: spec.name.as_str().to_owned(),
+            enabled: spec.enabled,
+            push: None,
+            pull: None,
+            key: None,
+            passphrase: None,
+            key_length: None,
+            latency_ms: None,
+            stream_id: None,
+            enhanced_rtmp: None,
+        };
+        match &spec.kind {
+            OutputKind::PushSrt(c) => {
+                doc.push = Some(srt_url(c));
+                doc.stream_id = c.stream_id.clone();
+                (doc.passphrase, doc.key_length) = security_fields(c.security.as_ref());
+                doc.latency_ms = Some(c.latency.ms());
+            }
+            OutputKind::PushRtmp { url, enhanced } => {
+                doc.push = Some(url.to_string());
+                doc.enhanced_rtmp = enhanced.then_some(true);
+            }
+            OutputKind::PullSrt {
+                key,
+                security,
+                latency,
+            } => {
+                doc.pull = Some("srt".to_owned());
+                doc.key = Some(key.expose().to_owned());
+                (doc.passphrase, doc.key_length) = security_fields(security.as_ref());
+                doc.latency_ms = Some(latency.ms());
+            }
+            OutputKind::PullRtmp { key } => {
+                doc.pull = Some("rtmp".to_owned());
+                doc.key = Some(key.expose().to_owned());
+            }
+        }
+        doc
+    }
+
+    /// Validates the document into an output spec.
+    pub fn to_spec(&self) -> Result<OutputSpec, FieldError> {
+        let name = Name::new(self.name.clone()).map_err(|e| FieldError::new("name", e))?;
+        let srt = self.srt();
+        let kind = match (&self.push, &self.pull) {
+            (Some(url), None) => {
+                if self.key.is_some() {
+                    return Err(FieldError::new(
+                        "key",
+                        "a push output carries its stream key in its URL",
+                    ));
+                }
+                if url.starts_with("srt://") {
+                    if self.enhanced_rtmp.is_some() {
+                        return Err(FieldError::new(
+                            "enhanced_rtmp",
+                            "only for push RTMP(S) outputs; SRT carries H.265 as is",
+                        ));
+                    }
+                    OutputKind::PushSrt(srt_caller("push", url, &srt)?)
+                } else {
+                    no_srt_fields(&srt, "not used by an RTMP push output")?;
+                    OutputKind::PushRtmp {
+                        url: rtmp_url("push", url)?,
+                        enhanced: self.enhanced_rtmp.unwrap_or(false),
+                    }
+                }
+            }
+            (None, Some(proto)) => {
+                if self.enhanced_rtmp.is_some() {
+                    return Err(FieldError::new(
+                        "enhanced_rtmp",
+                        "only for push RTMP(S) outputs; players of a pull output get Enhanced RTMP when the input is H.265",
+                    ));
+                }
+                let key = self.key.as_deref().ok_or_else(|| {
+                    FieldError::new("key", "missing: a pull output needs its own key for readers")
+                })?;
+                let key = stream_key(key)?;
+                match proto.as_str() {
+                    "srt" => {
+                        if srt.stream_id.is_some() {
+                            return Err(FieldError::new(
+                                "stream_id",
+                                "readers are chosen by key (read:KEY); stream_id is for push outputs",
+                            ));
+                        }
+                        OutputKind::PullSrt {
+                            key,
+                            security: security(&srt)?,
+                            latency: latency(&srt)?,
+                        }
+                    }
+                    "rtmp" => {
+                        no_srt_fields(&srt, "not used by an RTMP pull output")?;
+                        OutputKind::PullRtmp { key }
+                    }
+                    other => {
+                        return Err(FieldError::new(
+                            "pull",
+                            format!("{other:?} is not a protocol: use \"srt\" or \"rtmp\""),
+                        ))
+                    }
+                }
+            }
+            (Some(_), Some(_)) => {
+                return Err(FieldError::new(
+                    "pull",
+                    "an output either pushes (push = URL) or is pulled (pull = \"srt\"|\"rtmp\"), not both",
+                ))
+            }
+            (None, None) => {
+                return Err(FieldError::new(
+                    "push",
+                    "missing: set push = URL or pull = \"srt\"|\"rtmp\"",
+                ))
+            }
+        };
+        Ok(OutputSpec {
+            name,
+            enabled: self.enabled,
+            kind,
+        })
+    }
+}
+
+fn security_fields(sec: Option<&SrtSecurity>) -> (Option<String>, Option<u32>) {
+    match sec {
+        Some(s) => (
+            Some(s.passphrase.expose().to_owned()),
+            Some(s.key_len.bytes().unsigned_abs()),
+        ),
+        None => (None, None),
+    }
+}
+
+/// `srt://host:port`, IPv6 hosts in brackets.
+fn srt_url(c: &SrtCaller) -> String {
+    if c.host.contains(':') {
+        format!("srt://[{}]:{}", c.host, c.port)
+    } else {
+        format!("srt://{}:{}", c.host, c.port)
+    }
+}
+
+fn security(srt: &SrtFields) -> Result<Option<SrtSecurity>, FieldError> {
+    match (srt.passphrase, srt.key_length) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(FieldError::new(
+            "key_length",
+            SpecError::KeyLengthWithoutPassphrase,
+        )),
+        (Some(p), len) => Ok(Some(SrtSecurity {
+            passphrase: Passphrase::new(p).map_err(|e| FieldError::new("passphrase", e))?,
+            // AES-128 is libsrt's and most encoders' default when only a passphrase is set.
+            key_len: spec::key_len(len.unwrap_or(16))
+                .map_err(|e| FieldError::new("key_length", e))?,
+        })),
+    }
+}
+
+fn latency(srt: &SrtFields) -> Result<Latency, FieldError> {
+    srt.latency_ms.map_or(Ok(Latency::DEFAULT), |ms| {
+        Latency::new(ms).map_err(|e| FieldError::new("latency_ms", e))
+    })
+}
+
+fn stream_key(key: &str) -> Result<StreamKey, FieldError> {
+    StreamKey::new(key).map_err(|e| FieldError::new("key", e))
+}
+
+/// Refuses SRT-only fields where they would be silently ignored.
+fn no_srt_fields(srt: &SrtFields, why: &str) -> Result<(), FieldError> {
+    let fields = [
+        ("passphrase", srt.passphrase.is_some()),
+        ("key_length", srt.key_length.is_some()),
+        ("latency_ms", srt.latency_ms.is_some()),
+        ("stream_id", srt.stream_id.is_some()),
+    ];
+    match fields.iter().find(|(_, set)| *set) {
+        Some((f, _)) => Err(FieldError::new(*f, why)),
+        None => Ok(()),
+    }
+}
+
+fn stream_id(srt: &SrtFields) -> Result<Option<String>, FieldError> {
+    match srt.stream_id {
+        // SRT caps the streamid at 512 bytes (SRTO_STREAMID).
+        Some(s) if s.is_empty() || s.len() > 512 => Err(FieldError::new(
+            "stream_id",
+            "a streamid must be 1–512 bytes",
+        )),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+/// `srt://host:port`, nothing else: options are fields, not query parameters, because the
+/// units of `latency` differ between tools (ms in srt-live-transmit, µs in ffmpeg).
+fn srt_caller(field: &str, url: &str, srt: &SrtFields) -> Result<SrtCaller, FieldError> {
+    let bad = |reason: &str| {
+        FieldError::new(
+            field,
+            SpecError::Url {
+                url: url.to_owned(),
+                reason: reason.to_owned(),
+            },
+        )
+    };
+    let rest = url
+        .strip_prefix("srt://")
+        .ok_or_else(|| bad("expected srt://host:port"))?;
+    if rest.contains(['/', '?', '#', '@']) {
+        return Err(bad(
+            "only srt://host:port is accepted; give stream_id, passphrase, key_length and latency_ms as fields",
+        ));
+    }
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| bad("the port is missing"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port
+        .parse()
+        .map_err(|_| bad("the port is not a number 1–65535"))?;
+    if host.is_empty() || port == 0 {
+        return Err(bad("host and port 1–65535 are required"));
+    }
+    Ok(SrtCaller {
+        host: host.to_owned(),
+        port,
+        stream_id: stream_id(srt)?,
+        security: security(srt)?,
+        latency: latency(srt)?,
+    })
+}
+
+fn rtmp_url(field: &str, url: &str) -> Result<RtmpUrl, FieldError> {
+    RtmpUrl::parse(url).map_err(|e| {
+        FieldError::new(
+            field,
+            SpecError::Url {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            },
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests;

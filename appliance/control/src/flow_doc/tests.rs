@@ -1,0 +1,117 @@
+use serde_json::json;
+
+use super::*;
+
+fn input(v: serde_json::Value) -> InputDoc {
+    serde_json::from_value(v).expect("input document")
+}
+
+fn output(v: serde_json::Value) -> OutputDoc {
+    serde_json::from_value(v).expect("output document")
+}
+
+/// Every source kind survives document → definition → document unchanged.
+#[test]
+fn inputs_round_trip() {
+    for v in [
+        json!({"name": "cam", "enabled": true, "key": "cam1", "latency_ms": 200}),
+        json!({"name": "enc", "enabled": false, "key": "k", "passphrase": "0123456789ab",
+               "key_length": 32, "latency_ms": 400, "grace_period_s": 30}),
+        json!({"name": "far", "enabled": true, "pull": "srt://[::1]:9000", "stream_id": "#!::r=x",
+               "passphrase": "0123456789ab", "key_length": 16, "latency_ms": 120}),
+        json!({"name": "rtmp", "enabled": true, "pull": "rtmps://example.org/live/abc"}),
+    ] {
+        let doc = input(v.clone());
+        let def = doc.to_def().expect("valid");
+        assert_eq!(InputDoc::from_def(&def), doc, "{v}");
+        assert_eq!(serde_json::to_value(&doc).expect("json"), v);
+    }
+}
+
+#[test]
+fn outputs_round_trip() {
+    for v in [
+        json!({"name": "yt", "enabled": true, "push": "rtmp://a.rtmp.youtube.com:1935/live2/xxxx"}),
+        json!({"name": "h265", "enabled": true, "push": "rtmps://x.example:443/app/k", "enhanced_rtmp": true}),
+        json!({"name": "partner", "enabled": true, "push": "srt://10.0.0.1:9000", "stream_id": "s",
+               "passphrase": "0123456789ab", "key_length": 24, "latency_ms": 800}),
+        json!({"name": "srt-read", "enabled": false, "pull": "srt", "key": "r1", "latency_ms": 200}),
+        json!({"name": "play", "enabled": true, "pull": "rtmp", "key": "p1"}),
+    ] {
+        let doc = output(v.clone());
+        let spec = doc.to_spec().expect("valid");
+        assert_eq!(OutputDoc::from_spec(&spec), doc, "{v}");
+        assert_eq!(serde_json::to_value(&doc).expect("json"), v);
+    }
+}
+
+#[test]
+fn errors_name_the_field() {
+    let cases = [
+        (
+            json!({"name": "a", "key": "k", "latency_ms": 50}),
+            "latency_ms",
+        ),
+        (
+            json!({"name": "a", "key": "k", "passphrase": "short"}),
+            "passphrase",
+        ),
+        (
+            json!({"name": "a", "key": "k", "key_length": 16}),
+            "key_length",
+        ),
+        (
+            json!({"name": "a", "key": "k", "stream_id": "x"}),
+            "stream_id",
+        ),
+        (
+            json!({"name": "a", "pull": "rtmp://h/app/k", "latency_ms": 200}),
+            "latency_ms",
+        ),
+        (json!({"name": "a", "pull": "srt://h:1/path"}), "pull"),
+        (json!({"name": "a"}), "key"),
+        (json!({"name": "", "key": "k"}), "name"),
+        (
+            json!({"name": "a", "key": "k", "grace_period_s": 301}),
+            "grace_period_s",
+        ),
+    ];
+    for (v, field) in cases {
+        let err = input(v.clone()).to_def().expect_err("refused");
+        assert_eq!(err.field, field, "{v}: {err}");
+    }
+    let cases = [
+        (
+            json!({"name": "o", "push": "rtmp://h/app/k", "key": "x"}),
+            "key",
+        ),
+        (
+            json!({"name": "o", "push": "srt://h:1", "enhanced_rtmp": true}),
+            "enhanced_rtmp",
+        ),
+        (json!({"name": "o", "pull": "rtmp"}), "key"),
+        (json!({"name": "o", "pull": "hls", "key": "k"}), "pull"),
+        (
+            json!({"name": "o", "pull": "srt", "key": "k", "stream_id": "s"}),
+            "stream_id",
+        ),
+        (json!({"name": "o"}), "push"),
+    ];
+    for (v, field) in cases {
+        let err = output(v.clone()).to_spec().expect_err("refused");
+        assert_eq!(err.field, field, "{v}: {err}");
+    }
+}
+
+#[test]
+fn unknown_fields_are_refused() {
+    let err = serde_json::from_value::<InputDoc>(json!({"name": "a", "key": "k", "latency": 200}))
+        .expect_err("unknown field");
+    assert!(err.to_string().contains("latency"), "{err}");
+}
+
+#[test]
+fn under_prefixes_the_path() {
+    let e = FieldError::new("latency_ms", "too low").under("input[1]");
+    assert_eq!(e.to_string(), "input[1].latency_ms: too low");
+}

@@ -1,0 +1,304 @@
+//! Configuration export and import: the branding and every stored flow as one JSON document,
+//! for backups and for moving a customer to a new appliance. Users, tokens and the audit
+//! log are not part of it.
+//!
+//! **The document is a backup and carries secrets in clear**: stream keys, SRT passphrases
+//! and stream ids, RTMP URLs with their keys. Whoever holds an export can publish to and read
+//! from every flow; only admins may produce one, and it must be stored like a password.
+//!
+//! An import is checked as a whole before anything is written (format, version, every field
+//! through [`InputDoc::to_def`] / [`OutputDoc::to_spec`], then [`DesiredState::validate`]),
+//! and written in one transaction with one `config.import` audit row holding counts only.
+
+use std::collections::HashMap;
+
+use data_encoding::BASE64;
+use relevo_engine::spec::{DesiredState, OutputSpec, StateError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+
+use super::audit::{self, Actor, Target};
+use super::columns::{InputCols, OutputCols};
+use super::{inputs, outputs, settings, InputDef, StoreError};
+use crate::flow_doc::{FieldError, InputDoc, OutputDoc};
+
+/// The `format` of every export; anything else is refused on import.
+pub const FORMAT: &str = "relevo-config";
+/// The document version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// An exported configuration. Contains secrets: see the module documentation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigExport {
+    /// Always [`FORMAT`].
+    pub format: String,
+    pub version: u32,
+    #[serde(with = "super::rfc3339")]
+    pub exported_at: OffsetDateTime,
+    pub settings: ExportedSettings,
+    pub inputs: Vec<ExportedFlow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedSettings {
+    pub product_name: String,
+    pub primary_color: String,
+    #[serde(default)]
+    pub logo: Option<ExportedLogo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedLogo {
+    pub mime: String,
+    /// The image, standard base64 with padding (RFC 4648 §4).
+    pub data_base64: String,
+}
+
+/// One input with its outputs, in the configuration file's vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedFlow {
+    pub input: InputDoc,
+    #[serde(default)]
+    pub outputs: Vec<OutputDoc>,
+}
+
+/// What to do with the flows already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportMode {
+    /// Refuse if any input exists: the safe choice on a new appliance.
+    Empty,
+    /// Delete every stored input (and so its outputs) first.
+    Replace,
+}
+
+/// What an import wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    pub inputs: usize,
+    pub outputs: usize,
+    /// Inputs deleted first ([`ImportMode::Replace`]).
+    pub replaced_inputs: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A refused value; `field` is its path in the document, such as
+    /// `inputs[2].outputs[0].latency_ms` or `settings.primary_color`.
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error("{inputs} inputs exist already: import into an empty appliance, or replace them")]
+    NotEmpty { inputs: i64 },
+    /// The flows are inconsistent as a whole (duplicate names or stream keys).
+    #[error("inputs: {0}")]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ImportError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+/// The branding and every stored flow, read in one consistent snapshot.
+pub async fn export(pool: &PgPool) -> Result<ConfigExport, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let s = settings::read(&mut tx).await?;
+    let input_rows = inputs::list_rows(&mut *tx).await?;
+    let output_rows = outputs::list_rows(&mut *tx).await?;
+    tx.commit().await?;
+
+    let mut by_input: HashMap<i64, Vec<OutputDoc>> = HashMap::new();
+    for row in &output_rows {
+        let doc = OutputDoc::from_spec(&row.to_spec()?);
+        by_input.entry(row.input_id).or_default().push(doc);
+    }
+    let flows = input_rows
+        .iter()
+        .map(|row| {
+            Ok(ExportedFlow {
+                input: InputDoc::from_def(&row.to_def()?),
+                outputs: by_input.remove(&row.id).unwrap_or_default(),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(ConfigExport {
+        format: FORMAT.to_owned(),
+        version: VERSION,
+        exported_at: OffsetDateTime::now_utc(),
+        settings: ExportedSettings {
+            product_name: s.product_name,
+            primary_color: s.primary_color,
+            logo: s.logo.zip(s.logo_mime).map(|(bytes, mime)| ExportedLogo {
+                mime,
+                data_base64: BASE64.encode(&bytes),
+            }),
+        },
+        inputs: flows,
+    })
+}
+
+/// Writes `doc` in one transaction, after checking all of it; on any error nothing changes.
+pub async fn import(
+    pool: &PgPool,
+    actor: &Actor,
+    doc: &ConfigExport,
+    mode: ImportMode,
+) -> Result<ImportSummary, ImportError> {
+    let plan = Plan::check(doc)?;
+    let mut tx = pool.begin().await?;
+    // Flow changes made meanwhile through the API wait for this import (and then see it);
+    // readers are not blocked.
+    sqlx::query!("LOCK TABLE inputs IN EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    let existing = count_inputs(&mut tx).await?;
+    let replaced_inputs = match mode {
+        ImportMode::Empty if existing > 0 => {
+            return Err(ImportError::NotEmpty { inputs: existing })
+        }
+        ImportMode::Empty => 0,
+        ImportMode::Replace => {
+            // Outputs go with their inputs (ON DELETE CASCADE), freeing their stream keys.
+            sqlx::query!("DELETE FROM inputs").execute(&mut *tx).await?;
+            existing
+        }
+    };
+    settings::write_branding(&mut tx, &plan.product_name, &plan.primary_color).await?;
+    let logo = plan.logo.as_ref().map(|(b, m)| (b.as_slice(), m.as_str()));
+    settings::write_logo(&mut tx, logo).await?;
+    let mut output_count = 0;
+    for (def, outs) in &plan.flows {
+        let row = inputs::insert(&mut tx, &InputCols::from_def(def)).await?;
+        for spec in outs {
+            outputs::insert(&mut tx, row.id, &OutputCols::from_spec(spec)).await?;
+        }
+        output_count += outs.len();
+    }
+    let summary = ImportSummary {
+        inputs: plan.flows.len(),
+        outputs: output_count,
+        replaced_inputs,
+    };
+    let target = Target {
+        kind: "config",
+        id: None,
+        name: None,
+    };
+    let after = json!({
+        "mode": format!("{mode:?}").to_lowercase(),
+        "inputs": summary.inputs,
+        "outputs": summary.outputs,
+        "replaced_inputs": replaced_inputs,
+        "logo": plan.logo.is_some(),
+    });
+    audit::record(&mut tx, actor, "config.import", target, None, Some(after)).await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+async fn count_inputs(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM inputs"#)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// A document turned into checked values, ready to write.
+#[derive(Debug)]
+struct Plan {
+    product_name: String,
+    primary_color: String,
+    logo: Option<(Vec<u8>, String)>,
+    flows: Vec<(InputDef, Vec<OutputSpec>)>,
+}
+
+impl Plan {
+    fn check(doc: &ConfigExport) -> Result<Self, ImportError> {
+        if doc.format != FORMAT {
+            let reason = format!("{:?} is not {FORMAT:?}", doc.format);
+            return Err(FieldError::new("format", reason).into());
+        }
+        if doc.version != VERSION {
+            let reason = format!("version {} is not readable (only {VERSION})", doc.version);
+            return Err(FieldError::new("version", reason).into());
+        }
+        let s = &doc.settings;
+        let product_name = settings::product_name(&s.product_name).map_err(at("settings"))?;
+        let primary_color = settings::primary_color(&s.primary_color).map_err(at("settings"))?;
+        let logo = s.logo.as_ref().map(check_logo).transpose()?;
+        let flows = doc
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, flow)| check_flow(i, flow))
+            .collect::<Result<Vec<_>, FieldError>>()?;
+        let state = DesiredState {
+            inputs: flows
+                .iter()
+                .map(|(def, outs)| def.clone().into_spec(outs.clone()))
+                .collect(),
+        };
+        state.validate()?;
+        Ok(Self {
+            product_name,
+            primary_color,
+            logo,
+            flows,
+        })
+    }
+}
+
+fn check_flow(i: usize, flow: &ExportedFlow) -> Result<(InputDef, Vec<OutputSpec>), FieldError> {
+    let def = flow
+        .input
+        .to_def()
+        .map_err(|e| e.under(&format!("inputs[{i}].input")))?;
+    let outs = flow
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(j, out)| {
+            out.to_spec()
+                .map_err(|e| e.under(&format!("inputs[{i}].outputs[{j}]")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((def, outs))
+}
+
+fn check_logo(logo: &ExportedLogo) -> Result<(Vec<u8>, String), ImportError> {
+    let bytes = BASE64
+        .decode(logo.data_base64.as_bytes())
+        .map_err(|e| FieldError::new("settings.logo.data_base64", e))?;
+    settings::check_logo(&bytes, &logo.mime).map_err(|e| match e {
+        StoreError::Field {
+            field: "mime",
+            reason,
+        } => FieldError::new("settings.logo.mime", reason).into(),
+        StoreError::Field { reason, .. } => {
+            FieldError::new("settings.logo.data_base64", reason).into()
+        }
+        other => ImportError::Store(other),
+    })?;
+    Ok((bytes, logo.mime.clone()))
+}
+
+/// Locates a store field error under `prefix` in the document.
+fn at(prefix: &'static str) -> impl Fn(StoreError) -> ImportError {
+    move |e| match e {
+        StoreError::Field { field, reason } => FieldError::new(field, reason).under(prefix).into(),
+        other => ImportError::Store(other),
+    }
+}

@@ -1,0 +1,234 @@
+//! Flows through the API with a real stream: create an input and outputs, push with
+//! ffmpeg, read the live bit rate from the WebSocket, stop an output, restart Relevo and see
+//! the flows come back from PostgreSQL; export and import into an empty appliance; bad
+//! bodies get a 4xx naming the field and change nothing.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Reads WebSocket snapshots until `cond` holds for one; returns it.
+fn ws_until(relevo: &Relevo, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+    let url = format!(
+        "ws://127.0.0.1:{}/api/v1/events?access_token={}",
+        relevo.http,
+        relevo.token()
+    );
+    let (mut ws, _) = tungstenite::connect(url).unwrap();
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "WebSocket: no snapshot where {what}"
+        );
+        let msg = ws.read().unwrap();
+        let Ok(text) = msg.to_text() else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(text) else {
+            continue;
+        };
+        if v["type"] == "snapshot" && cond(&v) {
+            let _ = ws.close(None);
+            return v;
+        }
+    }
+}
+
+fn input<'a>(snap: &'a Value, name: &str) -> &'a Value {
+    snap["inputs"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["name"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+fn strip_times(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("exported_at");
+    }
+    v
+}
+
+#[test]
+fn api_flows_carry_a_stream_survive_a_restart_and_export() {
+    let dir = TempDir::new("api-flows");
+    let state = dir.0.clone();
+    let mut relevo = Relevo::start_in(dir, "", "");
+    let (st, cam) = relevo.api(
+        "POST",
+        "/api/v1/inputs",
+        Some(&json!({"name": "cam", "key": "cam-key", "latency_ms": 120})),
+    );
+    assert_eq!(st, 201, "{cam}");
+    let cam_id = cam["id"].as_i64().unwrap();
+    let (st, play) = relevo.api(
+        "POST",
+        &format!("/api/v1/inputs/{cam_id}/outputs"),
+        Some(&json!({"name": "play", "pull": "rtmp", "key": "play-key"})),
+    );
+    assert_eq!(st, 201, "{play}");
+    let (st, srt) = relevo.api(
+        "POST",
+        &format!("/api/v1/inputs/{cam_id}/outputs"),
+        Some(&json!({"name": "srt-read", "pull": "srt", "key": "read-key", "passphrase": "reader-passphrase"})),
+    );
+    assert_eq!(st, 201, "{srt}");
+
+    // Bad bodies: precise 4xx, nothing written.
+    for (body, status, field) in [
+        (
+            json!({"name": "x", "key": "k", "latency_ms": 5000}),
+            422,
+            "latency_ms",
+        ),
+        (
+            json!({"name": "x", "key": "k", "latncy_ms": 200}),
+            422,
+            "latncy_ms",
+        ),
+        (
+            json!({"name": "x", "key": "k", "passphrase": "short"}),
+            422,
+            "passphrase",
+        ),
+        (json!({"name": "cam", "key": "other"}), 409, "name"),
+        (json!({"name": "dup-key", "key": "play-key"}), 409, "key"),
+    ] {
+        let (st, e) = relevo.api("POST", "/api/v1/inputs", Some(&body));
+        assert_eq!(
+            (st, e["error"]["field"].as_str()),
+            (status, Some(field)),
+            "{body}: {e}"
+        );
+    }
+    let (st, text) = http_request(
+        relevo.http,
+        "POST",
+        "/api/v1/inputs",
+        Some(relevo.token()),
+        None,
+    );
+    assert_eq!(st, 415, "{text}");
+    let (_, list) = relevo.api("GET", "/api/v1/inputs", None);
+    assert_eq!(list["inputs"].as_array().unwrap().len(), 1, "{list}");
+
+    // A real publisher: the WebSocket shows the input live with its bit rate.
+    let publisher = publish(
+        "publisher",
+        600,
+        "flv",
+        &relevo.rtmp_url("cam-key"),
+        &relevo.dir.path("pub.log"),
+    );
+    let snap = ws_until(&relevo, "cam is live with a bit rate", |s| {
+        input(s, "cam")["state"] == "live"
+            && input(s, "cam")["bitrate"]["last_1s"]
+                .as_f64()
+                .unwrap_or(0.0)
+                > 100_000.0
+    });
+    println!("live: {}", input(&snap, "cam")["bitrate"]);
+
+    // A player on the pull output, then the output stopped through the API.
+    let rec = record(
+        "player",
+        &relevo.rtmp_url("play-key"),
+        "flv",
+        &relevo.dir.path("play.flv"),
+        &relevo.dir.path("play.log"),
+    );
+    ws_until(&relevo, "the player is connected", |s| {
+        input(s, "cam")["outputs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|o| o["name"] == "play" && o["peers"] == 1)
+    });
+    let play_id = play["id"].as_i64().unwrap();
+    let (st, stopped) = relevo.api("POST", &format!("/api/v1/outputs/{play_id}/stop"), None);
+    assert_eq!(
+        (st, stopped["enabled"].as_bool()),
+        (200, Some(false)),
+        "{stopped}"
+    );
+    ws_until(
+        &relevo,
+        "the stopped output is gone and cam still live",
+        |s| {
+            let cam = input(s, "cam");
+            cam["state"] == "live"
+                && !cam["outputs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|o| o["name"] == "play" && o["state"] == "live")
+        },
+    );
+    drop(rec);
+
+    // The audit log has each change, secrets masked.
+    let (_, audit) = relevo.api("GET", "/api/v1/audit?target_kind=output", None);
+    let text = audit.to_string();
+    assert!(
+        text.contains("output.create") && text.contains("output.update"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("reader-passphrase") && !text.contains("play-key"),
+        "{text}"
+    );
+
+    // Restart: the flows come back by themselves from the database.
+    let (_, export) = relevo.api("GET", "/api/v1/config/export", None);
+    assert_eq!(relevo.stop().code(), Some(0));
+    drop(publisher);
+    let relevo = Relevo::start_in(TempDir(state.clone()), "", "");
+    // The encoder reconnects (ffmpeg does not by itself): the input knows its key again.
+    let publisher = publish(
+        "publisher-2",
+        600,
+        "flv",
+        &relevo.rtmp_url("cam-key"),
+        &relevo.dir.path("pub2.log"),
+    );
+    ws_until(&relevo, "cam is live again after the restart", |s| {
+        input(s, "cam")["state"] == "live"
+    });
+    let (_, list) = relevo.api("GET", "/api/v1/inputs", None);
+    let outputs = &list["inputs"][0]["outputs"];
+    assert_eq!(outputs.as_array().unwrap().len(), 2, "{list}");
+    assert!(
+        outputs
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["name"] == "play" && o["enabled"] == false),
+        "{list}"
+    );
+    drop(publisher);
+
+    // Export, import into an empty appliance, export again: the same configuration.
+    let fresh = Relevo::start("api-flows-import", "", "");
+    let (st, e) = fresh.api(
+        "POST",
+        "/api/v1/config/import",
+        Some(&json!({"format": "relevo-config", "version": 1})),
+    );
+    assert_eq!(st, 422, "an incomplete document is refused: {e}");
+    let (st, e) = fresh.api("POST", "/api/v1/config/import", Some(&export));
+    assert_eq!(st, 204, "{e}");
+    let (_, again) = fresh.api("GET", "/api/v1/config/export", None);
+    assert_eq!(strip_times(again), strip_times(export.clone()));
+    let (st, e) = fresh.api("POST", "/api/v1/config/import", Some(&export));
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (409, Some("not_empty")),
+        "{e}"
+    );
+    let (st, _) = fresh.api("POST", "/api/v1/config/import?mode=replace", Some(&export));
+    assert_eq!(st, 204);
+}

@@ -1,0 +1,196 @@
+//! Every route of the API against every role: anonymous callers reach only the public
+//! routes, a Visor changes nothing, a Técnico touches no user, token or setting, and every
+//! route the table lists is served. The table is the one the router and the OpenAPI
+//! document are built from (`relevo_control::api::routes::ROUTES`).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use relevo_control::api::routes::{Access, ROUTES};
+use serde_json::json;
+
+/// A caller of the matrix.
+struct Caller {
+    name: &'static str,
+    token: Option<String>,
+    /// Which accesses this caller must be granted.
+    granted: fn(Access) -> bool,
+}
+
+fn login(relevo: &Relevo, email: &str) -> String {
+    let (st, text) = http_request(
+        relevo.http,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&json!({"email": email, "password": ADMIN_PASSWORD})),
+    );
+    assert_eq!(st, 200, "login {email}: {text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn every_route_against_every_role() {
+    let relevo = Relevo::start("api-matrix", "", "");
+    for (email, role) in [
+        ("tec@relevo.test", "tecnico"),
+        ("visor@relevo.test", "visor"),
+    ] {
+        let (st, body) = relevo.api(
+            "POST",
+            "/api/v1/users",
+            Some(&json!({"email": email, "password": ADMIN_PASSWORD, "role": role})),
+        );
+        assert_eq!(st, 201, "{body}");
+    }
+    let (st, body) = relevo.api(
+        "POST",
+        "/api/v1/tokens",
+        Some(&json!({"name": "grafana", "role": "visor"})),
+    );
+    assert_eq!(st, 201, "{body}");
+    let visor_token = body["token"].as_str().unwrap().to_owned();
+    let (st, body) = relevo.api(
+        "POST",
+        "/api/v1/tokens",
+        Some(&json!({"name": "ci", "role": "tecnico"})),
+    );
+    assert_eq!(st, 201, "{body}");
+    let tecnico_token = body["token"].as_str().unwrap().to_owned();
+
+    let callers = [
+        Caller {
+            name: "anonymous",
+            token: None,
+            granted: |a| a == Access::Public,
+        },
+        Caller {
+            name: "visor",
+            token: Some(login(&relevo, "visor@relevo.test")),
+            granted: |a| matches!(a, Access::Public | Access::Signed | Access::Read),
+        },
+        Caller {
+            name: "visor API token",
+            token: Some(visor_token),
+            granted: |a| matches!(a, Access::Public | Access::Read),
+        },
+        Caller {
+            name: "tecnico",
+            token: Some(login(&relevo, "tec@relevo.test")),
+            granted: |a| !matches!(a, Access::Admin),
+        },
+        Caller {
+            name: "tecnico API token",
+            token: Some(tecnico_token),
+            granted: |a| matches!(a, Access::Public | Access::Read | Access::Operate),
+        },
+        Caller {
+            name: "admin",
+            token: Some(relevo.token().to_owned()),
+            granted: |_| true,
+        },
+    ];
+
+    let mut failures = Vec::new();
+    for route in ROUTES {
+        // Ids that do not exist: an allowed call answers 404 (or 422 for its body), so the
+        // matrix changes nothing it would have to undo.
+        let path = route.path.replace("{id}", "999999");
+        let body = matches!(route.method, "POST" | "PUT" | "PATCH").then(|| json!({}));
+        for caller in &callers {
+            // Signing out a caller would spoil the rows after it.
+            if route.path == "/api/v1/auth/logout" && caller.token.is_some() {
+                continue;
+            }
+            let (st, text) = http_request(
+                relevo.http,
+                route.method,
+                &path,
+                caller.token.as_deref(),
+                body.as_ref(),
+            );
+            let granted = (caller.granted)(route.access);
+            let ok = match (granted, caller.token.is_some()) {
+                (true, _) => st != 401 && st != 403 && !text.contains("\"no_route\"") && st != 0,
+                (false, false) => st == 401,
+                // An API token asking for a user's own account is refused as such.
+                (false, true) => st == 403,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{} {} as {}: {st} {text}",
+                    route.method, route.path, caller.name
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "role matrix:\n{}", failures.join("\n"));
+
+    // The OpenAPI document lists exactly the table.
+    let (st, text) = http_request(relevo.http, "GET", "/api/v1/openapi.json", None, None);
+    assert_eq!(st, 200);
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for route in ROUTES {
+        assert!(
+            doc["paths"][route.path][route.method.to_lowercase()].is_object(),
+            "{} {} missing from the OpenAPI document",
+            route.method,
+            route.path
+        );
+    }
+}
+
+/// A Visor sees flows without their secrets; a Técnico sees them to copy into an encoder.
+#[test]
+fn visor_sees_no_secrets() {
+    let relevo = Relevo::start("api-visor", "", "");
+    let (st, body) = relevo.api(
+        "POST",
+        "/api/v1/users",
+        Some(&json!({"email": "visor@relevo.test", "password": ADMIN_PASSWORD, "role": "visor"})),
+    );
+    assert_eq!(st, 201, "{body}");
+    let (st, input) = relevo.api(
+        "POST",
+        "/api/v1/inputs",
+        Some(&json!({"name": "cam", "key": "publisher-secret", "passphrase": "srt-passphrase-1"})),
+    );
+    assert_eq!(st, 201, "{input}");
+    let id = input["id"].as_i64().unwrap();
+    let (st, out) = relevo.api(
+        "POST",
+        &format!("/api/v1/inputs/{id}/outputs"),
+        Some(&json!({"name": "yt", "push": "rtmp://a.rtmp.youtube.com/live2/destination-secret"})),
+    );
+    assert_eq!(st, 201, "{out}");
+    let visor = login(&relevo, "visor@relevo.test");
+    let (st, text) = http_request(relevo.http, "GET", "/api/v1/inputs", Some(&visor), None);
+    assert_eq!(st, 200);
+    for secret in ["publisher-secret", "srt-passphrase-1", "destination-secret"] {
+        assert!(!text.contains(secret), "{secret} shown to a Visor: {text}");
+    }
+    assert!(
+        text.contains("rtmp://a.rtmp.youtube.com:1935/live2/****") || text.contains("/live2/****"),
+        "{text}"
+    );
+    let (_, admin_view) = relevo.api("GET", &format!("/api/v1/inputs/{id}"), None);
+    assert_eq!(admin_view["key"], "publisher-secret");
+    // The audit log never holds them either.
+    let (st, audit) = relevo.api("GET", "/api/v1/audit?limit=50", None);
+    assert_eq!(st, 200);
+    let audit = audit.to_string();
+    for secret in [
+        "publisher-secret",
+        "srt-passphrase-1",
+        "destination-secret",
+        ADMIN_PASSWORD,
+    ] {
+        assert!(!audit.contains(secret), "{secret} in the audit log");
+    }
+    assert!(
+        audit.contains("input.create") && audit.contains("output.create"),
+        "{audit}"
+    );
+}
