@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use tokio::sync::{Mutex, MutexGuard, RwLock};
 
 use crate::flow_doc::FieldError;
+use crate::store::export::ConfigExport;
 use crate::store::{self, InputDef, StoreError};
 
 /// Why the desired state could not be applied.
@@ -43,7 +44,9 @@ struct Inner {
 
 /// Held while a change is checked, written and applied.
 #[derive(Debug)]
-pub struct WriteGuard<'a>(#[allow(dead_code)] MutexGuard<'a, ()>);
+pub struct WriteGuard<'a> {
+    _held: MutexGuard<'a, ()>,
+}
 
 impl Control {
     pub fn new(pool: PgPool, engine: Engine, file_flows: DesiredState) -> Self {
@@ -72,7 +75,9 @@ impl Control {
 
     /// Serialises changes: take it before checking, keep it until [`Self::apply_locked`].
     pub async fn write_lock(&self) -> WriteGuard<'_> {
-        WriteGuard(self.inner.writes.lock().await)
+        WriteGuard {
+            _held: self.inner.writes.lock().await,
+        }
     }
 
     /// Replaces the declared flows (SIGHUP) and reconciles.
@@ -144,6 +149,27 @@ impl Control {
                 "key",
                 "a flow of the configuration file uses this key",
             ));
+        }
+        Ok(())
+    }
+
+    /// [`Self::check_input`] and [`Self::check_output`] for every flow of an import, named by
+    /// its place in the document. Flows that do not validate are left to the import, which
+    /// reports them.
+    pub async fn check_import(&self, doc: &ConfigExport) -> Result<(), FieldError> {
+        for (i, flow) in doc.inputs.iter().enumerate() {
+            if let Ok(def) = flow.input.to_def() {
+                self.check_input(&def)
+                    .await
+                    .map_err(|e| e.under(&format!("inputs[{i}].input")))?;
+            }
+            for (j, out) in flow.outputs.iter().enumerate() {
+                if let Ok(spec) = out.to_spec() {
+                    self.check_output(&spec)
+                        .await
+                        .map_err(|e| e.under(&format!("inputs[{i}].outputs[{j}]")))?;
+                }
+            }
         }
         Ok(())
     }

@@ -88,6 +88,7 @@ impl RtmpRouter for Router {
             .join(protocol, peer.addr.to_string(), None);
         Ok(FlvSubscription {
             rx: sub.rx,
+            stop: o.cancel.clone(),
             bytes_out: counters.bytes_out.clone(),
             latency: counters.latency.clone(),
             guard: PlayerGuard(Some(Box::new(move || {

@@ -76,7 +76,7 @@ struct RawListen {
     srt: Option<String>,
     rtmp: Option<String>,
     rtmps: Option<String>,
-    /// HTTP: `/metrics`, `/healthz`, `/api/v1/status`.
+    /// HTTP: the API, `/metrics`, `/healthz`.
     http: Option<String>,
 }
 
@@ -89,6 +89,8 @@ struct RawTls {
     extra_roots: Option<PathBuf>,
 }
 
+/// An `[[input]]` table: [`InputDoc`]'s fields plus its `[[input.output]]` tables. The fields
+/// are repeated because serde ignores `deny_unknown_fields` inside a flattened struct.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInput {
@@ -104,24 +106,7 @@ struct RawInput {
     /// Seconds outputs wait for a dropped publisher (0–300, default 10).
     grace_period_s: Option<u64>,
     #[serde(default)]
-    output: Vec<RawOutput>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawOutput {
-    name: String,
-    #[serde(default = "yes")]
-    enabled: bool,
-    push: Option<String>,
-    pull: Option<String>,
-    key: Option<String>,
-    passphrase: Option<String>,
-    key_length: Option<u32>,
-    latency_ms: Option<u32>,
-    stream_id: Option<String>,
-    /// Push RTMP(S) only: the destination accepts Enhanced RTMP (H.265).
-    enhanced_rtmp: Option<bool>,
+    output: Vec<OutputDoc>,
 }
 
 fn yes() -> bool {
@@ -322,23 +307,11 @@ fn input_spec(ctx: &Ctx, at: &str, raw: &RawInput) -> Result<InputSpec, ConfigEr
     Ok(def.into_spec(outputs))
 }
 
-fn output_spec(ctx: &Ctx, at: &str, raw: &RawOutput) -> Result<OutputSpec, ConfigError> {
-    if let Err(e) = Name::new(raw.name.clone()) {
+fn output_spec(ctx: &Ctx, at: &str, doc: &OutputDoc) -> Result<OutputSpec, ConfigError> {
+    if let Err(e) = Name::new(doc.name.clone()) {
         return Err(ctx.err(format!("{at}.name"), e));
     }
-    let at = format!("{at} ({})", raw.name);
-    let doc = OutputDoc {
-        name: raw.name.clone(),
-        enabled: raw.enabled,
-        push: raw.push.clone(),
-        pull: raw.pull.clone(),
-        key: raw.key.clone(),
-        passphrase: raw.passphrase.clone(),
-        key_length: raw.key_length,
-        latency_ms: raw.latency_ms,
-        stream_id: raw.stream_id.clone(),
-        enhanced_rtmp: raw.enhanced_rtmp,
-    };
+    let at = format!("{at} ({})", doc.name);
     doc.to_spec().map_err(|e| ctx.field(e.under(&at)))
 }
 

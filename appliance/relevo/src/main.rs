@@ -23,6 +23,8 @@ use tracing_subscriber::EnvFilter;
 
 /// How long SIGTERM waits for connections to close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often expired sessions are deleted.
+const HOUSEKEEPING: Duration = Duration::from_secs(3600);
 /// How long the first-admin link printed at start stays valid.
 const SETUP_TOKEN_TTL: time::Duration = time::Duration::hours(24);
 
@@ -139,6 +141,7 @@ fn init_logging() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     match cli.command {
         Command::Config {
             command: ConfigCommand::Check { file },
@@ -160,59 +163,26 @@ fn main() -> ExitCode {
         },
         Command::Config {
             command: ConfigCommand::Export { output, db },
-        } => {
-            init_logging();
-            admin::run(admin::config_export(db, output))
-        }
+        } => admin::run(admin::config_export(db, output)),
         Command::Config {
             command: ConfigCommand::Import { file, replace, db },
-        } => {
-            init_logging();
-            admin::run(admin::config_import(db, file, replace))
-        }
+        } => admin::run(admin::config_import(db, file, replace)),
         Command::Token {
             command: TokenCommand::Add { name, role, db },
-        } => {
-            init_logging();
-            admin::run(admin::token_add(db, name, role))
-        }
-        Command::Migrate { db } => {
-            init_logging();
-            admin::run(admin::migrate(db))
-        }
+        } => admin::run(admin::token_add(db, name, role)),
+        Command::Migrate { db } => admin::run(admin::migrate(db)),
         Command::User {
             command: UserCommand::Add {
                 email, role, db, ..
             },
-        } => {
-            init_logging();
-            admin::run(admin::user_add(db, email, role))
-        }
-        Command::Serve { config } => {
-            init_logging();
-            let cfg = match config::load(&config) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let rt = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match rt.block_on(serve(config, cfg)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!("{e:#}");
-                    eprintln!("relevo: {e:#}");
-                    ExitCode::FAILURE
-                }
+        } => admin::run(admin::user_add(db, email, role)),
+        Command::Serve { config } => match config::load(&config) {
+            Ok(cfg) => admin::run(serve(config, cfg)),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
             }
-        }
+        },
     }
 }
 
@@ -263,11 +233,13 @@ async fn serve_with(
     tracing::info!(inputs = flows, "relevo running");
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
             _ = hup.recv() => reload(&control, path).await,
+            _ = housekeeping.tick() => forget_expired_sessions(pool).await,
         }
     }
     tracing::info!("shutting down");
@@ -292,6 +264,16 @@ async fn first_admin_hint(pool: &sqlx::PgPool, http: std::net::SocketAddr) {
         ),
         Ok(None) => {}
         Err(e) => tracing::error!("cannot create the first-admin setup token: {e}"),
+    }
+}
+
+/// Deletes refresh tokens that expired a week ago or more (kept that long so that a late
+/// replay of a rotated token is still recognised as reuse), so the table does not grow.
+async fn forget_expired_sessions(pool: &sqlx::PgPool) {
+    match relevo_control::store::sessions::delete_expired(pool, time::Duration::days(7)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(sessions = n, "expired refresh tokens deleted"),
+        Err(e) => tracing::warn!("cannot delete expired refresh tokens: {e}"),
     }
 }
 

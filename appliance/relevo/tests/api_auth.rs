@@ -27,14 +27,6 @@ fn get(relevo: &Relevo, path: &str, token: &str) -> (u16, Value) {
     )
 }
 
-fn login(relevo: &Relevo, email: &str, extra: Value) -> (u16, Value) {
-    let mut body = json!({"email": email, "password": ADMIN_PASSWORD});
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
-    post(relevo, "/api/v1/auth/login", None, body)
-}
-
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -46,7 +38,7 @@ fn now() -> u64 {
 fn refresh_tokens_rotate_and_a_reused_one_revokes_the_session() {
     let relevo = Relevo::start("api-refresh", "", "");
     relevo.token();
-    let (st, first) = login(&relevo, ADMIN_EMAIL, json!({}));
+    let (st, first) = relevo.login(ADMIN_EMAIL, json!({}));
     assert_eq!(st, 200, "{first}");
     let r1 = first["refresh_token"].as_str().unwrap();
     let (st, second) = post(
@@ -86,7 +78,7 @@ fn refresh_tokens_rotate_and_a_reused_one_revokes_the_session() {
     assert_eq!(st, 401, "the family of a reused token is revoked");
 
     // Logout revokes.
-    let (_, third) = login(&relevo, ADMIN_EMAIL, json!({}));
+    let (_, third) = relevo.login(ADMIN_EMAIL, json!({}));
     let r3 = third["refresh_token"].as_str().unwrap();
     let (st, _) = post(
         &relevo,
@@ -201,43 +193,36 @@ fn totp_enrolment_codes_and_recovery_codes() {
         .collect();
     assert_eq!(recovery.len(), 10);
 
-    let (st, e) = login(&relevo, ADMIN_EMAIL, json!({}));
+    let (st, e) = relevo.login(ADMIN_EMAIL, json!({}));
     assert_eq!(
         (st, e["error"]["code"].as_str()),
         (401, Some("totp_required")),
         "{e}"
     );
-    let (st, e) = login(&relevo, ADMIN_EMAIL, json!({"totp_code": "123456"}));
+    let (st, e) = relevo.login(ADMIN_EMAIL, json!({"totp_code": "123456"}));
     assert_eq!(
         (st, e["error"]["code"].as_str()),
         (401, Some("invalid_totp")),
         "{e}"
     );
     // The next time step: the confirmation's own code may not be replayed.
-    let (st, ok) = login(
-        &relevo,
+    let (st, ok) = relevo.login(
         ADMIN_EMAIL,
         json!({"totp_code": totp::code_at(&secret, t + 30)}),
     );
     assert_eq!(st, 200, "{ok}");
-    let (st, e) = login(
-        &relevo,
+    let (st, e) = relevo.login(
         ADMIN_EMAIL,
         json!({"totp_code": totp::code_at(&secret, t + 30)}),
     );
     assert_eq!(st, 401, "a TOTP code was accepted twice: {e}");
-    let (st, ok) = login(&relevo, ADMIN_EMAIL, json!({"totp_code": recovery[0]}));
+    let (st, ok) = relevo.login(ADMIN_EMAIL, json!({"totp_code": recovery[0]}));
     assert_eq!(st, 200, "recovery code: {ok}");
-    let (st, _) = login(&relevo, ADMIN_EMAIL, json!({"totp_code": recovery[0]}));
+    let (st, _) = relevo.login(ADMIN_EMAIL, json!({"totp_code": recovery[0]}));
     assert_eq!(st, 401, "a recovery code works once");
 
     // An admin makes 2FA mandatory for a Técnico: until enrolled, only enrolment works.
-    let (st, tec) = relevo.api(
-        "POST",
-        "/api/v1/users",
-        Some(&json!({"email": "tec@relevo.test", "password": ADMIN_PASSWORD, "role": "tecnico"})),
-    );
-    assert_eq!(st, 201, "{tec}");
+    let tec = relevo.add_user("tec@relevo.test", "tecnico");
     let (st, _) = post(
         &relevo,
         &format!("/api/v1/users/{}", tec["id"]),
@@ -253,7 +238,7 @@ fn totp_enrolment_codes_and_recovery_codes() {
         Some(&json!({"totp_required": true})),
     );
     assert_eq!(st, 200, "{body}");
-    let (st, session) = login(&relevo, "tec@relevo.test", json!({}));
+    let (st, session) = relevo.login("tec@relevo.test", json!({}));
     assert_eq!(st, 200, "{session}");
     assert_eq!(session["totp_enrollment_required"], true);
     let tec_token = session["access_token"].as_str().unwrap();
@@ -271,12 +256,7 @@ fn totp_enrolment_codes_and_recovery_codes() {
 fn wrong_passwords_are_rate_limited_per_account_and_address() {
     let relevo = Relevo::start("api-limit", "", "");
     relevo.token();
-    let (st, _) = relevo.api(
-        "POST",
-        "/api/v1/users",
-        Some(&json!({"email": "other@relevo.test", "password": ADMIN_PASSWORD, "role": "visor"})),
-    );
-    assert_eq!(st, 201);
+    relevo.add_user("other@relevo.test", "visor");
     let wrong = json!({"email": ADMIN_EMAIL, "password": "not the password at all"});
     for _ in 0..5 {
         let (st, e) = post(&relevo, "/api/v1/auth/login", None, wrong.clone());
@@ -293,10 +273,10 @@ fn wrong_passwords_are_rate_limited_per_account_and_address() {
         "{e}"
     );
     // Locked even with the right password, from this address…
-    let (st, _) = login(&relevo, ADMIN_EMAIL, json!({}));
+    let (st, _) = relevo.login(ADMIN_EMAIL, json!({}));
     assert_eq!(st, 429);
     // …while another account signs in from the same address.
-    let (st, _) = login(&relevo, "other@relevo.test", json!({}));
+    let (st, _) = relevo.login("other@relevo.test", json!({}));
     assert_eq!(st, 200);
     // Every failure is in the audit log, without the password.
     let (_, audit) = relevo.api("GET", "/api/v1/audit?action=auth.login_failed", None);

@@ -134,7 +134,7 @@ fn api_flows_carry_a_stream_survive_a_restart_and_export() {
     println!("live: {}", input(&snap, "cam")["bitrate"]);
 
     // A player on the pull output, then the output stopped through the API.
-    let rec = record(
+    let mut rec = record(
         "player",
         &relevo.rtmp_url("play-key"),
         "flv",
@@ -157,18 +157,19 @@ fn api_flows_carry_a_stream_survive_a_restart_and_export() {
     );
     ws_until(
         &relevo,
-        "the stopped output is gone and cam still live",
+        "the output stopped without readers and cam still live",
         |s| {
             let cam = input(s, "cam");
             cam["state"] == "live"
-                && !cam["outputs"]
+                && cam["outputs"]
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .any(|o| o["name"] == "play" && o["state"] == "live")
+                    .any(|o| o["name"] == "play" && o["state"] == "stopped" && o["peers"] == 0)
         },
     );
-    drop(rec);
+    // Stopping the output closed its player's connection.
+    wait_until("the player to be disconnected", LIMIT, || !rec.is_running());
 
     // The audit log has each change, secrets masked.
     let (_, audit) = relevo.api("GET", "/api/v1/audit?target_kind=output", None);

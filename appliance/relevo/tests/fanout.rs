@@ -18,8 +18,7 @@ fn one_input_to_fifty_mixed_outputs() {
     assert_eq!(PUSH_RTMP + PUSH_SRT + PULL_SRT + PULL_RTMP, 50);
     let dir = TempDir::new("fanout50");
     let mut sinks = Vec::new();
-    let mut flows =
-        String::from("[[input]]\nname = \"main\"\ngrace_period_s = 0\nkey = \"main\"\n");
+    let mut flows = input_toml("main", "main");
     for i in 0..PUSH_RTMP {
         let port = free_tcp_port();
         sinks.push(rtmp_listener_sink(
@@ -27,9 +26,7 @@ fn one_input_to_fifty_mixed_outputs() {
             &dir.path(&format!("push-rtmp-{i}.flv")),
             &dir.path(&format!("push-rtmp-{i}.log")),
         ));
-        flows.push_str(&format!(
-            "[[input.output]]\nname = \"push-rtmp-{i}\"\npush = \"rtmp://127.0.0.1:{port}/live/dest\"\n"
-        ));
+        flows.push_str(&push_toml(&format!("push-rtmp-{i}"), &rtmp_sink_url(port)));
     }
     for i in 0..PUSH_SRT {
         let port = free_udp_port();
@@ -39,18 +36,20 @@ fn one_input_to_fifty_mixed_outputs() {
             &dir.path(&format!("push-srt-{i}.ts")),
             &dir.path(&format!("push-srt-{i}.log")),
         ));
-        flows.push_str(&format!(
-            "[[input.output]]\nname = \"push-srt-{i}\"\npush = \"srt://127.0.0.1:{port}\"\n"
-        ));
+        flows.push_str(&push_toml(&format!("push-srt-{i}"), &srt_sink_url(port)));
     }
     for i in 0..PULL_SRT {
-        flows.push_str(&format!(
-            "[[input.output]]\nname = \"pull-srt-{i}\"\npull = \"srt\"\nkey = \"read-srt-{i}\"\n"
+        flows.push_str(&pull_toml(
+            &format!("pull-srt-{i}"),
+            "srt",
+            &format!("read-srt-{i}"),
         ));
     }
     for i in 0..PULL_RTMP {
-        flows.push_str(&format!(
-            "[[input.output]]\nname = \"pull-rtmp-{i}\"\npull = \"rtmp\"\nkey = \"read-rtmp-{i}\"\n"
+        flows.push_str(&pull_toml(
+            &format!("pull-rtmp-{i}"),
+            "rtmp",
+            &format!("read-rtmp-{i}"),
         ));
     }
     let relevo = Relevo::start("fanout50", "", &flows);
@@ -74,12 +73,9 @@ fn one_input_to_fifty_mixed_outputs() {
     );
     relevo.wait_log("SRT publisher connected", 1);
     for i in 0..PULL_RTMP {
-        readers.push(record(
-            "rtmp-player",
-            &relevo.rtmp_url(&format!("read-rtmp-{i}")),
-            "flv",
+        readers.push(relevo.record_rtmp(
+            &format!("read-rtmp-{i}"),
             &dir.path(&format!("pull-rtmp-{i}.flv")),
-            &dir.path(&format!("pull-rtmp-{i}.log")),
         ));
     }
     assert!(publisher

@@ -14,27 +14,18 @@ fn a_publisher_killed_and_restarted_within_the_grace_period_is_one_broadcast() {
     let rtmp_dest = free_tcp_port();
     // ffmpeg -listen takes exactly one connection: a reconnect would find nobody.
     let sink = rtmp_listener_sink(rtmp_dest, &dir.path("push.flv"), &dir.path("push.log"));
-    let relevo = Relevo::start(
-        "grace",
-        "",
-        &format!(
-            r#"
+    let input = r#"
 [[input]]
 name = "studio"
 key = "studio-blip"
 grace_period_s = 6
-
-  [[input.output]]
-  name = "push"
-  push = "rtmp://127.0.0.1:{rtmp_dest}/live/dest"
-
-  [[input.output]]
-  name = "pull-srt"
-  pull = "srt"
-  key = "studio-blip-read"
-"#
-        ),
-    );
+"#;
+    let flows = [
+        input.to_owned(),
+        push_toml("push", &rtmp_sink_url(rtmp_dest)),
+        pull_toml("pull-srt", "srt", "studio-blip-read"),
+    ];
+    let relevo = Relevo::start("grace", "", &flows.concat());
     // srt-live-transmit without auto-reconnect: one connection, or its file stops.
     let reader = relevo.srt_reader("studio-blip-read", &dir.path("pull.ts"));
     relevo.wait_log("SRT reader connected", 1);
@@ -49,7 +40,7 @@ grace_period_s = 6
     );
     relevo.wait_log("RTMP publisher connected", 1);
     wait_until("the destination to record", Duration::from_secs(20), || {
-        std::fs::metadata(dir.path("push.flv")).is_ok_and(|m| m.len() > 150_000)
+        file_len(&dir.path("push.flv")) > 150_000
     });
     first.child.kill().unwrap();
     let _ = first.child.wait();

@@ -27,6 +27,14 @@ fn num(v: &serde_json::Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
+/// Notes when the dead output's failure count changes: the times of its retries.
+fn note_retries(relevo: &Relevo, failures: &mut Vec<(u64, Instant)>) {
+    let n = num(&relevo.output_status("cam", "dead")["reconnects"]);
+    if failures.last().is_none_or(|f| f.0 != n) {
+        failures.push((n, Instant::now()));
+    }
+}
+
 #[test]
 fn a_frozen_and_a_dead_destination_do_not_disturb_the_others() {
     let dir = TempDir::new("isolation");
@@ -36,53 +44,31 @@ fn a_frozen_and_a_dead_destination_do_not_disturb_the_others() {
     let (srt_dest, rtmp_dest) = (free_udp_port(), free_tcp_port());
     let srt_sink = srt_listener_sink(srt_dest, "", &dir.path("push-srt.ts"), &dir.path("s.log"));
     let rtmp_sink = rtmp_listener_sink(rtmp_dest, &dir.path("push-rtmp.flv"), &dir.path("r.log"));
-    let relevo = Relevo::start(
-        "isolation",
-        "",
-        &format!(
-            r#"
-[[input]]
-name = "cam"
-grace_period_s = 0
-key = "cam-iso"
-
-  [[input.output]]
-  name = "push-srt"
-  push = "srt://127.0.0.1:{srt_dest}"
-
-  [[input.output]]
-  name = "push-rtmp"
-  push = "rtmp://127.0.0.1:{rtmp_dest}/live/dest"
-
-  [[input.output]]
-  name = "pull-srt"
-  pull = "srt"
-  key = "cam-iso-read"
-
-  [[input.output]]
-  name = "frozen"
-  push = "rtmp://127.0.0.1:{nginx_port}/live/frozen"
-
-  [[input.output]]
-  name = "dead"
-  push = "rtmp://127.0.0.1:{dead_port}/live/dead"
-"#
+    let flows = [
+        input_toml("cam", "cam-iso"),
+        push_toml("push-srt", &srt_sink_url(srt_dest)),
+        push_toml("push-rtmp", &rtmp_sink_url(rtmp_dest)),
+        pull_toml("pull-srt", "srt", "cam-iso-read"),
+        push_toml(
+            "frozen",
+            &format!("rtmp://127.0.0.1:{nginx_port}/live/frozen"),
         ),
-    );
+        push_toml("dead", &format!("rtmp://127.0.0.1:{dead_port}/live/dead")),
+    ];
+    let relevo = Relevo::start("isolation", "", &flows.concat());
     let reader = relevo.srt_reader("cam-iso-read", &dir.path("pull-srt.ts"));
     relevo.wait_log("SRT reader connected", 1);
 
     // 4 Mbit/s constant so the frozen server's socket buffers fill within seconds.
-    let publisher = Proc::spawn(
+    let mut args = source_args(SECS);
+    args.extend(["-b:v", "4M", "-minrate", "4M", "-maxrate", "4M"].map(String::from));
+    args.extend(["-bufsize", "1M", "-x264-params", "nal-hrd=cbr"].map(String::from));
+    let publisher = publish_with(
         "publisher",
-        ffmpeg()
-            .args(source_args(SECS))
-            .args([
-                "-b:v", "4M", "-minrate", "4M", "-maxrate", "4M", "-bufsize", "1M",
-            ])
-            .args(["-x264-params", "nal-hrd=cbr", "-f", "mpegts"])
-            .arg(relevo.srt_url("publish:cam-iso", ""))
-            .stderr(std::fs::File::create(dir.path("publisher.log")).unwrap()),
+        &args,
+        "mpegts",
+        &relevo.srt_url("publish:cam-iso", ""),
+        &dir.path("publisher.log"),
     );
     let started = Instant::now();
     let frozen_live = || relevo.output_status("cam", "frozen")["state"] == "live";
@@ -99,11 +85,7 @@ key = "cam-iso"
         "the frozen output to be reported as failed",
         Duration::from_secs(60),
         || {
-            let dead = relevo.output_status("cam", "dead");
-            let n = num(&dead["reconnects"]);
-            if failures.last().is_none_or(|f| f.0 != n) {
-                failures.push((n, Instant::now()));
-            }
+            note_retries(&relevo, &mut failures);
             let frozen = relevo.output_status("cam", "frozen");
             frozen["state"] != "live" && !frozen["last_error"].is_null()
         },
@@ -122,11 +104,7 @@ key = "cam-iso"
         "the frozen output to recover",
         Duration::from_secs(45),
         || {
-            let dead = relevo.output_status("cam", "dead");
-            let n = num(&dead["reconnects"]);
-            if failures.last().is_none_or(|f| f.0 != n) {
-                failures.push((n, Instant::now()));
-            }
+            note_retries(&relevo, &mut failures);
             frozen_live()
         },
     );
@@ -143,10 +121,7 @@ key = "cam-iso"
         "the dead output to retry a few times",
         Duration::from_secs(60),
         || {
-            let n = num(&relevo.output_status("cam", "dead")["reconnects"]);
-            if failures.last().is_none_or(|f| f.0 != n) {
-                failures.push((n, Instant::now()));
-            }
+            note_retries(&relevo, &mut failures);
             failures.len() >= 5
         },
     );

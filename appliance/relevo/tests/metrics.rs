@@ -52,26 +52,16 @@ impl Http<'_> {
 #[test]
 fn metrics_follow_publisher_reader_and_dead_push() {
     let dead = free_tcp_port();
-    let relevo = Relevo::start(
-        "metrics",
-        "",
-        &format!(
-            r#"
-[[input]]
-name = '{NAME}'
-key = "cam1"
-
-  [[input.output]]
-  name = "readers"
-  pull = "srt"
-  key = "cam1-read"
-
-  [[input.output]]
-  name = "dead"
-  push = "rtmp://127.0.0.1:{dead}/live/secret-dest-key"
-"#
+    // `'…'`: a TOML literal string, as the name holds `"` and `\`. The default grace period.
+    let flows = [
+        format!("\n[[input]]\nname = '{NAME}'\nkey = \"cam1\"\n"),
+        pull_toml("readers", "srt", "cam1-read"),
+        push_toml(
+            "dead",
+            &format!("rtmp://127.0.0.1:{dead}/live/secret-dest-key"),
         ),
-    );
+    ];
+    let relevo = Relevo::start("metrics", "", &flows.concat());
     let http = Http(&relevo);
     wait_until("/healthz", LIMIT, || {
         http_request(relevo.http, "GET", "/healthz", None, None) == (200, "ok".to_owned())
@@ -125,13 +115,7 @@ key = "cam1"
     );
 
     // An SRT reader of the pull output.
-    let reader = record(
-        "srt-reader",
-        &relevo.srt_url("read:cam1-read", ""),
-        "mpegts",
-        &relevo.dir.path("reader.ts"),
-        &relevo.dir.path("reader.log"),
-    );
+    let reader = relevo.record_srt("read:cam1-read", &relevo.dir.path("reader.ts"));
     http.wait_metric(
         "one reader",
         &format!("relevo_output_peers{{{readers}}}"),

@@ -29,11 +29,8 @@ fn srt_pull_input_from_an_ffmpeg_listener() {
     wait_until("ffmpeg to listen for SRT", Duration::from_secs(10), || {
         port_bound("udp", source_port)
     });
-    let relevo = Relevo::start(
-        "pull-srt",
-        "",
-        &format!(
-            r#"
+    let input = format!(
+        r#"
 [[input]]
 name = "remote"
 grace_period_s = 0
@@ -41,13 +38,10 @@ pull = "srt://127.0.0.1:{source_port}"
 passphrase = "remote-passphrase"
 key_length = 32
 latency_ms = 300
-
-  [[input.output]]
-  name = "push"
-  push = "rtmp://127.0.0.1:{rtmp_dest}/live/dest"
 "#
-        ),
     );
+    let flows = input + &push_toml("push", &rtmp_sink_url(rtmp_dest));
+    let relevo = Relevo::start("pull-srt", "", &flows);
     assert!(source
         .wait(Duration::from_secs(u64::from(SECS) + 30))
         .success());
@@ -64,22 +58,16 @@ fn rtmp_pull_input_from_nginx_rtmp() {
     let _nginx = nginx_rtmp(&dir, nginx_port);
     let srt_dest = free_udp_port();
     let sink = srt_listener_sink(srt_dest, "", &dir.path("out.ts"), &dir.path("out.log"));
-    let relevo = Relevo::start(
-        "pull-rtmp",
-        "",
-        &format!(
-            r#"
+    let input = format!(
+        r#"
 [[input]]
 name = "origin"
 grace_period_s = 0
 pull = "rtmp://127.0.0.1:{nginx_port}/live/feed"
-
-  [[input.output]]
-  name = "push"
-  push = "srt://127.0.0.1:{srt_dest}"
 "#
-        ),
     );
+    let flows = input + &push_toml("push", &srt_sink_url(srt_dest));
+    let relevo = Relevo::start("pull-rtmp", "", &flows);
     // Relevo's player waits on nginx; the publisher arrives after it.
     wait_until("Relevo to play from nginx", Duration::from_secs(20), || {
         std::fs::read_to_string(dir.path("nginx/logs/error.log"))

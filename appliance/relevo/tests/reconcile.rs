@@ -20,16 +20,20 @@ fn hup(relevo: &Relevo) {
     assert!(st.success());
 }
 
+/// Whether the engine runs an input of that name.
+fn has_input(relevo: &Relevo, name: &str) -> bool {
+    relevo.status()["inputs"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|i| i["name"] == name))
+}
+
 #[test]
 fn sighup_applies_only_the_difference() {
     let dir = TempDir::new("reconcile");
     let (p1, p2) = (free_udp_port(), free_udp_port());
     let sink1 = srt_listener_sink(p1, "", &dir.path("first.ts"), &dir.path("first.log"));
     let sink2 = srt_listener_sink(p2, "", &dir.path("second.ts"), &dir.path("second.log"));
-    let base = format!(
-        "[[input]]\nname = \"cam\"\ngrace_period_s = 0\nkey = \"cam-rec\"\n\
-         [[input.output]]\nname = \"first\"\npush = \"srt://127.0.0.1:{p1}\"\n"
-    );
+    let base = input_toml("cam", "cam-rec") + &push_toml("first", &srt_sink_url(p1));
     let relevo = Relevo::start("reconcile", "", &base);
     let config = relevo.dir.path("relevo.toml");
     let original = std::fs::read_to_string(&config).unwrap();
@@ -46,40 +50,52 @@ fn sighup_applies_only_the_difference() {
     wait_until(
         "the first output to carry data",
         Duration::from_secs(20),
-        || std::fs::metadata(dir.path("first.ts")).is_ok_and(|m| m.len() > 100_000),
+        || file_len(&dir.path("first.ts")) > 100_000,
     );
 
     // Add an output and a second input.
-    let added = format!(
-        "{listen}{base}[[input.output]]\nname = \"second\"\npush = \"srt://127.0.0.1:{p2}\"\n\
-         [[input]]\nname = \"other\"\ngrace_period_s = 0\nkey = \"other-key\"\n"
-    );
-    std::fs::write(&config, added).unwrap();
+    let added = [
+        listen,
+        &base,
+        &push_toml("second", &srt_sink_url(p2)),
+        &input_toml("other", "other-key"),
+    ];
+    std::fs::write(&config, added.concat()).unwrap();
     hup(&relevo);
     relevo.wait_log("configuration reloaded", 1);
     wait_until(
         "the added output to carry data",
         Duration::from_secs(20),
-        || std::fs::metadata(dir.path("second.ts")).is_ok_and(|m| m.len() > 50_000),
+        || file_len(&dir.path("second.ts")) > 50_000,
     );
+    wait_until("the added input to run", Duration::from_secs(10), || {
+        has_input(&relevo, "other")
+    });
 
     // A broken file is refused as a whole: nothing stops.
-    std::fs::write(
-        &config,
-        format!(
-            "{listen}{base}[[input.output]]\nname = \"x\"\npush = \"srt://h:1\"\nlatency_ms = 50\n"
-        ),
-    )
-    .unwrap();
+    let broken = [
+        listen,
+        &base,
+        &push_toml("x", "srt://h:1"),
+        "latency_ms = 50\n",
+    ];
+    std::fs::write(&config, broken.concat()).unwrap();
     hup(&relevo);
     relevo.wait_log("configuration not reloaded", 1);
     assert!(relevo.log_text().contains("latency_ms: 50 ms is outside"));
+    assert!(
+        has_input(&relevo, "other"),
+        "the refused file, which lacks it, stopped an input"
+    );
 
     // Remove the added output again.
     std::fs::write(&config, format!("{listen}{base}")).unwrap();
     hup(&relevo);
     relevo.wait_log("configuration reloaded", 2);
     relevo.wait_log("output removed or changed", 1);
+    wait_until("the removed input to stop", Duration::from_secs(10), || {
+        !has_input(&relevo, "other")
+    });
 
     assert!(publisher
         .wait(Duration::from_secs(u64::from(SECS) + 30))

@@ -13,6 +13,11 @@ use common::*;
 const SECS: u32 = 14;
 const PASS: &str = "main-input-passphrase";
 
+/// The input both tests publish to: AES-256 only.
+fn main_input() -> String {
+    input_toml("main", "main-key") + &format!("passphrase = \"{PASS}\"\nkey_length = 32\n")
+}
+
 /// One short ffmpeg publisher that must be refused.
 fn attempt(dir: &TempDir, name: &str, format: &str, url: &str) {
     let p = publish(name, 2, format, url, &dir.path(&format!("{name}.log")));
@@ -26,38 +31,15 @@ fn attempt(dir: &TempDir, name: &str, format: &str, url: &str) {
 #[test]
 fn bad_callers_are_rejected_while_a_flow_keeps_delivering() {
     let dir = TempDir::new("reject");
-    let relevo = Relevo::start(
-        "reject",
-        "",
-        &format!(
-            r#"
-[[input]]
-name = "main"
-grace_period_s = 0
-key = "main-key"
-passphrase = "{PASS}"
-key_length = 32
-
-  [[input.output]]
-  name = "watch"
-  pull = "rtmp"
-  key = "main-watch"
-
-  [[input.output]]
-  name = "watch-srt"
-  pull = "srt"
-  key = "main-watch-srt"
-  passphrase = "reader-passphrase"
-
-# An idle input: a busy one refuses every second caller before libsrt checks passphrases.
-[[input]]
-name = "spare"
-grace_period_s = 0
-key = "spare-key"
-passphrase = "spare-passphrase"
-"#
-        ),
-    );
+    let flows = [
+        main_input(),
+        pull_toml("watch", "rtmp", "main-watch"),
+        pull_toml("watch-srt", "srt", "main-watch-srt") + "passphrase = \"reader-passphrase\"\n",
+        // An idle input: a busy one refuses every second caller before libsrt checks
+        // passphrases.
+        input_toml("spare", "spare-key") + "passphrase = \"spare-passphrase\"\n",
+    ];
+    let relevo = Relevo::start("reject", "", &flows.concat());
     let good_srt = |extra: &str| relevo.srt_url("publish:main-key", extra);
     let publisher = publish(
         "publisher",
@@ -67,13 +49,7 @@ passphrase = "spare-passphrase"
         &dir.path("publisher.log"),
     );
     relevo.wait_log("SRT publisher connected", 1);
-    let player = record(
-        "player",
-        &relevo.rtmp_url("main-watch"),
-        "flv",
-        &dir.path("watch.flv"),
-        &dir.path("watch.log"),
-    );
+    let player = relevo.record_rtmp("main-watch", &dir.path("watch.flv"));
     relevo.wait_log("RTMP player connected", 1);
 
     // SRT: unknown key, wrong passphrase, no passphrase, weaker key, second publisher.
@@ -106,15 +82,10 @@ passphrase = "spare-passphrase"
     relevo.wait_log("already has a live publisher", 1);
 
     // A reader that uses the input's key instead of its own is refused.
-    let st = record(
-        "srt-read-input-key",
-        &relevo.srt_url("read:main-key", ""),
-        "mpegts",
-        &dir.path("read-input-key.ts"),
-        &dir.path("read-input-key.log"),
-    )
-    .wait(Duration::from_secs(30));
-    assert!(!st.success());
+    let st = relevo
+        .record_srt("read:main-key", &dir.path("read-input-key.ts"))
+        .wait(Duration::from_secs(30));
+    assert!(!st.success(), "a reader with the input's key was let in");
     relevo.wait_log("stream key not usable for Request", 1);
 
     // RTMP: unknown key, second publisher, wrong application.
@@ -184,13 +155,7 @@ passphrase = "spare-passphrase"
 #[test]
 fn a_weaker_key_length_than_configured_is_refused() {
     let dir = TempDir::new("weak-key");
-    let relevo = Relevo::start(
-        "weak-key",
-        "",
-        &format!(
-            "[[input]]\nname = \"main\"\ngrace_period_s = 0\nkey = \"main-key\"\npassphrase = \"{PASS}\"\nkey_length = 32\n"
-        ),
-    );
+    let relevo = Relevo::start("weak-key", "", &main_input());
     let p = publish(
         "aes128",
         3,
@@ -202,6 +167,7 @@ fn a_weaker_key_length_than_configured_is_refused() {
         &dir.path("aes128.log"),
     );
     relevo.wait_log("AES-128 is weaker than the input's AES-256", 1);
-    let _ = p.wait(Duration::from_secs(30));
+    let st = p.wait(Duration::from_secs(30));
+    assert!(!st.success(), "the AES-128 publisher was not turned away");
     assert_eq!(relevo.log_count("SRT publisher connected"), 0);
 }

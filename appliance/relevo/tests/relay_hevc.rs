@@ -16,58 +16,25 @@ fn h265_passes_through_srt_and_legacy_rtmp_reports_a_codec_error() {
     let srt_dest = free_udp_port();
     let sink = srt_listener_sink(srt_dest, "", &dir.path("push.ts"), &dir.path("push.log"));
     let legacy_rtmp = free_tcp_port();
-    let relevo = Relevo::start(
-        "hevc",
-        "",
-        &format!(
-            r#"
-[[input]]
-name = "cam"
-grace_period_s = 0
-key = "cam-hevc"
-
-  [[input.output]]
-  name = "push-srt"
-  push = "srt://127.0.0.1:{srt_dest}"
-
-  [[input.output]]
-  name = "pull-srt"
-  pull = "srt"
-  key = "cam-hevc-read"
-
-  [[input.output]]
-  name = "legacy-rtmp"
-  push = "rtmp://127.0.0.1:{legacy_rtmp}/live/dest"
-"#
+    // Nobody listens behind the legacy RTMP destination: the codec check comes first.
+    let flows = [
+        input_toml("cam", "cam-hevc"),
+        push_toml("push-srt", &srt_sink_url(srt_dest)),
+        pull_toml("pull-srt", "srt", "cam-hevc-read"),
+        push_toml(
+            "legacy-rtmp",
+            &format!("rtmp://127.0.0.1:{legacy_rtmp}/live/dest"),
         ),
-    );
-    let reader = record(
-        "reader",
-        &relevo.srt_url("read:cam-hevc-read", ""),
-        "mpegts",
-        &dir.path("pull.ts"),
-        &dir.path("pull.log"),
-    );
+    ];
+    let relevo = Relevo::start("hevc", "", &flows.concat());
+    let reader = relevo.record_srt("read:cam-hevc-read", &dir.path("pull.ts"));
     relevo.wait_log("SRT reader connected", 1);
-    let publisher = Proc::spawn(
+    let publisher = publish_with(
         "publisher",
-        ffmpeg()
-            .args(["-re", "-f", "lavfi", "-i"])
-            .arg(format!("testsrc2=size=320x240:rate={FPS}"))
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", &SECS.to_string(), "-map", "0:v", "-map", "1:a"])
-            .args([
-                "-c:v",
-                "libx265",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .args(["-x265-params", "log-level=error"])
-            .args(["-g", &GOP.to_string(), "-c:a", "aac", "-f", "mpegts"])
-            .arg(relevo.srt_url("publish:cam-hevc", ""))
-            .stderr(std::fs::File::create(dir.path("publisher.log")).unwrap()),
+        &source_args_of("hevc", 1, SECS),
+        "mpegts",
+        &relevo.srt_url("publish:cam-hevc", ""),
+        &dir.path("publisher.log"),
     );
     relevo.wait_log(
         "push failed: codec not accepted: the input is H.265, which legacy RTMP cannot carry",

@@ -11,33 +11,14 @@ use common::*;
 const SECS: u32 = 8;
 
 fn flows(rtmp_dest: u16, srt_dest: u16) -> String {
-    format!(
-        r#"
-[[input]]
-name = "studio"
-grace_period_s = 0
-key = "studio-key"
-
-  [[input.output]]
-  name = "push-rtmp"
-  push = "rtmp://127.0.0.1:{rtmp_dest}/live/dest"
-
-  [[input.output]]
-  name = "push-srt"
-  push = "srt://127.0.0.1:{srt_dest}"
-  latency_ms = 200
-
-  [[input.output]]
-  name = "pull-srt"
-  pull = "srt"
-  key = "studio-srt"
-
-  [[input.output]]
-  name = "pull-rtmp"
-  pull = "rtmp"
-  key = "studio-rtmp"
-"#
-    )
+    [
+        input_toml("studio", "studio-key"),
+        push_toml("push-rtmp", &rtmp_sink_url(rtmp_dest)),
+        push_toml("push-srt", &srt_sink_url(srt_dest)) + "latency_ms = 200\n",
+        pull_toml("pull-srt", "srt", "studio-srt"),
+        pull_toml("pull-rtmp", "rtmp", "studio-rtmp"),
+    ]
+    .concat()
 }
 
 /// Publishes with ffmpeg to `publish_url` and checks all four outputs.
@@ -57,13 +38,7 @@ fn run(name: &str, tls: &str, publish_url: impl Fn(&Relevo) -> String) {
         &dir.path("push-srt.log"),
     );
     let relevo = Relevo::start(name, tls, &flows(rtmp_dest, srt_dest));
-    let srt_reader = record(
-        "srt-reader",
-        &relevo.srt_url("#!::r=studio-srt,m=request", ""),
-        "mpegts",
-        &dir.path("pull-srt.ts"),
-        &dir.path("pull-srt.log"),
-    );
+    let srt_reader = relevo.record_srt("#!::r=studio-srt,m=request", &dir.path("pull-srt.ts"));
     relevo.wait_log("SRT reader connected", 1);
     let publisher = publish(
         "publisher",
@@ -73,13 +48,7 @@ fn run(name: &str, tls: &str, publish_url: impl Fn(&Relevo) -> String) {
         &dir.path("publisher.log"),
     );
     relevo.wait_log("RTMP publisher connected", 1);
-    let rtmp_player = record(
-        "rtmp-player",
-        &relevo.rtmp_url("studio-rtmp"),
-        "flv",
-        &dir.path("pull-rtmp.flv"),
-        &dir.path("pull-rtmp.log"),
-    );
+    let rtmp_player = relevo.record_rtmp("studio-rtmp", &dir.path("pull-rtmp.flv"));
     let st = publisher.wait(Duration::from_secs(u64::from(SECS) + 30));
     assert!(
         st.success(),

@@ -26,50 +26,19 @@ fn srt_publisher_reaches_every_output_kind() {
         &dir.path("push-srt.ts"),
         &dir.path("push-srt.log"),
     );
-    let relevo = Relevo::start(
-        "srt-in",
-        "",
-        &format!(
-            r#"
-[[input]]
-name = "cam"
-grace_period_s = 0
-key = "cam1"
-passphrase = "{PASS}"
-key_length = 32
-latency_ms = 200
-
-  [[input.output]]
-  name = "push-rtmp"
-  push = "rtmp://127.0.0.1:{rtmp_dest}/live/dest"
-
-  [[input.output]]
-  name = "push-srt"
-  push = "srt://127.0.0.1:{srt_dest}"
-  passphrase = "dest-passphrase"
-  key_length = 32
-
-  [[input.output]]
-  name = "pull-srt"
-  pull = "srt"
-  key = "cam1-srt"
-
-  [[input.output]]
-  name = "pull-rtmp"
-  pull = "rtmp"
-  key = "cam1-rtmp"
-"#
-        ),
-    );
+    let flows = [
+        input_toml("cam", "cam1")
+            + &format!("passphrase = \"{PASS}\"\nkey_length = 32\nlatency_ms = 200\n"),
+        push_toml("push-rtmp", &rtmp_sink_url(rtmp_dest)),
+        push_toml("push-srt", &srt_sink_url(srt_dest))
+            + "passphrase = \"dest-passphrase\"\nkey_length = 32\n",
+        pull_toml("pull-srt", "srt", "cam1-srt"),
+        pull_toml("pull-rtmp", "rtmp", "cam1-rtmp"),
+    ];
+    let relevo = Relevo::start("srt-in", "", &flows.concat());
 
     // The SRT reader connects first and waits for the stream.
-    let srt_reader = record(
-        "srt-reader",
-        &relevo.srt_url("read:cam1-srt", ""),
-        "mpegts",
-        &dir.path("pull-srt.ts"),
-        &dir.path("pull-srt.log"),
-    );
+    let srt_reader = relevo.record_srt("read:cam1-srt", &dir.path("pull-srt.ts"));
     relevo.wait_log("SRT reader connected", 1);
 
     let publisher = publish(
@@ -83,24 +52,19 @@ latency_ms = 200
         &dir.path("publisher.log"),
     );
     relevo.wait_log("SRT publisher connected", 1);
-    let rtmp_player = record(
-        "rtmp-player",
-        &relevo.rtmp_url("cam1-rtmp"),
-        "flv",
-        &dir.path("pull-rtmp.flv"),
-        &dir.path("pull-rtmp.log"),
-    );
+    let rtmp_player = relevo.record_rtmp("cam1-rtmp", &dir.path("pull-rtmp.flv"));
 
     let st = publisher.wait(Duration::from_secs(SECS as u64 + 30));
     assert!(st.success(), "publisher failed: {st}");
-    for f in [
-        "pull-srt.ts",
-        "pull-rtmp.flv",
-        "push-rtmp.flv",
-        "push-srt.ts",
-    ] {
-        wait_file_stable(&dir.path(f));
-    }
+    wait_files_stable(
+        &[
+            "pull-srt.ts",
+            "pull-rtmp.flv",
+            "push-rtmp.flv",
+            "push-srt.ts",
+        ]
+        .map(|f| dir.path(f)),
+    );
     rtmp_player.wait(Duration::from_secs(10));
     srt_reader.interrupt();
     rtmp_sink.wait(Duration::from_secs(10));
@@ -116,8 +80,10 @@ latency_ms = 200
         let lat = &relevo.output_status("cam", o)["latency"];
         let samples = lat["samples"].as_u64().unwrap_or(0);
         assert!(samples > 100, "{o}: latency not measured: {lat}");
+        // Both percentiles present: `None <= None` would hold.
+        let (p50, p99) = (lat["p50_ms"].as_f64(), lat["p99_ms"].as_f64());
         assert!(
-            lat["p50_ms"].as_f64() <= lat["p99_ms"].as_f64(),
+            p50.zip(p99).is_some_and(|(p50, p99)| p50 <= p99),
             "{o}: {lat}"
         );
         println!("{o}: time through the relay {lat}");
@@ -129,69 +95,25 @@ fn srt_to_srt_keeps_a_second_audio_track() {
     let dir = TempDir::new("srt-2audio");
     let srt_dest = free_udp_port();
     let srt_sink = srt_listener_sink(srt_dest, "", &dir.path("push.ts"), &dir.path("push.log"));
-    let relevo = Relevo::start(
-        "srt-2audio",
-        "",
-        &format!(
-            r#"
-[[input]]
-name = "cam"
-grace_period_s = 0
-key = "cam2"
-
-  [[input.output]]
-  name = "push"
-  push = "srt://127.0.0.1:{srt_dest}"
-
-  [[input.output]]
-  name = "pull"
-  pull = "srt"
-  key = "cam2-out"
-"#
-        ),
-    );
-    let reader = record(
-        "reader",
-        &relevo.srt_url("cam2-out", ""),
-        "mpegts",
-        &dir.path("pull.ts"),
-        &dir.path("pull.log"),
-    );
+    let flows = [
+        input_toml("cam", "cam2"),
+        push_toml("push", &srt_sink_url(srt_dest)),
+        pull_toml("pull", "srt", "cam2-out"),
+    ];
+    let relevo = Relevo::start("srt-2audio", "", &flows.concat());
+    // A bare key, without `read:`, reads too.
+    let reader = relevo.record_srt("cam2-out", &dir.path("pull.ts"));
     relevo.wait_log("SRT reader connected", 1);
     // Two AAC tracks (440 Hz and 880 Hz) beside the video.
-    let publisher = Proc::spawn(
+    let publisher = publish_with(
         "publisher",
-        ffmpeg()
-            .args(["-re", "-f", "lavfi", "-i"])
-            .arg(format!("testsrc2=size=320x240:rate={FPS}"))
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000"])
-            .args([
-                "-t",
-                &SECS.to_string(),
-                "-map",
-                "0:v",
-                "-map",
-                "1:a",
-                "-map",
-                "2:a",
-            ])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-            ])
-            .args(["-pix_fmt", "yuv420p", "-g", &GOP.to_string(), "-c:a", "aac"])
-            .args(["-f", "mpegts"])
-            .arg(relevo.srt_url("publish:cam2", ""))
-            .stderr(std::fs::File::create(dir.path("publisher.log")).unwrap()),
+        &source_args_of("h264", 2, SECS),
+        "mpegts",
+        &relevo.srt_url("publish:cam2", ""),
+        &dir.path("publisher.log"),
     );
     assert!(publisher.wait(Duration::from_secs(40)).success());
-    wait_file_stable(&dir.path("pull.ts"));
-    wait_file_stable(&dir.path("push.ts"));
+    wait_files_stable(&[dir.path("pull.ts"), dir.path("push.ts")]);
     reader.interrupt();
     srt_sink.interrupt();
     for f in ["pull.ts", "push.ts"] {
@@ -214,55 +136,30 @@ key = "cam2"
 #[test]
 fn timestamps_stay_monotonic_across_the_33_bit_wrap() {
     let dir = TempDir::new("wrap");
-    let relevo = Relevo::start(
-        "wrap",
-        "",
-        r#"
-[[input]]
-name = "cam"
-grace_period_s = 0
-key = "cam-wrap"
-
-  [[input.output]]
-  name = "pull-rtmp"
-  pull = "rtmp"
-  key = "cam-wrap-rtmp"
-
-  [[input.output]]
-  name = "pull-srt"
-  pull = "srt"
-  key = "cam-wrap-srt"
-"#,
-    );
-    let reader = record(
-        "srt-reader",
-        &relevo.srt_url("read:cam-wrap-srt", ""),
-        "mpegts",
-        &dir.path("pull.ts"),
-        &dir.path("pull.log"),
-    );
+    let flows = [
+        input_toml("cam", "cam-wrap"),
+        pull_toml("pull-rtmp", "rtmp", "cam-wrap-rtmp"),
+        pull_toml("pull-srt", "srt", "cam-wrap-srt"),
+    ];
+    let relevo = Relevo::start("wrap", "", &flows.concat());
+    let reader = relevo.record_srt("read:cam-wrap-srt", &dir.path("pull-srt.ts"));
     relevo.wait_log("SRT reader connected", 1);
     // 2^33 / 90 kHz = 95443.72 s; ffmpeg's muxer adds 1.4 s, so the clock wraps ~1.3 s in.
-    let publisher = Proc::spawn(
+    let mut args = source_args(SECS);
+    args.extend(["-output_ts_offset", "95441"].map(String::from));
+    let publisher = publish_with(
         "publisher",
-        ffmpeg()
-            .args(source_args(SECS))
-            .args(["-output_ts_offset", "95441", "-f", "mpegts"])
-            .arg(relevo.srt_url("publish:cam-wrap", ""))
-            .stderr(std::fs::File::create(dir.path("publisher.log")).unwrap()),
+        &args,
+        "mpegts",
+        &relevo.srt_url("publish:cam-wrap", ""),
+        &dir.path("publisher.log"),
     );
     relevo.wait_log("SRT publisher connected", 1);
-    let player = record(
-        "rtmp-player",
-        &relevo.rtmp_url("cam-wrap-rtmp"),
-        "flv",
-        &dir.path("pull.flv"),
-        &dir.path("pull-rtmp.log"),
-    );
+    let player = relevo.record_rtmp("cam-wrap-rtmp", &dir.path("pull-rtmp.flv"));
     assert!(publisher.wait(Duration::from_secs(60)).success());
-    wait_files_stable(&[dir.path("pull.ts"), dir.path("pull.flv")]);
+    wait_files_stable(&[dir.path("pull-srt.ts"), dir.path("pull-rtmp.flv")]);
     player.wait(Duration::from_secs(10));
     reader.wait(Duration::from_secs(10));
-    assert_full_stream("RTMP across the wrap", &dir.path("pull.flv"), SECS);
-    assert_full_stream("SRT across the wrap", &dir.path("pull.ts"), SECS);
+    assert_full_stream("RTMP across the wrap", &dir.path("pull-rtmp.flv"), SECS);
+    assert_full_stream("SRT across the wrap", &dir.path("pull-srt.ts"), SECS);
 }

@@ -8,10 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn size(p: &std::path::Path) -> u64 {
-    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
-}
-
 #[test]
 fn flows_come_back_after_a_restart() {
     let dir = TempDir::new("restart");
@@ -28,23 +24,23 @@ fn flows_come_back_after_a_restart() {
     // srt-live-transmit listens again after each disconnection (its default).
     let _sink = srt_listener_sink(srt_dest, "", &dir.path("out.ts"), &dir.path("out.log"));
     let flows = format!(
-        "[[input]]\nname = \"origin\"\npull = \"rtmp://127.0.0.1:{nginx_port}/live/feed\"\n\
-         [[input.output]]\nname = \"push\"\npush = \"srt://127.0.0.1:{srt_dest}\"\n"
+        "[[input]]\nname = \"origin\"\npull = \"rtmp://127.0.0.1:{nginx_port}/live/feed\"\n{}",
+        push_toml("push", &srt_sink_url(srt_dest))
     );
 
     let mut first = Relevo::start("restart-a", "", &flows);
     wait_until("the flow to deliver", Duration::from_secs(30), || {
-        size(&dir.path("out.ts")) > 100_000
+        file_len(&dir.path("out.ts")) > 100_000
     });
     let asked = Instant::now();
     let st = first.stop();
     assert!(st.success(), "relevo did not exit cleanly on SIGTERM: {st}");
     println!("SIGTERM to exit: {:?}", asked.elapsed());
 
-    let before = size(&dir.path("out.ts"));
+    let before = file_len(&dir.path("out.ts"));
     let second = Relevo::start("restart-b", "", &flows);
     wait_until("the flow to come back", Duration::from_secs(40), || {
-        size(&dir.path("out.ts")) > before + 100_000
+        file_len(&dir.path("out.ts")) > before + 100_000
     });
     assert!(second.log_text().contains("input configured"));
     drop(source);

@@ -1,11 +1,10 @@
 //! Soak: minutes of flapping destinations, players and publishers; Relevo's memory stays
-//! flat. RSS is sampled and printed; the bound is generous on purpose (this is not a
-//! benchmark). `RELEVO_SOAK_SECS` sets the length (default 150 s).
+//! flat while it keeps relaying. RSS is sampled and printed; the bound is generous on
+//! purpose (this is not a benchmark). `RELEVO_SOAK_SECS` sets the length (default 150 s).
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -27,36 +26,20 @@ fn memory_stays_flat_while_everything_flaps() {
         .unwrap_or(150);
     let dir = TempDir::new("soak");
     let (srt_dest, rtmp_dest) = (free_udp_port(), free_tcp_port());
-    let relevo = Relevo::start(
-        "soak",
-        "",
-        &format!(
-            r#"
+    let input = r#"
 [[input]]
 name = "cam"
 key = "cam-soak"
 grace_period_s = 3
-
-  [[input.output]]
-  name = "push-srt"
-  push = "srt://127.0.0.1:{srt_dest}"
-
-  [[input.output]]
-  name = "push-rtmp"
-  push = "rtmp://127.0.0.1:{rtmp_dest}/live/dest"
-
-  [[input.output]]
-  name = "pull-srt"
-  pull = "srt"
-  key = "soak-srt"
-
-  [[input.output]]
-  name = "pull-rtmp"
-  pull = "rtmp"
-  key = "soak-rtmp"
-"#
-        ),
-    );
+"#;
+    let flows = [
+        input.to_owned(),
+        push_toml("push-srt", &srt_sink_url(srt_dest)),
+        push_toml("push-rtmp", &rtmp_sink_url(rtmp_dest)),
+        pull_toml("pull-srt", "srt", "soak-srt"),
+        pull_toml("pull-rtmp", "rtmp", "soak-rtmp"),
+    ];
+    let relevo = Relevo::start("soak", "", &flows.concat());
     let pid = relevo.proc.child.id();
     let start = Instant::now();
     let mut samples: Vec<(u64, u64)> = Vec::new();
@@ -75,47 +58,23 @@ grace_period_s = 3
                 &dir.path("publisher.log"),
             ));
         }
-        // Destinations and players come and go for a few seconds each.
+        // Destinations and players come and go for a few seconds each, each round
+        // recording to files of its own.
+        let file = |peer: &str, ext: &str| dir.path(&format!("{peer}-{round}.{ext}"));
         let mut flappers = vec![
-            Proc::spawn(
-                "srt-live-transmit",
-                Command::new("srt-live-transmit")
-                    .args([
-                        "-q",
-                        &format!("srt://127.0.0.1:{srt_dest}?mode=listener"),
-                        "file://con",
-                    ])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null()),
+            srt_listener_sink(
+                srt_dest,
+                "",
+                &file("push-srt", "ts"),
+                &file("push-srt", "log"),
             ),
-            Proc::spawn(
-                "ffmpeg-rtmp-listen",
-                ffmpeg()
-                    .args(["-listen", "1", "-i"])
-                    .arg(format!("rtmp://127.0.0.1:{rtmp_dest}/live/dest"))
-                    .args(["-c", "copy", "-f", "null", "-"])
-                    .stderr(Stdio::null()),
+            rtmp_listener_sink(
+                rtmp_dest,
+                &file("push-rtmp", "flv"),
+                &file("push-rtmp", "log"),
             ),
-            Proc::spawn(
-                "srt-reader",
-                Command::new("srt-live-transmit")
-                    .args(["-q", "-a:no"])
-                    .arg(format!(
-                        "srt://127.0.0.1:{}?streamid=read:soak-srt",
-                        relevo.srt
-                    ))
-                    .arg("file://con")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null()),
-            ),
-            Proc::spawn(
-                "rtmp-player",
-                ffmpeg()
-                    .arg("-i")
-                    .arg(relevo.rtmp_url("soak-rtmp"))
-                    .args(["-c", "copy", "-f", "null", "-"])
-                    .stderr(Stdio::null()),
-            ),
+            relevo.srt_reader("soak-srt", &file("pull-srt", "ts")),
+            relevo.record_rtmp("soak-rtmp", &file("pull-rtmp", "flv")),
         ];
         std::thread::sleep(Duration::from_secs(5));
         for p in flappers.iter_mut() {
@@ -127,6 +86,24 @@ grace_period_s = 3
         samples.push((start.elapsed().as_secs(), rss));
     }
     drop(publisher);
+
+    // Flat memory means nothing if nothing flowed: the destinations received the stream in
+    // some rounds, the SRT reader in every one up to the last. (The RTMP player is left out:
+    // ffmpeg writes nothing of an RTMP input within a 5 s round.)
+    let delivered = |peer: &str, ext: &str| -> Vec<u64> {
+        (1..=round)
+            .filter(|r| file_len(&dir.path(&format!("{peer}-{r}.{ext}"))) > 0)
+            .collect()
+    };
+    for (peer, ext) in [("push-srt", "ts"), ("push-rtmp", "flv"), ("pull-srt", "ts")] {
+        let rounds = delivered(peer, ext);
+        println!("{peer} received the stream in rounds {rounds:?} of {round}");
+        assert!(!rounds.is_empty(), "{peer} never received the stream");
+    }
+    assert!(
+        delivered("pull-srt", "ts").contains(&round),
+        "the SRT reader no longer received the stream at the end"
+    );
     println!("relevo RSS over the soak (s, KiB): {samples:?}");
     let third = (samples.len() / 3).max(1);
     let early = samples[..third].iter().map(|s| s.1).max().unwrap_or(0);

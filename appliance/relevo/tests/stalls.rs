@@ -25,14 +25,9 @@ fn a_destination_that_never_reads_is_reported_and_reopened() {
             held.push(conn); // never read, never answer, never close
         }
     });
-    let relevo = Relevo::start(
-        "stall",
-        "",
-        &format!(
-            "[[input]]\nname = \"cam\"\ngrace_period_s = 0\nkey = \"cam-stall\"\n\
-             [[input.output]]\nname = \"hole\"\npush = \"rtmp://127.0.0.1:{port}/live/k\"\n"
-        ),
-    );
+    let flows = input_toml("cam", "cam-stall")
+        + &push_toml("hole", &format!("rtmp://127.0.0.1:{port}/live/k"));
+    let relevo = Relevo::start("stall", "", &flows);
     let publisher = publish(
         "publisher",
         60,
@@ -40,14 +35,29 @@ fn a_destination_that_never_reads_is_reported_and_reopened() {
         &relevo.srt_url("publish:cam-stall", ""),
         &dir.path("publisher.log"),
     );
-    relevo.wait_log(
-        "push failed: connected, but the destination did not answer for 10 s",
-        1,
-    );
+    // Watched all along: connected but unanswered is never shown as live.
+    let stall = "connected, but the destination did not answer for 10 s";
+    let hole = || {
+        let hole = relevo.output_status("cam", "hole");
+        assert_ne!(
+            hole["state"], "live",
+            "a dead destination looks live: {hole}"
+        );
+        hole
+    };
+    wait_until("the stall to be logged", Duration::from_secs(30), || {
+        hole();
+        relevo.log_count(&format!("push failed: {stall}")) >= 1
+    });
     wait_until(
-        "the output to reopen its connection",
+        "the output to report the stall and reopen its connection",
         Duration::from_secs(40),
-        || accepted.load(Ordering::SeqCst) >= 2,
+        || {
+            let hole = hole();
+            hole["last_error"]["message"] == stall
+                && hole["reconnects"].as_u64() >= Some(1)
+                && accepted.load(Ordering::SeqCst) >= 2
+        },
     );
     drop(publisher);
 }

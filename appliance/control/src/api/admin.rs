@@ -13,20 +13,18 @@ use time::OffsetDateTime;
 use super::auth::{Can, ADMIN, READ};
 use super::error::{ApiError, ApiResult};
 use super::json::Body;
-use super::session::UserView;
 use super::ApiState;
 use crate::domain::{Email, Password, Role};
 use crate::store::{api_tokens, audit, export, settings, users};
 
 #[derive(Debug, Serialize)]
 pub struct UserList {
-    pub users: Vec<UserView>,
+    pub users: Vec<users::User>,
 }
 
 pub async fn list_users(State(s): State<ApiState>, _: Can<ADMIN>) -> ApiResult<Json<UserList>> {
-    let list = users::list(s.control.pool()).await?;
     Ok(Json(UserList {
-        users: list.into_iter().map(Into::into).collect(),
+        users: users::list(s.control.pool()).await?,
     }))
 }
 
@@ -34,8 +32,8 @@ pub async fn get_user(
     State(s): State<ApiState>,
     _: Can<ADMIN>,
     Path(id): Path<i64>,
-) -> ApiResult<Json<UserView>> {
-    Ok(Json(users::get(s.control.pool(), id).await?.into()))
+) -> ApiResult<Json<users::User>> {
+    Ok(Json(users::get(s.control.pool(), id).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,11 +52,11 @@ pub async fn create_user(
     State(s): State<ApiState>,
     Can(p): Can<ADMIN>,
     Body(b): Body<NewUser>,
-) -> ApiResult<(StatusCode, Json<UserView>)> {
+) -> ApiResult<(StatusCode, Json<users::User>)> {
     let email = Email::new(&b.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
     let pw = password("password", b.password)?;
     let user = users::create(s.control.pool(), &p.actor(), &email, &pw, b.role).await?;
-    Ok((StatusCode::CREATED, Json(user.into())))
+    Ok((StatusCode::CREATED, Json(user)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,14 +75,14 @@ pub async fn update_user(
     Can(p): Can<ADMIN>,
     Path(id): Path<i64>,
     Body(b): Body<UserPatchBody>,
-) -> ApiResult<Json<UserView>> {
+) -> ApiResult<Json<users::User>> {
     let patch = users::UserPatch {
         role: b.role,
         disabled: b.disabled,
         totp_required: b.totp_required,
     };
     let user = users::update(s.control.pool(), &p.actor(), id, patch).await?;
-    Ok(Json(user.into()))
+    Ok(Json(user))
 }
 
 pub async fn delete_user(
@@ -322,6 +320,7 @@ pub async fn import_config(
         }
     };
     let guard = s.control.write_lock().await;
+    s.control.check_import(&doc).await?;
     export::import(s.control.pool(), &p.actor(), &doc, mode).await?;
     if let Err(e) = s.control.apply_locked(&guard).await {
         tracing::error!("the engine did not take the imported flows: {e}");

@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use relevo_engine::metrics::Snapshot;
+use relevo_engine::metrics::{FlowState, Snapshot};
 use relevo_engine::prometheus;
 use serde_json::json;
 
@@ -55,7 +55,7 @@ pub async fn events(
 
 async fn follow(mut socket: WebSocket, s: ApiState, token: String) {
     let mut rx = s.control.engine().subscribe();
-    let mut states = HashMap::new();
+    let mut states = States::new();
     let mut recheck = tokio::time::interval(RECHECK);
     recheck.tick().await;
     let first = rx.borrow_and_update().clone();
@@ -95,55 +95,46 @@ async fn follow(mut socket: WebSocket, s: ApiState, token: String) {
     let _ = socket.send(Message::Close(None)).await;
 }
 
+/// The state of each input and output, keyed by (input, output) names.
+type States = HashMap<(String, Option<String>), FlowState>;
+
 /// Sends the state changes since the previous snapshot, then the snapshot.
 async fn send_snapshot(
     socket: &mut WebSocket,
     snap: &Snapshot,
-    states: &mut HashMap<(String, Option<String>), String>,
+    states: &mut States,
 ) -> Result<(), axum::Error> {
-    let value = serde_json::to_value(snap).unwrap_or_default();
-    for (key, to) in flow_states(&value) {
-        let from = states.insert(key.clone(), to.clone());
-        if from.as_ref().is_some_and(|f| *f != to) {
-            let msg =
-                json!({"type": "state", "input": key.0, "output": key.1, "from": from, "to": to});
-            socket.send(Message::Text(msg.to_string().into())).await?;
-        }
-    }
-    let mut msg = json!({"type": "snapshot"});
-    if let (Some(m), Some(v)) = (msg.as_object_mut(), value.as_object()) {
-        m.extend(v.clone());
-    }
-    socket.send(Message::Text(msg.to_string().into())).await
-}
-
-/// `((input, output), state)` of every input and output in a serialised snapshot.
-fn flow_states(snap: &serde_json::Value) -> Vec<((String, Option<String>), String)> {
-    let mut out = Vec::new();
-    let text =
-        |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-    for input in snap
-        .get("inputs")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-    {
-        let Some(name) = text(input, "name") else {
-            continue;
-        };
-        if let Some(state) = text(input, "state") {
-            out.push(((name.clone(), None), state));
-        }
-        for o in input
-            .get("outputs")
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-        {
-            if let (Some(oname), Some(state)) = (text(o, "name"), text(o, "state")) {
-                out.push(((name.clone(), Some(oname)), state));
+    for input in &snap.inputs {
+        let flows = std::iter::once(((input.name.clone(), None), input.state)).chain(
+            input
+                .outputs
+                .iter()
+                .map(|o| ((input.name.clone(), Some(o.name.clone())), o.state)),
+        );
+        for (key, to) in flows {
+            match states.insert(key.clone(), to) {
+                Some(from) if from != to => {
+                    let msg = json!({"type": "state", "input": key.0, "output": key.1,
+                                     "from": from.as_str(), "to": to.as_str()});
+                    socket.send(Message::Text(msg.to_string().into())).await?;
+                }
+                _ => {}
             }
         }
     }
-    out
+    let msg = Tagged {
+        kind: "snapshot",
+        snapshot: snap,
+    };
+    let text = serde_json::to_string(&msg).unwrap_or_default();
+    socket.send(Message::Text(text.into())).await
+}
+
+/// `{"type": "snapshot", …the snapshot's fields}`.
+#[derive(serde::Serialize)]
+struct Tagged<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(flatten)]
+    snapshot: &'a Snapshot,
 }

@@ -20,6 +20,7 @@ use super::error::ApiResult;
 use super::json::Body;
 use super::ApiState;
 use crate::flow_doc::{InputDoc, OutputDoc};
+use crate::reconcile::WriteGuard;
 use crate::store::{audit::MASK, inputs, outputs, InputDef, StoredInput, StoredOutput};
 
 #[derive(Debug, Serialize)]
@@ -49,61 +50,58 @@ pub struct OutputView {
     pub updated_at: Option<OffsetDateTime>,
 }
 
-/// Hides what a Visor must not see: keys, passphrases, stream ids (they often carry a
-/// key) and the key part of RTMP URLs.
-fn mask_input(doc: &mut InputDoc) {
-    mask(&mut doc.key);
-    mask(&mut doc.passphrase);
-    mask(&mut doc.stream_id);
-    if let Some(url) = &mut doc.pull {
-        redact_url(url);
+/// An input's document as `secrets` allows: without them (Visor) keys, passphrases,
+/// stream ids (they often carry a key) and the key part of RTMP URLs are hidden.
+fn input_doc(def: &InputDef, secrets: bool) -> InputDoc {
+    let mut doc = InputDoc::from_def(def);
+    if !secrets {
+        mask_srt(&mut doc.key, &mut doc.passphrase, &mut doc.stream_id);
+        doc.pull = doc.pull.as_deref().map(redact_url);
+    }
+    doc
+}
+
+fn output_doc(spec: &OutputSpec, secrets: bool) -> OutputDoc {
+    let mut doc = OutputDoc::from_spec(spec);
+    if !secrets {
+        mask_srt(&mut doc.key, &mut doc.passphrase, &mut doc.stream_id);
+        doc.push = doc.push.as_deref().map(redact_url);
+    }
+    doc
+}
+
+fn mask_srt(
+    key: &mut Option<String>,
+    passphrase: &mut Option<String>,
+    stream_id: &mut Option<String>,
+) {
+    for v in [key, passphrase, stream_id] {
+        if v.is_some() {
+            *v = Some(MASK.to_owned());
+        }
     }
 }
 
-fn mask_output(doc: &mut OutputDoc) {
-    mask(&mut doc.key);
-    mask(&mut doc.passphrase);
-    mask(&mut doc.stream_id);
-    if let Some(url) = &mut doc.push {
-        redact_url(url);
-    }
-}
-
-fn mask(v: &mut Option<String>) {
-    if v.is_some() {
-        *v = Some(MASK.to_owned());
-    }
-}
-
-fn redact_url(url: &mut String) {
-    if let Ok(u) = RtmpUrl::parse(url) {
-        *url = u.redacted().to_string();
-    }
+/// An RTMP URL without its key; other URLs (`srt://host:port`) carry no secret.
+fn redact_url(url: &str) -> String {
+    RtmpUrl::parse(url).map_or_else(|_| url.to_owned(), |u| u.redacted().to_string())
 }
 
 fn output_view(o: &StoredOutput, secrets: bool) -> OutputView {
-    let mut doc = OutputDoc::from_spec(&o.spec);
-    if !secrets {
-        mask_output(&mut doc);
-    }
     OutputView {
         id: Some(o.id),
         input_id: Some(o.input_id),
-        doc,
+        doc: output_doc(&o.spec, secrets),
         created_at: Some(o.created_at),
         updated_at: Some(o.updated_at),
     }
 }
 
 fn input_view(i: &StoredInput, outs: &[StoredOutput], secrets: bool) -> InputView {
-    let mut doc = InputDoc::from_def(&i.def);
-    if !secrets {
-        mask_input(&mut doc);
-    }
     InputView {
         id: Some(i.id),
         origin: "api",
-        doc,
+        doc: input_doc(&i.def, secrets),
         outputs: outs
             .iter()
             .filter(|o| o.input_id == i.id)
@@ -114,30 +112,21 @@ fn input_view(i: &StoredInput, outs: &[StoredOutput], secrets: bool) -> InputVie
     }
 }
 
+/// A flow of the configuration file: no id, no timestamps.
 fn declared_view(spec: &InputSpec, secrets: bool) -> InputView {
-    let mut doc = InputDoc::from_def(&InputDef::from_spec(spec));
-    if !secrets {
-        mask_input(&mut doc);
-    }
     InputView {
         id: None,
         origin: "config",
-        doc,
+        doc: input_doc(&InputDef::from_spec(spec), secrets),
         outputs: spec
             .outputs
             .iter()
-            .map(|o| {
-                let mut doc = OutputDoc::from_spec(o);
-                if !secrets {
-                    mask_output(&mut doc);
-                }
-                OutputView {
-                    id: None,
-                    input_id: None,
-                    doc,
-                    created_at: None,
-                    updated_at: None,
-                }
+            .map(|o| OutputView {
+                id: None,
+                input_id: None,
+                doc: output_doc(o, secrets),
+                created_at: None,
+                updated_at: None,
             })
             .collect(),
         created_at: None,
@@ -204,16 +193,18 @@ pub async fn update_input(
     Body(doc): Body<InputDoc>,
 ) -> ApiResult<Json<InputView>> {
     let def = doc.to_def()?;
-    write_input(&s, &p, id, def).await
+    let guard = s.control.write_lock().await;
+    write_input(&s, &p, id, def, guard).await
 }
 
+/// Checks, writes and applies, under `guard`.
 async fn write_input(
     s: &ApiState,
     p: &Principal,
     id: i64,
     def: InputDef,
+    guard: WriteGuard<'_>,
 ) -> ApiResult<Json<InputView>> {
-    let guard = s.control.write_lock().await;
     s.control.check_input(&def).await?;
     inputs::update(s.control.pool(), &p.actor(), id, &def).await?;
     apply(s, &guard).await;
@@ -232,31 +223,17 @@ pub async fn delete_input(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn start_input(
+/// `POST …/start` (`ON = true`) and `…/stop`: the input's `enabled`, read and written under
+/// the write lock so that a concurrent edit is not overwritten with stale settings.
+pub async fn switch_input<const ON: bool>(
     State(s): State<ApiState>,
     Can(p): Can<OPERATE>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<InputView>> {
-    set_input_enabled(&s, &p, id, true).await
-}
-
-pub async fn stop_input(
-    State(s): State<ApiState>,
-    Can(p): Can<OPERATE>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<InputView>> {
-    set_input_enabled(&s, &p, id, false).await
-}
-
-async fn set_input_enabled(
-    s: &ApiState,
-    p: &Principal,
-    id: i64,
-    enabled: bool,
-) -> ApiResult<Json<InputView>> {
+    let guard = s.control.write_lock().await;
     let mut def = inputs::get(s.control.pool(), id).await?.def;
-    def.enabled = enabled;
-    write_input(s, p, id, def).await
+    def.enabled = ON;
+    write_input(&s, &p, id, def, guard).await
 }
 
 /// The input's live figures from the engine's shared snapshot (`null` fields when idle).
@@ -300,16 +277,18 @@ pub async fn update_output(
     Body(doc): Body<OutputDoc>,
 ) -> ApiResult<Json<OutputView>> {
     let spec = doc.to_spec()?;
-    write_output(&s, &p, id, spec).await
+    let guard = s.control.write_lock().await;
+    write_output(&s, &p, id, spec, guard).await
 }
 
+/// Checks, writes and applies, under `guard`.
 async fn write_output(
     s: &ApiState,
     p: &Principal,
     id: i64,
     spec: OutputSpec,
+    guard: WriteGuard<'_>,
 ) -> ApiResult<Json<OutputView>> {
-    let guard = s.control.write_lock().await;
     s.control.check_output(&spec).await?;
     let o = outputs::update(s.control.pool(), &p.actor(), id, &spec).await?;
     apply(s, &guard).await;
@@ -327,37 +306,23 @@ pub async fn delete_output(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn start_output(
+/// `POST …/start` (`ON = true`) and `…/stop`: the output's `enabled`, read and written under
+/// the write lock so that a concurrent edit is not overwritten with stale settings.
+pub async fn switch_output<const ON: bool>(
     State(s): State<ApiState>,
     Can(p): Can<OPERATE>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OutputView>> {
-    set_output_enabled(&s, &p, id, true).await
-}
-
-pub async fn stop_output(
-    State(s): State<ApiState>,
-    Can(p): Can<OPERATE>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<OutputView>> {
-    set_output_enabled(&s, &p, id, false).await
-}
-
-async fn set_output_enabled(
-    s: &ApiState,
-    p: &Principal,
-    id: i64,
-    enabled: bool,
-) -> ApiResult<Json<OutputView>> {
+    let guard = s.control.write_lock().await;
     let mut spec = outputs::get(s.control.pool(), id).await?.spec;
-    spec.enabled = enabled;
-    write_output(s, p, id, spec).await
+    spec.enabled = ON;
+    write_output(&s, &p, id, spec, guard).await
 }
 
 /// Hands the engine the new desired state. The change is committed already: a failure
 /// here (which validation before the write should make impossible) is logged, and the
 /// engine keeps running what it had.
-async fn apply(s: &ApiState, guard: &crate::reconcile::WriteGuard<'_>) {
+async fn apply(s: &ApiState, guard: &WriteGuard<'_>) {
     if let Err(e) = s.control.apply_locked(guard).await {
         tracing::error!("the engine did not take the new desired state: {e}");
     }

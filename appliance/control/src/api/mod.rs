@@ -108,8 +108,8 @@ pub fn router(state: ApiState) -> Router {
                 .put(f::update_input)
                 .delete(f::delete_input),
         )
-        .route("/api/v1/inputs/{id}/start", post(f::start_input))
-        .route("/api/v1/inputs/{id}/stop", post(f::stop_input))
+        .route("/api/v1/inputs/{id}/start", post(f::switch_input::<true>))
+        .route("/api/v1/inputs/{id}/stop", post(f::switch_input::<false>))
         .route("/api/v1/inputs/{id}/status", get(f::input_status))
         .route("/api/v1/inputs/{id}/outputs", post(f::create_output))
         .route(
@@ -118,8 +118,8 @@ pub fn router(state: ApiState) -> Router {
                 .put(f::update_output)
                 .delete(f::delete_output),
         )
-        .route("/api/v1/outputs/{id}/start", post(f::start_output))
-        .route("/api/v1/outputs/{id}/stop", post(f::stop_output))
+        .route("/api/v1/outputs/{id}/start", post(f::switch_output::<true>))
+        .route("/api/v1/outputs/{id}/stop", post(f::switch_output::<false>))
         .route("/api/v1/audit", get(a::audit_log))
         .route("/api/v1/users", get(a::list_users).post(a::create_user))
         .route(

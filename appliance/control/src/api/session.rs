@@ -16,15 +16,15 @@ use axum::http::StatusCode;
 use axum::Json;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use super::auth::{client_addr, Me};
 use super::error::{ApiError, ApiResult};
 use super::json::Body;
 use super::ApiState;
 use crate::auth::totp;
-use crate::domain::{Email, Password, Role};
-use crate::store::{sessions, setup, users, Actor, StoreError};
+use crate::domain::{Email, Password};
+use crate::store::users::{self, User};
+use crate::store::{sessions, setup, Actor, StoreError};
 
 /// The caller's address (see [`client_addr`]).
 #[derive(Debug, Clone, Copy)]
@@ -37,36 +37,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// A user as the API shows it (never the hash or the TOTP secret).
-#[derive(Debug, Serialize)]
-pub struct UserView {
-    pub id: i64,
-    pub email: String,
-    pub role: Role,
-    pub totp_enrolled: bool,
-    pub totp_required: bool,
-    pub disabled: bool,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-}
-
-impl From<users::User> for UserView {
-    fn from(u: users::User) -> Self {
-        Self {
-            id: u.id,
-            email: u.email,
-            role: u.role,
-            totp_enrolled: u.totp_enrolled,
-            totp_required: u.totp_required,
-            disabled: u.disabled,
-            created_at: u.created_at,
-            updated_at: u.updated_at,
-        }
-    }
-}
-
 #[derive(Debug, Serialize)]
 pub struct Tokens {
     pub access_token: String,
@@ -74,7 +44,7 @@ pub struct Tokens {
     /// Seconds the access token is valid.
     pub expires_in: u64,
     pub refresh_token: String,
-    pub user: UserView,
+    pub user: User,
     /// 2FA is required of this account and not set up: only `/api/v1/me/totp/*` works
     /// until it is.
     pub totp_enrollment_required: bool,
@@ -100,7 +70,7 @@ async fn tokens_for(s: &ApiState, user: users::User, refresh: SecretString) -> A
         expires_in: s.config.access_ttl.as_secs(),
         refresh_token: refresh.expose_secret().to_owned(),
         totp_enrollment_required: user.totp_required && !user.totp_enrolled,
-        user: user.into(),
+        user,
     })
 }
 
@@ -130,17 +100,16 @@ pub async fn login(
         label: email.clone(),
         addr,
     };
-    let failed = |outcome: &'static str, code: &'static str, message: &'static str| {
-        let (s, actor, email) = (s.clone(), actor.clone(), email.clone());
-        async move {
-            s.login_limiter.failure(ip, &email, Instant::now());
-            users::record_login(s.control.pool(), &actor, &email, outcome).await?;
-            tracing::info!(%ip, outcome, "sign-in refused");
-            Err::<Json<Tokens>, ApiError>(ApiError::new(StatusCode::UNAUTHORIZED, code, message))
-        }
+    // A refusal counts against the limits and goes to the audit log.
+    let (limiter, actor, account) = (&s.login_limiter, &actor, email.as_str());
+    let refuse = move |outcome: &'static str, code, message| async move {
+        limiter.failure(ip, account, Instant::now());
+        users::record_login(pool, actor, account, outcome).await?;
+        tracing::info!(%ip, outcome, "sign-in refused");
+        Err::<Json<Tokens>, _>(ApiError::new(StatusCode::UNAUTHORIZED, code, message))
     };
     let Some(user) = users::verify_password(pool, &email, &b.password).await? else {
-        return failed(
+        return refuse(
             "bad_credentials",
             "invalid_credentials",
             "wrong email or password",
@@ -156,14 +125,14 @@ pub async fn login(
             )),
             Some(code) => {
                 if !users::second_factor(pool, user.id, code, now_unix()).await? {
-                    return failed("bad_totp", "invalid_totp", "wrong or reused code").await;
+                    return refuse("bad_totp", "invalid_totp", "wrong or reused code").await;
                 }
             }
         }
     }
     s.login_limiter.success(ip, &email, Instant::now());
     let actor = Actor::user(user.id, &user.email, addr);
-    users::record_login(pool, &actor, &user.email, "ok").await?;
+    users::record_login(pool, &actor, &user.email, users::LOGIN_OK).await?;
     let refresh = sessions::issue(pool, user.id, s.config.refresh_ttl).await?;
     Ok(Json(tokens_for(&s, user, refresh).await?))
 }
@@ -223,7 +192,7 @@ pub async fn first_admin(
     State(s): State<ApiState>,
     ClientAddr(addr): ClientAddr,
     Body(b): Body<SetupBody>,
-) -> ApiResult<(StatusCode, Json<UserView>)> {
+) -> ApiResult<(StatusCode, Json<User>)> {
     let ip = addr.unwrap_or(IpAddr::from([0, 0, 0, 0]));
     s.login_limiter
         .check(ip, "setup", Instant::now())
@@ -240,7 +209,7 @@ pub async fn first_admin(
     )
     .await
     {
-        Ok(user) => Ok((StatusCode::CREATED, Json(user.into()))),
+        Ok(user) => Ok((StatusCode::CREATED, Json(user))),
         Err(setup::SetupError::InvalidToken) => {
             s.login_limiter.failure(ip, "setup", Instant::now());
             Err(ApiError::new(
@@ -258,8 +227,8 @@ pub async fn first_admin(
     }
 }
 
-pub async fn me(State(s): State<ApiState>, Me { id, .. }: Me) -> ApiResult<Json<UserView>> {
-    Ok(Json(users::get(s.control.pool(), id).await?.into()))
+pub async fn me(State(s): State<ApiState>, Me { id, .. }: Me) -> ApiResult<Json<User>> {
+    Ok(Json(users::get(s.control.pool(), id).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,14 +247,23 @@ pub async fn change_password(
     let user = users::get(pool, id).await?;
     let new = Password::new(b.new_password)
         .map_err(|e| ApiError::invalid("new_password", e.to_string()))?;
-    if users::verify_password(pool, &user.email, &b.current_password)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::invalid("current_password", "wrong password"));
-    }
+    check_password(pool, &user, &b.current_password, "current_password").await?;
     users::set_password(pool, &p.actor(), id, &new).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A change to one's own account asks for the password again (a stolen access token alone
+/// must not be enough); a wrong one is reported on `field`.
+async fn check_password(
+    pool: &sqlx::PgPool,
+    user: &User,
+    password: &SecretString,
+    field: &str,
+) -> ApiResult<()> {
+    match users::verify_password(pool, &user.email, password).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::invalid(field, "wrong password")),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -369,12 +347,7 @@ pub async fn totp_disable(
             "an administrator requires two-factor authentication for this account",
         ));
     }
-    if users::verify_password(pool, &user.email, &b.password)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::invalid("password", "wrong password"));
-    }
+    check_password(pool, &user, &b.password, "password").await?;
     users::totp_disable(pool, &p.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,7 +9,6 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor, Target};
-use super::rfc3339;
 use super::StoreError;
 use crate::auth::token;
 use crate::domain::Role;
@@ -23,10 +22,10 @@ pub struct ApiToken {
     /// The user who created it, while that user exists.
     pub created_by: Option<i64>,
     /// Updated at most once a minute.
-    #[serde(serialize_with = "serialize_option")]
+    #[serde(with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
     pub revoked: bool,
-    #[serde(serialize_with = "rfc3339::serialize")]
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -67,11 +66,7 @@ pub async fn create(
 }
 
 fn target(t: &ApiToken) -> Target<'_> {
-    Target {
-        kind: "api_token",
-        id: Some(t.id),
-        name: Some(&t.name),
-    }
+    Target::row("api_token", t.id, &t.name)
 }
 
 /// Every token, revoked ones included, oldest first.
@@ -157,15 +152,4 @@ pub async fn authenticate(pool: &PgPool, presented: &str) -> Result<Option<ApiTo
         }
     }
     Ok(Some(found))
-}
-
-/// `last_used_at` in JSON: RFC 3339 or `null`.
-fn serialize_option<S: serde::Serializer>(
-    at: &Option<OffsetDateTime>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match at {
-        Some(at) => rfc3339::serialize(at, s),
-        None => s.serialize_none(),
-    }
 }

@@ -51,6 +51,17 @@ pub(crate) struct Target<'a> {
     pub name: Option<&'a str>,
 }
 
+impl<'a> Target<'a> {
+    /// One row of a table, named as the API names it (an input's name, a user's email).
+    pub fn row(kind: &'static str, id: i64, name: &'a str) -> Self {
+        Self {
+            kind,
+            id: Some(id),
+            name: Some(name),
+        }
+    }
+}
+
 /// Writes one audit row on `conn`, which must be the change's own transaction.
 pub(crate) async fn record(
     conn: &mut PgConnection,
@@ -86,11 +97,12 @@ pub(crate) fn mask(secret: Option<&str>) -> Value {
     secret.map_or(Value::Null, |_| Value::String(MASK.to_owned()))
 }
 
-/// One row of the audit log.
+/// One row of the audit log. `from_addr` is the bare address (`192.0.2.7`), not the
+/// `inet` text form with its prefix length.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
     pub id: i64,
-    #[serde(serialize_with = "super::rfc3339::serialize")]
+    #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub actor_user_id: Option<i64>,
     pub actor: String,
@@ -101,19 +113,6 @@ pub struct AuditEntry {
     pub target_name: Option<String>,
     pub before: Option<Value>,
     pub after: Option<Value>,
-}
-
-/// The newest `limit` entries, newest first. (Filtering and pagination come with the API.)
-pub async fn recent(pool: &PgPool, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
-    Ok(sqlx::query_as!(
-        AuditEntry,
-        r#"SELECT id, created_at AS at, actor_user_id, actor, from_addr::text AS from_addr,
-                  action, target_kind, target_id, target_name, before, after
-           FROM audit_log ORDER BY id DESC LIMIT $1"#,
-        limit
-    )
-    .fetch_all(pool)
-    .await?)
 }
 
 /// Largest page [`query`] returns.

@@ -120,6 +120,37 @@ impl InputCols {
         }
     }
 
+    /// Back to the spec value through its newtypes; an error names input `id` and the column.
+    fn to_def(&self, id: i64) -> Result<InputDef, StoreError> {
+        let bad = |field: &'static str| {
+            move |reason: SpecError| StoreError::Invalid {
+                what: "input",
+                id,
+                field,
+                reason,
+            }
+        };
+        let srt = &self.srt;
+        let source = match self.source {
+            SourceKind::Listen => InputSource::Listen {
+                key: StreamKey::new(self.key.clone().unwrap_or_default()).map_err(bad("key"))?,
+                security: security(srt).map_err(bad("passphrase"))?,
+                latency: latency(srt.latency_ms).map_err(bad("latency_ms"))?,
+            },
+            SourceKind::PullSrt => InputSource::PullSrt(caller(srt).map_err(bad("srt"))?),
+            SourceKind::PullRtmp => {
+                InputSource::PullRtmp(rtmp_url(self.rtmp_url.as_deref()).map_err(bad("rtmp_url"))?)
+            }
+        };
+        Ok(InputDef {
+            name: Name::new(self.name.clone()).map_err(bad("name"))?,
+            enabled: self.enabled,
+            source,
+            grace: GracePeriod::from_secs(u64::try_from(self.grace_period_s).unwrap_or(u64::MAX))
+                .map_err(bad("grace_period_s"))?,
+        })
+    }
+
     /// The snapshot written to the audit log, secrets masked.
     pub fn audit(&self) -> Value {
         let mut v = json!({
@@ -156,17 +187,6 @@ pub(crate) struct InputRow {
 }
 
 impl InputRow {
-    fn srt(&self) -> SrtCols {
-        SrtCols {
-            srt_host: self.srt_host.clone(),
-            srt_port: self.srt_port,
-            stream_id: self.stream_id.clone(),
-            passphrase: self.passphrase.clone(),
-            key_length: self.key_length,
-            latency_ms: self.latency_ms,
-        }
-    }
-
     pub fn cols(&self) -> InputCols {
         InputCols {
             name: self.name.clone(),
@@ -174,40 +194,21 @@ impl InputRow {
             source: self.source,
             key: self.key.clone(),
             rtmp_url: self.rtmp_url.clone(),
-            srt: self.srt(),
+            srt: SrtCols {
+                srt_host: self.srt_host.clone(),
+                srt_port: self.srt_port,
+                stream_id: self.stream_id.clone(),
+                passphrase: self.passphrase.clone(),
+                key_length: self.key_length,
+                latency_ms: self.latency_ms,
+            },
             grace_period_s: self.grace_period_s,
         }
     }
 
     /// Rebuilds the spec value, naming the column that no longer validates.
     pub fn to_def(&self) -> Result<InputDef, StoreError> {
-        let bad = |field: &'static str| {
-            move |reason: SpecError| StoreError::Invalid {
-                what: "input",
-                id: self.id,
-                field,
-                reason,
-            }
-        };
-        let srt = self.srt();
-        let source = match self.source {
-            SourceKind::Listen => InputSource::Listen {
-                key: StreamKey::new(self.key.clone().unwrap_or_default()).map_err(bad("key"))?,
-                security: security(&srt).map_err(bad("passphrase"))?,
-                latency: latency(srt.latency_ms).map_err(bad("latency_ms"))?,
-            },
-            SourceKind::PullSrt => InputSource::PullSrt(caller(&srt).map_err(bad("srt"))?),
-            SourceKind::PullRtmp => {
-                InputSource::PullRtmp(rtmp_url(self.rtmp_url.as_deref()).map_err(bad("rtmp_url"))?)
-            }
-        };
-        Ok(InputDef {
-            name: Name::new(self.name.clone()).map_err(bad("name"))?,
-            enabled: self.enabled,
-            source,
-            grace: GracePeriod::from_secs(u64::try_from(self.grace_period_s).unwrap_or(u64::MAX))
-                .map_err(bad("grace_period_s"))?,
-        })
+        self.cols().to_def(self.id)
     }
 }
 
@@ -266,6 +267,38 @@ impl OutputCols {
         }
     }
 
+    /// Back to the spec value through its newtypes; an error names output `id` and the column.
+    fn to_spec(&self, id: i64) -> Result<OutputSpec, StoreError> {
+        let bad = |field: &'static str| {
+            move |reason: SpecError| StoreError::Invalid {
+                what: "output",
+                id,
+                field,
+                reason,
+            }
+        };
+        let srt = &self.srt;
+        let key = || StreamKey::new(self.key.clone().unwrap_or_default()).map_err(bad("key"));
+        let kind = match self.kind {
+            OutputKindDb::PushSrt => OutputKind::PushSrt(caller(srt).map_err(bad("srt"))?),
+            OutputKindDb::PushRtmp => OutputKind::PushRtmp {
+                url: rtmp_url(self.rtmp_url.as_deref()).map_err(bad("rtmp_url"))?,
+                enhanced: self.enhanced_rtmp,
+            },
+            OutputKindDb::PullSrt => OutputKind::PullSrt {
+                key: key()?,
+                security: security(srt).map_err(bad("passphrase"))?,
+                latency: latency(srt.latency_ms).map_err(bad("latency_ms"))?,
+            },
+            OutputKindDb::PullRtmp => OutputKind::PullRtmp { key: key()? },
+        };
+        Ok(OutputSpec {
+            name: Name::new(self.name.clone()).map_err(bad("name"))?,
+            enabled: self.enabled,
+            kind,
+        })
+    }
+
     /// The snapshot written to the audit log, secrets masked.
     pub fn audit(&self, input_id: i64) -> Value {
         let mut v = json!({
@@ -304,17 +337,6 @@ pub(crate) struct OutputRow {
 }
 
 impl OutputRow {
-    fn srt(&self) -> SrtCols {
-        SrtCols {
-            srt_host: self.srt_host.clone(),
-            srt_port: self.srt_port,
-            stream_id: self.stream_id.clone(),
-            passphrase: self.passphrase.clone(),
-            key_length: self.key_length,
-            latency_ms: self.latency_ms,
-        }
-    }
-
     pub fn cols(&self) -> OutputCols {
         OutputCols {
             name: self.name.clone(),
@@ -323,39 +345,20 @@ impl OutputRow {
             key: self.key.clone(),
             rtmp_url: self.rtmp_url.clone(),
             enhanced_rtmp: self.enhanced_rtmp,
-            srt: self.srt(),
+            srt: SrtCols {
+                srt_host: self.srt_host.clone(),
+                srt_port: self.srt_port,
+                stream_id: self.stream_id.clone(),
+                passphrase: self.passphrase.clone(),
+                key_length: self.key_length,
+                latency_ms: self.latency_ms,
+            },
         }
     }
 
+    /// Rebuilds the spec value, naming the column that no longer validates.
     pub fn to_spec(&self) -> Result<OutputSpec, StoreError> {
-        let bad = |field: &'static str| {
-            move |reason: SpecError| StoreError::Invalid {
-                what: "output",
-                id: self.id,
-                field,
-                reason,
-            }
-        };
-        let srt = self.srt();
-        let key = || StreamKey::new(self.key.clone().unwrap_or_default()).map_err(bad("key"));
-        let kind = match self.kind {
-            OutputKindDb::PushSrt => OutputKind::PushSrt(caller(&srt).map_err(bad("srt"))?),
-            OutputKindDb::PushRtmp => OutputKind::PushRtmp {
-                url: rtmp_url(self.rtmp_url.as_deref()).map_err(bad("rtmp_url"))?,
-                enhanced: self.enhanced_rtmp,
-            },
-            OutputKindDb::PullSrt => OutputKind::PullSrt {
-                key: key()?,
-                security: security(&srt).map_err(bad("passphrase"))?,
-                latency: latency(srt.latency_ms).map_err(bad("latency_ms"))?,
-            },
-            OutputKindDb::PullRtmp => OutputKind::PullRtmp { key: key()? },
-        };
-        Ok(OutputSpec {
-            name: Name::new(self.name.clone()).map_err(bad("name"))?,
-            enabled: self.enabled,
-            kind,
-        })
+        self.cols().to_spec(self.id)
     }
 }
 

@@ -36,7 +36,7 @@ pub struct ConfigExport {
     /// Always [`FORMAT`].
     pub format: String,
     pub version: u32,
-    #[serde(with = "super::rfc3339")]
+    #[serde(with = "time::serde::rfc3339")]
     pub exported_at: OffsetDateTime,
     pub settings: ExportedSettings,
     pub inputs: Vec<ExportedFlow>,

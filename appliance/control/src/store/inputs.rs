@@ -62,14 +62,6 @@ impl TryFrom<InputRow> for StoredInput {
     }
 }
 
-fn target(id: i64, name: &str) -> Target<'_> {
-    Target {
-        kind: "input",
-        id: Some(id),
-        name: Some(name),
-    }
-}
-
 pub async fn create(
     pool: &PgPool,
     actor: &Actor,
@@ -78,7 +70,7 @@ pub async fn create(
     let c = InputCols::from_def(def);
     let mut tx = pool.begin().await?;
     let row = insert(&mut tx, &c).await?;
-    let t = target(row.id, &c.name);
+    let t = Target::row("input", row.id, &c.name);
     audit::record(&mut tx, actor, "input.create", t, None, Some(c.audit())).await?;
     tx.commit().await?;
     row.try_into()
@@ -151,7 +143,7 @@ pub async fn update(
         &mut tx,
         actor,
         "input.update",
-        target(id, &c.name),
+        Target::row("input", id, &c.name),
         Some(b),
         Some(a),
     )
@@ -172,7 +164,7 @@ pub async fn delete(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), StoreEr
         &mut tx,
         actor,
         "input.delete",
-        target(id, &before.name),
+        Target::row("input", id, &before.name),
         Some(b),
         None,
     )

@@ -4,13 +4,14 @@
 //!
 //! - `error`: [`StoreError`], with unique violations mapped to `Conflict { field }`;
 //! - `audit`: who did what ([`Actor`]), secret masking, reading the log;
-//! - `users`: accounts and password verification;
+//! - `users`: accounts and password verification; `totp`: their second factor;
+//! - `sessions`, `api_tokens`, `setup`, `server_keys`: refresh tokens, automation tokens, the
+//!   first-run token, the service's own keys;
 //! - `columns`: flow rows ⇄ `relevo_engine::spec` values, through the spec's newtypes;
 //! - `inputs`, `outputs`: CRUD of flows;
 //! - `desired`: [`load_desired_state`] for the engine;
 //! - `settings`: the customer's branding (name, colour, logo);
 //! - `export`: the whole configuration as one JSON document (backup, import);
-//! - `rfc3339`: timestamps as RFC 3339 strings in JSON.
 
 pub mod api_tokens;
 pub mod audit;
@@ -20,11 +21,11 @@ mod error;
 pub mod export;
 pub mod inputs;
 pub mod outputs;
-mod rfc3339;
 pub mod server_keys;
 pub mod sessions;
 pub mod settings;
 pub mod setup;
+mod totp;
 pub mod users;
 
 pub use audit::{Actor, AuditEntry, AuditFilter, AuditPage};

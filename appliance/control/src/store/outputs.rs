@@ -32,14 +32,6 @@ impl TryFrom<OutputRow> for StoredOutput {
     }
 }
 
-fn target(id: i64, name: &str) -> Target<'_> {
-    Target {
-        kind: "output",
-        id: Some(id),
-        name: Some(name),
-    }
-}
-
 pub async fn create(
     pool: &PgPool,
     actor: &Actor,
@@ -64,7 +56,7 @@ pub async fn create(
         &mut tx,
         actor,
         "output.create",
-        target(row.id, &c.name),
+        Target::row("output", row.id, &c.name),
         None,
         Some(after),
     )
@@ -146,7 +138,7 @@ pub async fn update(
         &mut tx,
         actor,
         "output.update",
-        target(id, &c.name),
+        Target::row("output", id, &c.name),
         Some(b),
         Some(a),
     )
@@ -166,7 +158,7 @@ pub async fn delete(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), StoreEr
         &mut tx,
         actor,
         "output.delete",
-        target(id, &before.name),
+        Target::row("output", id, &before.name),
         Some(b),
         None,
     )

@@ -121,14 +121,14 @@ pub async fn rotate(
     Ok((user, token))
 }
 
-async fn revoke_family(conn: &mut PgConnection, family: Uuid) -> Result<u64, StoreError> {
-    Ok(sqlx::query!(
+async fn revoke_family(conn: &mut PgConnection, family: Uuid) -> Result<(), StoreError> {
+    sqlx::query!(
         "UPDATE refresh_tokens SET revoked = true WHERE family_id = $1 AND NOT revoked",
         family
     )
     .execute(conn)
-    .await?
-    .rows_affected())
+    .await?;
+    Ok(())
 }
 
 /// Logout: revokes the session `presented` belongs to. `false` if the token is unknown.

@@ -28,7 +28,7 @@ pub struct Branding {
     /// `#rrggbb`, lower case.
     pub primary_color: String,
     pub has_logo: bool,
-    #[serde(with = "super::rfc3339")]
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -47,28 +47,36 @@ pub(crate) struct SettingsRow {
     pub primary_color: String,
     pub logo: Option<Vec<u8>>,
     pub logo_mime: Option<String>,
-    pub updated_at: OffsetDateTime,
 }
 
-impl SettingsRow {
+/// The row as a change sees it: the logo by its size, since no change needs its bytes.
+#[derive(Debug, Clone)]
+struct Current {
+    product_name: String,
+    primary_color: String,
+    logo_size: Option<i32>,
+    logo_mime: Option<String>,
+    updated_at: OffsetDateTime,
+}
+
+impl Current {
     fn branding(&self) -> Branding {
         Branding {
             product_name: self.product_name.clone(),
             primary_color: self.primary_color.clone(),
-            has_logo: self.logo.is_some(),
+            has_logo: self.logo_size.is_some(),
             updated_at: self.updated_at,
         }
     }
 
-    fn logo_audit(&self) -> Option<Value> {
-        self.logo
-            .as_ref()
-            .map(|bytes| logo_audit(bytes, self.logo_mime.as_deref()))
+    fn branding_audit(&self) -> Value {
+        json!({ "product_name": self.product_name, "primary_color": self.primary_color })
     }
-}
 
-fn logo_audit(bytes: &[u8], mime: Option<&str>) -> Value {
-    json!({ "mime": mime, "size": bytes.len() })
+    fn logo_audit(&self) -> Option<Value> {
+        let size = self.logo_size?;
+        Some(json!({ "mime": self.logo_mime, "size": size }))
+    }
 }
 
 const TARGET: Target<'static> = Target {
@@ -130,8 +138,8 @@ pub async fn update(
         actor,
         "settings.update",
         TARGET,
-        Some(branding_audit(&before)),
-        Some(branding_audit(&after)),
+        Some(before.branding_audit()),
+        Some(after.branding_audit()),
     )
     .await?;
     tx.commit().await?;
@@ -161,11 +169,11 @@ async fn change_logo(
 ) -> Result<Branding, StoreError> {
     let mut tx = pool.begin().await?;
     let before = lock(&mut tx).await?;
-    if logo.is_none() && before.logo.is_none() {
+    if logo.is_none() && before.logo_size.is_none() {
         return Ok(before.branding());
     }
     write_logo(&mut tx, logo).await?;
-    let after = logo.map(|(bytes, mime)| logo_audit(bytes, Some(mime)));
+    let after = logo.map(|(bytes, mime)| json!({ "mime": mime, "size": bytes.len() }));
     audit::record(
         &mut tx,
         actor,
@@ -180,25 +188,22 @@ async fn change_logo(
     Ok(row.branding())
 }
 
-fn branding_audit(row: &SettingsRow) -> Value {
-    json!({ "product_name": row.product_name, "primary_color": row.primary_color })
-}
-
 /// Reads the row without locking it (also in a read-only transaction).
 pub(crate) async fn read(conn: &mut PgConnection) -> Result<SettingsRow, StoreError> {
     Ok(sqlx::query_as!(
         SettingsRow,
-        "SELECT product_name, primary_color, logo, logo_mime, updated_at FROM settings"
+        "SELECT product_name, primary_color, logo, logo_mime FROM settings"
     )
     .fetch_one(conn)
     .await?)
 }
 
-/// Reads the row and locks it for the rest of the transaction.
-async fn lock(conn: &mut PgConnection) -> Result<SettingsRow, StoreError> {
+/// Reads the row (the logo by its size) and locks it for the rest of the transaction.
+async fn lock(conn: &mut PgConnection) -> Result<Current, StoreError> {
     Ok(sqlx::query_as!(
-        SettingsRow,
-        "SELECT product_name, primary_color, logo, logo_mime, updated_at
+        Current,
+        "SELECT product_name, primary_color, octet_length(logo) AS logo_size, logo_mime,
+                updated_at
          FROM settings FOR UPDATE"
     )
     .fetch_one(conn)

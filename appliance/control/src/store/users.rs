@@ -1,7 +1,8 @@
 //! User accounts: creation (password hashed with Argon2id), lookup by email (any case),
 //! password verification that takes as long for an unknown email as for a known one, the
 //! admin's changes (role, disable, password, delete; never leaving no enabled admin), login
-//! audit rows, and TOTP two-factor state (enrolment, recovery codes, replay protection).
+//! audit rows. TOTP two-factor state (enrolment, recovery codes, replay protection) is kept
+//! in `store::totp` and re-exported here.
 
 use secrecy::SecretString;
 use serde::Serialize;
@@ -11,12 +12,13 @@ use time::OffsetDateTime;
 
 use super::audit::{self, Actor, Target};
 use super::{sessions, StoreError};
-use crate::auth::{token, totp};
 use crate::domain::{Email, Password, Role};
 use crate::password;
 
-/// Recovery codes handed out per TOTP enrolment.
-pub const RECOVERY_CODES: usize = 10;
+pub use super::totp::{
+    recovery_codes_left, second_factor, totp_begin, totp_confirm, totp_disable, RECOVERY_CODES,
+};
+
 /// The `outcome` of [`record_login`] that means success; anything else is a failure reason.
 pub const LOGIN_OK: &str = "ok";
 
@@ -29,9 +31,9 @@ pub struct User {
     pub totp_enrolled: bool,
     pub totp_required: bool,
     pub disabled: bool,
-    #[serde(serialize_with = "super::rfc3339::serialize")]
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(serialize_with = "super::rfc3339::serialize")]
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -89,12 +91,8 @@ pub(crate) async fn insert(
     Ok(user)
 }
 
-fn target(user: &User) -> Target<'_> {
-    Target {
-        kind: "user",
-        id: Some(user.id),
-        name: Some(&user.email),
-    }
+pub(super) fn target(user: &User) -> Target<'_> {
+    Target::row("user", user.id, &user.email)
 }
 
 /// The user with `id`; `NotFound` if there is none.
@@ -166,8 +164,7 @@ async fn lock_admins(conn: &mut PgConnection) -> Result<Vec<i64>, StoreError> {
 
 /// `LastAdmin` if `user_id` is the only enabled admin and a change takes that away.
 fn keep_an_admin(admins: &[i64], user_id: i64, stays_admin: bool) -> Result<(), StoreError> {
-    let only_one = admins.iter().all(|&id| id == user_id);
-    if admins.contains(&user_id) && !stays_admin && only_one {
+    if !stays_admin && admins == [user_id] {
         return Err(StoreError::LastAdmin);
     }
     Ok(())
@@ -313,11 +310,10 @@ pub async fn verify_password(
     email: &str,
     password: &SecretString,
 ) -> Result<Option<User>, StoreError> {
-    let found = find_with_hash(pool, email).await?;
-    let (user, hash) = match found {
-        Some(u) => (Some(u.user), Some(u.password_hash)),
-        None => (None, None),
-    };
+    let (user, hash) = find_with_hash(pool, email)
+        .await?
+        .map(|u| (u.user, u.password_hash))
+        .unzip();
     let ok = password::verify(hash, password.clone()).await?;
     Ok(user.filter(|u| ok && !u.disabled))
 }
@@ -332,8 +328,9 @@ pub async fn record_login(
     outcome: &str,
 ) -> Result<(), StoreError> {
     let email: String = email.trim().chars().take(Email::MAX_LEN).collect();
+    let mut conn = pool.acquire().await?;
     let id = sqlx::query_scalar!("SELECT id FROM users WHERE lower(email) = lower($1)", email)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?;
     let (action, after) = if outcome == LOGIN_OK {
         ("auth.login", None)
@@ -345,196 +342,5 @@ pub async fn record_login(
         id,
         name: Some(&email),
     };
-    let mut conn = pool.acquire().await?;
     audit::record(&mut conn, actor, action, target, None, after).await
-}
-
-/// Starts (or restarts) TOTP enrolment: a new secret is kept as pending, and only becomes
-/// active once [`totp_confirm`] sees a code from it. Show it to the user as a QR code.
-pub async fn totp_begin(pool: &PgPool, user_id: i64) -> Result<totp::Secret, StoreError> {
-    let secret = totp::Secret::generate();
-    let updated = sqlx::query!(
-        "UPDATE users SET totp_pending = $2 WHERE id = $1",
-        user_id,
-        secret.to_base32()
-    )
-    .execute(pool)
-    .await?;
-    if updated.rows_affected() == 0 {
-        return Err(StoreError::NotFound {
-            what: "user",
-            id: user_id,
-        });
-    }
-    Ok(secret)
-}
-
-/// Activates the pending secret if `code` is right (`TotpCode` if not) and returns
-/// [`RECOVERY_CODES`] fresh recovery codes, shown once (older ones are deleted).
-pub async fn totp_confirm(
-    pool: &PgPool,
-    actor: &Actor,
-    user_id: i64,
-    code: &str,
-    now_unix: u64,
-) -> Result<Vec<SecretString>, StoreError> {
-    let mut tx = pool.begin().await?;
-    let user = lock(&mut tx, user_id).await?;
-    let pending = sqlx::query_scalar!("SELECT totp_pending FROM users WHERE id = $1", user_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    // A pending secret that no longer parses is as good as none: begin again.
-    let secret = pending
-        .and_then(|s| totp::Secret::from_base32(&s).ok())
-        .ok_or(StoreError::TotpNotStarted { user_id })?;
-    let step = totp::verify(&secret, code, now_unix).ok_or(StoreError::TotpCode)?;
-    sqlx::query!(
-        "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $2
-         WHERE id = $1",
-        user_id,
-        step_to_db(step),
-    )
-    .execute(&mut *tx)
-    .await?;
-    let (codes, hashes): (Vec<SecretString>, Vec<Vec<u8>>) = (0..RECOVERY_CODES)
-        .map(|_| {
-            let (code, hash) = token::recovery_code();
-            (code, hash.to_vec())
-        })
-        .unzip();
-    replace_recovery_codes(&mut tx, user_id, &hashes).await?;
-    let before = json!({ "totp": user.totp_enrolled });
-    let after = json!({ "totp": true, "recovery_codes": RECOVERY_CODES });
-    audit::record(
-        &mut tx,
-        actor,
-        "user.totp_enable",
-        target(&user),
-        Some(before),
-        Some(after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(codes)
-}
-
-async fn replace_recovery_codes(
-    conn: &mut PgConnection,
-    user_id: i64,
-    hashes: &[Vec<u8>],
-) -> Result<(), StoreError> {
-    sqlx::query!(
-        "DELETE FROM totp_recovery_codes WHERE user_id = $1",
-        user_id
-    )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO totp_recovery_codes (user_id, code_hash) SELECT $1, unnest($2::bytea[])",
-        user_id,
-        hashes
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Turns 2FA off (the user's own choice, or an admin's reset for a lost device): the
-/// secret, any pending enrolment and the recovery codes are removed.
-pub async fn totp_disable(pool: &PgPool, actor: &Actor, user_id: i64) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
-    let user = lock(&mut tx, user_id).await?;
-    sqlx::query!(
-        "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL
-         WHERE id = $1",
-        user_id
-    )
-    .execute(&mut *tx)
-    .await?;
-    replace_recovery_codes(&mut tx, user_id, &[]).await?;
-    let before = json!({ "totp": user.totp_enrolled });
-    let after = json!({ "totp": false });
-    audit::record(
-        &mut tx,
-        actor,
-        "user.totp_disable",
-        target(&user),
-        Some(before),
-        Some(after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Checks a login's second factor: a current TOTP code (±1 step) newer than the last one
-/// accepted — a code cannot be used twice — or an unused recovery code, which is spent.
-/// `false` for anything else, including a user without 2FA.
-pub async fn second_factor(
-    pool: &PgPool,
-    user_id: i64,
-    code: &str,
-    now_unix: u64,
-) -> Result<bool, StoreError> {
-    let mut tx = pool.begin().await?;
-    let Some(row) = sqlx::query!(
-        "SELECT totp_secret, totp_last_step FROM users WHERE id = $1 FOR UPDATE",
-        user_id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    else {
-        return Ok(false);
-    };
-    let Some(secret) = row
-        .totp_secret
-        .and_then(|s| totp::Secret::from_base32(&s).ok())
-    else {
-        return Ok(false);
-    };
-    let accepted = if let Some(step) = totp::verify(&secret, code, now_unix) {
-        let fresh = row
-            .totp_last_step
-            .is_none_or(|last| step_to_db(step) > last);
-        if fresh {
-            sqlx::query!(
-                "UPDATE users SET totp_last_step = $2 WHERE id = $1",
-                user_id,
-                step_to_db(step)
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        fresh
-    } else if let Some(hash) = token::recovery_code_hash(code) {
-        sqlx::query!(
-            "UPDATE totp_recovery_codes SET used_at = now()
-             WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
-            user_id,
-            &hash[..]
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1
-    } else {
-        false
-    };
-    tx.commit().await?;
-    Ok(accepted)
-}
-
-/// How many unused recovery codes the user has left.
-pub async fn recovery_codes_left(pool: &PgPool, user_id: i64) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM totp_recovery_codes WHERE user_id = $1 AND used_at IS NULL"#,
-        user_id
-    )
-    .fetch_one(pool)
-    .await?)
-}
-
-/// A time step as stored (steps fit in 63 bits until long after the Sun is gone).
-fn step_to_db(step: u64) -> i64 {
-    i64::try_from(step).unwrap_or(i64::MAX)
 }

@@ -2,11 +2,11 @@
 
 use relevo_control::domain::Role;
 use relevo_control::domain::{Email, Password};
-use relevo_control::store::{api_tokens, audit, users, Actor};
+use relevo_control::store::{api_tokens, users, Actor};
 use relevo_control::StoreError;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::common::test_db;
+use crate::common::{audit_log, test_db};
 
 fn actor() -> Actor {
     Actor::cli()
@@ -84,7 +84,7 @@ async fn the_secret_is_stored_hashed_and_never_audited() {
             .fetch_one(&db.pool)
             .await
             .expect("dump");
-    let log = audit::recent(&db.pool, 10).await.expect("audit");
+    let log = audit_log(&db.pool, 10).await;
 
     let plain = secret.expose_secret();
     assert!(!dump.contains(&plain["rlv_at_".len()..]));

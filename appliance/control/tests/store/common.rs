@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 
+use relevo_control::store::audit::{self, AuditEntry, AuditFilter};
 use relevo_control::store::{self, Actor};
 use relevo_control::EmbeddedPg;
 use relevo_engine::rtmp::RtmpUrl;
@@ -84,6 +85,15 @@ pub async fn test_db() -> TestDb {
         pool,
         _cluster: cluster,
     }
+}
+
+/// The newest `limit` entries of the audit log, newest first.
+pub async fn audit_log(pool: &PgPool, limit: i64) -> Vec<AuditEntry> {
+    let filter = AuditFilter {
+        limit,
+        ..AuditFilter::default()
+    };
+    audit::query(pool, &filter).await.expect("audit").entries
 }
 
 pub fn actor() -> Actor {

@@ -30,5 +30,7 @@ async fn settings_has_a_single_row() {
         .execute(&db.pool)
         .await;
 
-    assert!(second.is_err(), "only one settings row may exist");
+    let err = second.expect_err("only one settings row may exist");
+    let constraint = err.as_database_error().and_then(|e| e.constraint());
+    assert_eq!(constraint, Some("settings_id_check"), "{err}");
 }

@@ -2,12 +2,12 @@
 
 use relevo_control::auth::totp;
 use relevo_control::domain::{Email, Password, Role};
-use relevo_control::store::{audit, users, Actor};
+use relevo_control::store::{users, Actor};
 use relevo_control::StoreError;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
-use crate::common::test_db;
+use crate::common::{audit_log, test_db};
 
 /// A fixed "now" (2023-11-14T22:13:20Z), at the start of a time step.
 const NOW: u64 = 1_700_000_010;
@@ -198,7 +198,7 @@ async fn disable_removes_secret_and_codes_and_is_audited() {
         .await
         .expect("checked");
     let after = users::get(&db.pool, ana.id).await.expect("get");
-    let log = audit::recent(&db.pool, 3).await.expect("audit");
+    let log = audit_log(&db.pool, 3).await;
 
     assert!(!by_code && !by_recovery);
     assert!(!after.totp_enrolled);

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::metrics::LatencyHistogram;
 use crate::unit::FlvTag;
@@ -40,10 +41,12 @@ pub trait FlvIngest: Send {
 }
 
 /// A player's feed: tags already starting at a keyframe, sequence headers first.
-/// The channel closes when the output is removed or the hub ends.
+/// The channel closes when the hub ends; `stop` is cancelled when the output is stopped,
+/// changed or removed, and the player is then disconnected.
 #[derive(Debug)]
 pub struct FlvSubscription {
     pub rx: mpsc::Receiver<FlvTag>,
+    pub stop: CancellationToken,
     /// Bytes written to the player are added here.
     pub bytes_out: Arc<AtomicU64>,
     /// Time each tag spent in the relay until written to the player.
@@ -57,6 +60,7 @@ impl FlvSubscription {
     pub fn new(rx: mpsc::Receiver<FlvTag>) -> Self {
         Self {
             rx,
+            stop: CancellationToken::new(),
             bytes_out: Arc::default(),
             latency: Arc::default(),
             guard: PlayerGuard(None),

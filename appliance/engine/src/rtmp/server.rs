@@ -195,6 +195,8 @@ enum Phase {
     Playing {
         stream_id: u32,
         rx: mpsc::Receiver<FlvTag>,
+        /// The output was stopped, changed or removed.
+        stop: CancellationToken,
         bytes_out: Arc<AtomicU64>,
         latency: Arc<LatencyHistogram>,
         _guard: PlayerGuard,
@@ -231,8 +233,9 @@ impl Session<'_> {
         let mut buf = vec![0u8; READ_BUFFER];
         loop {
             let wake = match &mut self.phase {
-                Phase::Playing { rx, .. } => tokio::select! {
+                Phase::Playing { rx, stop, .. } => tokio::select! {
                     _ = cancel.cancelled() => Wake::Cancelled,
+                    _ = stop.cancelled() => Wake::Cancelled,
                     tag = rx.recv() => Wake::Tag(tag),
                     n = reader.read(&mut buf) => Wake::Read(n),
                 },
@@ -351,6 +354,7 @@ impl Session<'_> {
                         self.phase = Phase::Playing {
                             stream_id,
                             rx: sub.rx,
+                            stop: sub.stop,
                             bytes_out: sub.bytes_out,
                             latency: sub.latency,
                             _guard: sub.guard,

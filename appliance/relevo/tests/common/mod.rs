@@ -50,13 +50,15 @@ pub fn free_udp_port() -> u16 {
 /// A scratch directory removed at the end of the test.
 pub struct TempDir(pub PathBuf);
 
+/// Directories already made by this test binary: a test and its Relevo often share a name,
+/// and each must get a directory of its own.
+static TEMP_DIRS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 impl TempDir {
     pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "relevo-test-{name}-{}-{}",
-            std::process::id(),
-            Instant::now().elapsed().as_nanos()
-        ));
+        let n = TEMP_DIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("relevo-test-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
@@ -78,7 +80,6 @@ impl Drop for TempDir {
 /// A child process killed when the test ends, whatever happens.
 pub struct Proc {
     pub child: Child,
-    pub name: String,
 }
 
 impl Proc {
@@ -86,10 +87,7 @@ impl Proc {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Self {
-            child,
-            name: name.to_owned(),
-        }
+        Self { child }
     }
 
     /// Waits for the process to exit by itself; kills it after `limit`.
@@ -108,19 +106,9 @@ impl Proc {
     }
 
     /// Asks the process to finish (SIGINT lets ffmpeg write its trailer) and waits.
-    pub fn interrupt(mut self) -> std::process::ExitStatus {
+    pub fn interrupt(self) -> std::process::ExitStatus {
         unsafe_free_kill(self.child.id(), "INT");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                return self.child.wait().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait(Duration::from_secs(10))
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -254,12 +242,37 @@ impl Relevo {
                 let (st, text) = http_request(self.http, "POST", "/api/v1/setup", None, Some(&body));
                 assert!(st == 201 || st == 409, "setup: {st} {text}");
             }
-            let body = serde_json::json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
-            let (st, text) = http_request(self.http, "POST", "/api/v1/auth/login", None, Some(&body));
-            assert_eq!(st, 200, "login: {text}");
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-            v["access_token"].as_str().unwrap().to_owned()
+            self.access_token(ADMIN_EMAIL)
         })
+    }
+
+    /// Signs `email` in with the test password, plus the fields of `extra` (such as
+    /// `totp_code`): (status, body).
+    pub fn login(&self, email: &str, extra: serde_json::Value) -> (u16, serde_json::Value) {
+        let mut body = serde_json::json!({"email": email, "password": ADMIN_PASSWORD});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let (st, text) = http_request(self.http, "POST", "/api/v1/auth/login", None, Some(&body));
+        (
+            st,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    /// An access token of `email`, which must sign in without 2FA.
+    pub fn access_token(&self, email: &str) -> String {
+        let (st, v) = self.login(email, serde_json::json!({}));
+        assert_eq!(st, 200, "login {email}: {v}");
+        v["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a user with the test password, as the test admin; returns it.
+    pub fn add_user(&self, email: &str, role: &str) -> serde_json::Value {
+        let body = serde_json::json!({"email": email, "password": ADMIN_PASSWORD, "role": role});
+        let (st, user) = self.api("POST", "/api/v1/users", Some(&body));
+        assert_eq!(st, 201, "creating {email}: {user}");
+        user
     }
 
     /// A request to the API as the test admin: (status, body).
@@ -311,8 +324,28 @@ impl Relevo {
 
 /// ffmpeg (5.1) passes the streamid query value to libsrt as written, without decoding, so
 /// only the query separator needs escaping.
-pub fn urlencode(s: &str) -> String {
+fn urlencode(s: &str) -> String {
     s.replace('&', "%26")
+}
+
+/// TOML of an `[[input]]` that publishers reach with `key`, without a grace period: its
+/// outputs end with the test's publisher. Further lines added after it are the input's.
+pub fn input_toml(name: &str, key: &str) -> String {
+    format!("\n[[input]]\nname = \"{name}\"\ngrace_period_s = 0\nkey = \"{key}\"\n")
+}
+
+/// TOML of an `[[input.output]]` pushing to `url`. Further lines added after it are the
+/// output's.
+pub fn push_toml(name: &str, url: &str) -> String {
+    format!("\n  [[input.output]]\n  name = \"{name}\"\n  push = \"{url}\"\n")
+}
+
+/// TOML of an `[[input.output]]` that readers play with `key` over `protocol` (`srt` or
+/// `rtmp`).
+pub fn pull_toml(name: &str, protocol: &str, key: &str) -> String {
+    format!(
+        "\n  [[input.output]]\n  name = \"{name}\"\n  pull = \"{protocol}\"\n  key = \"{key}\"\n"
+    )
 }
 
 pub fn ffmpeg() -> Command {
@@ -324,48 +357,43 @@ pub fn ffmpeg() -> Command {
 
 /// Test source: `secs` seconds of 320x240 H.264 (keyframe every second) and AAC sine.
 pub fn source_args(secs: u32) -> Vec<String> {
-    [
-        "-re",
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("testsrc2=size=320x240:rate={FPS}"),
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000",
-        "-t",
-        &secs.to_string(),
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-tune",
-        "zerolatency",
-        "-pix_fmt",
-        "yuv420p",
-        "-g",
-        &GOP.to_string(),
-        "-c:a",
-        "aac",
-        "-b:a",
-        "96k",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    source_args_of("h264", 1, secs)
+}
+
+/// [`source_args`] with another video codec (ffprobe's name: `h264` or `hevc`) and
+/// `audio_tracks` AAC sines (440 Hz, 880 Hz, …).
+pub fn source_args_of(video_codec: &str, audio_tracks: u32, secs: u32) -> Vec<String> {
+    let encoder = match video_codec {
+        "h264" => "-c:v libx264 -preset ultrafast -tune zerolatency",
+        "hevc" => "-c:v libx265 -preset ultrafast -x265-params log-level=error",
+        other => panic!("no test encoder for {other}"),
+    };
+    let mut inputs = format!("-re -f lavfi -i testsrc2=size=320x240:rate={FPS}");
+    let mut maps = "-map 0:v".to_owned();
+    for track in 1..=audio_tracks {
+        let hz = 440 * track;
+        inputs += &format!(" -f lavfi -i sine=frequency={hz}:sample_rate=48000");
+        maps += &format!(" -map {track}:a");
+    }
+    // No argument holds a space.
+    format!("{inputs} -t {secs} {maps} {encoder} -pix_fmt yuv420p -g {GOP} -c:a aac -b:a 96k")
+        .split(' ')
+        .map(String::from)
+        .collect()
 }
 
 /// ffmpeg publishing the test source to `url` in `format` (`mpegts` or `flv`).
 pub fn publish(name: &str, secs: u32, format: &str, url: &str, log: &Path) -> Proc {
+    publish_with(name, &source_args(secs), format, url, log)
+}
+
+/// [`publish`] with other ffmpeg arguments: another source (see [`source_args_of`]), or
+/// output options added to [`source_args`].
+pub fn publish_with(name: &str, args: &[String], format: &str, url: &str, log: &Path) -> Proc {
     Proc::spawn(
         name,
         ffmpeg()
-            .args(source_args(secs))
+            .args(args)
             .args(["-f", format, url])
             .stderr(std::fs::File::create(log).unwrap()),
     )
@@ -542,6 +570,11 @@ pub fn assert_full_stream_of(video_codec: &str, what: &str, file: &Path, secs: u
     );
 }
 
+/// The size of a recording; 0 while it does not exist.
+pub fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
 /// Waits until a recording stops growing (the writer finished or went idle).
 pub fn wait_file_stable(path: &Path) {
     wait_files_stable(&[path.to_owned()]);
@@ -556,7 +589,7 @@ pub fn wait_files_stable(paths: &[PathBuf]) {
             .iter()
             .zip(last.iter_mut())
             .filter_map(|(p, l)| {
-                let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                let len = file_len(p);
                 if len != l.0 {
                     *l = (len, Instant::now());
                 }
@@ -573,6 +606,11 @@ pub fn wait_files_stable(paths: &[PathBuf]) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Where Relevo pushes to reach the [`srt_listener_sink`] on `port` (without its options).
+pub fn srt_sink_url(port: u16) -> String {
+    format!("srt://127.0.0.1:{port}")
 }
 
 /// srt-live-transmit as an SRT listener destination writing what it receives to `out`.
@@ -596,6 +634,11 @@ pub fn srt_listener_sink(port: u16, query: &str, out: &Path, log: &Path) -> Proc
     p
 }
 
+/// Where Relevo pushes to reach the [`rtmp_listener_sink`] on `port`.
+pub fn rtmp_sink_url(port: u16) -> String {
+    format!("rtmp://127.0.0.1:{port}/live/dest")
+}
+
 /// ffmpeg as an RTMP server destination (`-listen 1`) recording to `out`.
 pub fn rtmp_listener_sink(port: u16, out: &Path, log: &Path) -> Proc {
     let p = Proc::spawn(
@@ -605,7 +648,7 @@ pub fn rtmp_listener_sink(port: u16, out: &Path, log: &Path) -> Proc {
                 "-listen",
                 "1",
                 "-i",
-                &format!("rtmp://127.0.0.1:{port}/live/dest"),
+                &rtmp_sink_url(port),
                 "-map",
                 "0",
                 "-c",
@@ -762,6 +805,32 @@ impl Relevo {
                 .arg("file://con")
                 .stdout(std::fs::File::create(out).unwrap())
                 .stderr(Stdio::null()),
+        )
+    }
+
+    /// ffmpeg reading `streamid` over SRT (a `read:KEY`, `#!::r=KEY,m=request` or bare
+    /// key) and recording the TS to `out`, its log beside it (`.log`).
+    pub fn record_srt(&self, streamid: &str, out: &Path) -> Proc {
+        let url = self.srt_url(streamid, "");
+        record(
+            "srt-recorder",
+            &url,
+            "mpegts",
+            out,
+            &out.with_extension("log"),
+        )
+    }
+
+    /// ffmpeg playing `key` over RTMP and recording the FLV to `out`, its log beside it
+    /// (`.log`).
+    pub fn record_rtmp(&self, key: &str, out: &Path) -> Proc {
+        let url = self.rtmp_url(key);
+        record(
+            "rtmp-recorder",
+            &url,
+            "flv",
+            out,
+            &out.with_extension("log"),
         )
     }
 }
