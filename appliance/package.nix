@@ -1,9 +1,10 @@
 # The `relevo` binary, built from the committed Cargo.lock (no vendor hash to keep in sync).
 #
 # Only what the build reads is in the source, so editing the README or a .nix file does not
-# rebuild the crate: the Cargo workspace, the crates under appliance/, and — once issue 4
-# adds them — migrations/ (embedded by sqlx::migrate!) and .sqlx/ (offline query data, so the
-# sandbox needs no database). Flakes only see files tracked by git.
+# rebuild the crate: the Cargo workspace, the crates under appliance/ (with the panel's
+# templates, words and assets, compiled into the binary), migrations/ (embedded by
+# sqlx::migrate!) and .sqlx/ (offline query data, so the sandbox needs no database). Flakes
+# only see files tracked by git.
 #
 # `runUnitTests = true` gives the unit-test variant used as a flake check: library and
 # binary unit tests only (loopback at most). The integration tests under */tests/ need
@@ -46,7 +47,7 @@ rustPlatform.buildRustPackage {
     openssl
   ];
 
-  # Once the store arrives (issue 4): compile sqlx queries against the committed .sqlx/.
+  # Compile sqlx queries against the committed .sqlx/.
   env.SQLX_OFFLINE = "true";
 
   # The appliance ships the binary only; relevo-bench is a load tool for bench/.

@@ -7,6 +7,7 @@
 //!
 //! Layout:
 //! - `api/`: the HTTP routes, one table of who may call what ([`api::routes::ROUTES`]);
+//! - `panel/`: the web panel, server-rendered over the API's own handlers;
 //! - `auth/`: JWT access tokens, opaque tokens, TOTP, login and API rate limits;
 //! - `reconcile`: database flows + configuration-file flows → the engine, by difference;
 //! - `embedded_pg`: a private PostgreSQL cluster on a Unix socket (initdb, start, stop);
@@ -21,9 +22,16 @@ pub mod auth;
 pub mod domain;
 pub mod embedded_pg;
 pub mod flow_doc;
+pub mod panel;
 pub mod password;
 pub mod reconcile;
 pub mod store;
 
 pub use embedded_pg::{EmbeddedPg, EmbeddedPgError, PgBinaries};
 pub use store::StoreError;
+
+/// The whole HTTP surface: the API and the panel. Unknown paths under `/api/` get the
+/// API's JSON 404; others the panel's page.
+pub fn app(state: api::ApiState) -> axum::Router {
+    api::router(state.clone()).merge(panel::router(state))
+}

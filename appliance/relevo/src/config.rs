@@ -206,6 +206,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
     };
     let mut api = relevo_control::api::ApiConfig::default();
+    api.endpoints = relevo_control::api::Endpoints {
+        srt: engine.srt.map(|a| a.port()),
+        rtmp: engine.rtmp.map(|a| a.port()),
+        rtmps: engine.rtmps.map(|a| a.port()),
+    };
     match raw.api.access_token_ttl_s {
         Some(s @ 1..=86_400) => api.access_ttl = std::time::Duration::from_secs(s),
         Some(_) => return Err(ctx.err("api.access_token_ttl_s", "must be 1–86400 seconds")),

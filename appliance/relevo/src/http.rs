@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use relevo_control::api::{router, ApiState};
+use relevo_control::api::ApiState;
 use tokio::net::TcpListener;
 
 /// Binds `addr`; a failure is fatal at start like any other listener's.
@@ -24,7 +24,7 @@ pub async fn serve(
     api: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let app = router(api).into_make_service_with_connect_info::<SocketAddr>();
+    let app = relevo_control::app(api).into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -268,12 +268,18 @@ async fn first_admin_hint(pool: &sqlx::PgPool, http: std::net::SocketAddr) {
 }
 
 /// Deletes refresh tokens that expired a week ago or more (kept that long so that a late
-/// replay of a rotated token is still recognised as reuse), so the table does not grow.
+/// replay of a rotated token is still recognised as reuse) and ended panel sessions, so
+/// the tables do not grow.
 async fn forget_expired_sessions(pool: &sqlx::PgPool) {
     match relevo_control::store::sessions::delete_expired(pool, time::Duration::days(7)).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(sessions = n, "expired refresh tokens deleted"),
         Err(e) => tracing::warn!("cannot delete expired refresh tokens: {e}"),
+    }
+    match relevo_control::store::panel_sessions::delete_expired(pool).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(sessions = n, "expired panel sessions deleted"),
+        Err(e) => tracing::warn!("cannot delete expired panel sessions: {e}"),
     }
 }
 

@@ -39,9 +39,9 @@ pub async fn get_user(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    email: String,
-    password: SecretString,
-    role: Role,
+    pub email: String,
+    pub password: SecretString,
+    pub role: Role,
 }
 
 fn password(field: &str, p: SecretString) -> ApiResult<Password> {
@@ -63,11 +63,11 @@ pub async fn create_user(
 #[serde(deny_unknown_fields)]
 pub struct UserPatchBody {
     #[serde(default)]
-    role: Option<Role>,
+    pub role: Option<Role>,
     #[serde(default)]
-    disabled: Option<bool>,
+    pub disabled: Option<bool>,
     #[serde(default)]
-    totp_required: Option<bool>,
+    pub totp_required: Option<bool>,
 }
 
 pub async fn update_user(
@@ -97,7 +97,7 @@ pub async fn delete_user(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
-    password: SecretString,
+    pub password: SecretString,
 }
 
 pub async fn set_user_password(
@@ -134,8 +134,8 @@ pub async fn list_tokens(State(s): State<ApiState>, _: Can<ADMIN>) -> ApiResult<
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
-    name: String,
-    role: Role,
+    pub name: String,
+    pub role: Role,
 }
 
 #[derive(Debug, Serialize)]
@@ -212,9 +212,9 @@ pub async fn branding_logo(State(s): State<ApiState>) -> ApiResult<Response> {
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
     #[serde(default)]
-    product_name: Option<String>,
+    pub product_name: Option<String>,
     #[serde(default)]
-    primary_color: Option<String>,
+    pub primary_color: Option<String>,
 }
 
 pub async fn update_settings(
@@ -257,15 +257,15 @@ pub async fn clear_logo(State(s): State<ApiState>, Can(p): Can<ADMIN>) -> ApiRes
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
-    actor: Option<String>,
-    action: Option<String>,
-    target_kind: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target_kind: Option<String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
-    since: Option<OffsetDateTime>,
+    pub since: Option<OffsetDateTime>,
     #[serde(default, with = "time::serde::rfc3339::option")]
-    until: Option<OffsetDateTime>,
-    before_id: Option<i64>,
-    limit: Option<i64>,
+    pub until: Option<OffsetDateTime>,
+    pub before_id: Option<i64>,
+    pub limit: Option<i64>,
 }
 
 pub async fn audit_log(
@@ -300,7 +300,7 @@ pub async fn export_config(State(s): State<ApiState>, _: Can<ADMIN>) -> ApiResul
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
     #[serde(default)]
-    mode: Option<String>,
+    pub mode: Option<String>,
 }
 
 pub async fn import_config(

@@ -2,7 +2,10 @@
 //! permissions (DESIGN.md §2 "Roles … enforced in one place").
 //!
 //! A request authenticates with `Authorization: Bearer …`: a JWT access token (a user) or an
-//! API token (`rlv_at_…`, tied to a role). The user is read from the database on every
+//! API token (`rlv_at_…`, tied to a role). The panel's session cookie is accepted too, but
+//! only on reads (`GET`, which includes the WebSocket upgrade) and only from the panel's own
+//! origin: a cookie is sent by the browser on its own, so accepting it for changes would
+//! open the API to cross-site request forgery. The panel's forms carry a CSRF token instead. The user is read from the database on every
 //! request, so disabling an account or changing its role takes effect at once, not when the
 //! access token expires.
 
@@ -11,12 +14,13 @@ use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 
 use super::error::ApiError;
 use super::ApiState;
 use crate::domain::Role;
-use crate::store::{api_tokens, users, Actor, StoreError};
+use crate::store::users::User;
+use crate::store::{api_tokens, panel_sessions, users, Actor, StoreError};
 
 /// What a route needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -88,6 +92,19 @@ impl Principal {
         }
     }
 
+    /// A signed-in user, as stored now.
+    pub fn of_user(user: User, addr: Option<IpAddr>) -> Self {
+        Principal {
+            who: Who::User {
+                id: user.id,
+                must_enroll_totp: user.totp_required && !user.totp_enrolled,
+                email: user.email,
+            },
+            role: user.role,
+            addr,
+        }
+    }
+
     pub fn sees_secrets(&self) -> bool {
         sees_secrets(self.role)
     }
@@ -151,6 +168,18 @@ fn forwarded(headers: &HeaderMap) -> Option<IpAddr> {
     })
 }
 
+/// The panel's session cookie.
+pub const SESSION_COOKIE: &str = "relevo_session";
+
+/// How a request proves who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A JWT access token or an API token.
+    Bearer(String),
+    /// The panel's session cookie.
+    Panel(String),
+}
+
 /// The bearer token of a request: the `Authorization` header, or for the WebSocket (which
 /// browsers open without headers) an `access_token` query parameter.
 pub fn bearer(headers: &HeaderMap, uri: &axum::http::Uri) -> Option<String> {
@@ -171,29 +200,75 @@ pub fn bearer(headers: &HeaderMap, uri: &axum::http::Uri) -> Option<String> {
     None
 }
 
+/// The value of cookie `name`.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}
+
+/// Whether a browser request comes from a page of this server: an `Origin` header, when
+/// there is one, must name the host the request was sent to. Browsers always send it on
+/// WebSocket upgrades, so another site cannot open the event stream with our cookie.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+/// The credential of a request; the cookie only on reads from our own origin.
+pub fn credential(parts: &Parts) -> Option<Credential> {
+    if let Some(token) = bearer(&parts.headers, &parts.uri) {
+        return Some(Credential::Bearer(token));
+    }
+    let cookie = cookie(&parts.headers, SESSION_COOKIE)?;
+    (parts.method == Method::GET && same_origin(&parts.headers))
+        .then(|| Credential::Panel(cookie.to_owned()))
+}
+
 impl FromRequestParts<ApiState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let addr = client_addr(parts);
-        let token = bearer(&parts.headers, &parts.uri).ok_or_else(|| {
+        let credential = credential(parts).ok_or_else(|| {
             ApiError::unauthenticated("sign in: send Authorization: Bearer <token>")
         })?;
-        let principal = authenticate(state, &token, addr).await?;
+        let principal = authenticate(state, &credential, addr).await?;
         state
             .api_limiter
             .check(&principal.limiter_key(), Instant::now())
             .map_err(ApiError::too_many)?;
+        // The WebSocket re-checks it while it stays open.
+        parts.extensions.insert(credential);
         Ok(principal)
     }
 }
 
-pub(super) async fn authenticate(
+pub(crate) async fn authenticate(
     state: &ApiState,
-    token: &str,
+    credential: &Credential,
     addr: Option<IpAddr>,
 ) -> Result<Principal, ApiError> {
     let pool = state.control.pool();
+    let token = match credential {
+        Credential::Panel(cookie) => {
+            return match panel_sessions::lookup(pool, cookie, state.config.panel).await? {
+                Some(s) if !s.totp_pending => Ok(Principal::of_user(s.user, addr)),
+                _ => Err(ApiError::unauthenticated("the panel session has ended")),
+            };
+        }
+        Credential::Bearer(token) => token,
+    };
     if token.starts_with(crate::auth::API_TOKEN_PREFIX) {
         let t = api_tokens::authenticate(pool, token)
             .await?
@@ -221,15 +296,7 @@ pub(super) async fn authenticate(
     if user.disabled {
         return Err(ApiError::unauthenticated("this account is disabled"));
     }
-    Ok(Principal {
-        who: Who::User {
-            id: user.id,
-            must_enroll_totp: user.totp_required && !user.totp_enrolled,
-            email: user.email,
-        },
-        role: user.role,
-        addr,
-    })
+    Ok(Principal::of_user(user, addr))
 }
 
 /// `Can<READ>`, `Can<OPERATE>`, `Can<ADMIN>`: a principal whose role allows the route. As an
@@ -298,5 +365,28 @@ mod tests {
         }
         assert!(!sees_secrets(Role::Visor));
         assert!(sees_secrets(Role::Tecnico));
+    }
+
+    #[test]
+    fn origin_must_match_host() {
+        use axum::http::HeaderValue;
+        let headers = |origin: Option<&str>| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static("relay.example.net"));
+            if let Some(o) = origin {
+                h.insert(header::ORIGIN, HeaderValue::from_str(o).expect("ASCII"));
+            }
+            h
+        };
+        assert!(
+            same_origin(&headers(None)),
+            "no Origin: not a cross-site browser request"
+        );
+        assert!(same_origin(&headers(Some("https://relay.example.net"))));
+        assert!(!same_origin(&headers(Some("https://evil.example"))));
+        assert!(!same_origin(&headers(Some(
+            "https://relay.example.net.evil.example"
+        ))));
+        assert!(!same_origin(&headers(Some("null"))));
     }
 }

@@ -14,15 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::http::{header, HeaderMap, Uri};
+use axum::extract::{Extension, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use relevo_engine::metrics::{FlowState, Snapshot};
 use relevo_engine::prometheus;
 use serde_json::json;
 
-use super::auth::{Can, READ};
+use super::auth::{Can, Credential, READ};
 use super::error::ApiResult;
 use super::ApiState;
 
@@ -45,15 +45,13 @@ pub async fn metrics(State(s): State<ApiState>, _: Can<READ>) -> Response {
 pub async fn events(
     State(s): State<ApiState>,
     _: Can<READ>,
-    headers: HeaderMap,
-    uri: Uri,
+    Extension(credential): Extension<Credential>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let token = super::auth::bearer(&headers, &uri).unwrap_or_default();
-    ws.on_upgrade(move |socket| follow(socket, s, token))
+    ws.on_upgrade(move |socket| follow(socket, s, credential))
 }
 
-async fn follow(mut socket: WebSocket, s: ApiState, token: String) {
+async fn follow(mut socket: WebSocket, s: ApiState, credential: Credential) {
     let mut rx = s.control.engine().subscribe();
     let mut states = States::new();
     let mut recheck = tokio::time::interval(RECHECK);
@@ -77,7 +75,7 @@ async fn follow(mut socket: WebSocket, s: ApiState, token: String) {
                 }
             }
             _ = recheck.tick() => {
-                if super::auth::authenticate(&s, &token, None).await.is_err() {
+                if super::auth::authenticate(&s, &credential, None).await.is_err() {
                     let _ = socket.send(Message::Close(Some(CloseFrame {
                         code: 4001,
                         reason: "credentials no longer valid".into(),

@@ -23,7 +23,7 @@ use crate::flow_doc::{InputDoc, OutputDoc};
 use crate::reconcile::WriteGuard;
 use crate::store::{audit::MASK, inputs, outputs, InputDef, StoredInput, StoredOutput};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct InputView {
     /// `null` for a flow of the configuration file.
     pub id: Option<i64>,
@@ -38,7 +38,7 @@ pub struct InputView {
     pub updated_at: Option<OffsetDateTime>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct OutputView {
     pub id: Option<i64>,
     pub input_id: Option<i64>,

@@ -27,7 +27,7 @@ use axum::{Json, Router};
 use crate::auth::jwt::JwtKeys;
 use crate::auth::limiter::{ApiLimiter, LoginLimiter};
 use crate::reconcile::Control;
-use crate::store::{server_keys, StoreError};
+use crate::store::{panel_sessions, server_keys, StoreError};
 
 /// Token lifetimes and limits.
 #[derive(Debug, Clone)]
@@ -39,6 +39,18 @@ pub struct ApiConfig {
     /// Requests per second per user or token, and the burst allowed above it.
     pub api_rate: f64,
     pub api_burst: f64,
+    /// The panel's cookie sessions.
+    pub panel: panel_sessions::Lifetimes,
+    /// The ports encoders and players use, for the connection URLs the panel shows.
+    pub endpoints: Endpoints,
+}
+
+/// The media listeners' ports (`None`: that listener is off).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Endpoints {
+    pub srt: Option<u16>,
+    pub rtmp: Option<u16>,
+    pub rtmps: Option<u16>,
 }
 
 impl Default for ApiConfig {
@@ -48,6 +60,8 @@ impl Default for ApiConfig {
             refresh_ttl: time::Duration::days(30),
             api_rate: 50.0,
             api_burst: 200.0,
+            panel: panel_sessions::Lifetimes::default(),
+            endpoints: Endpoints::default(),
         }
     }
 }
@@ -145,16 +159,25 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/v1/config/export", get(a::export_config))
         .route("/api/v1/config/import", post(a::import_config))
-        .fallback(|method: Method| async move {
-            error::ApiError::new(
-                axum::http::StatusCode::NOT_FOUND,
-                "no_route",
-                format!("no such route for {method}"),
-            )
-        })
+        .fallback(not_found)
         .layer(DefaultBodyLimit::max(json::MAX_BODY))
         .layer(axum::middleware::map_response(no_store))
         .with_state(state)
+}
+
+/// No route: JSON for API paths, a page for the panel's.
+async fn not_found(method: Method, uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let e = error::ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "no_route",
+        format!("no such route for {method}"),
+    );
+    if uri.path().starts_with("/api/") || uri.path() == "/metrics" {
+        e.into_response()
+    } else {
+        crate::panel::web::PanelError::Api(e).into_response()
+    }
 }
 
 /// API answers carry credentials and live state: never cached by a browser or a proxy.

@@ -77,10 +77,10 @@ async fn tokens_for(s: &ApiState, user: users::User, refresh: SecretString) -> A
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
-    email: String,
-    password: SecretString,
+    pub email: String,
+    pub password: SecretString,
     #[serde(default)]
-    totp_code: Option<String>,
+    pub totp_code: Option<String>,
 }
 
 pub async fn login(
@@ -88,59 +88,129 @@ pub async fn login(
     ClientAddr(addr): ClientAddr,
     Body(b): Body<LoginBody>,
 ) -> ApiResult<Json<Tokens>> {
-    let pool = s.control.pool();
-    let ip = addr.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    // Bounded: this string is the attacker's and goes to the audit log and the limiter.
-    let email: String = b.email.trim().chars().take(Email::MAX_LEN).collect();
-    s.login_limiter
-        .check(ip, &email, Instant::now())
-        .map_err(ApiError::too_many)?;
-    let actor = Actor {
-        user_id: None,
-        label: email.clone(),
-        addr,
-    };
-    // A refusal counts against the limits and goes to the audit log.
-    let (limiter, actor, account) = (&s.login_limiter, &actor, email.as_str());
-    let refuse = move |outcome: &'static str, code, message| async move {
-        limiter.failure(ip, account, Instant::now());
-        users::record_login(pool, actor, account, outcome).await?;
-        tracing::info!(%ip, outcome, "sign-in refused");
-        Err::<Json<Tokens>, _>(ApiError::new(StatusCode::UNAUTHORIZED, code, message))
-    };
-    let Some(user) = users::verify_password(pool, &email, &b.password).await? else {
-        return refuse(
-            "bad_credentials",
-            "invalid_credentials",
-            "wrong email or password",
-        )
-        .await;
-    };
-    if user.totp_enrolled {
-        match b.totp_code.as_deref().map(str::trim) {
+    let user = match first_factor(&s, addr, &b.email, &b.password).await? {
+        FirstFactor::Done(user) => user,
+        FirstFactor::TotpOwed(user) => match b.totp_code.as_deref().map(str::trim) {
             None | Some("") => return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "totp_required",
                 "this account has two-factor authentication: send totp_code (or a recovery code)",
             )),
             Some(code) => {
-                if !users::second_factor(pool, user.id, code, now_unix()).await? {
-                    return refuse("bad_totp", "invalid_totp", "wrong or reused code").await;
-                }
+                second_factor(&s, addr, &user, code).await?;
+                user
             }
-        }
-    }
-    s.login_limiter.success(ip, &email, Instant::now());
-    let actor = Actor::user(user.id, &user.email, addr);
-    users::record_login(pool, &actor, &user.email, users::LOGIN_OK).await?;
-    let refresh = sessions::issue(pool, user.id, s.config.refresh_ttl).await?;
+        },
+    };
+    signed_in(&s, addr, &user).await?;
+    let refresh = sessions::issue(s.control.pool(), user.id, s.config.refresh_ttl).await?;
     Ok(Json(tokens_for(&s, user, refresh).await?))
+}
+
+/// The outcome of a right password.
+#[derive(Debug)]
+pub enum FirstFactor {
+    /// Signed in, once [`signed_in`] records it.
+    Done(User),
+    /// The account has 2FA: a code is owed ([`second_factor`]).
+    TotpOwed(User),
+}
+
+/// Checks an email and password against the sign-in limits; a refusal is counted and
+/// audited. Shared by the API's login and the panel's.
+pub async fn first_factor(
+    s: &ApiState,
+    addr: Option<IpAddr>,
+    email: &str,
+    password: &SecretString,
+) -> ApiResult<FirstFactor> {
+    let pool = s.control.pool();
+    // Bounded: this string is the attacker's and goes to the audit log and the limiter.
+    let email: String = email.trim().chars().take(Email::MAX_LEN).collect();
+    check_limits(s, addr, &email)?;
+    match users::verify_password(pool, &email, password).await? {
+        None => Err(refuse(
+            s,
+            addr,
+            &email,
+            "bad_credentials",
+            "invalid_credentials",
+            "wrong email or password",
+        )
+        .await?),
+        Some(user) if user.totp_enrolled => Ok(FirstFactor::TotpOwed(user)),
+        Some(user) => Ok(FirstFactor::Done(user)),
+    }
+}
+
+/// Checks a TOTP or recovery code of `user`, under the same limits as the password.
+pub async fn second_factor(
+    s: &ApiState,
+    addr: Option<IpAddr>,
+    user: &User,
+    code: &str,
+) -> ApiResult<()> {
+    check_limits(s, addr, &user.email)?;
+    if users::second_factor(s.control.pool(), user.id, code.trim(), now_unix()).await? {
+        Ok(())
+    } else {
+        Err(refuse(
+            s,
+            addr,
+            &user.email,
+            "bad_totp",
+            "invalid_totp",
+            "wrong or reused code",
+        )
+        .await?)
+    }
+}
+
+/// Records a completed sign-in: clears the account's failures and writes the audit row.
+pub async fn signed_in(s: &ApiState, addr: Option<IpAddr>, user: &User) -> ApiResult<()> {
+    s.login_limiter
+        .success(ip_of(addr), &user.email, Instant::now());
+    let actor = Actor::user(user.id, &user.email, addr);
+    users::record_login(s.control.pool(), &actor, &user.email, users::LOGIN_OK).await?;
+    Ok(())
+}
+
+fn ip_of(addr: Option<IpAddr>) -> IpAddr {
+    addr.unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+fn check_limits(s: &ApiState, addr: Option<IpAddr>, account: &str) -> ApiResult<()> {
+    s.login_limiter
+        .check(ip_of(addr), account, Instant::now())
+        .map_err(ApiError::too_many)
+}
+
+/// A refused sign-in: counted against the limits and written to the audit log. Returns the
+/// error to answer with (or the store's, if the audit row could not be written).
+async fn refuse(
+    s: &ApiState,
+    addr: Option<IpAddr>,
+    account: &str,
+    outcome: &'static str,
+    code: &'static str,
+    message: &'static str,
+) -> ApiResult<ApiError> {
+    let ip = ip_of(addr);
+    s.login_limiter.failure(ip, account, Instant::now());
+    let actor = Actor {
+        user_id: None,
+        label: account.to_owned(),
+        addr,
+    };
+    users::record_login(s.control.pool(), &actor, account, outcome).await?;
+    tracing::info!(%ip, outcome, "sign-in refused");
+    Ok(ApiError::new(StatusCode::UNAUTHORIZED, code, message))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
-    refresh_token: SecretString,
+    pub refresh_token: SecretString,
 }
 
 pub async fn refresh(
@@ -183,9 +253,9 @@ pub async fn logout(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetupBody {
-    token: SecretString,
-    email: String,
-    password: SecretString,
+    pub token: SecretString,
+    pub email: String,
+    pub password: SecretString,
 }
 
 pub async fn first_admin(
@@ -234,8 +304,8 @@ pub async fn me(State(s): State<ApiState>, Me { id, .. }: Me) -> ApiResult<Json<
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
-    current_password: SecretString,
-    new_password: SecretString,
+    pub current_password: SecretString,
+    pub new_password: SecretString,
 }
 
 pub async fn change_password(
@@ -301,7 +371,7 @@ pub async fn totp_begin(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CodeBody {
-    code: String,
+    pub code: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -330,7 +400,7 @@ pub async fn totp_confirm(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
-    password: SecretString,
+    pub password: SecretString,
 }
 
 pub async fn totp_disable(

@@ -5,6 +5,7 @@
 //! - `error`: [`StoreError`], with unique violations mapped to `Conflict { field }`;
 //! - `audit`: who did what ([`Actor`]), secret masking, reading the log;
 //! - `users`: accounts and password verification; `totp`: their second factor;
+//! - `panel_sessions`: the panel's cookie sign-ins;
 //! - `sessions`, `api_tokens`, `setup`, `server_keys`: refresh tokens, automation tokens, the
 //!   first-run token, the service's own keys;
 //! - `columns`: flow rows ⇄ `relevo_engine::spec` values, through the spec's newtypes;
@@ -21,6 +22,7 @@ mod error;
 pub mod export;
 pub mod inputs;
 pub mod outputs;
+pub mod panel_sessions;
 pub mod server_keys;
 pub mod sessions;
 pub mod settings;

@@ -162,6 +162,10 @@ pub(crate) async fn revoke_user_on(
     conn: &mut PgConnection,
     user_id: i64,
 ) -> Result<u64, StoreError> {
+    // The panel's cookie sessions end with them.
+    sqlx::query!("DELETE FROM panel_sessions WHERE user_id = $1", user_id)
+        .execute(&mut *conn)
+        .await?;
     Ok(sqlx::query!(
         "UPDATE refresh_tokens SET revoked = true WHERE user_id = $1 AND NOT revoked",
         user_id

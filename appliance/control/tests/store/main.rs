@@ -10,6 +10,7 @@ mod embedded;
 mod export;
 mod flows;
 mod migrations;
+mod panel_sessions;
 mod sessions;
 mod settings;
 mod setup;

@@ -153,6 +153,20 @@ pub struct Relevo {
     token: std::sync::OnceLock<String>,
 }
 
+/// `relevo serve --config CONFIG`, logging to `log` (truncated).
+fn spawn_relevo(config: &Path, log: &Path) -> Proc {
+    Proc::spawn(
+        "relevo",
+        Command::new(env!("CARGO_BIN_EXE_relevo"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("RELEVO_LOG", "info,relevo_engine=debug,libsrt=error")
+            .env_remove("JOURNAL_STREAM")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap()),
+    )
+}
+
 /// The admin every test Relevo gets through its first-admin setup link.
 pub const ADMIN_EMAIL: &str = "admin@relevo.test";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
@@ -184,18 +198,8 @@ impl Relevo {
         let config = dir.path("relevo.toml");
         std::fs::write(&config, format!("{listen}\n{extra}\n{flows}")).unwrap();
         let log = dir.path("relevo.log");
-        let proc = Proc::spawn(
-            "relevo",
-            Command::new(env!("CARGO_BIN_EXE_relevo"))
-                .args(["serve", "--config"])
-                .arg(&config)
-                .env("RELEVO_LOG", "info,relevo_engine=debug,libsrt=error")
-                .env_remove("JOURNAL_STREAM")
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap()),
-        );
         let mut r = Self {
-            proc,
+            proc: spawn_relevo(&config, &log),
             dir,
             srt,
             rtmp,
@@ -204,11 +208,26 @@ impl Relevo {
             log,
             token: std::sync::OnceLock::new(),
         };
-        wait_until("relevo to listen", Duration::from_secs(60), || {
-            assert!(r.proc.is_running(), "relevo exited:\n{}", r.log_text());
-            r.log_text().contains("relevo running")
-        });
+        r.wait_running();
         r
+    }
+
+    fn wait_running(&mut self) {
+        wait_until("relevo to listen", Duration::from_secs(60), || {
+            assert!(
+                self.proc.is_running(),
+                "relevo exited:\n{}",
+                self.log_text()
+            );
+            self.log_text().contains("relevo running")
+        });
+    }
+
+    /// Starts a stopped Relevo again with the same configuration, ports and database, as
+    /// a restart of the service would.
+    pub fn start_again(&mut self) {
+        self.proc = spawn_relevo(&self.dir.path("relevo.toml"), &self.log);
+        self.wait_running();
     }
 
     /// Stops Relevo as systemd would (SIGTERM), so that it stops its PostgreSQL; a Relevo

@@ -1,0 +1,67 @@
+//! The panel's stylesheet and script, compiled into the binary and served by Relevo itself:
+//! an appliance may have no internet, so nothing comes from a CDN. Browsers revalidate with
+//! the ETag (a hash of the content), so an update is picked up at once.
+
+use std::sync::OnceLock;
+
+use axum::extract::Path;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+struct Asset {
+    name: &'static str,
+    mime: &'static str,
+    body: &'static str,
+}
+
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "panel.css",
+        mime: "text/css; charset=utf-8",
+        body: include_str!("../../assets/panel.css"),
+    },
+    Asset {
+        name: "panel.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/panel.js"),
+    },
+];
+
+fn etags() -> &'static [String] {
+    static TAGS: OnceLock<Vec<String>> = OnceLock::new();
+    TAGS.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|a| {
+                let h = Sha256::digest(a.body.as_bytes());
+                format!("\"{}\"", data_encoding::HEXLOWER.encode(&h[..8]))
+            })
+            .collect()
+    })
+}
+
+/// `GET /assets/{file}`.
+pub async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    let Some(i) = ASSETS.iter().position(|a| a.name == file) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (asset, etag) = (&ASSETS[i], &etags()[i]);
+    let cache = [
+        (header::ETAG, HeaderValue::from_str(etag).expect("hex")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag);
+    if fresh {
+        return (StatusCode::NOT_MODIFIED, cache).into_response();
+    }
+    (
+        cache,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(asset.mime))],
+        asset.body,
+    )
+        .into_response()
+}

@@ -1,0 +1,192 @@
+//! The dashboard: every input with its outputs, live. The page is rendered with the current
+//! snapshot (so it is right before any script runs); `panel.js` then follows the WebSocket
+//! `/api/v1/events` with the session cookie and updates states, bit rates, charts, peers and
+//! errors every second, and shows a lost connection until it is back.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use relevo_engine::metrics::{InputSnapshot, OutputSnapshot, Snapshot};
+use relevo_engine::rtmp::RtmpUrl;
+use serde::Deserialize;
+
+use super::i18n::Words;
+use super::web::{render, Page, PanelResult, Session};
+use crate::api::auth::{Can, READ};
+use crate::api::flows::{list_inputs, InputView, OutputView};
+use crate::api::ApiState;
+
+/// An input as a card of the dashboard (and the head of its own page).
+#[derive(Debug)]
+pub struct FlowCard {
+    /// `None` for a flow of the configuration file (read-only here).
+    pub id: Option<i64>,
+    pub name: String,
+    pub enabled: bool,
+    /// How the stream arrives, in words.
+    pub source: String,
+    pub state: &'static str,
+    pub bitrate: String,
+    pub publisher: String,
+    pub outputs: Vec<OutputRow>,
+}
+
+impl FlowCard {
+    pub fn from_config(&self) -> bool {
+        self.id.is_none()
+    }
+}
+
+#[derive(Debug)]
+pub struct OutputRow {
+    pub id: Option<i64>,
+    pub name: String,
+    pub kind: String,
+    /// The destination without its key, or how readers fetch it.
+    pub target: String,
+    pub enabled: bool,
+    pub state: &'static str,
+    pub bitrate: String,
+    pub reconnects: u64,
+    pub peers: u64,
+    pub error: String,
+}
+
+/// A bit rate as people read it, in the page's language (`6,02 Mbit/s`).
+pub fn bitrate(bps: u64, words: &Words) -> String {
+    let (v, unit) = if bps >= 1_000_000 {
+        (bps as f64 / 1e6, "Mbit/s")
+    } else {
+        (bps as f64 / 1e3, "kbit/s")
+    };
+    let s = format!("{v:.2} {unit}");
+    if words.get("format.decimal") == "," {
+        s.replace('.', ",")
+    } else {
+        s
+    }
+}
+
+fn state_of(enabled: bool, live: Option<&'static str>) -> &'static str {
+    match live {
+        Some(s) => s,
+        None if !enabled => "stopped",
+        None => "idle",
+    }
+}
+
+/// The destination of an output in words, never with a stream key.
+pub fn output_kind(o: &OutputView, words: &Words) -> (String, String) {
+    match (&o.doc.push, o.doc.pull.as_deref()) {
+        (Some(url), _) if url.starts_with("srt://") => {
+            (words.get("kind.push_srt").to_owned(), url.clone())
+        }
+        (Some(url), _) => {
+            let shown =
+                RtmpUrl::parse(url).map_or_else(|_| url.clone(), |u| u.redacted().to_string());
+            (words.get("kind.push_rtmp").to_owned(), shown)
+        }
+        (None, Some("srt")) => (words.get("kind.pull_srt").to_owned(), String::new()),
+        _ => (words.get("kind.pull_rtmp").to_owned(), String::new()),
+    }
+}
+
+fn output_row(o: &OutputView, snap: Option<&OutputSnapshot>, words: &Words) -> OutputRow {
+    let (kind, target) = output_kind(o, words);
+    OutputRow {
+        id: o.id,
+        name: o.doc.name.clone(),
+        kind,
+        target,
+        enabled: o.doc.enabled,
+        state: state_of(o.doc.enabled, snap.map(|s| s.state.as_str())),
+        bitrate: bitrate(snap.map_or(0, |s| s.bitrate.last_1s), words),
+        reconnects: snap.map_or(0, |s| s.reconnects),
+        peers: snap.map_or(0, |s| s.peers),
+        error: snap
+            .and_then(|s| s.last_error.as_ref())
+            .map(|e| e.message.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// A card for `view`, with its figures from `snap`.
+pub fn card(view: &InputView, snap: &Snapshot, words: &Words) -> FlowCard {
+    let live: Option<&InputSnapshot> = snap.input(&view.doc.name);
+    let source = match &view.doc.pull {
+        Some(url) => format!("{} {}", words.get("kind.pull_input"), url),
+        None => words.get("kind.listen").to_owned(),
+    };
+    FlowCard {
+        id: view.id,
+        name: view.doc.name.clone(),
+        enabled: view.doc.enabled,
+        source,
+        state: state_of(view.doc.enabled, live.map(|s| s.state.as_str())),
+        bitrate: bitrate(live.map_or(0, |s| s.bitrate.last_1s), words),
+        publisher: live.and_then(|s| s.publisher.as_ref()).map_or_else(
+            || words.get("live.no_publisher").to_owned(),
+            |p| format!("{} {}", p.protocol.to_uppercase(), p.peer),
+        ),
+        outputs: view
+            .outputs
+            .iter()
+            .map(|o| output_row(o, live.and_then(|s| s.output(&o.doc.name)), words))
+            .collect(),
+    }
+}
+
+/// The words the script needs (states, error explanations, units), as JSON for a
+/// `<script type="application/json">` block.
+pub fn script_words(words: &Words) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = words
+        .keys()
+        .filter(|k| {
+            ["state.", "lasterr.", "live.", "format.", "common."]
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
+        .map(|k| (k.to_owned(), words.get(k).into()))
+        .collect();
+    // `</script>` inside the JSON would end the block.
+    serde_json::Value::Object(map)
+        .to_string()
+        .replace("</", "<\\/")
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    page: Page,
+    flows: Vec<FlowCard>,
+    words_json: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Notice {
+    ok: Option<String>,
+}
+
+pub async fn page(
+    State(s): State<ApiState>,
+    session: Session,
+    Query(q): Query<Notice>,
+) -> PanelResult<Response> {
+    let axum::Json(list) =
+        list_inputs(State(s.clone()), Can::<READ>(session.principal.clone())).await?;
+    let page = Page::new(&s, &session, "dashboard")
+        .await?
+        .with_notice(q.ok.as_deref());
+    let snap = s.control.engine().subscribe().borrow().clone();
+    let flows = list
+        .inputs
+        .iter()
+        .map(|v| card(v, &snap, page.words))
+        .collect();
+    let words_json = script_words(page.words);
+    Ok(render(&DashboardPage {
+        page,
+        flows,
+        words_json,
+    }))
+}

@@ -1,0 +1,419 @@
+use super::*;
+
+/// Destination presets: the platforms operators send to most. Each sets the kind and the
+/// server URL; the stream key is the operator's.
+pub const PRESETS: &[(&str, &str, &str)] = &[
+    ("youtube", "push_rtmp", "rtmp://a.rtmp.youtube.com/live2"),
+    (
+        "youtube_rtmps",
+        "push_rtmp",
+        "rtmps://a.rtmps.youtube.com:443/live2",
+    ),
+    ("twitch", "push_rtmp", "rtmp://live.twitch.tv/app"),
+    (
+        "facebook",
+        "push_rtmp",
+        "rtmps://live-api-s.facebook.com:443/rtmp",
+    ),
+    ("rtmp", "push_rtmp", ""),
+    ("rtmps", "push_rtmp", ""),
+    ("srt", "push_srt", ""),
+    ("pull_srt", "pull_srt", ""),
+    ("pull_rtmp", "pull_rtmp", ""),
+];
+
+/// The output form's fields, as text.
+#[derive(Debug, Default, Deserialize)]
+pub struct OutputForm {
+    #[serde(default)]
+    pub name: String,
+    /// `push_rtmp`, `push_srt`, `pull_rtmp` or `pull_srt`.
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub preset: String,
+    /// Push RTMP(S): the server URL and the stream key, joined into the push URL.
+    #[serde(default)]
+    pub server: String,
+    #[serde(default)]
+    pub stream_key: String,
+    /// Push SRT: `srt://host:port`.
+    #[serde(default)]
+    pub srt_url: String,
+    #[serde(default)]
+    pub stream_id: String,
+    /// Pull outputs: the readers' key.
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub passphrase: String,
+    #[serde(default)]
+    pub key_length: String,
+    #[serde(default)]
+    pub latency_ms: String,
+    #[serde(default)]
+    pub enhanced_rtmp: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<String>,
+}
+
+/// The output form's inputs, where a refusal can be shown. The API's `push` is the server
+/// (RTMP) or SRT URL field, its `pull` the destination type.
+const OUTPUT_FIELDS: &[&str] = &[
+    "name",
+    "kind",
+    "server",
+    "stream_key",
+    "srt_url",
+    "stream_id",
+    "key",
+    "passphrase",
+    "key_length",
+    "latency_ms",
+    "enhanced_rtmp",
+];
+
+impl OutputForm {
+    fn blank() -> Self {
+        OutputForm {
+            kind: "push_rtmp".into(),
+            preset: "youtube".into(),
+            server: PRESETS[0].2.into(),
+            key: new_key(),
+            latency_ms: "200".into(),
+            enabled: Some("on".into()),
+            ..Default::default()
+        }
+    }
+
+    fn of(doc: &OutputDoc) -> Self {
+        let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        let mut f = OutputForm {
+            name: doc.name.clone(),
+            key: s(&doc.key),
+            passphrase: s(&doc.passphrase),
+            key_length: doc.key_length.map(|k| k.to_string()).unwrap_or_default(),
+            latency_ms: doc.latency_ms.unwrap_or(200).to_string(),
+            stream_id: s(&doc.stream_id),
+            enhanced_rtmp: doc.enhanced_rtmp.filter(|e| *e).map(|_| "on".into()),
+            enabled: doc.enabled.then(|| "on".into()),
+            ..Default::default()
+        };
+        match (&doc.push, doc.pull.as_deref()) {
+            (Some(url), _) if url.starts_with("srt://") => {
+                f.kind = "push_srt".into();
+                f.preset = "srt".into();
+                f.srt_url = url.clone();
+            }
+            (Some(url), _) => {
+                f.kind = "push_rtmp".into();
+                let (server, key) = url.rsplit_once('/').unwrap_or((url, ""));
+                f.server = server.to_owned();
+                f.stream_key = key.to_owned();
+                f.preset = PRESETS
+                    .iter()
+                    .find(|p| !p.2.is_empty() && p.2 == server)
+                    .map_or(
+                        if url.starts_with("rtmps") {
+                            "rtmps"
+                        } else {
+                            "rtmp"
+                        },
+                        |p| p.0,
+                    )
+                    .into();
+            }
+            (None, Some("srt")) => {
+                f.kind = "pull_srt".into();
+                f.preset = "pull_srt".into();
+            }
+            _ => {
+                f.kind = "pull_rtmp".into();
+                f.preset = "pull_rtmp".into();
+            }
+        }
+        f
+    }
+
+    /// The document the API takes; fields of other kinds are left out.
+    fn doc(&self) -> Result<OutputDoc, ApiError> {
+        let mut server = opt(&self.server).unwrap_or_default();
+        if server.is_empty() {
+            if let Some(p) = PRESETS.iter().find(|p| p.0 == self.preset) {
+                server = p.2.to_owned();
+            }
+        }
+        let srt = matches!(self.kind.as_str(), "push_srt" | "pull_srt");
+        let has_passphrase = srt && opt(&self.passphrase).is_some();
+        let mut doc = OutputDoc {
+            name: self.name.trim().to_owned(),
+            enabled: self.enabled.is_some(),
+            push: None,
+            pull: None,
+            key: None,
+            passphrase: if has_passphrase {
+                opt(&self.passphrase)
+            } else {
+                None
+            },
+            key_length: if has_passphrase {
+                number("key_length", &self.key_length)?
+            } else {
+                None
+            },
+            latency_ms: if srt {
+                number("latency_ms", &self.latency_ms)?
+            } else {
+                None
+            },
+            stream_id: None,
+            enhanced_rtmp: None,
+        };
+        match self.kind.as_str() {
+            "push_rtmp" => {
+                let key = self.stream_key.trim();
+                if server.is_empty() {
+                    return Err(ApiError::invalid("server", "missing server URL"));
+                }
+                if key.is_empty() {
+                    return Err(ApiError::invalid("stream_key", "missing stream key"));
+                }
+                doc.push = Some(format!("{}/{key}", server.trim_end_matches('/')));
+                doc.enhanced_rtmp = self.enhanced_rtmp.as_ref().map(|_| true);
+            }
+            "push_srt" => {
+                doc.push = Some(self.srt_url.trim().to_owned());
+                doc.stream_id = opt(&self.stream_id);
+            }
+            "pull_srt" | "pull_rtmp" => {
+                doc.pull = Some(self.kind[5..].to_owned());
+                doc.key = Some(self.key.trim().to_owned());
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    "kind",
+                    format!("{other:?} is not a kind"),
+                ))
+            }
+        }
+        Ok(doc)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "output_form.html")]
+struct OutputFormPage {
+    page: Page,
+    /// The input it belongs to.
+    input_id: i64,
+    input_name: String,
+    /// `None` for a new output.
+    id: Option<i64>,
+    form: OutputForm,
+    errors: FormErrors,
+    presets: &'static [(&'static str, &'static str, &'static str)],
+}
+
+impl OutputFormPage {
+    fn err(&self, field: &str) -> Option<&str> {
+        self.errors.on("output", 0, field)
+    }
+
+    fn above(&self) -> Option<&str> {
+        self.errors.above("output", 0)
+    }
+}
+
+async fn output_form(
+    s: &ApiState,
+    session: &Session,
+    input_id: i64,
+    id: Option<i64>,
+    form: OutputForm,
+    e: Option<ApiError>,
+) -> PanelResult<Response> {
+    let Json(input) = api::get_input(State(s.clone()), reader(session), Path(input_id)).await?;
+    let page = Page::new(s, session, "dashboard").await?;
+    let status = e.as_ref().map_or(StatusCode::OK, |e| e.status);
+    let errors = e.map_or_else(FormErrors::default, |mut e| {
+        let text = page.error_text(&e);
+        e.field = e.field.map(|f| match f.as_str() {
+            "push" if form.kind == "push_srt" => "srt_url".to_owned(),
+            "push" => "server".to_owned(),
+            "pull" => "kind".to_owned(),
+            _ => f,
+        });
+        FormErrors::new("output", 0, OUTPUT_FIELDS, &e, text)
+    });
+    Ok(render_status(
+        status,
+        &OutputFormPage {
+            page,
+            input_id,
+            input_name: input.doc.name,
+            id,
+            form,
+            errors,
+            presets: PRESETS,
+        },
+    ))
+}
+
+pub async fn new_output(
+    State(s): State<ApiState>,
+    session: Session,
+    Path(input_id): Path<i64>,
+) -> PanelResult<Response> {
+    operator(&session)?;
+    output_form(&s, &session, input_id, None, OutputForm::blank(), None).await
+}
+
+pub async fn create_output(
+    State(s): State<ApiState>,
+    session: Session,
+    Path(input_id): Path<i64>,
+    Form(form): Form<OutputForm>,
+) -> PanelResult<Response> {
+    let can = operator(&session)?;
+    let result = match form.doc() {
+        Ok(doc) => api::create_output(State(s.clone()), can, Path(input_id), Body(doc)).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(done(&format!("/inputs/{input_id}"), "created")),
+        Err(e) => output_form(&s, &session, input_id, None, form, Some(e)).await,
+    }
+}
+
+pub async fn edit_output(
+    State(s): State<ApiState>,
+    session: Session,
+    Path(id): Path<i64>,
+) -> PanelResult<Response> {
+    operator(&session)?;
+    let Json(view) = api::get_output(State(s.clone()), reader(&session), Path(id)).await?;
+    let input_id = view
+        .input_id
+        .ok_or_else(|| PanelError::Redirect("/".into()))?;
+    output_form(
+        &s,
+        &session,
+        input_id,
+        Some(id),
+        OutputForm::of(&view.doc),
+        None,
+    )
+    .await
+}
+
+pub async fn update_output(
+    State(s): State<ApiState>,
+    session: Session,
+    Path(id): Path<i64>,
+    Form(form): Form<OutputForm>,
+) -> PanelResult<Response> {
+    let can = operator(&session)?;
+    let Json(current) = api::get_output(State(s.clone()), reader(&session), Path(id)).await?;
+    let input_id = current.input_id.unwrap_or(0);
+    let result = match form.doc() {
+        Ok(doc) => api::update_output(State(s.clone()), can, Path(id), Body(doc)).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(done(&format!("/inputs/{input_id}"), "saved")),
+        Err(e) => output_form(&s, &session, input_id, Some(id), form, Some(e)).await,
+    }
+}
+
+pub async fn delete_output(
+    State(s): State<ApiState>,
+    session: Session,
+    Path(id): Path<i64>,
+) -> PanelResult<Response> {
+    let can = operator(&session)?;
+    let Json(current) = api::get_output(State(s.clone()), reader(&session), Path(id)).await?;
+    api::delete_output(State(s), can, Path(id)).await?;
+    Ok(done(
+        &format!("/inputs/{}", current.input_id.unwrap_or(0)),
+        "deleted",
+    ))
+}
+
+pub async fn switch_output<const ON: bool>(
+    State(s): State<ApiState>,
+    session: Session,
+    Path(id): Path<i64>,
+    headers: axum::http::HeaderMap,
+) -> PanelResult<Response> {
+    let can = operator(&session)?;
+    let Json(o) = api::switch_output::<ON>(State(s), can, Path(id)).await?;
+    let fallback = format!("/inputs/{}", o.input_id.unwrap_or(0));
+    Ok(done(
+        &back(&headers, &fallback),
+        if ON { "started" } else { "stopped" },
+    ))
+}
+
+/// `POST /outputs/{id}/new-key`: a new key for the readers of a pull output.
+pub async fn new_output_key(
+    State(s): State<ApiState>,
+    session: Session,
+    Path(id): Path<i64>,
+) -> PanelResult<Response> {
+    let can = operator(&session)?;
+    let Json(view) = api::get_output(State(s.clone()), reader(&session), Path(id)).await?;
+    let mut doc = view.doc;
+    if doc.pull.is_none() {
+        return Err(ApiError::invalid("key", "a push output carries its key in its URL").into());
+    }
+    doc.key = Some(new_key());
+    let _ = api::update_output(State(s), can, Path(id), Body(doc)).await?;
+    Ok(done(
+        &format!("/inputs/{}", view.input_id.unwrap_or(0)),
+        "saved",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_rtmp_form_joins_server_and_key() {
+        let f = OutputForm {
+            name: "yt".into(),
+            kind: "push_rtmp".into(),
+            preset: "youtube".into(),
+            stream_key: "abcd-1234".into(),
+            passphrase: "ignored because RTMP".into(),
+            enabled: Some("on".into()),
+            ..Default::default()
+        };
+        let doc = f.doc().expect("a valid form");
+        assert_eq!(
+            doc.push.as_deref(),
+            Some("rtmp://a.rtmp.youtube.com/live2/abcd-1234")
+        );
+        assert_eq!(doc.passphrase, None);
+        doc.to_spec().expect("a valid output");
+        // And back: the form of that document shows the same preset, server and key.
+        let back = OutputForm::of(&doc);
+        assert_eq!(
+            (back.preset.as_str(), back.stream_key.as_str()),
+            ("youtube", "abcd-1234")
+        );
+    }
+
+    #[test]
+    fn missing_key_names_the_field() {
+        let f = OutputForm {
+            kind: "push_rtmp".into(),
+            preset: "twitch".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            f.doc().expect_err("a refused form").field.as_deref(),
+            Some("stream_key")
+        );
+    }
+}

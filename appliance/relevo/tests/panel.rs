@@ -1,0 +1,428 @@
+//! The panel over plain HTTP: what a browser test would not show precisely. Cookies and
+//! their attributes, CSRF and cross-origin refusals, the session cookie accepted by the API
+//! only for reads from our own origin, roles in what pages show and refuse, the 2FA step,
+//! form errors next to their field, languages, security headers. (The browser itself is
+//! exercised by `panel_e2e.rs`.)
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+use relevo_control::auth::totp;
+
+/// An HTTP answer: status, headers (lower-case names), body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn cookies(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == "set-cookie")
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The value a `Set-Cookie` gives `name`.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies().into_iter().find_map(|c| {
+            let first = c.split(';').next()?;
+            let (k, v) = first.split_once('=')?;
+            (k == name).then(|| v.to_owned())
+        })
+    }
+}
+
+/// A browser-like client: it keeps cookies and sends forms.
+struct Browser {
+    port: u16,
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn new(relevo: &Relevo) -> Self {
+        Browser {
+            port: relevo.http,
+            cookies: Vec::new(),
+        }
+    }
+
+    fn request(&mut self, method: &str, path: &str, extra: &[(&str, &str)], body: &str) -> Answer {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n",
+            self.port
+        );
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req.push_str(&format!("Cookie: {}\r\n", jar.join("; ")));
+        }
+        for (k, v) in extra {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if method != "GET" {
+            req.push_str(&format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        s.write_all(req.as_bytes()).unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let answer = Answer {
+            status,
+            headers,
+            body: body.to_owned(),
+        };
+        for c in answer.cookies() {
+            let first = c.split(';').next().unwrap();
+            let (k, v) = first.split_once('=').unwrap();
+            self.cookies.retain(|(name, _)| name != k);
+            if !c.contains("Max-Age=0") {
+                self.cookies.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        answer
+    }
+
+    fn get(&mut self, path: &str) -> Answer {
+        self.request("GET", path, &[], "")
+    }
+
+    fn csrf(&self) -> String {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k == "relevo_csrf")
+            .map(|(_, v)| v.clone())
+            .expect("a CSRF cookie from an earlier page")
+    }
+
+    /// Posts a form with the CSRF token, from our own origin.
+    fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("_csrf", &self.csrf());
+        for (k, v) in fields {
+            form.append_pair(k, v);
+        }
+        let origin = format!("http://127.0.0.1:{}", self.port);
+        self.request("POST", path, &[("Origin", &origin)], &form.finish())
+    }
+
+    fn sign_in(&mut self, email: &str) -> Answer {
+        self.get("/login");
+        self.post("/login", &[("email", email), ("password", ADMIN_PASSWORD)])
+    }
+}
+
+fn location(a: &Answer) -> &str {
+    a.header("location").unwrap_or("")
+}
+
+#[test]
+fn sessions_csrf_and_origins() {
+    let relevo = Relevo::start("panel-csrf", "", "");
+    relevo.token(); // the admin exists
+    let mut b = Browser::new(&relevo);
+
+    // No session: every page sends the browser to sign in, and back afterwards.
+    let a = b.get("/inputs/new");
+    assert_eq!(a.status, 303);
+    assert_eq!(location(&a), "/login?next=%2Finputs%2Fnew");
+
+    // The first answer gives the browser a CSRF cookie (Strict); pages carry security headers.
+    let csrf = a
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("relevo_csrf="))
+        .unwrap()
+        .to_owned();
+    assert!(
+        csrf.contains("SameSite=Strict") && csrf.contains("HttpOnly"),
+        "{csrf}"
+    );
+    let a = b.get("/login");
+    assert_eq!(a.status, 200);
+    assert!(
+        a.cookie("relevo_csrf").is_none(),
+        "the token stays the same"
+    );
+    assert_eq!(a.header("x-frame-options"), Some("DENY"));
+    assert!(a
+        .header("content-security-policy")
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(a.header("cache-control"), Some("no-store"));
+
+    // A form without the token, with a wrong one, or from another site is refused.
+    let origin = format!("http://127.0.0.1:{}", relevo.http);
+    let body = format!("email={ADMIN_EMAIL}&password=x");
+    let a = b.request("POST", "/login", &[("Origin", &origin)], &body);
+    assert_eq!(a.status, 403, "no token");
+    let a = b.request(
+        "POST",
+        "/login",
+        &[("Origin", &origin)],
+        &format!("_csrf=wrong&{body}"),
+    );
+    assert_eq!(a.status, 403, "wrong token");
+    let good = format!(
+        "_csrf={}&email={ADMIN_EMAIL}&password={}",
+        b.csrf(),
+        ADMIN_PASSWORD.replace(' ', "+")
+    );
+    let a = b.request(
+        "POST",
+        "/login",
+        &[("Origin", "http://evil.example")],
+        &good,
+    );
+    assert_eq!(a.status, 403, "foreign origin");
+    assert!(a.cookie("relevo_session").is_none());
+
+    // A wrong password: the page again, in Spanish, with 401 and no session.
+    let a = b.post(
+        "/login",
+        &[("email", ADMIN_EMAIL), ("password", "wrong password!")],
+    );
+    assert_eq!(a.status, 401);
+    assert!(
+        a.body.contains("Correo o contraseña incorrectos"),
+        "{}",
+        a.body
+    );
+    assert!(a.cookie("relevo_session").is_none());
+
+    // The right one: a session cookie (HttpOnly, Lax, not Secure over plain HTTP).
+    let a = b.sign_in(ADMIN_EMAIL);
+    assert_eq!((a.status, location(&a)), (303, "/"));
+    let cookie = a
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("relevo_session="))
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let session = a.cookie("relevo_session").unwrap();
+    assert!(b.get("/").body.contains("Panel de control"));
+
+    // Behind the appliance's nginx (loopback, X-Forwarded-Proto: https) cookies are Secure.
+    let mut tls = Browser::new(&relevo);
+    let a = tls.request("GET", "/login", &[("X-Forwarded-Proto", "https")], "");
+    assert!(a
+        .cookies()
+        .iter()
+        .any(|c| c.starts_with("relevo_csrf=") && c.contains("Secure")));
+
+    // The API takes the cookie for reads from our own origin only, never for changes.
+    let a = b.get("/api/v1/inputs");
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = b.request(
+        "GET",
+        "/api/v1/inputs",
+        &[("Origin", "http://evil.example")],
+        "",
+    );
+    assert_eq!(a.status, 401, "a cross-site read with the cookie");
+    let a = b.request("POST", "/api/v1/inputs", &[("Origin", &origin)], "{}");
+    assert_eq!(a.status, 401, "a change with only the cookie");
+    // The WebSocket upgrade from another site is refused too.
+    let ws = [
+        ("Connection", "Upgrade"),
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Origin", "http://evil.example"),
+    ];
+    assert_eq!(b.request("GET", "/api/v1/events", &ws, "").status, 401);
+
+    // Signing out ends the session on the server, not only in this browser.
+    let a = b.post("/logout", &[]);
+    assert_eq!((a.status, location(&a)), (303, "/login?ok=signed_out"));
+    let mut stolen = Browser::new(&relevo);
+    stolen.cookies.push(("relevo_session".into(), session));
+    assert_eq!(stolen.get("/").status, 303, "the old cookie opens nothing");
+    assert_eq!(stolen.get("/api/v1/inputs").status, 401);
+}
+
+#[test]
+fn two_factor_step_and_roles() {
+    let relevo = Relevo::start("panel-roles", "", "");
+    relevo.add_user("tecnico@relevo.test", "tecnico");
+    relevo.add_user("visor@relevo.test", "visor");
+    let (st, input) = relevo.api(
+        "POST",
+        "/api/v1/inputs",
+        Some(&serde_json::json!({"name": "estudio", "key": "clave-secreta-1234", "passphrase": "frase-de-paso-larga"})),
+    );
+    assert_eq!(st, 201, "{input}");
+    let id = input["id"].as_i64().unwrap();
+    let (st, _) = relevo.api(
+        "POST",
+        &format!("/api/v1/inputs/{id}/outputs"),
+        Some(&serde_json::json!({"name": "yt", "push": "rtmp://a.rtmp.youtube.com/live2/clave-youtube-9999"})),
+    );
+    assert_eq!(st, 201);
+
+    // A Visor: pages without secrets or controls; forms and admin pages refused.
+    let mut visor = Browser::new(&relevo);
+    visor.sign_in("visor@relevo.test");
+    for path in ["/", &format!("/inputs/{id}")] {
+        let page = visor.get(path);
+        assert_eq!(page.status, 200, "{path}");
+        for secret in [
+            "clave-secreta-1234",
+            "frase-de-paso-larga",
+            "clave-youtube-9999",
+        ] {
+            assert!(
+                !page.body.contains(secret),
+                "{path} shows {secret} to a Visor"
+            );
+        }
+        assert!(
+            !page.body.contains("/edit\""),
+            "{path}: edit links for a Visor"
+        );
+        assert!(
+            !page.body.contains("/stop\""),
+            "{path}: stop buttons for a Visor"
+        );
+    }
+    assert_eq!(visor.get("/inputs/new").status, 403);
+    assert_eq!(visor.get(&format!("/inputs/{id}/edit")).status, 403);
+    assert_eq!(visor.post(&format!("/inputs/{id}/stop"), &[]).status, 403);
+    assert_eq!(visor.get("/users").status, 403);
+
+    // A Técnico: the connection details and controls, but no user or settings pages.
+    let mut tecnico = Browser::new(&relevo);
+    tecnico.sign_in("tecnico@relevo.test");
+    let page = tecnico.get(&format!("/inputs/{id}"));
+    assert!(
+        page.body.contains("streamid=publish:clave-secreta-1234"),
+        "SRT URL for the encoder"
+    );
+    assert!(page.body.contains("passphrase=frase-de-paso-larga"));
+    assert!(
+        !page.body.contains("href=\"/users\""),
+        "no users menu entry"
+    );
+    assert!(
+        !page.body.contains("href=\"/settings\""),
+        "no settings menu entry"
+    );
+    assert_eq!(tecnico.get("/users").status, 403);
+    assert_eq!(tecnico.get("/settings").status, 403);
+    assert_eq!(tecnico.get("/tokens").status, 403);
+
+    // A form error names the field and changes nothing; a good form redirects.
+    let a = tecnico.post(
+        &format!("/inputs/{id}/edit"),
+        &[
+            ("name", "estudio"),
+            ("mode", "listen"),
+            ("key", "clave-secreta-1234"),
+            ("latency_ms", "5000"),
+            ("grace_period_s", "10"),
+            ("enabled", "on"),
+        ],
+    );
+    assert_eq!(a.status, 422);
+    assert!(
+        a.body.contains("La latencia debe estar entre 80 y 1000 ms"),
+        "{}",
+        a.body
+    );
+    assert!(
+        a.body
+            .contains("value=\"5000\" aria-describedby=\"latency-hint\" aria-invalid=\"true\""),
+        "the slider keeps the value and is marked invalid"
+    );
+    let (_, stored) = relevo.api("GET", &format!("/api/v1/inputs/{id}"), None);
+    assert_eq!(stored["latency_ms"], 200, "nothing written");
+    let a = tecnico.post(&format!("/inputs/{id}/stop"), &[]);
+    assert_eq!(a.status, 303);
+    let (_, stored) = relevo.api("GET", &format!("/api/v1/inputs/{id}"), None);
+    assert_eq!(stored["enabled"], false);
+
+    // The 2FA step: a password alone opens nothing but the code page.
+    let (_, begin) = relevo.api("POST", "/api/v1/me/totp/begin", None);
+    let secret = begin["secret"].as_str().unwrap().to_owned();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = totp_code(&secret, now / 30);
+    let (st, _) = relevo.api(
+        "POST",
+        "/api/v1/me/totp/confirm",
+        Some(&serde_json::json!({"code": code})),
+    );
+    assert_eq!(st, 200);
+    let mut admin = Browser::new(&relevo);
+    let a = admin.sign_in(ADMIN_EMAIL);
+    assert_eq!(location(&a), "/login/code?next=%2F");
+    assert_eq!(location(&admin.get("/")), "/login/code");
+    assert_eq!(
+        admin.get("/api/v1/inputs").status,
+        401,
+        "a pending sign-in reads nothing"
+    );
+    let a = admin.post("/login/code", &[("code", "000000")]);
+    assert_eq!(a.status, 401);
+    assert!(a.body.contains("Código incorrecto o ya utilizado"));
+    let a = admin.post(
+        "/login/code",
+        &[("code", &totp_code(&secret, now / 30 + 1))],
+    );
+    assert_eq!((a.status, location(&a)), (303, "/"));
+    assert_eq!(admin.get("/users").status, 200);
+
+    // English on request, for every page.
+    let a = admin.get("/lang/en");
+    assert!(a.cookie("relevo_lang").is_some_and(|v| v == "en"));
+    assert!(admin.get("/").body.contains("Dashboard"));
+}
+
+fn totp_code(base32: &str, step: u64) -> String {
+    let secret = totp::Secret::from_base32(base32).unwrap();
+    totp::code_at(&secret, step * 30)
+}

@@ -1,0 +1,329 @@
+// End-to-end test of Relevo's panel in Debian's headless Chromium, driven by playwright-core.
+// Run by appliance/relevo/tests/panel_e2e.rs, which starts Relevo (embedded PostgreSQL) and
+// passes its addresses in the environment. Every step prints one line; the first failure
+// saves a screenshot (failure.png) and exits 1.
+//
+// Environment: RELEVO_URL (http://127.0.0.1:PORT), RELEVO_SETUP_TOKEN, RELEVO_RTMP_PORT,
+// RELEVO_SCREENSHOTS (folder for the screenshots a reviewer looks at), RELEVO_CONTROL_DIR
+// (where the Rust test confirms a stop or start of Relevo the script asked for with a
+// "RELEVO STOP|START" line).
+
+import { chromium } from "playwright-core";
+import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const BASE = must("RELEVO_URL");
+const SETUP_TOKEN = must("RELEVO_SETUP_TOKEN");
+const RTMP_PORT = must("RELEVO_RTMP_PORT");
+const SHOTS = must("RELEVO_SCREENSHOTS");
+const CONTROL = must("RELEVO_CONTROL_DIR");
+const ADMIN = "admin@relevo.test";
+const VISOR = "visor@relevo.test";
+const PASSWORD = "correct horse battery staple";
+const LIVE_WAIT = 45_000;
+// A 48×16 PNG in the new brand colour, uploaded as the customer's logo.
+const LOGO_PNG = "iVBORw0KGgoAAAANSUhEUgAAADAAAAAQCAIAAADfzGvmAAAAJElEQVR42mM4YKk9qBDDqINGHTTqoFEHjTpo1EGjDhp1EH0RABDMbC6SzOSaAAAAAElFTkSuQmCC";
+
+function must(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run this through cargo test --test panel_e2e`);
+  return v;
+}
+
+mkdirSync(SHOTS, { recursive: true });
+
+// Asks the Rust test to stop or start Relevo, and waits until it has.
+async function relevo(what, done) {
+  process.stdout.write(`RELEVO ${what}\n`);
+  const flag = join(CONTROL, done);
+  for (let i = 0; i < 900 && !existsSync(flag); i++) await new Promise((r) => setTimeout(r, 100));
+  assert(existsSync(flag), `Relevo did not ${what.toLowerCase()}`);
+}
+
+function assert(cond, what) {
+  if (!cond) throw new Error(`assertion failed: ${what}`);
+}
+
+// RFC 6238 TOTP (SHA-1, 6 digits, 30 s), `offset` steps from now.
+function totp(base32, offset = 0) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of base32.replace(/=+$/, "").toUpperCase()) {
+    bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  }
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30) + offset));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const o = mac[mac.length - 1] & 0xf;
+  const n = (mac.readUInt32BE(o) & 0x7fffffff) % 1_000_000;
+  return String(n).padStart(6, "0");
+}
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-background-networking"],
+});
+const contexts = [];
+const pageErrors = []; // script errors in any page fail the run
+async function newPage(viewport = { width: 1366, height: 900 }) {
+  const ctx = await browser.newContext({ viewport, locale: "es-ES" });
+  contexts.push(ctx);
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(15_000);
+  page.on("pageerror", (e) => pageErrors.push(`${page.url()}: ${e.message}`));
+  return page;
+}
+
+let current = null; // the page to capture if a step fails
+let ffmpeg = null;
+let n = 0;
+async function step(name, fn) {
+  n += 1;
+  const t0 = Date.now();
+  await fn();
+  console.log(`ok ${n} - ${name} (${Date.now() - t0} ms)`);
+}
+
+async function signIn(page, email, code) {
+  await page.goto(`${BASE}/login`);
+  await page.fill("#email", email);
+  await page.fill("#password", PASSWORD);
+  await page.click("form[action='/login'] button[type=submit]");
+  if (code) {
+    await page.waitForURL(/\/login\/code/);
+    await page.fill("#code", code);
+    await page.click("form[action='/login/code'] button[type=submit]");
+  }
+  await page.waitForURL((u) => new URL(u).pathname === "/");
+}
+
+const flowCard = (page, name) => page.locator(`article.flow[data-input="${name}"]`);
+
+try {
+  const admin = await newPage();
+  current = admin;
+  let secret = "";
+  let inputPath = "";
+  let key = "";
+
+  await step("first admin through the setup link", async () => {
+    await admin.goto(`${BASE}/setup#token=${SETUP_TOKEN}`);
+    assert((await admin.inputValue("#setup-token")) === SETUP_TOKEN, "the script moved the token into the form");
+    await admin.fill("#email", ADMIN);
+    await admin.fill("#password", PASSWORD);
+    await admin.click("#setup-form button[type=submit]");
+    await admin.waitForURL((u) => new URL(u).pathname === "/");
+    assert(await admin.locator("h1", { hasText: "Panel de control" }).isVisible(), "Spanish dashboard");
+  });
+
+  await step("2FA enrolment: QR, code, recovery codes", async () => {
+    await admin.goto(`${BASE}/account`);
+    await admin.click("form[action='/account/totp/begin'] button[type=submit]");
+    assert(await admin.locator("#totp svg").count() === 1, "a QR code is shown");
+    secret = await admin.inputValue("#totp-secret");
+    assert(/^[A-Z2-7]{16,}$/.test(secret), `a base32 secret (${secret})`);
+    await admin.fill("#code", totp(secret));
+    await admin.click("form[action='/account/totp/confirm'] button[type=submit]");
+    const codes = await admin.locator(".codes li").allTextContents();
+    assert(codes.length === 10, `10 recovery codes (got ${codes.length})`);
+  });
+
+  await step("sign out, sign in again with password and TOTP code", async () => {
+    await admin.click("form[action='/logout'] button[type=submit]");
+    await admin.waitForURL(/\/login/);
+    // The enrolment used this 30 s step's code; a code is accepted once, so use the next.
+    await signIn(admin, ADMIN, totp(secret, 1));
+  });
+
+  await step("create an input with the form", async () => {
+    await admin.goto(`${BASE}/inputs/new`);
+    await admin.fill("#name", "estudio-a");
+    await admin.screenshot({ path: join(SHOTS, "input-form.png"), fullPage: true });
+    await admin.click("#input-form button[type=submit]");
+    await admin.waitForURL(/\/inputs\/\d+/);
+    inputPath = new URL(admin.url()).pathname;
+    key = await admin.inputValue("#in-rtmp-key");
+    assert(key.length === 20, "a generated stream key");
+    assert((await admin.getAttribute("#in-rtmp-key", "type")) === "password", "the key is hidden");
+    await admin.click("button[data-reveal='in-rtmp-key']");
+    assert((await admin.getAttribute("#in-rtmp-key", "type")) === "text", "revealed on demand");
+    const srt = await admin.inputValue("#in-srt");
+    assert(srt.includes(`streamid=publish:${key}`), `SRT URL carries the key: ${srt}`);
+  });
+
+  await step("a refused value is shown next to its field", async () => {
+    await admin.goto(`${BASE}/inputs/new`);
+    await admin.fill("#name", "estudio-a");
+    await admin.click("#input-form button[type=submit]");
+    const err = admin.locator("#name-err");
+    assert(await err.isVisible(), "an error under the name");
+    assert((await err.textContent()).includes("en uso"), "says the name is in use");
+    assert((await admin.getAttribute("#name", "aria-invalid")) === "true", "the field is marked invalid");
+  });
+
+  await step("add an RTMP pull output with its preset", async () => {
+    await admin.goto(`${BASE}${inputPath}/outputs/new`);
+    await admin.selectOption("#preset", "pull_rtmp");
+    assert(await admin.locator("fieldset[data-kind='push_rtmp']").isHidden(), "push fields hide");
+    await admin.fill("#name", "reproductor");
+    await admin.click("#output-form button[type=submit]");
+    await admin.waitForURL((u) => new URL(u).pathname === inputPath);
+    const play = await admin.inputValue("#out-0-rtmp");
+    assert(play.startsWith("rtmp://127.0.0.1") && play.includes("/live/"), `player URL ${play}`);
+  });
+
+  await step("push a real stream; the dashboard turns live without a reload", async () => {
+    await admin.goto(`${BASE}/`);
+    await admin.evaluate(() => { window.__sameDocument = true; });
+    const card = flowCard(admin, "estudio-a");
+    assert((await card.getAttribute("data-state")) !== "live", "not live before the stream");
+    ffmpeg = spawn("ffmpeg", [
+      "-hide_banner", "-loglevel", "error", "-re",
+      "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
+      "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+      "-t", "120", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+      "-g", "50", "-b:v", "2500k", "-c:a", "aac", "-b:a", "128k",
+      "-f", "flv", `rtmp://127.0.0.1:${RTMP_PORT}/live/${key}`,
+    ], { stdio: ["ignore", "ignore", "inherit"] });
+    await admin.waitForFunction(
+      () => document.querySelector('article.flow[data-input="estudio-a"]').dataset.state === "live",
+      null, { timeout: LIVE_WAIT });
+    assert((await card.locator(".flow-head [data-f=state]").textContent()) === "En directo", "badge says live");
+    const rate = card.locator(".figures [data-f=bitrate]");
+    await admin.waitForFunction(
+      () => !document.querySelector('article.flow[data-input="estudio-a"] .figures [data-f=bitrate]').textContent.startsWith("0,00"),
+      null, { timeout: LIVE_WAIT });
+    const first = await rate.textContent();
+    await admin.waitForFunction(
+      (f) => document.querySelector('article.flow[data-input="estudio-a"] .figures [data-f=bitrate]').textContent !== f,
+      first, { timeout: 15_000 });
+    const second = await rate.textContent();
+    assert(/Mbit\/s|kbit\/s/.test(second), `a bit rate: ${first} → ${second}`);
+    assert((await card.locator("[data-f=publisher]").textContent()).startsWith("RTMP"), "the publisher is shown");
+    assert(await admin.evaluate(() => window.__sameDocument === true), "the page was not reloaded");
+    console.log(`  bit rate moved ${first} → ${second}`);
+    await admin.waitForTimeout(6_000); // a few seconds of chart for the screenshot
+    await admin.screenshot({ path: join(SHOTS, "dashboard.png"), fullPage: true });
+  });
+
+  await step("stop the output from the dashboard; it shows stopped", async () => {
+    const row = flowCard(admin, "estudio-a").locator('tr[data-output="reproductor"]');
+    await row.locator("button[data-action=stop]").click();
+    await admin.waitForURL((u) => new URL(u).pathname === "/");
+    const row2 = flowCard(admin, "estudio-a").locator('tr[data-output="reproductor"]');
+    await admin.waitForFunction(
+      () => document.querySelector('tr[data-output="reproductor"] [data-f=state]').textContent === "Detenido");
+    assert(await row2.locator("button[data-action=start]").isVisible(), "now it offers to start");
+    await admin.waitForFunction(
+      () => document.querySelector('article.flow[data-input="estudio-a"]').dataset.state === "live",
+      null, { timeout: LIVE_WAIT });
+  });
+
+  await step("the dashboard on a phone-sized screen", async () => {
+    const phone = await newPage({ width: 390, height: 844 });
+    await phone.context().addCookies(await admin.context().cookies());
+    await phone.goto(`${BASE}/`);
+    await phone.waitForFunction(
+      () => document.querySelector('article.flow[data-input="estudio-a"]').dataset.state === "live",
+      null, { timeout: LIVE_WAIT });
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert(overflow <= 1, `no sideways scrolling on a phone (${overflow} px too wide)`);
+    await phone.screenshot({ path: join(SHOTS, "dashboard-phone.png"), fullPage: true });
+  });
+
+  await step("an admin creates a Visor in the users page", async () => {
+    await admin.goto(`${BASE}/users`);
+    await admin.fill("#new-email", VISOR);
+    await admin.fill("#new-password", PASSWORD);
+    await admin.selectOption("#new-role", "visor");
+    await admin.click("form[action='/users'] button[type=submit]");
+    await admin.waitForURL(/\/users/);
+    assert(await admin.locator("td", { hasText: VISOR }).count() >= 1, "the Visor is listed");
+  });
+
+  await step("a Visor sees no secrets and no edit controls", async () => {
+    const visor = await newPage();
+    current = visor;
+    await signIn(visor, VISOR);
+    const html = await visor.content();
+    assert(!html.includes(key), "no stream key on the dashboard");
+    for (const sel of ["form[action$='/stop']", "form[action$='/start']", "a[href$='/edit']", "a[href='/inputs/new']", "a[href='/users']", "a[href='/settings']"]) {
+      assert(await visor.locator(sel).count() === 0, `no ${sel}`);
+    }
+    await visor.waitForFunction(
+      () => document.querySelector('article.flow[data-input="estudio-a"]').dataset.state === "live",
+      null, { timeout: LIVE_WAIT });
+    await visor.goto(`${BASE}${inputPath}`);
+    const page = await visor.content();
+    assert(!page.includes(key), "no stream key on the input's page");
+    assert(await visor.locator("#in-rtmp-key, #in-srt, #out-0-rtmp").count() === 0, "no connection details");
+    assert(await visor.locator("button[data-copy]").count() === 0, "nothing to copy");
+    const res = await visor.goto(`${BASE}/inputs/new`);
+    assert(res.status() === 403, `the new-input form is refused (${res.status()})`);
+    current = admin;
+  });
+
+  await step("branding (name, colour, logo) shows on the login page", async () => {
+    await admin.goto(`${BASE}/settings`);
+    await admin.fill("#product_name", "Estudios Norte");
+    await admin.fill("#primary_color", "#c0392b");
+    await admin.click("form[action='/settings'] button[type=submit]");
+    await admin.waitForURL(/\/settings/);
+    await admin.setInputFiles("#logo", { name: "logo.png", mimeType: "image/png", buffer: Buffer.from(LOGO_PNG, "base64") });
+    await admin.click("form[action^='/settings/logo?'] button[type=submit]");
+    await admin.waitForURL(/\/settings/);
+    const anon = await newPage();
+    current = anon;
+    await anon.goto(`${BASE}/login`);
+    assert(await anon.locator("h1", { hasText: "Estudios Norte" }).isVisible(), "the new name on the login page");
+    assert((await anon.title()).includes("Estudios Norte"), "and in the title");
+    const logo = await anon.evaluate(() => {
+      const img = document.querySelector("img.auth-logo");
+      return img && img.complete ? img.naturalWidth : 0;
+    });
+    assert(logo === 48, `the uploaded logo is shown (${logo} px wide)`);
+    const brand = await anon.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue("--brand").trim());
+    assert(brand === "#c0392b", `the main colour (${brand})`);
+    await anon.screenshot({ path: join(SHOTS, "login.png"), fullPage: true });
+    await anon.click("a[href='/lang/en']");
+    await anon.waitForURL(/\/login/);
+    assert(await anon.locator("button[type=submit]", { hasText: "Sign in" }).isVisible(), "English on request");
+    current = admin;
+  });
+
+  await step("Relevo restarts: the dashboard shows the lost connection and resumes", async () => {
+    await admin.goto(`${BASE}/`);
+    await admin.waitForFunction(() => document.body.dataset.live === "connected");
+    await admin.evaluate(() => { window.__sameDocument = true; });
+    await relevo("STOP", "stopped");
+    await admin.waitForFunction(() => !document.getElementById("conn").hidden, null, { timeout: 20_000 });
+    assert((await admin.textContent("#conn")).includes("Reconectando"), "the banner says so");
+    await relevo("START", "started");
+    await admin.waitForFunction(
+      () => document.getElementById("conn").hidden && document.body.dataset.live === "connected",
+      null, { timeout: 30_000 });
+    assert(await admin.evaluate(() => window.__sameDocument === true), "without a reload");
+    // The session survived the restart (it is in PostgreSQL).
+    await admin.goto(`${BASE}/`);
+    assert(new URL(admin.url()).pathname === "/", "still signed in");
+  });
+
+  await step("no script error in any page", async () => {
+    assert(pageErrors.length === 0, `script errors: ${pageErrors.join("; ")}`);
+  });
+  console.log(`all ${n} steps passed; screenshots in ${SHOTS}`);
+} catch (e) {
+  console.error(`not ok ${n + 1} - ${e.message}`);
+  if (current) {
+    await current.screenshot({ path: join(SHOTS, "failure.png"), fullPage: true }).catch(() => {});
+    console.error(`  at ${current.url()}; screenshot failure.png`);
+  }
+  process.exitCode = 1;
+} finally {
+  if (ffmpeg) ffmpeg.kill("SIGTERM");
+  for (const c of contexts) await c.close().catch(() => {});
+  await browser.close();
+}
