@@ -6,11 +6,11 @@
 #
 # Most values are `mkDefault`, each with its reason, so a site can override them.
 #
-# First boot, admin account: the web panel and its users arrive with issue 4. The planned
-# path is: SSH in as root with the key from `relevo.appliance.sshAuthorizedKeys` (or the EC2
-# key pair on the AMI) and run `relevo user add --role admin <name>`, which prints a
-# one-time password to change at the first panel login. Until then there is nothing to log
-# into: the relay is configured as code through `services.relevo.settings.input`.
+# First boot, admin account: no account and no default password exist. Relevo logs a
+# one-time link (`https://DOMAIN/setup#token=…`, 24 h) that creates the first admin in the
+# panel: `journalctl -u relevo | grep setup#token` over SSH (key from
+# `relevo.appliance.sshAuthorizedKeys`, or the EC2 key pair on the AMI). Flows can also be
+# declared as code through `services.relevo.settings.input`.
 {
   config,
   lib,
@@ -94,12 +94,30 @@ in
       };
     };
 
-    # TODO(issue 4): `relevo config export` writes flows, users and settings as a file that
-    # `relevo config import` restores; this option will run it next to the database dump.
-    configExport.enable = lib.mkOption {
-      type = lib.types.bool;
-      default = false;
-      description = "Not available yet: Relevo's configuration export arrives with issue 4.";
+    # `relevo config export`: the flows and settings kept in the database as one JSON file that
+    # `relevo config import` restores on a fresh appliance (independent of PostgreSQL's version).
+    configExport = {
+      enable = lib.mkOption {
+        type = lib.types.bool;
+        default = true;
+        description = ''
+          Write Relevo's configuration export on a timer, next to the database dump: one
+          dated JSON file per run (mode 0600: it holds stream keys and passphrases) in
+          `/var/lib/relevo-export/`.
+        '';
+      };
+
+      startAt = lib.mkOption {
+        type = lib.types.str;
+        default = "*-*-* 03:20:00";
+        description = "When to export (systemd.time(7)).";
+      };
+
+      keep = lib.mkOption {
+        type = lib.types.ints.positive;
+        default = 14;
+        description = "How many dated exports to keep.";
+      };
     };
 
     immutableEtc = lib.mkOption {
@@ -121,8 +139,8 @@ in
           message = "relevo: the appliance needs services.relevo.domain (the panel's DNS name, used for ACME).";
         }
         {
-          assertion = !cfg.configExport.enable;
-          message = "relevo: relevo.appliance.configExport needs `relevo config export`, which arrives with issue 4.";
+          assertion = cfg.configExport.enable -> relevo.database.url != null;
+          message = "relevo: relevo.appliance.configExport needs a database URL (services.relevo.database).";
         }
       ];
 
@@ -181,7 +199,7 @@ in
               # The panel's live numbers come over /api/v1/events (WebSocket).
               proxyWebsockets = true;
             };
-            # Until users and tokens exist (issue 4) metrics stay private.
+            # Prometheus scrapes with a Visor API token; still only from the allowed networks.
             "= /metrics" = {
               proxyPass = "http://127.0.0.1:${toString relevo.httpPort}";
               extraConfig = lib.concatMapStrings (net: "allow ${net};\n") cfg.metricsAllowFrom + ''
@@ -290,6 +308,48 @@ in
             '';
           }
         );
+      };
+    })
+
+    (lib.mkIf cfg.configExport.enable {
+      # Runs as the service's own user name, so PostgreSQL's peer authentication lets it in
+      # exactly as it lets `relevo serve` in; the files belong to that user and nobody else.
+      systemd.services.relevo-config-export = {
+        description = "Relevo configuration export (flows and settings)";
+        inherit (cfg.configExport) startAt;
+        wants = [ "postgresql.target" ];
+        after = [
+          "postgresql.target"
+          "relevo.service"
+        ];
+        environment.RELEVO_DATABASE_URL = relevo.database.url;
+        path = [
+          relevo.package
+          pkgs.coreutils
+          pkgs.findutils
+        ];
+        script = ''
+          relevo config export -o "$STATE_DIRECTORY/relevo-config-$(date -u +%Y%m%dT%H%M%SZ).json"
+          # Newest first; drop everything after the first ${toString cfg.configExport.keep}.
+          find "$STATE_DIRECTORY" -maxdepth 1 -name 'relevo-config-*.json' -printf '%f\n' \
+            | sort -r | tail -n +${toString (cfg.configExport.keep + 1)} \
+            | while read -r old; do rm -f -- "$STATE_DIRECTORY/$old"; done
+        '';
+        serviceConfig = {
+          Type = "oneshot";
+          DynamicUser = true;
+          User = "relevo";
+          Group = "relevo";
+          StateDirectory = "relevo-export";
+          StateDirectoryMode = "0700";
+          UMask = "0077";
+          NoNewPrivileges = true;
+          ProtectSystem = "strict";
+          ProtectHome = true;
+          PrivateTmp = true;
+          PrivateDevices = true;
+          RestrictAddressFamilies = [ "AF_UNIX" ];
+        };
       };
     })
 

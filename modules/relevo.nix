@@ -185,7 +185,7 @@ in
         keys are rejected by the binary (and by the build, with `checkConfig`).
 
         Stream keys and passphrases written here end up in the world-readable Nix store:
-        declare production flows with secrets in the panel/API (issue 4) instead.
+        declare production flows with secrets in the panel or the API instead.
       '';
     };
 
@@ -301,8 +301,8 @@ in
       allowedUDPPorts = [ cfg.srtPort ];
     };
 
-    # The store arrives with issue 4 (`relevo migrate`, users, flows from the API); today the
-    # database is created so that backups and the unit's ordering are already in place.
+    # The control plane's database: users, flows from the panel/API, settings, audit log.
+    # `relevo serve` applies its migrations at start.
     services.postgresql = lib.mkIf cfg.database.createLocally {
       enable = true;
       ensureDatabases = [ "relevo" ];

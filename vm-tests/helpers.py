@@ -1,12 +1,32 @@
 # Shared by the Relevo VM tests: prepended to every testScript (builtins.readFile).
-# Assertions read the relay's own counters on its loopback HTTP listener.
+# Assertions read the relay's own counters on its loopback HTTP listener; /metrics and the
+# API need a bearer token, made with `relevo token add` as PostgreSQL's superuser (peer
+# authentication: the Unix user postgres is the database role postgres).
 
-METRICS = "curl -sf http://127.0.0.1:8080/metrics"
+API = "http://127.0.0.1:8080"
+_TOKENS = {}
+
+
+def api_token(node, role="admin"):
+    """An API token of `role` on `node`'s Relevo, created once per test."""
+    if (node.name, role) not in _TOKENS:
+        node.wait_for_unit("relevo.service")
+        node.wait_until_succeeds(f"curl -sf {API}/healthz")
+        _TOKENS[(node.name, role)] = node.succeed(
+            "runuser -u postgres -- env RELEVO_DATABASE_URL='postgresql:///relevo?host=/run/postgresql' "
+            f"relevo token add --name vm-test-{role} --role {role}"
+        ).strip()
+    return _TOKENS[(node.name, role)]
+
+
+def curl_api(node, path="/metrics"):
+    """A shell command that GETs `path` with a Visor token."""
+    return f"curl -sf -H 'Authorization: Bearer {api_token(node, 'visor')}' {API}{path}"
 
 
 def wait_metric(node, line):
     """Wait until the appliance's /metrics has exactly this sample line."""
-    node.wait_until_succeeds(f"{METRICS} | grep -qxF '{line}'")
+    node.wait_until_succeeds(f"{curl_api(node)} | grep -qxF '{line}'")
 
 
 def main_pid(node):

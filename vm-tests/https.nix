@@ -1,8 +1,7 @@
 # HTTPS and RTMPS with a certificate from a local ACME server: pebble, set up the way
 # nixpkgs' own ACME tests do (nixos/tests/common/acme/server). The appliance orders a
-# certificate for relevo.test over HTTP-01; nginx serves the panel with it (for now the
-# panel is /healthz: the pages arrive with issue 4) and Relevo's RTMPS listener switches
-# from the self-signed placeholder to it without a restart.
+# certificate for relevo.test over HTTP-01; nginx serves the panel with it and Relevo's RTMPS
+# listener switches from the self-signed placeholder to it without a restart.
 {
   name = "relevo-https";
 
@@ -89,6 +88,9 @@
 
       with subtest("The panel answers over HTTPS with the issued certificate"):
           client.wait_until_succeeds(f"curl -sf --cacert {ca_file} https://relevo.test/healthz")
+          # The sign-in page, with its stylesheet served by Relevo itself (no CDN).
+          client.succeed(f"curl -sf --cacert {ca_file} https://relevo.test/login | grep -q 'type=\"password\"'")
+          client.succeed(f"curl -sf --cacert {ca_file} https://relevo.test/assets/panel.css | grep -q -- '--brand'")
           client.succeed(
               "curl -s -o /dev/null -w '%{http_code}' http://relevo.test/healthz | grep -x 301"
           )

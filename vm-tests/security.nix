@@ -1,9 +1,9 @@
 # What an attacker on the network sees: only the expected ports listen outside loopback and
 # the firewall opens nothing else; relevo.service's sandbox scores well in
 # `systemd-analyze security`; the RTMPS key stays readable by root and the certificate group
-# only. Anonymous access: today the panel is only /healthz (public by design) and /metrics
-# is refused through nginx. When users and tokens arrive (issue 4) this test also asserts
-# that the panel redirects to the login page and the API answers 401 without a token.
+# only. Anonymous access: only /healthz and the login page answer; the panel sends to the
+# login page, the API and the WebSocket answer 401 without a token, /metrics is refused
+# through nginx.
 {
   name = "relevo-security";
 
@@ -78,10 +78,27 @@
           assert 'key = "/var/lib/acme/relevo.test/key.pem"' in config, config
           appliance.fail("runuser -u nobody -- cat /var/lib/acme/relevo.test/key.pem")
 
-      with subtest("Anonymous access (users and tokens arrive with issue 4)"):
+      with subtest("Anonymous access is refused"):
           client.succeed(f"{https} https://relevo.test/healthz")
           client.succeed(
               f"{https} -o /dev/null -w '%{{http_code}}' https://relevo.test/metrics | grep -x 403"
           )
+          # The panel sends a visitor to sign in; the login page itself answers.
+          client.succeed(
+              f"{https} -o /dev/null -w '%{{http_code}} %{{redirect_url}}' https://relevo.test/ "
+              "| grep -x '303 https://relevo.test/login?next=%2F'"
+          )
+          client.succeed(f"{https} https://relevo.test/login | grep -q 'type=\"password\"'")
+          for path in ["/api/v1/inputs", "/api/v1/status", "/api/v1/users", "/api/v1/config/export"]:
+              client.succeed(
+                  f"{https} -o /dev/null -w '%{{http_code}}' https://relevo.test{path} | grep -x 401"
+              )
+          client.succeed(
+              f"{https} -o /dev/null -w '%{{http_code}}' -H 'Connection: Upgrade' -H 'Upgrade: websocket' "
+              "-H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "
+              "https://relevo.test/api/v1/events | grep -x 401"
+          )
+          # The session cookie is Secure behind HTTPS.
+          client.succeed(f"{https} -D - -o /dev/null https://relevo.test/login | grep -i '^set-cookie: relevo_csrf=.*; Secure'")
     '';
 }

@@ -48,7 +48,7 @@
 
     live = 'relevo_input_state{input="studio",state="live"} 1'
     reading = 'relevo_output_peers{input="studio",output="monitor",kind="pull_rtmp"} 1'
-    publishes = "curl -sf http://127.0.0.1:8080/metrics | grep -F 'relevo_input_publishes_total{input=\"studio\"}'"
+    publishes = f"{curl_api(appliance)} | grep -F 'relevo_input_publishes_total{{input=\"studio\"}}'"
 
     start_all()
     appliance.wait_for_unit("relevo.service")
@@ -70,7 +70,7 @@
     with subtest("Roll back to the first configuration: the flow goes, the stream stays"):
         switch_to(appliance, base)
         appliance.wait_until_fails(
-            "curl -sf http://127.0.0.1:8080/metrics | grep -qF 'input=\"backup-studio\"'"
+            f"{curl_api(appliance)} | grep -qF 'input=\"backup-studio\"'"
         )
         wait_metric(appliance, live)
         wait_metric(appliance, reading)

@@ -330,7 +330,20 @@ fn two_factor_step_and_roles() {
     assert_eq!(visor.get("/inputs/new").status, 403);
     assert_eq!(visor.get(&format!("/inputs/{id}/edit")).status, 403);
     assert_eq!(visor.post(&format!("/inputs/{id}/stop"), &[]).status, 403);
-    assert_eq!(visor.get("/users").status, 403);
+    let refused = visor.get("/users");
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.body.contains("Su rol no permite esta acción"),
+        "{}",
+        refused.body
+    );
+    visor.get("/lang/en");
+    let refused = visor.get("/users");
+    assert!(
+        refused.body.contains("Your role does not allow this"),
+        "in the visitor's language: {}",
+        refused.body
+    );
 
     // A Técnico: the connection details and controls, but no user or settings pages.
     let mut tecnico = Browser::new(&relevo);

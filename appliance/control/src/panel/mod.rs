@@ -83,6 +83,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/settings/logo/delete", post(admin::clear_logo))
         .route("/assets/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(web::csrf_layer))
+        .layer(axum::middleware::from_fn(web::localize_errors))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

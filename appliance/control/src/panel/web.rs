@@ -436,14 +436,31 @@ impl IntoResponse for PanelError {
         match self {
             PanelError::Redirect(to) => Redirect::to(&to).into_response(),
             PanelError::Api(e) => {
-                let lang = Lang::default();
-                let text = lang
-                    .words()
-                    .find(&format!("error.code.{}", e.code))
-                    .map_or_else(|| e.message.clone(), str::to_owned);
-                error_page(lang, e.status, &text)
+                // Rendered in Spanish here; [`localize_errors`] renders it again in the
+                // visitor's language, which only the request knows.
+                let mut res = api_error_page(Lang::default(), &e);
+                res.extensions_mut().insert(e);
+                res
             }
         }
+    }
+}
+
+fn api_error_page(lang: Lang, e: &ApiError) -> Response {
+    let text = lang
+        .words()
+        .find(&format!("error.code.{}", e.code))
+        .map_or_else(|| e.message.clone(), str::to_owned);
+    error_page(lang, e.status, &text)
+}
+
+/// Renders the panel's error pages in the language of the request.
+pub async fn localize_errors(req: Request, next: Next) -> Response {
+    let lang = lang_of(req.headers());
+    let res = next.run(req).await;
+    match res.extensions().get::<ApiError>() {
+        Some(e) if lang != Lang::default() => api_error_page(lang, e),
+        _ => res,
     }
 }
 

@@ -111,6 +111,8 @@ struct InputFormPage {
     id: Option<i64>,
     form: InputForm,
     errors: FormErrors,
+    /// The live SRT link's round trip, to advise on latency (editing a live input only).
+    rtt_ms: Option<f64>,
 }
 
 /// The input form's inputs, where a refusal can be shown.
@@ -133,6 +135,18 @@ impl InputFormPage {
     fn above(&self) -> Option<&str> {
         self.errors.above("input", 0)
     }
+
+    /// "RTT 35 ms now: at least 140 ms", in the page's words.
+    fn rtt_advice(&self) -> Option<String> {
+        let rtt = self.rtt_ms?;
+        let advised = ((rtt * 4.0 / 10.0).ceil() * 10.0).clamp(80.0, 1000.0);
+        Some(
+            self.page
+                .t("flows.latency_rtt")
+                .replace("{rtt}", &format!("{rtt:.0}"))
+                .replace("{advised}", &format!("{advised:.0}")),
+        )
+    }
 }
 
 pub async fn new_input(State(s): State<ApiState>, session: Session) -> PanelResult<Response> {
@@ -143,6 +157,7 @@ pub async fn new_input(State(s): State<ApiState>, session: Session) -> PanelResu
         id: None,
         form: InputForm::blank(),
         errors: FormErrors::default(),
+        rtt_ms: None,
     }))
 }
 
@@ -172,6 +187,7 @@ async fn input_refused(
             id,
             form,
             errors,
+            rtt_ms: None,
         },
     ))
 }
@@ -203,11 +219,19 @@ pub async fn edit_input(
     operator(&session)?;
     let Json(view) = api::get_input(State(s.clone()), reader(&session), Path(id)).await?;
     let page = Page::new(&s, &session, "dashboard").await?;
+    let rtt_ms = s
+        .control
+        .engine()
+        .subscribe()
+        .borrow()
+        .input(&view.doc.name)
+        .and_then(|i| i.srt.map(|l| l.rtt_ms));
     Ok(render(&InputFormPage {
         page,
         id: Some(id),
         form: InputForm::of(&view.doc),
         errors: FormErrors::default(),
+        rtt_ms,
     }))
 }
 
