@@ -98,12 +98,16 @@ fn the_modules_file_runs_the_vm_tests_flows() {
         &relevo.rtmp_url("studio-rtmp-key"),
         &dir.path("rtmp-pub.log"),
     );
-    wait_until("both inputs live", std::time::Duration::from_secs(30), || {
-        let st = relevo.status();
-        st["inputs"]
-            .as_array()
-            .is_some_and(|a| a.iter().filter(|i| i["state"] == "live").count() == 2)
-    });
+    wait_until(
+        "both inputs live",
+        std::time::Duration::from_secs(30),
+        || {
+            let st = relevo.status();
+            st["inputs"]
+                .as_array()
+                .is_some_and(|a| a.iter().filter(|i| i["state"] == "live").count() == 2)
+        },
+    );
     let a = relevo.record_rtmp("studio-srt-view", &srt_view);
     let b = relevo.record_rtmp("studio-rtmp-view", &rtmp_view);
     a.wait(std::time::Duration::from_secs(60));
