@@ -439,3 +439,149 @@ fn totp_code(base32: &str, step: u64) -> String {
     let secret = totp::Secret::from_base32(base32).unwrap();
     totp::code_at(&secret, step * 30)
 }
+
+#[test]
+fn flow_actions_and_admin_pages() {
+    let relevo = Relevo::start("panel-admin", "", "");
+    let visor = relevo.add_user("visor@relevo.test", "visor");
+    let visor_id = visor["id"].as_i64().unwrap();
+    let mut admin = Browser::new(&relevo);
+    admin.sign_in(ADMIN_EMAIL);
+
+    // Inputs and outputs through the forms: create, a new key, start/stop, delete.
+    let a = admin.post(
+        "/inputs/new",
+        &[
+            ("name", "plato"),
+            ("mode", "listen"),
+            ("key", "clave-plato-0001"),
+            ("latency_ms", "300"),
+            ("grace_period_s", "10"),
+            ("enabled", "on"),
+        ],
+    );
+    assert_eq!(a.status, 303, "{}", a.body);
+    let page = location(&a).split('?').next().unwrap().to_owned();
+    let id: i64 = page.rsplit('/').next().unwrap().parse().unwrap();
+    let a = admin.post(
+        &format!("/inputs/{id}/outputs/new"),
+        &[
+            ("name", "yt"),
+            ("kind", "push_rtmp"),
+            ("preset", "youtube"),
+            ("server", ""),
+            ("stream_key", "abcd-efgh-ijkl"),
+            ("enabled", "on"),
+        ],
+    );
+    assert_eq!(a.status, 303, "{}", a.body);
+    let (_, input) = relevo.api("GET", &format!("/api/v1/inputs/{id}"), None);
+    assert_eq!(input["latency_ms"], 300);
+    assert_eq!(
+        input["outputs"][0]["push"], "rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl",
+        "the preset's server: {input}"
+    );
+    let output = input["outputs"][0]["id"].as_i64().unwrap();
+
+    assert_eq!(
+        admin.post(&format!("/inputs/{id}/new-key"), &[]).status,
+        303
+    );
+    let (_, after) = relevo.api("GET", &format!("/api/v1/inputs/{id}"), None);
+    assert_ne!(after["key"], "clave-plato-0001", "a new key");
+    assert_eq!(after["key"].as_str().unwrap().len(), 20);
+
+    assert_eq!(
+        admin.post(&format!("/outputs/{output}/stop"), &[]).status,
+        303
+    );
+    let (_, o) = relevo.api("GET", &format!("/api/v1/outputs/{output}"), None);
+    assert_eq!(o["enabled"], false);
+    assert_eq!(
+        admin.post(&format!("/outputs/{output}/start"), &[]).status,
+        303
+    );
+    let (_, o) = relevo.api("GET", &format!("/api/v1/outputs/{output}"), None);
+    assert_eq!(o["enabled"], true);
+    assert_eq!(
+        admin.post(&format!("/outputs/{output}/delete"), &[]).status,
+        303
+    );
+    assert_eq!(
+        relevo
+            .api("GET", &format!("/api/v1/outputs/{output}"), None)
+            .0,
+        404
+    );
+    assert_eq!(admin.post(&format!("/inputs/{id}/delete"), &[]).status, 303);
+    assert_eq!(
+        relevo.api("GET", &format!("/api/v1/inputs/{id}"), None).0,
+        404
+    );
+
+    // Users: change a role, require 2FA; the user must then enrol before anything else.
+    let a = admin.post(
+        &format!("/users/{visor_id}"),
+        &[("role", "tecnico"), ("totp_required", "on")],
+    );
+    assert_eq!(a.status, 303, "{}", a.body);
+    let (_, u) = relevo.api("GET", &format!("/api/v1/users/{visor_id}"), None);
+    assert_eq!(
+        (u["role"].as_str(), u["totp_required"].as_bool()),
+        (Some("tecnico"), Some(true))
+    );
+    let mut user = Browser::new(&relevo);
+    user.sign_in("visor@relevo.test");
+    let a = user.get("/");
+    assert_eq!(
+        location(&a),
+        "/account?enrol=1",
+        "2FA required: enrol first"
+    );
+    assert_eq!(user.get("/account?enrol=1").status, 200);
+    // The last admin cannot be demoted: the error is shown on the page, nothing changes.
+    let me = relevo.api("GET", "/api/v1/me", None).1["id"]
+        .as_i64()
+        .unwrap();
+    let a = admin.post(&format!("/users/{me}"), &[("role", "visor")]);
+    assert_eq!(a.status, 409);
+    assert!(
+        a.body
+            .contains("Debe quedar al menos un administrador activo"),
+        "{}",
+        a.body
+    );
+
+    // API tokens: shown once at creation, usable, listed without the secret.
+    let a = admin.post("/tokens", &[("name", "prometheus"), ("role", "visor")]);
+    assert!(matches!(a.status, 200 | 201), "{} {}", a.status, a.body);
+    let token = a.body.split("rlv_at_").nth(1).map(|rest| {
+        let t: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        format!("rlv_at_{t}")
+    });
+    let token = token.expect("the new token on the page");
+    let (st, _) = http_request(relevo.http, "GET", "/metrics", Some(&token), None);
+    assert_eq!(st, 200, "the new token reads /metrics");
+    assert!(
+        !admin.get("/tokens").body.contains(&token),
+        "the list never shows it again"
+    );
+
+    // The audit log page shows who did what, and filters.
+    let all = admin.get("/audit");
+    assert_eq!(all.status, 200);
+    assert!(
+        all.body.contains("input.delete") && all.body.contains("user.update"),
+        "{}",
+        all.body
+    );
+    let only_users = admin.get("/audit?target_kind=user");
+    assert!(only_users.body.contains("user.update"));
+    assert!(
+        !only_users.body.contains("input.delete"),
+        "the filter holds"
+    );
+}
