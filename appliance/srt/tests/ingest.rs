@@ -73,7 +73,7 @@ async fn ffmpeg_publishes_into_listener() {
         data.extend_from_slice(&buf[..n]);
         stats = stream.stats();
     }
-    let (ok, _, stderr) = finish(ffmpeg, Duration::from_secs(10)).await;
+    let (ok, _, stderr) = finish(ffmpeg, Duration::from_secs(30)).await;
     assert!(ok, "ffmpeg failed: {stderr}");
 
     assert_ts(&data);
@@ -114,7 +114,7 @@ async fn bad_callers_are_rejected_and_listener_survives() {
         port,
         "streamid=publish:abc&passphrase=wrong horse battery&pbkeylen=32",
     );
-    let (_, _, stderr) = finish(slt, Duration::from_secs(10)).await;
+    let (_, _, stderr) = finish(slt, Duration::from_secs(30)).await;
     assert!(stderr.contains("Incorrect passphrase"), "{stderr}");
     let r = next_rejection(&mut rejections).await;
     assert_eq!(
@@ -125,7 +125,7 @@ async fn bad_callers_are_rejected_and_listener_survives() {
 
     // No passphrase on an encrypted input.
     let slt = slt_caller(port, "streamid=publish:abc");
-    let (_, _, stderr) = finish(slt, Duration::from_secs(10)).await;
+    let (_, _, stderr) = finish(slt, Duration::from_secs(30)).await;
     assert!(
         stderr.contains("Password required or unexpected"),
         "{stderr}"
@@ -134,7 +134,7 @@ async fn bad_callers_are_rejected_and_listener_survives() {
 
     // A passphrase on an unencrypted input.
     let slt = slt_caller(port, "streamid=open&passphrase=correct horse battery");
-    let (_, _, stderr) = finish(slt, Duration::from_secs(10)).await;
+    let (_, _, stderr) = finish(slt, Duration::from_secs(30)).await;
     assert!(
         stderr.contains("Password required or unexpected"),
         "{stderr}"
@@ -144,7 +144,7 @@ async fn bad_callers_are_rejected_and_listener_survives() {
 
     // Unknown stream id: our decision's code (srt-live-transmit prints only the category).
     let slt = slt_caller(port, "streamid=nope");
-    let (_, _, stderr) = finish(slt, Duration::from_secs(10)).await;
+    let (_, _, stderr) = finish(slt, Duration::from_secs(30)).await;
     assert!(
         stderr.contains("Application-defined rejection reason"),
         "{stderr}"
@@ -158,7 +158,7 @@ async fn bad_callers_are_rejected_and_listener_survives() {
         port,
         "streamid=publish:abc&passphrase=wrong horse battery",
     );
-    let (ok, _, _) = finish(ff, Duration::from_secs(10)).await;
+    let (ok, _, _) = finish(ff, Duration::from_secs(30)).await;
     assert!(!ok, "ffmpeg with a wrong passphrase must fail");
     assert_eq!(next_rejection(&mut rejections).await.code, 10);
 
@@ -174,7 +174,7 @@ async fn bad_callers_are_rejected_and_listener_survives() {
         "AES-128 caller's data decrypts: {}",
         data.len()
     );
-    assert!(finish(ff, Duration::from_secs(10)).await.0);
+    assert!(finish(ff, Duration::from_secs(30)).await.0);
 
     // No pbkeylen on the caller: AES-128 as well.
     let ff = ffmpeg_publish(
@@ -184,13 +184,13 @@ async fn bad_callers_are_rejected_and_listener_survives() {
     );
     let data = accept_and_receive(&listener, KeyLen::Aes128).await;
     assert!(data.len() > 100_000);
-    assert!(finish(ff, Duration::from_secs(10)).await.0);
+    assert!(finish(ff, Duration::from_secs(30)).await.0);
 
     // And the listener still takes a correct publisher.
     let ff = ffmpeg_publish(&file, port, QUERY_OK);
     let data = accept_and_receive(&listener, KeyLen::Aes256).await;
     assert!(data.len() > 100_000);
-    assert!(finish(ff, Duration::from_secs(10)).await.0);
+    assert!(finish(ff, Duration::from_secs(30)).await.0);
     let _ = std::fs::remove_file(&file);
 }
 
@@ -240,7 +240,7 @@ async fn garbage_udp_does_not_disturb_transfer() {
     let data = recv_all(&stream, Duration::from_secs(15)).await;
     let junk_sent = junk.join().expect("junk thread");
     assert!(junk_sent > 1000, "sent {junk_sent} junk datagrams");
-    assert!(finish(ff, Duration::from_secs(10)).await.0);
+    assert!(finish(ff, Duration::from_secs(30)).await.0);
     assert_ts(&data);
     let sent = std::fs::metadata(&file).expect("file").len() as usize;
     assert!(
@@ -253,6 +253,6 @@ async fn garbage_udp_does_not_disturb_transfer() {
     let ff = ffmpeg_publish(&file, addr.port(), QUERY_OK);
     let data = accept_and_receive(&listener, KeyLen::Aes256).await;
     assert!(data.len() > 100_000);
-    assert!(finish(ff, Duration::from_secs(10)).await.0);
+    assert!(finish(ff, Duration::from_secs(30)).await.0);
     let _ = std::fs::remove_file(&file);
 }

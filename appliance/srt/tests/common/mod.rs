@@ -76,7 +76,8 @@ pub fn spawn(program: &str, args: &[&str]) -> Child {
         .unwrap_or_else(|e| panic!("spawn {program}: {e}"))
 }
 
-/// Waits for a child with a timeout and returns (success, stdout, stderr).
+/// Waits for a child with a timeout and returns (success, stdout, stderr). The limit only
+/// stops a hung peer from hanging the suite: callers give it room for a loaded machine.
 pub async fn finish(child: Child, limit: Duration) -> (bool, Vec<u8>, String) {
     let out = tokio::time::timeout(limit, child.wait_with_output())
         .await
