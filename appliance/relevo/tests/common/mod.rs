@@ -589,6 +589,32 @@ pub fn assert_full_stream_of(video_codec: &str, what: &str, file: &Path, secs: u
     );
 }
 
+/// A player that can only join a live input (RTMP pull): it starts at the keyframe before
+/// it joined, which on a loaded machine can be seconds after the publisher started (ten
+/// ffmpeg players take time to spawn). From there nothing may be missing: no step between
+/// two DTS longer than two video frames, DTS strictly increasing, no more frames than sent,
+/// and at least `min_secs` of them.
+pub fn assert_joined_stream(what: &str, file: &Path, secs: u32, min_secs: u32) {
+    let p = probe(file);
+    let sent = u64::from(secs * FPS);
+    let video = p.frames("h264");
+    assert!(p.count("aac") >= 1, "{what}: no AAC in {p:?}");
+    assert!(
+        video >= u64::from(min_secs * FPS) && video <= sent,
+        "{what}: {video} video frames, sent {sent}, at least {min_secs} s expected {p:?}"
+    );
+    assert!(
+        p.max_gap <= 2.0 / f64::from(FPS),
+        "{what}: a gap of {} s after joining {p:?}",
+        p.max_gap
+    );
+    assert!(
+        p.non_monotonic.is_empty(),
+        "{what}: non-monotonic DTS in streams {:?}",
+        p.non_monotonic
+    );
+}
+
 /// The size of a recording; 0 while it does not exist.
 pub fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
