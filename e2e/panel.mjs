@@ -124,6 +124,7 @@ try {
     await admin.click("form[action='/account/totp/begin'] button[type=submit]");
     assert(await admin.locator("#totp svg").count() === 1, "a QR code is shown");
     secret = await admin.inputValue("#totp-secret");
+    await admin.screenshot({ path: join(SHOTS, "account-2fa.png"), fullPage: true });
     assert(/^[A-Z2-7]{16,}$/.test(secret), `a base32 secret (${secret})`);
     await admin.fill("#code", totp(secret));
     await admin.click("form[action='/account/totp/confirm'] button[type=submit]");
@@ -242,6 +243,7 @@ try {
     await admin.click("form[action='/users'] button[type=submit]");
     await admin.waitForURL(/\/users/);
     assert(await admin.locator("td", { hasText: VISOR }).count() >= 1, "the Visor is listed");
+    await admin.screenshot({ path: join(SHOTS, "users.png"), fullPage: true });
   });
 
   await step("a Visor sees no secrets and no edit controls", async () => {
@@ -292,6 +294,16 @@ try {
     await anon.waitForURL(/\/login/);
     assert(await anon.locator("button[type=submit]", { hasText: "Sign in" }).isVisible(), "English on request");
     current = admin;
+  });
+
+  await step("the audit log lists the changes and filters them", async () => {
+    await admin.goto(`${BASE}/audit`);
+    assert(await admin.locator("td", { hasText: "input.create" }).count() >= 1, "the input's creation");
+    await admin.screenshot({ path: join(SHOTS, "audit.png"), fullPage: true });
+    await admin.selectOption("#f-kind", "user");
+    await admin.click("form[action='/audit'] button[type=submit]");
+    await admin.waitForURL(/target_kind=user/);
+    assert(await admin.locator("td", { hasText: "input.create" }).count() === 0, "filtered to users");
   });
 
   await step("Relevo restarts: the dashboard shows the lost connection and resumes", async () => {
