@@ -136,16 +136,8 @@ impl InputFormPage {
         self.errors.above("input", 0)
     }
 
-    /// "RTT 35 ms now: at least 140 ms", in the page's words.
     fn rtt_advice(&self) -> Option<String> {
-        let rtt = self.rtt_ms?;
-        let advised = ((rtt * 4.0 / 10.0).ceil() * 10.0).clamp(80.0, 1000.0);
-        Some(
-            self.page
-                .t("flows.latency_rtt")
-                .replace("{rtt}", &format!("{rtt:.0}"))
-                .replace("{advised}", &format!("{advised:.0}")),
-        )
+        rtt_advice(&self.page, self.rtt_ms)
     }
 }
 
@@ -219,13 +211,7 @@ pub async fn edit_input(
     operator(&session)?;
     let Json(view) = api::get_input(State(s.clone()), reader(&session), Path(id)).await?;
     let page = Page::new(&s, &session, "dashboard").await?;
-    let rtt_ms = s
-        .control
-        .engine()
-        .subscribe()
-        .borrow()
-        .input(&view.doc.name)
-        .and_then(|i| i.srt.map(|l| l.rtt_ms));
+    let rtt_ms = live_rtt(&s, &view.doc.name, None);
     Ok(render(&InputFormPage {
         page,
         id: Some(id),

@@ -79,6 +79,32 @@ fn reader(session: &Session) -> Can<READ> {
     Can(session.principal.clone())
 }
 
+/// The round trip of a live SRT link: an input's publisher, or an output's first SRT peer.
+fn live_rtt(s: &ApiState, input: &str, output: Option<&str>) -> Option<f64> {
+    let snap = s.control.engine().subscribe().borrow().clone();
+    let input = snap.input(input)?;
+    match output {
+        None => input.srt.map(|l| l.rtt_ms),
+        Some(name) => input
+            .output(name)?
+            .connections
+            .iter()
+            .find_map(|c| c.srt.map(|l| l.rtt_ms)),
+    }
+}
+
+/// "Measured RTT now: 35 ms; advised latency: 140 ms or more", in the page's words: four
+/// times the RTT, rounded up to 10 ms, within SRT's 80–1000 ms.
+fn rtt_advice(page: &Page, rtt_ms: Option<f64>) -> Option<String> {
+    let rtt = rtt_ms?;
+    let advised = ((rtt * 4.0 / 10.0).ceil() * 10.0).clamp(80.0, 1000.0);
+    Some(
+        page.t("flows.latency_rtt")
+            .replace("{rtt}", &format!("{rtt:.0}"))
+            .replace("{advised}", &format!("{advised:.0}")),
+    )
+}
+
 /// Where a start/stop button goes back to: the page it was pressed on.
 fn back(headers: &axum::http::HeaderMap, fallback: &str) -> String {
     headers
@@ -93,6 +119,48 @@ fn back(headers: &axum::http::HeaderMap, fallback: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::panel::i18n::Lang;
+    use crate::store::settings::Branding;
+
+    fn page(lang: Lang) -> Page {
+        Page {
+            lang,
+            words: lang.words(),
+            brand: Branding {
+                product_name: "Relevo".into(),
+                primary_color: "#0b6bcb".into(),
+                has_logo: false,
+                updated_at: time::OffsetDateTime::UNIX_EPOCH,
+            },
+            user: None,
+            csrf: String::new(),
+            nav: "dashboard",
+            notice: None,
+            path: String::new(),
+        }
+    }
+
+    #[test]
+    fn latency_advice_is_four_rtts_within_srts_range() {
+        let es = page(Lang::Es);
+        assert_eq!(rtt_advice(&es, None), None);
+        assert_eq!(
+            rtt_advice(&es, Some(34.2)).as_deref(),
+            Some("RTT medido ahora: 34 ms; latencia recomendada: 140 ms o más.")
+        );
+        let en = page(Lang::En);
+        let advice = |rtt| rtt_advice(&en, Some(rtt)).unwrap_or_default();
+        assert!(
+            advice(3.0).contains("advised latency: 80 ms"),
+            "{}",
+            advice(3.0)
+        );
+        assert!(
+            advice(400.0).contains("advised latency: 1000 ms"),
+            "{}",
+            advice(400.0)
+        );
+    }
 
     #[test]
     fn keys_are_valid_stream_keys() {

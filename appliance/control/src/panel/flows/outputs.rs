@@ -211,6 +211,8 @@ struct OutputFormPage {
     id: Option<i64>,
     form: OutputForm,
     errors: FormErrors,
+    /// The live SRT link's round trip, to advise on latency (editing a live output only).
+    rtt_ms: Option<f64>,
     presets: &'static [(&'static str, &'static str, &'static str)],
 }
 
@@ -221,6 +223,10 @@ impl OutputFormPage {
 
     fn above(&self) -> Option<&str> {
         self.errors.above("output", 0)
+    }
+
+    fn rtt_advice(&self) -> Option<String> {
+        rtt_advice(&self.page, self.rtt_ms)
     }
 }
 
@@ -245,6 +251,7 @@ async fn output_form(
         });
         FormErrors::new("output", 0, OUTPUT_FIELDS, &e, text)
     });
+    let rtt_ms = id.and_then(|_| live_rtt(s, &input.doc.name, Some(&form.name)));
     Ok(render_status(
         status,
         &OutputFormPage {
@@ -254,6 +261,7 @@ async fn output_form(
             id,
             form,
             errors,
+            rtt_ms,
             presets: PRESETS,
         },
     ))
