@@ -6,7 +6,8 @@
 //! Unix socket in `<state_dir>/run` only (`listen_addresses=''`, socket mode 0700), waits
 //! until it accepts connections, and creates the `relevo` database if missing. The server
 //! stops with a fast shutdown (SIGINT) on [`EmbeddedPg::shutdown`] or on drop. Its log goes
-//! to `<state_dir>/postgres.log`.
+//! to `<state_dir>/postgres.log`. A server left running by a Relevo that was killed is
+//! stopped at the next start ([`orphan`]).
 //!
 //! Security rests on the socket: only its owner (and root) can reach it, so `trust` is safe.
 //! When Relevo runs as root the server runs as the `relevo` system user (see [`run_as`]).
@@ -14,6 +15,7 @@
 //! It is not a general PostgreSQL manager: one cluster, one database, one socket.
 
 mod find;
+mod orphan;
 mod run_as;
 
 use std::fs::{DirBuilder, OpenOptions};
@@ -73,6 +75,12 @@ pub enum EmbeddedPgError {
     },
     #[error("creating the {DATABASE} database: {0}")]
     CreateDatabase(sqlx::Error),
+    #[error(
+        "{} is in use by another Relevo (its PostgreSQL has PID {pid}): stop it first, or give \
+         this one another state directory",
+        data_dir.display()
+    )]
+    InUse { data_dir: PathBuf, pid: i32 },
 }
 
 /// A running private PostgreSQL server; stopped when dropped.
@@ -101,6 +109,7 @@ impl EmbeddedPg {
         if !data_dir.join("PG_VERSION").exists() {
             initdb(bins, &data_dir, run_as.as_ref())?;
         }
+        orphan::reclaim(&data_dir)?;
         let log_path = state_dir.join("postgres.log");
         let child = spawn_postgres(bins, &data_dir, &socket_dir, &log_path, run_as.as_ref())?;
         let mut pg = Self {

@@ -45,3 +45,54 @@ fn flows_come_back_after_a_restart() {
     assert!(second.log_text().contains("input configured"));
     drop(source);
 }
+
+/// A Relevo killed outright (SIGKILL, the OOM killer) cannot stop its embedded PostgreSQL;
+/// the next start finds that server orphaned, stops it and starts normally, with the data.
+/// A second Relevo on a state directory in use is refused with a clear error instead.
+#[test]
+fn a_killed_relevo_starts_again_and_a_second_one_is_refused() {
+    let mut relevo = Relevo::start("killed", "", &input_toml("cam", "cam-key"));
+    relevo.token();
+    let (st, _) = relevo.api(
+        "POST",
+        "/api/v1/inputs",
+        Some(&serde_json::json!({"name": "api-flow", "key": "api-key"})),
+    );
+    assert_eq!(st, 201);
+
+    // Another Relevo on the same state directory while the first runs.
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_relevo"))
+        .args(["serve", "--config"])
+        .arg(relevo.dir.path("relevo.toml"))
+        .env_remove("JOURNAL_STREAM")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success());
+    assert!(
+        stderr.contains("is in use by another Relevo"),
+        "refused with a clear error: {stderr}"
+    );
+
+    relevo.proc.child.kill().unwrap();
+    relevo.proc.child.wait().unwrap();
+    relevo.start_again();
+    assert!(
+        relevo.log_text().contains("did not exit cleanly"),
+        "{}",
+        relevo.log_text()
+    );
+    let (st, list) = relevo.api("GET", "/api/v1/inputs", None);
+    assert_eq!(st, 200);
+    let names: Vec<_> = list["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["cam", "api-flow"],
+        "the file's flow and the API's, back"
+    );
+}
