@@ -1,6 +1,7 @@
 //! The REST and WebSocket API under `/api/v1`, plus `/healthz` and `/metrics`.
 //!
 //! - `routes`: the table of every route and who may call it (router, OpenAPI, tests);
+//! - `schemas`: JSON Schemas of the request bodies, for the OpenAPI document;
 //! - `auth`: bearer tokens → [`auth::Principal`], and the role → permission matrix;
 //! - `error`, `json`: JSON errors with stable codes, strict bodies that name the field;
 //! - `session`: sign-in, refresh, logout, first admin, one's own account and 2FA;
@@ -14,6 +15,7 @@ pub mod events;
 pub mod flows;
 pub mod json;
 pub mod routes;
+pub mod schemas;
 pub mod session;
 
 use std::sync::Arc;

@@ -120,6 +120,10 @@ pub fn openapi() -> Value {
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
         }
+        if let Some(schema) = super::schemas::body_of(route.method, route.path) {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {
+                "schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+        }
         if let Some(m) = entry.as_object_mut() {
             m.insert(route.method.to_lowercase(), op);
         }
@@ -132,12 +136,21 @@ pub fn openapi() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
+            "schemas": with_bodies(json!({
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                     "type": "object", "required": ["code", "message"],
                     "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}
                 }}}
-            }
+            }))
         }
     })
+}
+
+/// The error schema plus every request body's ([`super::schemas`]).
+fn with_bodies(mut schemas: Value) -> Value {
+    if let (Some(all), Value::Object(bodies)) = (schemas.as_object_mut(), super::schemas::schemas())
+    {
+        all.extend(bodies);
+    }
+    schemas
 }

@@ -1,0 +1,274 @@
+//! JSON Schemas of the request bodies, for the OpenAPI document: which route takes which
+//! body ([`BODIES`]) and each body's schema ([`schemas`]). Tests check every schema against
+//! the type that parses the body, so the document cannot drift from the code.
+
+use serde_json::{json, Value};
+
+/// (method, path, schema name) of every route that takes a JSON body.
+pub const BODIES: &[(&str, &str, &str)] = &[
+    ("POST", "/api/v1/setup", "Setup"),
+    ("POST", "/api/v1/auth/login", "Login"),
+    ("POST", "/api/v1/auth/refresh", "RefreshToken"),
+    ("POST", "/api/v1/auth/logout", "RefreshToken"),
+    ("POST", "/api/v1/me/password", "PasswordChange"),
+    ("POST", "/api/v1/me/totp/confirm", "Code"),
+    ("POST", "/api/v1/me/totp/disable", "Password"),
+    ("POST", "/api/v1/inputs", "Input"),
+    ("PUT", "/api/v1/inputs/{id}", "Input"),
+    ("POST", "/api/v1/inputs/{id}/outputs", "Output"),
+    ("PUT", "/api/v1/outputs/{id}", "Output"),
+    ("POST", "/api/v1/users", "NewUser"),
+    ("PATCH", "/api/v1/users/{id}", "UserPatch"),
+    ("POST", "/api/v1/users/{id}/password", "Password"),
+    ("POST", "/api/v1/tokens", "NewToken"),
+    ("PATCH", "/api/v1/settings", "SettingsPatch"),
+    ("POST", "/api/v1/config/import", "ConfigExport"),
+];
+
+/// The schema name of a route's JSON body, if it takes one.
+pub fn body_of(method: &str, path: &str) -> Option<&'static str> {
+    BODIES
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == path)
+        .map(|(_, _, s)| *s)
+}
+
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
+}
+
+/// The SRT fields inputs and outputs share.
+fn srt_properties() -> Value {
+    json!({
+        "passphrase": {"type": "string", "minLength": 10, "maxLength": 79,
+                       "description": "AES encryption (SRT); the peer uses the same phrase"},
+        "key_length": {"enum": [16, 24, 32], "description": "AES key length in bytes (16 when only a passphrase is given)"},
+        "latency_ms": {"type": "integer", "minimum": 80, "maximum": 1000, "default": 200},
+        "stream_id": {"type": "string", "description": "SRT stream id sent by a caller (pull input, push output)"}
+    })
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    base
+}
+
+const KEY: &str = "^[A-Za-z0-9._~-]{1,128}$";
+
+/// Every body schema, by name (`#/components/schemas/<name>`).
+pub fn schemas() -> Value {
+    let input = object(
+        &["name"],
+        with(
+            json!({
+                "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                "enabled": {"type": "boolean", "default": true},
+                "key": {"type": "string", "pattern": KEY,
+                        "description": "Encoders publish with this key (SRT streamid publish:KEY, RTMP /live/KEY); either key or pull"},
+                "pull": {"type": "string", "description": "srt://host:port or rtmp(s)://host[:port]/app/key: Relevo fetches the stream"},
+                "grace_period_s": {"type": "integer", "minimum": 0, "maximum": 300, "default": 10,
+                                   "description": "Seconds outputs wait for a dropped publisher"}
+            }),
+            srt_properties(),
+        ),
+    );
+    let output = object(
+        &["name"],
+        with(
+            json!({
+                "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                "enabled": {"type": "boolean", "default": true},
+                "push": {"type": "string", "description": "srt://host:port or rtmp(s)://host[:port]/app/streamkey: Relevo sends to it; either push or pull"},
+                "pull": {"enum": ["srt", "rtmp"], "description": "Readers fetch the stream from Relevo with the output's key"},
+                "key": {"type": "string", "pattern": KEY, "description": "Pull outputs: the readers' key (SRT streamid read:KEY, RTMP /live/KEY)"},
+                "enhanced_rtmp": {"type": "boolean", "description": "Push RTMP(S): the destination accepts Enhanced RTMP (H.265)"}
+            }),
+            srt_properties(),
+        ),
+    );
+    let role = json!({"enum": ["admin", "tecnico", "visor"]});
+    json!({
+        "Input": input,
+        "Output": output,
+        "Setup": object(&["token", "email", "password"], json!({
+            "token": {"type": "string", "description": "rlv_setup_…, from the link in the service log"},
+            "email": {"type": "string", "format": "email"},
+            "password": {"type": "string", "minLength": 12}
+        })),
+        "Login": object(&["email", "password"], json!({
+            "email": {"type": "string"},
+            "password": {"type": "string"},
+            "totp_code": {"type": "string", "description": "6 digits, or a recovery code, when 2FA is on"}
+        })),
+        "RefreshToken": object(&["refresh_token"], json!({"refresh_token": {"type": "string"}})),
+        "PasswordChange": object(&["current_password", "new_password"], json!({
+            "current_password": {"type": "string"},
+            "new_password": {"type": "string", "minLength": 12}
+        })),
+        "Code": object(&["code"], json!({"code": {"type": "string"}})),
+        "Password": object(&["password"], json!({"password": {"type": "string", "minLength": 12}})),
+        "NewUser": object(&["email", "password", "role"], json!({
+            "email": {"type": "string", "format": "email"},
+            "password": {"type": "string", "minLength": 12},
+            "role": role
+        })),
+        "UserPatch": object(&[], json!({
+            "role": role,
+            "disabled": {"type": "boolean"},
+            "totp_required": {"type": "boolean"}
+        })),
+        "NewToken": object(&["name", "role"], json!({
+            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "role": role
+        })),
+        "SettingsPatch": object(&[], json!({
+            "product_name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "primary_color": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"}
+        })),
+        "ConfigExport": {"type": "object", "description": "A document from GET /api/v1/config/export"}
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde::de::DeserializeOwned;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::api::{admin, session};
+    use crate::flow_doc::{InputDoc, OutputDoc};
+
+    fn properties(name: &str) -> BTreeSet<String> {
+        schemas()[name]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("schema {name}"))
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// A body with every property of the schema, each with a value it allows.
+    fn full_body(name: &str) -> Value {
+        let schema = &schemas()[name];
+        let mut body = serde_json::Map::new();
+        for (k, p) in schema["properties"].as_object().into_iter().flatten() {
+            let v = if let Some(e) = p["enum"].as_array() {
+                e[0].clone()
+            } else {
+                match p["type"].as_str() {
+                    Some("boolean") => Value::Bool(true),
+                    Some("integer") => json!(p["minimum"].as_i64().unwrap_or(1)),
+                    _ => json!("x".repeat(p["minLength"].as_u64().unwrap_or(1) as usize)),
+                }
+            };
+            body.insert(k.clone(), v);
+        }
+        Value::Object(body)
+    }
+
+    /// The body type reads every property of its schema (they all deny unknown fields, so
+    /// a property the type does not know fails here).
+    fn reads<T: DeserializeOwned>(name: &str) {
+        let body = full_body(name);
+        if let Err(e) = serde_json::from_value::<T>(body.clone()) {
+            panic!("schema {name}: {body} does not parse: {e}");
+        }
+    }
+
+    #[test]
+    fn flow_schemas_list_every_field_of_the_documents() {
+        let input = InputDoc {
+            name: "n".into(),
+            enabled: true,
+            key: Some("k".into()),
+            pull: Some("p".into()),
+            passphrase: Some("p".into()),
+            key_length: Some(16),
+            latency_ms: Some(200),
+            stream_id: Some("s".into()),
+            grace_period_s: Some(10),
+        };
+        let fields = |v: Value| -> BTreeSet<String> {
+            v.as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        assert_eq!(
+            fields(serde_json::to_value(input).unwrap_or_default()),
+            properties("Input")
+        );
+        let output = OutputDoc {
+            name: "n".into(),
+            enabled: true,
+            push: Some("p".into()),
+            pull: Some("srt".into()),
+            key: Some("k".into()),
+            passphrase: Some("p".into()),
+            key_length: Some(16),
+            latency_ms: Some(200),
+            stream_id: Some("s".into()),
+            enhanced_rtmp: Some(true),
+        };
+        assert_eq!(
+            fields(serde_json::to_value(output).unwrap_or_default()),
+            properties("Output")
+        );
+        reads::<InputDoc>("Input");
+        reads::<OutputDoc>("Output");
+    }
+
+    #[test]
+    fn every_body_type_reads_its_schema() {
+        reads::<session::SetupBody>("Setup");
+        reads::<session::LoginBody>("Login");
+        reads::<session::RefreshBody>("RefreshToken");
+        reads::<session::PasswordChange>("PasswordChange");
+        reads::<session::CodeBody>("Code");
+        reads::<session::PasswordBody>("Password");
+        reads::<admin::NewUser>("NewUser");
+        reads::<admin::UserPatchBody>("UserPatch");
+        reads::<admin::SetPassword>("Password");
+        reads::<admin::NewToken>("NewToken");
+        reads::<admin::SettingsPatch>("SettingsPatch");
+    }
+
+    #[test]
+    fn every_body_names_a_route_and_a_schema() {
+        let all = schemas();
+        for (method, path, schema) in BODIES {
+            assert!(
+                super::super::routes::ROUTES
+                    .iter()
+                    .any(|r| r.method == *method && r.path == *path),
+                "{method} {path} is not a route"
+            );
+            assert!(all.get(schema).is_some(), "no schema {schema}");
+        }
+        // And every route that changes something either takes a documented body or none.
+        let bodiless = [
+            "/start",
+            "/stop",
+            "/totp/begin",
+            "/totp/reset",
+            "/settings/logo",
+        ];
+        for r in super::super::routes::ROUTES {
+            if matches!(r.method, "POST" | "PUT" | "PATCH")
+                && !bodiless.iter().any(|b| r.path.ends_with(b))
+            {
+                assert!(
+                    body_of(r.method, r.path).is_some(),
+                    "{} {} has no body schema",
+                    r.method,
+                    r.path
+                );
+            }
+        }
+    }
+}
