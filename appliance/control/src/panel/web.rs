@@ -19,7 +19,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use data_encoding::BASE64URL_NOPAD;
 
 use super::i18n::{Lang, Words};
-use crate::api::auth::{client_addr, cookie, same_origin, Principal, SESSION_COOKIE};
+use crate::api::auth::{
+    allows, client_addr, cookie, same_origin, Permission, Principal, SESSION_COOKIE,
+};
 use crate::api::error::ApiError;
 use crate::api::ApiState;
 use crate::auth::token::random_bytes;
@@ -207,8 +209,6 @@ pub struct Session {
     pub visitor: Visitor,
     pub user: User,
     pub principal: Principal,
-    /// The cookie's token (to end the session at logout).
-    pub token: String,
 }
 
 /// Where the extractor sends a request it cannot serve.
@@ -268,18 +268,18 @@ impl FromRequestParts<ApiState> for Session {
             visitor,
             user: session.user,
             principal,
-            token,
         })
     }
 }
 
 impl Session {
+    /// Whether pages show change controls: the API's own role matrix decides.
     pub fn can_operate(&self) -> bool {
-        matches!(self.user.role, Role::Admin | Role::Tecnico)
+        allows(self.user.role, Permission::Operate)
     }
 
     pub fn is_admin(&self) -> bool {
-        self.user.role == Role::Admin
+        allows(self.user.role, Permission::Admin)
     }
 }
 
@@ -305,8 +305,6 @@ pub struct Page {
     pub nav: &'static str,
     /// A translated notice (`flash.saved`…), shown once after a redirect.
     pub notice: Option<&'static str>,
-    /// The path of this page, for the language links.
-    pub path: String,
 }
 
 impl Page {
@@ -320,7 +318,6 @@ impl Page {
             csrf: v.csrf.clone(),
             nav,
             notice: None,
-            path: String::new(),
         })
     }
 

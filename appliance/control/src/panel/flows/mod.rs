@@ -136,7 +136,6 @@ mod tests {
             csrf: String::new(),
             nav: "dashboard",
             notice: None,
-            path: String::new(),
         }
     }
 
