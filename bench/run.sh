@@ -57,6 +57,9 @@ JSONL=$RESULTS/$STAMP.jsonl
 REPORT=$RESULTS/$STAMP.md
 : >"$JSONL"
 WORK=$(mktemp -d)
+# Run as root, Relevo's embedded PostgreSQL runs as the `relevo` user: it must reach
+# each case's state directory.
+chmod 755 "$WORK"
 echo "work dir: $WORK"
 
 # ---------------------------------------------------------------- processes
@@ -71,7 +74,10 @@ stop() { # stop PID...: TERM, then KILL after 3 s
   local p
   # A Relevo case: keep its live status (time through the relay, from its own clock).
   if [ -f "$CASE_DIR/relevo.toml" ] && [ ! -f "$CASE_DIR/status.json" ]; then
-    curl -s --max-time 5 "http://127.0.0.1:$HTTP_PORT/api/v1/status" >"$CASE_DIR/status.json" || true
+    local token
+    token=$(relevo_token) || token=""
+    curl -s --max-time 5 -H "Authorization: Bearer $token" \
+      "http://127.0.0.1:$HTTP_PORT/api/v1/status" >"$CASE_DIR/status.json" || true
   fi
   for p in "$@"; do kill "$p" 2>/dev/null || true; done
   for p in "$@"; do
@@ -131,6 +137,18 @@ publish() { # publish srt|rtmp URL: sets PUB
 }
 
 # ---------------------------------------------------------------- servers
+relevo_token() { # an access token of the case's Relevo: its first admin, made through the
+  # one-time setup link it logs on a fresh state directory
+  local setup body
+  setup=$(grep -o 'setup#token=rlv_setup_[A-Za-z0-9_-]*' "$CASE_DIR/relevo.log" | head -n 1 | cut -d= -f2)
+  [ -n "$setup" ] || return 1
+  body='"email": "bench@relevo.local", "password": "bench-password-0000"'
+  curl -s --max-time 5 -H 'Content-Type: application/json' -d "{\"token\": \"$setup\", $body}" \
+    "http://127.0.0.1:$HTTP_PORT/api/v1/setup" >/dev/null || return 1
+  curl -s --max-time 5 -H 'Content-Type: application/json' -d "{$body}" \
+    "http://127.0.0.1:$HTTP_PORT/api/v1/auth/login" | jq -er .access_token
+}
+
 relevo_start() { # relevo_start OUTPUTS_TOML: sets SRV, SRT_PORT, RTMP_PORT, HTTP_PORT
   ports 1; SRT_PORT=$PORT
   ports 1; RTMP_PORT=$PORT
@@ -146,7 +164,10 @@ name = "in"
 key = "in"
 $1
 EOF
-  RELEVO_LOG=warn start "$CASE_DIR/relevo.log" "$RELEVO" serve --config "$CASE_DIR/relevo.toml"
+  # A fresh embedded PostgreSQL per case (its own processes: not counted as Relevo's), and
+  # the first-admin link in the log for relevo_token.
+  RELEVO_STATE_DIR="$CASE_DIR/state" RELEVO_LOG=warn \
+    start "$CASE_DIR/relevo.log" "$RELEVO" serve --config "$CASE_DIR/relevo.toml"
   SRV=$PID
   wait_tcp "$RTMP_PORT" "$SRV"
 }

@@ -4,10 +4,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::engine::{Route, Shared};
+use crate::hub::fanout::Direct;
 use crate::metrics::FlowState;
 use crate::metrics::PublisherInfo;
+use crate::rtmp::direct::DirectSlot;
 use crate::rtmp::router::{FlvIngest, FlvSubscription, Peer, PlayerGuard, Rejection, RtmpRouter};
 use crate::spec::{InputSource, OutputKind};
+use crate::unit::FlvTag;
 
 /// The only RTMP application name we serve: `rtmp://HOST/live/KEY`.
 pub const APP: &str = "live";
@@ -73,9 +76,19 @@ impl RtmpRouter for Router {
         if !(o.spec.enabled && i.spec.enabled) {
             return Err(Rejection::Disabled);
         }
+        // Plain TCP players may be written from the fan-out directly (see `rtmp::direct`).
+        let direct = (!peer.secure).then(|| {
+            Arc::new(DirectSlot::new(
+                o.counters.bytes_out.clone(),
+                o.counters.latency.clone(),
+            ))
+        });
         let sub = i
             .hub
-            .subscribe_flv(o.counters.dropped.clone())
+            .subscribe_flv_direct(
+                o.counters.dropped.clone(),
+                direct.clone().map(|d| d as Arc<dyn Direct<FlvTag>>),
+            )
             .ok_or(Rejection::NotLive)?;
         tracing::info!(input = %input, output = %output, peer = %peer.addr, "RTMP player connected");
         let counters = o.counters.clone();
@@ -88,7 +101,9 @@ impl RtmpRouter for Router {
             .join(protocol, peer.addr.to_string(), None);
         Ok(FlvSubscription {
             rx: sub.rx,
-            stop: o.cancel.clone(),
+            // Its own child of the output's token: a player waits on it without sharing a lock
+            // with every other player of the output.
+            stop: o.cancel.child_token(),
             bytes_out: counters.bytes_out.clone(),
             latency: counters.latency.clone(),
             guard: PlayerGuard(Some(Box::new(move || {
@@ -97,6 +112,7 @@ impl RtmpRouter for Router {
                     on_leave.set_state(FlowState::Idle);
                 }
             }))),
+            direct,
         })
     }
 }

@@ -1,6 +1,8 @@
 //! Fan-out of one stream to many subscribers, each behind its own bounded queue.
 //!
-//! The publisher calls [`Fanout::push`] synchronously; it never waits. A subscriber whose
+//! The publisher calls [`Fanout::push`] synchronously; it never waits. A subscriber with a
+//! [`Direct`] path takes items at once when it can (an RTMP player's socket that has room),
+//! so neither its queue nor its task is involved. A subscriber whose
 //! queue is full loses that item and everything after it up to the next keyframe (a decoder
 //! cannot use frames that reference lost ones), and the loss is counted. The last GOP is kept
 //! so that a new subscriber starts at a keyframe at once.
@@ -22,6 +24,17 @@ pub trait HubItem: Clone {
     fn replayed(&self) -> Self;
 }
 
+/// A subscriber that can take an item at once, with no queue and no wake-up of its task: an
+/// RTMP player's socket, written from the publisher's task as nginx-rtmp does. Items it
+/// refuses go through the queue as usual; it is told how many are queued so that it never
+/// overtakes them.
+pub trait Direct<T>: Send + Sync + std::fmt::Debug {
+    /// Hands `item` over now; false when it cannot.
+    fn offer_now(&self, item: &T) -> bool;
+    /// `added` items are about to be queued, or `removed` ones were not after all.
+    fn queued(&self, added: usize, removed: usize);
+}
+
 /// Largest GOP kept for joining subscribers. 32 MiB holds 10 s at 25 Mbit/s; a stream whose
 /// keyframes are further apart than that is not cached (joiners wait for the next keyframe).
 pub const MAX_GOP_BYTES: usize = 32 << 20;
@@ -40,11 +53,29 @@ struct Subscriber<T> {
     /// Skipping items until a keyframe: at the start (nothing cached) or after a loss.
     waiting: bool,
     dropped: Arc<AtomicU64>,
+    direct: Option<Arc<dyn Direct<T>>>,
 }
 
 impl<T: HubItem> Subscriber<T> {
+    /// Queues one item, keeping the direct path's count right.
+    fn try_send(&self, item: T) -> Result<(), mpsc::error::TrySendError<T>> {
+        if let Some(d) = &self.direct {
+            d.queued(1, 0);
+        }
+        let sent = self.tx.try_send(item);
+        if let (Err(_), Some(d)) = (&sent, &self.direct) {
+            d.queued(0, 1);
+        }
+        sent
+    }
+
     /// Offers one item; returns false when the subscriber is gone.
     fn offer(&mut self, item: &T, headers: &[T]) -> bool {
+        // Taken directly, the item never touches the queue (a departed subscriber detaches
+        // first, so it is still found closed below).
+        if !self.waiting && self.direct.as_ref().is_some_and(|d| d.offer_now(item)) {
+            return true;
+        }
         if self.tx.is_closed() {
             return false;
         }
@@ -58,11 +89,11 @@ impl<T: HubItem> Subscriber<T> {
                 return true;
             }
             for h in headers {
-                let _ = self.tx.try_send(h.replayed());
+                let _ = self.try_send(h.replayed());
             }
             self.waiting = false;
         }
-        match self.tx.try_send(item.clone()) {
+        match self.try_send(item.clone()) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.waiting = true;
@@ -145,16 +176,26 @@ impl<T: HubItem> Fanout<T> {
     /// A new subscriber, fed at once with the headers and the cached GOP when they fit.
     /// Its losses are added to `dropped` (the output's own counter).
     pub fn subscribe(&mut self, dropped: Arc<AtomicU64>) -> Subscription<T> {
+        self.subscribe_direct(dropped, None)
+    }
+
+    /// [`Fanout::subscribe`], with a direct path that takes items when it can.
+    pub fn subscribe_direct(
+        &mut self,
+        dropped: Arc<AtomicU64>,
+        direct: Option<Arc<dyn Direct<T>>>,
+    ) -> Subscription<T> {
         let (tx, rx) = mpsc::channel(self.capacity);
         let mut sub = Subscriber {
             tx,
             waiting: true,
             dropped: dropped.clone(),
+            direct,
         };
         let headers = self.header_items();
         if !self.gop.is_empty() && headers.len() + self.gop.len() <= self.capacity {
             for item in headers.iter().chain(self.gop.iter()) {
-                let _ = sub.tx.try_send(item.replayed());
+                let _ = sub.try_send(item.replayed());
             }
             sub.waiting = false;
         }
@@ -262,6 +303,47 @@ mod tests {
         f.push(Item(4, true));
         assert_eq!(drain(&mut s.rx), vec![1, 2, 4]);
         assert_eq!(s.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    /// Takes odd items while nothing it refused is still queued; counts what is queued.
+    #[derive(Debug, Default)]
+    struct OddDirect {
+        taken: std::sync::Mutex<Vec<u32>>,
+        queued: AtomicU64,
+    }
+
+    impl Direct<Item> for OddDirect {
+        fn offer_now(&self, item: &Item) -> bool {
+            let ok = item.0 % 2 == 1 && self.queued.load(Ordering::Relaxed) == 0;
+            if ok {
+                self.taken.lock().expect("lock").push(item.0);
+            }
+            ok
+        }
+        fn queued(&self, added: usize, removed: usize) {
+            self.queued.fetch_add(added as u64, Ordering::Relaxed);
+            self.queued.fetch_sub(removed as u64, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_direct_path_takes_what_it_can_and_the_queue_the_rest() {
+        let mut f = Fanout::new(2);
+        f.set_header(0, Item(100, false));
+        let direct = Arc::new(OddDirect::default());
+        let mut s = f.subscribe_direct(Arc::default(), Some(direct.clone()));
+        f.push(Item(1, true)); // waiting for a keyframe: header and keyframe queued
+        assert_eq!(direct.queued.load(Ordering::Relaxed), 2);
+        assert_eq!(drain(&mut s.rx), vec![100, 1]);
+        direct.queued.store(0, Ordering::Relaxed); // the player wrote them
+        f.push(Item(3, false)); // direct
+        f.push(Item(4, false)); // refused: queued
+        f.push(Item(5, false)); // refused: 4 is still queued
+        f.push(Item(6, false)); // queue full: lost until the next keyframe, not counted
+        assert_eq!(*direct.taken.lock().expect("lock"), vec![3]);
+        assert_eq!(drain(&mut s.rx), vec![4, 5]);
+        assert_eq!(direct.queued.load(Ordering::Relaxed), 2);
+        assert_eq!(s.dropped.load(Ordering::Relaxed), 1);
     }
 
     #[test]

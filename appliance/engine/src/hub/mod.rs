@@ -3,7 +3,8 @@
 //! The hub keeps the stream in the publisher's native unit (TS chunks from SRT, FLV tags from
 //! RTMP) and remuxes to the other unit only when an output of the other protocol is
 //! configured, once for all of them. Publishers push synchronously under a short lock; each
-//! output reads its own bounded queue (see [`fanout`]).
+//! output reads its own bounded queue (see [`fanout`]), except RTMP players that keep up,
+//! whose sockets are written from there without blocking (see `rtmp::direct`).
 
 pub mod fanout;
 
@@ -21,7 +22,7 @@ use crate::metrics::{InputCounters, PublisherInfo};
 use crate::remux::{FlvToTs, TsToFlv};
 use crate::rtmp::router::{FlvIngest, Rejection};
 use crate::unit::{FlvKind, FlvTag, TsChunk};
-use fanout::{Fanout, HubItem, Subscription};
+use fanout::{Direct, Fanout, HubItem, Subscription};
 
 /// Queue length of each SRT output, in chunks of up to 1316 bytes: about 5 MiB, 7 s at
 /// 6 Mbit/s, enough to absorb a keyframe burst or a short network hiccup.
@@ -331,11 +332,21 @@ impl Hub {
     /// An FLV feed starting at a keyframe, sequence headers first; None while the input is
     /// not live.
     pub fn subscribe_flv(&self, dropped: Arc<AtomicU64>) -> Option<Subscription<FlvTag>> {
+        self.subscribe_flv_direct(dropped, None)
+    }
+
+    /// [`Hub::subscribe_flv`] for a subscriber that can also take tags directly (an RTMP
+    /// player's socket, see [`fanout::Direct`]).
+    pub fn subscribe_flv_direct(
+        &self,
+        dropped: Arc<AtomicU64>,
+        direct: Option<Arc<dyn Direct<FlvTag>>>,
+    ) -> Option<Subscription<FlvTag>> {
         let mut st = self.lock();
         if st.publisher.is_none() && st.held.is_none() {
             return None;
         }
-        Some(st.flv.subscribe(dropped))
+        Some(st.flv.subscribe_direct(dropped, direct))
     }
 
     fn warn(&self, st: &mut State, what: &str) {

@@ -1,8 +1,12 @@
 //! Byte-level pieces shared by the server and the client links: the boxed transport (TCP or
 //! TLS), the RTMP handshake, and writes bounded by a no-progress timeout.
 
+use std::future::Future;
+use std::io::IoSlice;
+use std::task::Poll;
 use std::time::Duration;
 
+use bytes::Bytes;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -96,19 +100,83 @@ where
     W: AsyncWrite + Unpin + ?Sized,
 {
     while !data.is_empty() {
-        let n = tokio::time::timeout(limit, writer.write(data))
-            .await
-            .map_err(|_| WriteError::Stalled(limit))??;
+        let n = within(limit, writer.write(data)).await??;
         if n == 0 {
             return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
         }
         on_progress(n);
         data = data.get(n..).unwrap_or_default();
     }
-    tokio::time::timeout(limit, writer.flush())
-        .await
-        .map_err(|_| WriteError::Stalled(limit))??;
+    within(limit, writer.flush()).await??;
     Ok(())
+}
+
+/// Buffers handed to one vectored write; far below any system's `IOV_MAX` (1024 on Linux).
+const MAX_SLICES: usize = 64;
+
+/// Writes `parts` back to back, as few vectored writes as the transport takes, and flushes;
+/// the same no-progress rule as [`write_all_progress`]. A player's queued tags go out in one
+/// system call instead of one each.
+pub(crate) async fn write_parts<W>(
+    writer: &mut W,
+    parts: &[Bytes],
+    limit: Duration,
+) -> Result<(), WriteError>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    // The unwritten rest: from byte `offset` of `parts[first]` on.
+    let mut first = 0;
+    let mut offset = 0;
+    loop {
+        while parts.get(first).is_some_and(|p| offset >= p.len()) {
+            first += 1;
+            offset = 0;
+        }
+        let Some(rest) = parts.get(first..).filter(|r| !r.is_empty()) else {
+            break;
+        };
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let mut count = 0;
+        for (slot, part) in slices.iter_mut().zip(rest) {
+            let skip = if count == 0 { offset } else { 0 };
+            *slot = IoSlice::new(part.get(skip..).unwrap_or_default());
+            count += 1;
+        }
+        let mut n = match slices.get(..count).unwrap_or_default() {
+            // One buffer: a plain write (`send`), lighter than `writev` in the kernel.
+            [one] => within(limit, writer.write(one)).await??,
+            slices => within(limit, writer.write_vectored(slices)).await??,
+        };
+        if n == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+        }
+        for part in rest {
+            let left = part.len() - offset;
+            if n < left {
+                offset += n;
+                break;
+            }
+            n -= left;
+            first += 1;
+            offset = 0;
+        }
+    }
+    within(limit, writer.flush()).await??;
+    Ok(())
+}
+
+/// Runs `op` (one write or flush) failing with [`WriteError::Stalled`] if it makes no progress
+/// for `limit`. Nearly every write to a healthy peer completes at once, so the timer is armed
+/// only when `op` has to wait for the socket.
+async fn within<F: Future>(limit: Duration, op: F) -> Result<F::Output, WriteError> {
+    let mut op = std::pin::pin!(op);
+    if let Poll::Ready(out) = std::future::poll_fn(|cx| Poll::Ready(op.as_mut().poll(cx))).await {
+        return Ok(out);
+    }
+    tokio::time::timeout(limit, op)
+        .await
+        .map_err(|_| WriteError::Stalled(limit))
 }
 
 /// Runs a session's `handle_input` so that a panic inside `rml_rtmp` on malformed input (it
@@ -120,3 +188,126 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> T) -> Option<T> {
 
 /// The reason logged when [`guard`] caught a panic.
 pub(crate) const PANIC_REASON: &str = "malformed RTMP message (rml_rtmp panicked)";
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::Context;
+
+    use super::*;
+
+    /// Takes at most `step` bytes per write (`step == 0`: never anything, and nothing wakes
+    /// it: a stalled peer). Vectored like a socket, or not (one buffer per write).
+    #[derive(Debug, Default)]
+    struct Narrow {
+        step: usize,
+        vectored: bool,
+        got: Vec<u8>,
+        writes: usize,
+    }
+
+    impl Narrow {
+        fn new(step: usize, vectored: bool) -> Self {
+            Self {
+                step,
+                vectored,
+                ..Self::default()
+            }
+        }
+
+        fn take(&mut self, bufs: &[IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+            if self.step == 0 {
+                return Poll::Pending;
+            }
+            let mut n = 0;
+            for buf in bufs {
+                let k = buf.len().min(self.step - n);
+                self.got.extend_from_slice(buf.get(..k).unwrap_or_default());
+                n += k;
+            }
+            self.writes += 1;
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    impl AsyncWrite for Narrow {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.get_mut().take(&[IoSlice::new(buf)])
+        }
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            if self.vectored {
+                return self.get_mut().take(bufs);
+            }
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &**b);
+            self.poll_write(cx, first)
+        }
+        fn is_write_vectored(&self) -> bool {
+            self.vectored
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn parts() -> Vec<Bytes> {
+        [&b"abc"[..], b"", b"defgh", b"i", b""]
+            .into_iter()
+            .map(Bytes::from_static)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn parts_arrive_whole_and_in_order_through_short_writes() {
+        for vectored in [false, true] {
+            for step in [1, 2, 4, 100] {
+                let mut w = Narrow::new(step, vectored);
+                write_parts(&mut w, &parts(), Duration::from_secs(1))
+                    .await
+                    .expect("written");
+                assert_eq!(w.got, b"abcdefghi", "step {step}, vectored {vectored}");
+            }
+        }
+        let mut w = Narrow::new(1, true);
+        write_parts(&mut w, &[], Duration::from_secs(1))
+            .await
+            .expect("nothing to write");
+        assert_eq!(w.writes, 0);
+    }
+
+    #[tokio::test]
+    async fn a_vectored_transport_takes_all_parts_in_one_write() {
+        let mut w = Narrow::new(100, true);
+        write_parts(&mut w, &parts(), Duration::from_secs(1))
+            .await
+            .expect("written");
+        assert_eq!((w.got.as_slice(), w.writes), (&b"abcdefghi"[..], 1));
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_takes_nothing_is_a_stall() {
+        let limit = Duration::from_millis(50);
+        let mut w = Narrow::new(0, true);
+        let err = write_parts(&mut w, &parts(), limit)
+            .await
+            .expect_err("stalled");
+        assert!(matches!(err, WriteError::Stalled(d) if d == limit), "{err}");
+        let err = write_all_progress(&mut w, b"x", limit, |_| {})
+            .await
+            .expect_err("stalled");
+        assert!(matches!(err, WriteError::Stalled(d) if d == limit), "{err}");
+    }
+}

@@ -17,6 +17,7 @@
 
 pub mod chunk;
 mod client;
+pub mod direct;
 pub mod flags;
 pub mod guard;
 mod io;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::direct::DirectSlot;
 use crate::metrics::LatencyHistogram;
 use crate::unit::FlvTag;
 
@@ -53,6 +54,8 @@ pub struct FlvSubscription {
     pub latency: Arc<LatencyHistogram>,
     /// Dropped when the player leaves.
     pub guard: PlayerGuard,
+    /// Set when the hub may write tags straight to the player's socket (plain TCP).
+    pub direct: Option<Arc<DirectSlot>>,
 }
 
 impl FlvSubscription {
@@ -64,6 +67,7 @@ impl FlvSubscription {
             bytes_out: Arc::default(),
             latency: Arc::default(),
             guard: PlayerGuard(None),
+            direct: None,
         }
     }
 }

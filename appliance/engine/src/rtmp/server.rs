@@ -14,7 +14,8 @@ use rml_rtmp::handshake::PeerType;
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
 };
-use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -22,22 +23,26 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::chunk;
+use super::direct::{DirectSlot, SharedWriter};
 use super::flags::tag_flags;
 use super::guard::{ChunkInspector, GuardError};
-use super::io::{self, BoxTransport, WriteError, READ_BUFFER};
+use super::io::{self, WriteError, READ_BUFFER};
 use super::meta;
 use super::router::{FlvIngest, Peer, PlayerGuard, Rejection, RtmpRouter};
 use super::tls::CertReloader;
 use crate::metrics::LatencyHistogram;
 use crate::unit::{FlvKind, FlvTag};
 
-/// The only RTMP application served: `rtmp://host/live/KEY`.
 /// Outgoing chunk size announced to every client (rml_rtmp's default, stated here because
 /// media chunks are built outside the session with the same size).
 const OUT_CHUNK_SIZE: usize = 4096;
 /// The message stream id `rml_rtmp` gives the first (and, for players, only) stream.
 const SHARED_STREAM_ID: u32 = 1;
+/// Most tags a player is sent in one write: what queued up while it waited, bounded so one
+/// write stays a few MiB at most (a joiner's cached GOP arrives in a few batches).
+const MAX_BATCH: usize = 64;
 
+/// The only RTMP application served: `rtmp://host/live/KEY`.
 pub const APP_NAME: &str = "live";
 /// Concurrent connections per listener. Far above any real load of one appliance (each
 /// connection is a publisher or a player); it bounds memory and file descriptors under a flood.
@@ -148,25 +153,27 @@ impl Connection {
         socket: TcpStream,
         tls: Option<Arc<CertReloader>>,
     ) -> Result<(), ConnError> {
-        let mut stream: BoxTransport = match tls {
+        let (reader, writer, tcp, leftover): (BoxReader, BoxWriter, _, _) = match tls {
             Some(tls) => {
                 let accept = tls.acceptor().accept(socket);
-                let tls_stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, accept)
+                let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, accept)
                     .await
                     .map_err(|_| ConnError::Timeout(HANDSHAKE_TIMEOUT))?
                     .map_err(ConnError::Tls)?;
-                Box::new(tls_stream)
+                let leftover = server_handshake(&mut stream).await?;
+                let (reader, writer) = tokio::io::split(stream);
+                (Box::new(reader), Box::new(writer), None, leftover)
             }
-            None => Box::new(socket),
+            None => {
+                let mut socket = socket;
+                let leftover = server_handshake(&mut socket).await?;
+                // Plain TCP: the write half is shared with the hub's direct path.
+                let (reader, writer) = socket.into_split();
+                let writer = Arc::new(writer);
+                let shared = SharedWriter(writer.clone());
+                (Box::new(reader), Box::new(shared), Some(writer), leftover)
+            }
         };
-        let leftover = tokio::time::timeout(
-            HANDSHAKE_TIMEOUT,
-            io::handshake(&mut stream, PeerType::Server),
-        )
-        .await
-        .map_err(|_| ConnError::Timeout(HANDSHAKE_TIMEOUT))??;
-
-        let (reader, writer) = tokio::io::split(stream);
         let mut config = ServerSessionConfig::new();
         config.chunk_size = OUT_CHUNK_SIZE as u32;
         let (session, initial) =
@@ -174,11 +181,14 @@ impl Connection {
         let mut session = Session {
             session,
             writer,
+            tcp,
             peer: self.peer,
             router: self.router.as_ref(),
             phase: Phase::Idle,
             last_timestamp: 0,
             inspector: ChunkInspector::new(),
+            batch: Vec::new(),
+            parts: Vec::new(),
         };
         session.handle_results(initial).await?;
         if !leftover.is_empty() && session.input(&leftover).await? {
@@ -186,6 +196,20 @@ impl Connection {
         }
         session.pump(reader, &self.cancel).await
     }
+}
+
+type BoxReader = Box<dyn AsyncRead + Unpin + Send>;
+type BoxWriter = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// The RTMP handshake within [`HANDSHAKE_TIMEOUT`]; returns the bytes that followed it.
+async fn server_handshake<S>(stream: &mut S) -> Result<Vec<u8>, ConnError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, io::handshake(stream, PeerType::Server))
+        .await
+        .map_err(|_| ConnError::Timeout(HANDSHAKE_TIMEOUT))?
+        .map_err(ConnError::from)
 }
 
 /// What the connection is doing after `connect`.
@@ -199,13 +223,17 @@ enum Phase {
         stop: CancellationToken,
         bytes_out: Arc<AtomicU64>,
         latency: Arc<LatencyHistogram>,
+        /// The hub writes to the socket itself while the player keeps up.
+        direct: Option<Arc<DirectSlot>>,
         _guard: PlayerGuard,
     },
 }
 
 struct Session<'a> {
     session: ServerSession,
-    writer: WriteHalf<BoxTransport>,
+    writer: BoxWriter,
+    /// The plain TCP write half, for the hub's direct path (`None` over TLS).
+    tcp: Option<Arc<OwnedWriteHalf>>,
     peer: Peer,
     router: &'a dyn RtmpRouter,
     phase: Phase,
@@ -213,13 +241,17 @@ struct Session<'a> {
     last_timestamp: u32,
     /// Sees every byte before the session does: `rml_rtmp` must not parse deep AMF0.
     inspector: ChunkInspector,
+    /// A player's batch of tags and their bytes, kept between wake-ups for their capacity.
+    batch: Vec<FlvTag>,
+    parts: Vec<Bytes>,
 }
 
-/// One wake-up of the connection loop.
+/// One wake-up of a player's loop.
 enum Wake {
     Cancelled,
+    /// A direct write left bytes for this task.
+    Rest,
     Read(std::io::Result<usize>),
-    ReadTimeout(Duration),
     Tag(Option<FlvTag>),
 }
 
@@ -227,35 +259,84 @@ impl Session<'_> {
     /// Reads from the peer and, for a player, writes its feed, until either side ends.
     async fn pump(
         &mut self,
-        mut reader: ReadHalf<BoxTransport>,
+        mut reader: BoxReader,
         cancel: &CancellationToken,
     ) -> Result<(), ConnError> {
         let mut buf = vec![0u8; READ_BUFFER];
         loop {
-            let wake = match &mut self.phase {
-                Phase::Playing { rx, stop, .. } => tokio::select! {
-                    _ = cancel.cancelled() => Wake::Cancelled,
-                    _ = stop.cancelled() => Wake::Cancelled,
-                    tag = rx.recv() => Wake::Tag(tag),
-                    n = reader.read(&mut buf) => Wake::Read(n),
+            let limit = match &self.phase {
+                Phase::Playing { .. } => return self.play(reader, buf, cancel).await,
+                Phase::Publishing(_) => PUBLISH_IDLE_TIMEOUT,
+                Phase::Idle => HANDSHAKE_TIMEOUT,
+            };
+            let n = tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                n = tokio::time::timeout(limit, reader.read(&mut buf)) => match n {
+                    Ok(n) => n.map_err(ConnError::Read)?,
+                    Err(_) => return Err(ConnError::Idle(limit)),
                 },
-                phase => {
-                    let limit = match phase {
-                        Phase::Publishing(_) => PUBLISH_IDLE_TIMEOUT,
-                        _ => HANDSHAKE_TIMEOUT,
-                    };
-                    tokio::select! {
-                        _ = cancel.cancelled() => Wake::Cancelled,
-                        n = tokio::time::timeout(limit, reader.read(&mut buf)) => match n {
-                            Ok(n) => Wake::Read(n),
-                            Err(_) => Wake::ReadTimeout(limit),
-                        },
-                    }
+            };
+            if n == 0 || self.input(buf.get(..n).unwrap_or_default()).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// A player's loop: its feed out, whatever it sends (acks, pings) in, until the feed
+    /// ends, the output stops, the server shuts down or the peer leaves. While the hub
+    /// writes the feed directly (see [`DirectSlot`]) it sleeps; otherwise it wakes once per
+    /// batch of queued tags, and waits on the cancellations through futures kept across
+    /// wake-ups instead of registering anew each time.
+    async fn play(
+        &mut self,
+        reader: BoxReader,
+        buf: Vec<u8>,
+        cancel: &CancellationToken,
+    ) -> Result<(), ConnError> {
+        let Phase::Playing { stop, direct, .. } = &self.phase else {
+            return Ok(());
+        };
+        let (stop, direct) = (stop.clone(), direct.clone());
+        let ended = self
+            .play_loop(reader, buf, cancel, &stop, direct.as_deref())
+            .await;
+        if let Some(slot) = direct {
+            slot.detach();
+        }
+        ended
+    }
+
+    async fn play_loop(
+        &mut self,
+        mut reader: BoxReader,
+        mut buf: Vec<u8>,
+        cancel: &CancellationToken,
+        stop: &CancellationToken,
+        direct: Option<&DirectSlot>,
+    ) -> Result<(), ConnError> {
+        let mut cancelled = std::pin::pin!(cancel.cancelled());
+        let mut stopped = std::pin::pin!(stop.cancelled());
+        loop {
+            let Phase::Playing { rx, .. } = &mut self.phase else {
+                return Ok(());
+            };
+            let rest_left = async {
+                match direct {
+                    Some(slot) => slot.rest_left().await,
+                    None => std::future::pending().await,
                 }
             };
+            let wake = tokio::select! {
+                biased;
+                _ = &mut cancelled => Wake::Cancelled,
+                _ = &mut stopped => Wake::Cancelled,
+                () = rest_left => Wake::Rest,
+                tag = rx.recv() => Wake::Tag(tag),
+                n = reader.read(&mut buf) => Wake::Read(n),
+            };
             match wake {
+                Wake::Rest => self.write(&[]).await?,
                 Wake::Cancelled => return Ok(()),
-                Wake::ReadTimeout(limit) => return Err(ConnError::Idle(limit)),
                 Wake::Read(Ok(0)) => return Ok(()),
                 Wake::Read(Ok(n)) => {
                     if self.input(buf.get(..n).unwrap_or_default()).await? {
@@ -263,7 +344,7 @@ impl Session<'_> {
                     }
                 }
                 Wake::Read(Err(e)) => return Err(ConnError::Read(e)),
-                Wake::Tag(Some(tag)) => self.send_tag(tag).await?,
+                Wake::Tag(Some(tag)) => self.send_tags(tag).await?,
                 Wake::Tag(None) => {
                     self.finish_playing().await;
                     return Ok(());
@@ -357,8 +438,16 @@ impl Session<'_> {
                             stop: sub.stop,
                             bytes_out: sub.bytes_out,
                             latency: sub.latency,
+                            direct: sub.direct.clone(),
                             _guard: sub.guard,
                         };
+                        // Only now, with the answer to `play` written, may the hub write
+                        // tags itself; they are chunked for the usual stream id only.
+                        if let (Some(slot), Some(tcp)) = (&sub.direct, &self.tcp) {
+                            if stream_id == SHARED_STREAM_ID {
+                                slot.attach(tcp);
+                            }
+                        }
                     }
                     Err(why) => {
                         self.reject(request_id, "NetStream.Play.StreamNotFound", &why)
@@ -427,51 +516,55 @@ impl Session<'_> {
         Ok(())
     }
 
-    async fn send_tag(&mut self, tag: FlvTag) -> Result<(), ConnError> {
-        let Phase::Playing { stream_id, .. } = self.phase else {
+    /// Sends `first` and whatever else is queued (up to [`MAX_BATCH`] tags) in one vectored
+    /// write, then accounts for each: one system call per wake-up, not per tag.
+    async fn send_tags(&mut self, first: FlvTag) -> Result<(), ConnError> {
+        let Phase::Playing { stream_id, rx, .. } = &mut self.phase else {
             return Ok(());
         };
-        let arrived = tag.arrived;
-        let media = |csid, type_id| {
-            let build = || {
-                chunk::media_message(
-                    csid,
-                    type_id,
-                    stream_id,
-                    tag.timestamp,
-                    &tag.body,
-                    OUT_CHUNK_SIZE,
-                )
-            };
-            // Players share one serialisation of each tag when their stream id is the
-            // usual one; any other id gets its own copy.
-            if stream_id == SHARED_STREAM_ID {
-                tag.wire.get_or_init(build)
-            } else {
-                build()
+        let stream_id = *stream_id;
+        let mut tags = std::mem::take(&mut self.batch);
+        let mut parts = std::mem::take(&mut self.parts);
+        tags.push(first);
+        while tags.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(tag) => tags.push(tag),
+                Err(_) => break,
             }
-        };
-        let bytes = match tag.kind {
-            FlvKind::Video => media(chunk::VIDEO_CSID, chunk::VIDEO_TYPE),
-            FlvKind::Audio => media(chunk::AUDIO_CSID, chunk::AUDIO_TYPE),
-            FlvKind::Meta => match meta::body_to_metadata(&tag.body) {
-                Some(m) => self
-                    .session
-                    .send_metadata(stream_id, &m)
-                    .map_err(|e| ConnError::Session(e.to_string()))?
-                    .bytes
-                    .into(),
-                None => return Ok(()),
-            },
-        };
-        self.write(&bytes).await?;
+        }
+        let direct = self.direct();
+        let rest = direct.as_ref().and_then(|slot| slot.hold());
+        parts.extend(rest.as_ref().map(|r| r.0.clone()));
+        for tag in &tags {
+            if let Some(bytes) = wire(&mut self.session, stream_id, tag)? {
+                parts.push(bytes);
+            }
+        }
+        io::write_parts(&mut self.writer, &parts, WRITE_TIMEOUT).await?;
+        if let Some(slot) = &direct {
+            slot.release(tags.len());
+        }
         if let Phase::Playing {
             bytes_out, latency, ..
         } = &self.phase
         {
-            bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            latency.record_since(arrived);
+            let sent: usize = parts.iter().map(Bytes::len).sum();
+            bytes_out.fetch_add(sent as u64, Ordering::Relaxed);
+            for arrived in rest
+                .map(|r| r.1)
+                .into_iter()
+                .chain(tags.iter().map(|t| t.arrived))
+            {
+                latency.record_since(arrived);
+            }
         }
+        tags.clear();
+        parts.clear();
+        // A joiner's GOP fills a whole batch once; do not keep that for the whole session.
+        tags.shrink_to(8);
+        parts.shrink_to(8);
+        self.batch = tags;
+        self.parts = parts;
         Ok(())
     }
 
@@ -483,8 +576,84 @@ impl Session<'_> {
         }
     }
 
+    /// Writes the session's own bytes; while playing, after what a direct write left.
     async fn write(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
+        let Some(slot) = self.direct() else {
+            io::write_all_progress(&mut self.writer, bytes, WRITE_TIMEOUT, |_| {}).await?;
+            return Ok(());
+        };
+        if let Some((rest, arrived)) = slot.hold() {
+            io::write_all_progress(&mut self.writer, &rest, WRITE_TIMEOUT, |_| {}).await?;
+            if let Phase::Playing {
+                bytes_out, latency, ..
+            } = &self.phase
+            {
+                bytes_out.fetch_add(rest.len() as u64, Ordering::Relaxed);
+                latency.record_since(arrived);
+            }
+        }
         io::write_all_progress(&mut self.writer, bytes, WRITE_TIMEOUT, |_| {}).await?;
+        slot.release(0);
         Ok(())
     }
+
+    /// The player's direct path, if it has one.
+    fn direct(&self) -> Option<Arc<DirectSlot>> {
+        match &self.phase {
+            Phase::Playing { direct, .. } => direct.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// A tag as RTMP chunks for a player on `stream_id`; `None` for metadata that cannot be
+/// re-encoded. Audio and video are chunked once and shared by every player on the usual
+/// stream id; any other id gets its own copy. Metadata goes through the session (AMF0).
+fn wire(
+    session: &mut ServerSession,
+    stream_id: u32,
+    tag: &FlvTag,
+) -> Result<Option<Bytes>, ConnError> {
+    if stream_id == SHARED_STREAM_ID {
+        if let Some(bytes) = shared_media_wire(tag) {
+            return Ok(Some(bytes));
+        }
+    }
+    Ok(Some(match tag.kind {
+        FlvKind::Video => media_wire(stream_id, tag, chunk::VIDEO_CSID, chunk::VIDEO_TYPE),
+        FlvKind::Audio => media_wire(stream_id, tag, chunk::AUDIO_CSID, chunk::AUDIO_TYPE),
+        FlvKind::Meta => match meta::body_to_metadata(&tag.body) {
+            Some(m) => session
+                .send_metadata(stream_id, &m)
+                .map_err(|e| ConnError::Session(e.to_string()))?
+                .bytes
+                .into(),
+            None => return Ok(None),
+        },
+    }))
+}
+
+/// An audio or video tag as chunks on the usual stream id, built once and shared by every
+/// player (and the hub's direct writes); `None` for metadata.
+pub(super) fn shared_media_wire(tag: &FlvTag) -> Option<Bytes> {
+    let (csid, type_id) = match tag.kind {
+        FlvKind::Video => (chunk::VIDEO_CSID, chunk::VIDEO_TYPE),
+        FlvKind::Audio => (chunk::AUDIO_CSID, chunk::AUDIO_TYPE),
+        FlvKind::Meta => return None,
+    };
+    Some(
+        tag.wire
+            .get_or_init(|| media_wire(SHARED_STREAM_ID, tag, csid, type_id)),
+    )
+}
+
+fn media_wire(stream_id: u32, tag: &FlvTag, csid: u8, type_id: u8) -> Bytes {
+    chunk::media_message(
+        csid,
+        type_id,
+        stream_id,
+        tag.timestamp,
+        &tag.body,
+        OUT_CHUNK_SIZE,
+    )
 }
