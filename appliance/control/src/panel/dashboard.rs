@@ -8,10 +8,9 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use relevo_engine::metrics::{InputSnapshot, OutputSnapshot, Snapshot};
 use relevo_engine::rtmp::RtmpUrl;
-use serde::Deserialize;
 
 use super::i18n::Words;
-use super::web::{render, Page, PanelResult, Session};
+use super::web::{render, Notice, Page, PanelResult, Session};
 use crate::api::auth::{Can, READ};
 use crate::api::flows::{list_inputs, InputView, OutputView};
 use crate::api::ApiState;
@@ -160,11 +159,6 @@ struct DashboardPage {
     page: Page,
     flows: Vec<FlowCard>,
     words_json: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Notice {
-    ok: Option<String>,
 }
 
 pub async fn page(

@@ -352,13 +352,6 @@ impl Page {
         self.words.get(key)
     }
 
-    /// A flow state's name (`live` → «En directo»).
-    pub fn state_name<'a>(&'a self, state: &str) -> &'a str {
-        self.words
-            .find(&format!("state.{state}"))
-            .unwrap_or(self.words.get("lasterr.other"))
-    }
-
     /// The text for `section.key`, a key chosen at run time (a preset, a state).
     pub fn tk<'a>(&'a self, section: &str, key: &str) -> &'a str {
         self.words
@@ -392,6 +385,13 @@ impl Page {
             None => format!("{} ({})", self.t("error.generic"), e.message),
         }
     }
+}
+
+/// The query of a page a form redirects to: `?ok=saved` asks for a notice.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Notice {
+    #[serde(default)]
+    pub ok: Option<String>,
 }
 
 /// The notices a redirect may ask for (`?ok=saved`): a fixed list, so the query string

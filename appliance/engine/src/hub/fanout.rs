@@ -339,7 +339,7 @@ mod tests {
         f.push(Item(3, false)); // direct
         f.push(Item(4, false)); // refused: queued
         f.push(Item(5, false)); // refused: 4 is still queued
-        f.push(Item(6, false)); // queue full: lost until the next keyframe, not counted
+        f.push(Item(6, false)); // queue full: dropped (counted) until the next keyframe
         assert_eq!(*direct.taken.lock().expect("lock"), vec![3]);
         assert_eq!(drain(&mut s.rx), vec![4, 5]);
         assert_eq!(direct.queued.load(Ordering::Relaxed), 2);

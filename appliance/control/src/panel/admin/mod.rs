@@ -18,7 +18,7 @@ use time::{Date, Month, OffsetDateTime, UtcOffset};
 
 use super::form_errors::FormErrors;
 use super::sign_in::with_session;
-use super::web::{done, render_status, Page, PanelResult, Session};
+use super::web::{done, render_status, Notice, Page, PanelResult, Session};
 use crate::api::admin::{
     self as api, AuditQuery, CreatedToken, NewToken, NewUser, SetPassword, SettingsPatch,
     UserPatchBody,
@@ -95,10 +95,4 @@ fn given(s: &Option<String>) -> Option<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
-}
-
-#[derive(Debug, Deserialize)]
-pub struct NoticeQuery {
-    #[serde(default)]
-    ok: Option<String>,
 }

@@ -38,7 +38,7 @@ impl SettingsPage {
 pub async fn settings_page(
     State(s): State<ApiState>,
     session: Session,
-    Query(q): Query<NoticeQuery>,
+    Query(q): Query<Notice>,
 ) -> PanelResult<Response> {
     let mut view = SettingsPage::new(&s, &session).await?;
     view.page = view.page.with_notice(q.ok.as_deref());

@@ -37,7 +37,7 @@ impl TokensPage {
 pub async fn tokens_page(
     State(s): State<ApiState>,
     session: Session,
-    Query(q): Query<NoticeQuery>,
+    Query(q): Query<Notice>,
 ) -> PanelResult<Response> {
     let mut view = TokensPage::new(&s, &session).await?;
     view.page = view.page.with_notice(q.ok.as_deref());

@@ -43,7 +43,7 @@ impl UsersPage {
 pub async fn users_page(
     State(s): State<ApiState>,
     session: Session,
-    Query(q): Query<NoticeQuery>,
+    Query(q): Query<Notice>,
 ) -> PanelResult<Response> {
     let mut view = UsersPage::new(&s, &session).await?;
     view.page = view.page.with_notice(q.ok.as_deref());

@@ -164,11 +164,6 @@ fn output_rows(s: &ApiState, host: &str, o: &OutputView, n: usize) -> Vec<CopyRo
     rows
 }
 
-#[derive(Debug, Deserialize)]
-pub struct Notice {
-    ok: Option<String>,
-}
-
 pub async fn input_page(
     State(s): State<ApiState>,
     session: Session,

@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use super::dashboard::{card, output_kind, script_words, FlowCard};
 use super::form_errors::FormErrors;
-use super::web::{done, render, render_status, Page, PanelError, PanelResult, Session};
+use super::web::{done, render, render_status, Notice, Page, PanelError, PanelResult, Session};
 use crate::api::auth::{Can, Permission, OPERATE, READ};
 use crate::api::error::ApiError;
 use crate::api::flows::{self as api, InputView, OutputView};
