@@ -686,7 +686,7 @@ pub fn rtmp_sink_url(port: u16) -> String {
 
 /// ffmpeg as an RTMP server destination (`-listen 1`) recording to `out`.
 pub fn rtmp_listener_sink(port: u16, out: &Path, log: &Path) -> Proc {
-    let p = Proc::spawn(
+    let mut p = Proc::spawn(
         "ffmpeg-rtmp-listen",
         ffmpeg()
             .args([
@@ -705,7 +705,13 @@ pub fn rtmp_listener_sink(port: u16, out: &Path, log: &Path) -> Proc {
             .stderr(std::fs::File::create(log).unwrap()),
     );
     // A probing connect would use up ffmpeg's single accept: read the socket table instead.
-    wait_until("ffmpeg to listen for RTMP", Duration::from_secs(10), || {
+    // An ffmpeg that exited (its port taken) is reported with its log, not waited for.
+    wait_until("ffmpeg to listen for RTMP", Duration::from_secs(30), || {
+        assert!(
+            p.is_running(),
+            "ffmpeg RTMP listener on {port} exited: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
         port_bound("tcp", port)
     });
     p
