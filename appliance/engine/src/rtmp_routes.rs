@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use crate::engine::{Route, Shared};
 use crate::hub::fanout::Direct;
-use crate::metrics::FlowState;
 use crate::metrics::PublisherInfo;
 use crate::rtmp::direct::DirectSlot;
 use crate::rtmp::router::{FlvIngest, FlvSubscription, Peer, PlayerGuard, Rejection, RtmpRouter};
@@ -83,17 +82,18 @@ impl RtmpRouter for Router {
                 o.counters.latency.clone(),
             ))
         });
-        let sub = i
-            .hub
-            .subscribe_flv_direct(
-                o.counters.dropped.clone(),
-                direct.clone().map(|d| d as Arc<dyn Direct<FlvTag>>),
-            )
-            .ok_or(Rejection::NotLive)?;
+        // Accepted whether the input is live or not: a player that arrives first waits for
+        // the next publication's first keyframe (nginx-rtmp's `idle_streams on`).
+        let sub = i.hub.subscribe_flv_early(
+            o.counters.dropped.clone(),
+            direct.clone().map(|d| d as Arc<dyn Direct<FlvTag>>),
+        );
         tracing::info!(input = %input, output = %output, peer = %peer.addr, "RTMP player connected");
+        // A pull output's state is not set here: the snapshot derives it from the input and
+        // the peers (`live::output`), so a player waiting for the publisher shows `idle`
+        // with one peer, and the output turns `live` only when the input does.
         let counters = o.counters.clone();
         counters.peers.fetch_add(1, Ordering::Relaxed);
-        counters.set_state(FlowState::Live);
         let on_leave = counters.clone();
         let protocol = if peer.secure { "rtmps" } else { "rtmp" };
         let conn = counters
@@ -108,9 +108,7 @@ impl RtmpRouter for Router {
             latency: counters.latency.clone(),
             guard: PlayerGuard(Some(Box::new(move || {
                 drop(conn);
-                if on_leave.peers.fetch_sub(1, Ordering::Relaxed) == 1 {
-                    on_leave.set_state(FlowState::Idle);
-                }
+                on_leave.peers.fetch_sub(1, Ordering::Relaxed);
             }))),
             direct,
         })

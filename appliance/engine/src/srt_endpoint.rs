@@ -95,10 +95,17 @@ fn decide(shared: &Shared, req: &ConnectRequest) -> Decision {
             }
         }
         (Some(Route::Output(input, output)), None | Some(StreamMode::Request)) => {
-            let Some(o) = reg.inputs.get(&input).and_then(|i| i.outputs.get(&output)) else {
+            let Some(i) = reg.inputs.get(&input) else {
+                return log_reject(req, "unknown stream key");
+            };
+            let Some(o) = i.outputs.get(&output) else {
                 return log_reject(req, "unknown stream key");
             };
             match &o.spec.kind {
+                // A disabled input never goes live: its readers would wait for nothing.
+                OutputKind::PullSrt { .. } if !i.spec.enabled => {
+                    log_reject(req, &format!("input {input} is disabled"))
+                }
                 OutputKind::PullSrt {
                     security, latency, ..
                 } if o.spec.enabled => Decision::Accept {
@@ -312,38 +319,25 @@ async fn run_reader(
         peer.to_string(),
         Some((&stream, LinkDirection::Sending)),
     );
-    let mut live = hub.live();
     let mut scratch = vec![0u8; MAX_MESSAGE];
-    // A reader that arrives before the publisher waits for it; when the publisher leaves,
-    // the reader is closed so that it sees the end of the stream.
-    let reason = 'conn: {
-        let mut sub = loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break 'conn "output stopped".to_owned(),
-                r = live.wait_for(|l| *l) => if r.is_err() { break 'conn "input removed".to_owned() },
-                r = stream.recv(&mut scratch) => if let Some(why) = reader_gone(r) { break 'conn why },
-            }
-            if let Some(sub) = hub.subscribe_ts(counters.dropped.clone()) {
-                break sub;
-            }
-            // The publisher left between the wake-up and the subscription: wait again.
-            tokio::task::yield_now().await;
-        };
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break "output stopped".to_owned(),
-                r = stream.recv(&mut scratch) => if let Some(why) = reader_gone(r) { break why },
-                chunk = sub.rx.recv() => match chunk {
-                    None => break "input ended".to_owned(),
-                    Some(c) => {
-                        if let Err(e) = stream.send(&c.data).await {
-                            break e.to_string();
-                        }
-                        counters.add_bytes(c.data.len());
-                        counters.latency.record_since(c.arrived);
+    // Subscribed at once, live input or not: a reader that arrives before the publisher
+    // gets nothing until the publication's first keyframe (PAT/PMT first), and is closed
+    // when that publication ends so that it sees the end of the stream.
+    let mut sub = hub.subscribe_ts_early(counters.dropped.clone());
+    let reason = loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break "output stopped".to_owned(),
+            r = stream.recv(&mut scratch) => if let Some(why) = reader_gone(r) { break why },
+            chunk = sub.rx.recv() => match chunk {
+                None => break "input ended".to_owned(),
+                Some(c) => {
+                    if let Err(e) = stream.send(&c.data).await {
+                        break e.to_string();
                     }
-                },
-            }
+                    counters.add_bytes(c.data.len());
+                    counters.latency.record_since(c.arrived);
+                }
+            },
         }
     };
     // Live mode has no linger: without this the reader would lose the last latency's worth.

@@ -9,8 +9,14 @@ use std::time::Duration;
 
 use relevo_engine::error::LinkError;
 use relevo_engine::rtmp::{self, ClientTls, FlvIngest, RtmpUrl};
-use relevo_engine::unit::FlvTag;
+use relevo_engine::unit::{FlvKind, FlvTag};
+use rml_rtmp::chunk_io::ChunkDeserializer;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::messages::MessagePayload;
+use rml_rtmp::sessions::{
+    ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType,
+};
+use rml_rtmp::time::RtmpTimestamp;
 use rtmp_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -225,4 +231,181 @@ async fn deep_amf0_nesting_from_a_server_ends_only_the_link() {
         .await
         .expect("hostile server ends")
         .expect("hostile server");
+}
+
+/// Sends every packet of a client session's results; returns its events.
+async fn send_results(
+    tcp: &mut TcpStream,
+    results: Vec<ClientSessionResult>,
+    sent: &mut usize,
+) -> Vec<ClientSessionEvent> {
+    let mut events = Vec::new();
+    for r in results {
+        match r {
+            ClientSessionResult::OutboundResponse(p) => {
+                tcp.write_all(&p.bytes).await.expect("send");
+                *sent += p.bytes.len();
+            }
+            ClientSessionResult::RaisedEvent(e) => events.push(e),
+            ClientSessionResult::UnhandleableMessageReceived(_) => {}
+        }
+    }
+    events
+}
+
+/// What the server sent, as messages (its Set Chunk Size applied): the client session
+/// consumes acknowledgements silently, so the test reads the same bytes itself.
+fn server_messages(d: &mut ChunkDeserializer, bytes: &[u8]) -> Vec<MessagePayload> {
+    let mut out = Vec::new();
+    let mut next = d.get_next_message(bytes).expect("server chunks");
+    while let Some(m) = next {
+        if m.type_id == 1 {
+            let size = u32::from_be_bytes([m.data[0], m.data[1], m.data[2], m.data[3]]);
+            d.set_max_chunk_size(size as usize).expect("chunk size");
+        }
+        out.push(m);
+        next = d.get_next_message(&[]).expect("server chunks");
+    }
+    out
+}
+
+/// Reads from the server until `until` holds for the events and messages so far.
+async fn read_until(
+    tcp: &mut TcpStream,
+    client: &mut ClientSession,
+    d: &mut ChunkDeserializer,
+    sent: &mut usize,
+    acks: &mut Vec<u32>,
+    until: impl Fn(&[ClientSessionEvent], &[u32]) -> bool,
+) {
+    let mut events = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !until(&events, acks) {
+            let n = tcp.read(&mut buf).await.expect("read");
+            assert!(n > 0, "the server closed the connection");
+            for m in server_messages(d, &buf[..n]) {
+                if m.type_id == 3 {
+                    acks.push(u32::from_be_bytes([
+                        m.data[0], m.data[1], m.data[2], m.data[3],
+                    ]));
+                }
+            }
+            let results = client.handle_input(&buf[..n]).expect("client session");
+            events.extend(send_results(tcp, results, sent).await);
+        }
+    })
+    .await
+    .expect("the server answered in time");
+}
+
+/// Once a publish is accepted the engine reads the publisher's chunks itself
+/// (`rtmp::chunk_reader`), not through `rml_rtmp`: here a publisher driven by `rml_rtmp`'s
+/// client session asks for an acknowledgement every 20 000 bytes and gets them with the
+/// total received so far (the last one within a window of everything sent); its 40 video messages of 5 000 bytes arrive whole, in order, with
+/// their timestamps; and deeply nested AMF0 sent after publishing still closes only that
+/// connection (the AMF0 check runs on the reader's messages too).
+#[tokio::test]
+async fn a_publishing_connection_is_read_by_the_engine_itself() {
+    capture_logs();
+    let server = start_server(None).await;
+    let mut tcp = handshake(server.port).await;
+    let mut config = ClientSessionConfig::new();
+    config.window_ack_size = 20_000;
+    let (mut client, initial) = ClientSession::new(config).expect("client session");
+    let mut d = ChunkDeserializer::new();
+    let (mut sent, mut acks) = (0, Vec::new());
+    send_results(&mut tcp, initial, &mut sent).await;
+
+    let r = client.request_connection("live".into()).expect("connect");
+    send_results(&mut tcp, vec![r], &mut sent).await;
+    let accepted = |ev: &[ClientSessionEvent], _: &[u32]| {
+        ev.iter()
+            .any(|e| matches!(e, ClientSessionEvent::ConnectionRequestAccepted))
+    };
+    read_until(
+        &mut tcp,
+        &mut client,
+        &mut d,
+        &mut sent,
+        &mut acks,
+        accepted,
+    )
+    .await;
+    let r = client
+        .request_publishing("in".into(), PublishRequestType::Live)
+        .expect("publish");
+    send_results(&mut tcp, vec![r], &mut sent).await;
+    let publishing = |ev: &[ClientSessionEvent], _: &[u32]| {
+        ev.iter()
+            .any(|e| matches!(e, ClientSessionEvent::PublishRequestAccepted))
+    };
+    read_until(
+        &mut tcp,
+        &mut client,
+        &mut d,
+        &mut sent,
+        &mut acks,
+        publishing,
+    )
+    .await;
+
+    for i in 0..40u32 {
+        // An AVC NAL unit tag: keyframe every 10th.
+        let mut body = vec![if i % 10 == 0 { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+        body.resize(5_000, i as u8);
+        let r = client
+            .publish_video_data(body.into(), RtmpTimestamp::new(i * 40), false)
+            .expect("video");
+        send_results(&mut tcp, vec![r], &mut sent).await;
+    }
+    let total = sent as u32;
+    let caught_up =
+        |_: &[ClientSessionEvent], acks: &[u32]| acks.last().is_some_and(|&a| a + 20_000 > total);
+    read_until(
+        &mut tcp,
+        &mut client,
+        &mut d,
+        &mut sent,
+        &mut acks,
+        caught_up,
+    )
+    .await;
+    // One acknowledgement per read that completes a window, as nginx-rtmp sends them.
+    assert!(
+        acks.len() >= 2
+            && acks.windows(2).all(|w| w[1] >= w[0] + 20_000)
+            && acks.iter().all(|&a| a <= total),
+        "acknowledgements count what was received, at most once per window: {acks:?} of {total}"
+    );
+
+    let tags = &server.router.publications()[0];
+    let video: Vec<(u32, usize, bool)> = tags
+        .iter()
+        .filter(|t| t.kind == FlvKind::Video)
+        .map(|t| (t.timestamp, t.body.len(), t.keyframe))
+        .collect();
+    let want: Vec<(u32, usize, bool)> = (0..40).map(|i| (i * 40, 5_000, i % 10 == 0)).collect();
+    assert_eq!(video, want);
+
+    // Deep AMF0 after publishing, on a chunk stream of its own at the client's chunk size.
+    let data = nested_data(4000);
+    let mut bytes = vec![0x0A, 0, 0, 0];
+    bytes.extend_from_slice(&(data.len() as u32).to_be_bytes()[1..]);
+    bytes.extend_from_slice(&[18, 1, 0, 0, 0]);
+    for (i, piece) in data.chunks(4096).enumerate() {
+        if i > 0 {
+            bytes.push(0xCA);
+        }
+        bytes.extend_from_slice(piece);
+    }
+    let _ = tcp.write_all(&bytes).await;
+    let mut buf = vec![0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the server kept the hostile publisher");
+    wait_logged(&["RTMP connection closed", "127.0.0.1", "AMF0 data", "nest"]).await;
+    server.router.wait_ended(1).await;
 }

@@ -1,5 +1,5 @@
 //! One input to 50 outputs of mixed kinds: every one receives the full stream (RTMP players,
-//! which can only join once the input is live, everything from the moment they joined).
+//! started once the input is live, everything from the moment they joined).
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -58,7 +58,16 @@ pub(crate) fn last_error() -> (i32, String) {
 
 /// The error of the failing call `op` just made on this thread, classified.
 pub(crate) fn last(op: &'static str) -> SrtError {
-    let (code, msg) = last_error();
+    let mut sys_errno = 0;
+    // SAFETY: srt_getlasterror only writes an int through the valid pointer we pass.
+    let code = unsafe { ffi::srt_getlasterror(&mut sys_errno) };
+    // "Would block" is the common case of every non-blocking call: libsrt formats its message
+    // through a C++ stringstream, which would cost more than the call itself.
+    if matches!(code, ffi::SRT_EASYNCSND | ffi::SRT_EASYNCRCV) {
+        return SrtError::WouldBlock;
+    }
+    // SAFETY: as in `last_error`: a thread-local NUL-terminated buffer, copied at once.
+    let msg = unsafe { cstr_lossy(ffi::srt_getlasterror_str()) };
     classify(op, code, msg)
 }
 

@@ -70,7 +70,7 @@ impl<T: HubItem> Subscriber<T> {
     }
 
     /// Offers one item; returns false when the subscriber is gone.
-    fn offer(&mut self, item: &T, headers: &[T]) -> bool {
+    fn offer(&mut self, item: &T, headers: &[(u8, T)]) -> bool {
         // Taken directly, the item never touches the queue (a departed subscriber detaches
         // first, so it is still found closed below).
         if !self.waiting && self.direct.as_ref().is_some_and(|d| d.offer_now(item)) {
@@ -88,7 +88,7 @@ impl<T: HubItem> Subscriber<T> {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 return true;
             }
-            for h in headers {
+            for (_, h) in headers {
                 let _ = self.try_send(h.replayed());
             }
             self.waiting = false;
@@ -147,10 +147,6 @@ impl<T: HubItem> Fanout<T> {
         }
     }
 
-    fn header_items(&self) -> Vec<T> {
-        self.headers.iter().map(|(_, h)| h.clone()).collect()
-    }
-
     /// Hands one item to every subscriber; never blocks.
     pub fn push(&mut self, item: T) {
         if item.keyframe() {
@@ -169,8 +165,8 @@ impl<T: HubItem> Fanout<T> {
         if self.subs.is_empty() {
             return;
         }
-        let headers = self.header_items();
-        self.subs.retain_mut(|s| s.offer(&item, &headers));
+        let headers = &self.headers;
+        self.subs.retain_mut(|s| s.offer(&item, headers));
     }
 
     /// A new subscriber, fed at once with the headers and the cached GOP when they fit.
@@ -185,6 +181,10 @@ impl<T: HubItem> Fanout<T> {
         dropped: Arc<AtomicU64>,
         direct: Option<Arc<dyn Direct<T>>>,
     ) -> Subscription<T> {
+        // Departed subscribers are otherwise noticed only by the next push, and an idle
+        // input has none while readers come and go: prune here, so the list never holds
+        // more than the subscribers still connected.
+        self.subs.retain(|s| !s.tx.is_closed());
         let (tx, rx) = mpsc::channel(self.capacity);
         let mut sub = Subscriber {
             tx,
@@ -192,9 +192,9 @@ impl<T: HubItem> Fanout<T> {
             dropped: dropped.clone(),
             direct,
         };
-        let headers = self.header_items();
-        if !self.gop.is_empty() && headers.len() + self.gop.len() <= self.capacity {
-            for item in headers.iter().chain(self.gop.iter()) {
+        if !self.gop.is_empty() && self.headers.len() + self.gop.len() <= self.capacity {
+            let headers = self.headers.iter().map(|(_, h)| h);
+            for item in headers.chain(self.gop.iter()) {
                 let _ = sub.try_send(item.replayed());
             }
             sub.waiting = false;
@@ -353,6 +353,22 @@ mod tests {
         drop(s);
         f.push(Item(1, true));
         assert_eq!(f.subscribers(), 0);
+    }
+
+    #[test]
+    fn subscribers_that_left_without_a_push_are_pruned_at_the_next_subscribe() {
+        let mut f = Fanout::<Item>::new(4);
+        let _stays = f.subscribe(Arc::default());
+        for _ in 0..100 {
+            drop(f.subscribe(Arc::default()));
+        }
+        assert_eq!(
+            f.subscribers(),
+            2,
+            "the one that stays and the last one to leave"
+        );
+        let _another = f.subscribe(Arc::default());
+        assert_eq!(f.subscribers(), 2);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! RTMP) and remuxes to the other unit only when an output of the other protocol is
 //! configured, once for all of them. Publishers push synchronously under a short lock; each
 //! output reads its own bounded queue (see [`fanout`]), except RTMP players that keep up,
-//! whose sockets are written from there without blocking (see `rtmp::direct`).
+//! whose sockets are written from there without blocking (see `rtmp::direct`). Readers of
+//! pull outputs may subscribe before the publisher arrives and wait for it; push outputs
+//! subscribe only to a live input.
 
 pub mod fanout;
 
@@ -185,7 +187,9 @@ impl Hub {
     }
 
     /// Which units the configured outputs need; remuxing runs only when the publisher's
-    /// native unit is not the wanted one.
+    /// native unit is not the wanted one. It follows the configuration, not who is
+    /// connected, so a reader that joined while the input was idle gets its unit from the
+    /// publication's first tag.
     pub fn set_wants(&self, ts: bool, flv: bool) {
         let mut st = self.lock();
         st.wants_ts = ts;
@@ -233,6 +237,9 @@ impl Hub {
             st.flv_clock.rebase = true;
             tracing::info!(input = %self.name, peer = %info.peer, "publisher back within the grace period: outputs continue");
         } else {
+            // Pull readers that joined while the input was idle stay subscribed: they wait
+            // for this publication's first keyframe, as the fan-outs hold nothing of an
+            // earlier one (see `end_publication`).
             st.flv_clock = FlvClock::default();
         }
         st.publisher = Some((id, info));
@@ -292,7 +299,8 @@ impl Hub {
     }
 
     /// Outputs see their queue close, finish what they hold and wait for the next
-    /// publisher.
+    /// publisher; pull readers are disconnected (they may connect again and wait, see
+    /// [`Hub::subscribe_ts_early`]).
     fn end_publication(st: &mut State) {
         st.native = Native::Idle;
         st.ts.reset();
@@ -320,7 +328,7 @@ impl Hub {
     }
 
     /// A TS feed starting at a keyframe; None while the input is not live (no publisher
-    /// and no grace period running).
+    /// and no grace period running). For push outputs, which connect only to a live input.
     pub fn subscribe_ts(&self, dropped: Arc<AtomicU64>) -> Option<Subscription<TsChunk>> {
         let mut st = self.lock();
         if st.publisher.is_none() && st.held.is_none() {
@@ -329,24 +337,32 @@ impl Hub {
         Some(st.ts.subscribe(dropped))
     }
 
-    /// An FLV feed starting at a keyframe, sequence headers first; None while the input is
-    /// not live.
-    pub fn subscribe_flv(&self, dropped: Arc<AtomicU64>) -> Option<Subscription<FlvTag>> {
-        self.subscribe_flv_direct(dropped, None)
+    /// A TS feed for a pull output's reader, accepted whether the input is live or not (as
+    /// nginx-rtmp's `idle_streams`: decoders are often set up before the event starts).
+    /// While the input is idle the feed stays empty; it starts at the next publication's
+    /// first keyframe, PAT/PMT first, and closes when that publication ends.
+    pub fn subscribe_ts_early(&self, dropped: Arc<AtomicU64>) -> Subscription<TsChunk> {
+        self.lock().ts.subscribe(dropped)
     }
 
-    /// [`Hub::subscribe_flv`] for a subscriber that can also take tags directly (an RTMP
-    /// player's socket, see [`fanout::Direct`]).
-    pub fn subscribe_flv_direct(
-        &self,
-        dropped: Arc<AtomicU64>,
-        direct: Option<Arc<dyn Direct<FlvTag>>>,
-    ) -> Option<Subscription<FlvTag>> {
+    /// An FLV feed starting at a keyframe, sequence headers first; None while the input is
+    /// not live. For push outputs, like [`Hub::subscribe_ts`].
+    pub fn subscribe_flv(&self, dropped: Arc<AtomicU64>) -> Option<Subscription<FlvTag>> {
         let mut st = self.lock();
         if st.publisher.is_none() && st.held.is_none() {
             return None;
         }
-        Some(st.flv.subscribe_direct(dropped, direct))
+        Some(st.flv.subscribe(dropped))
+    }
+
+    /// [`Hub::subscribe_ts_early`] for an RTMP player, which may also take tags directly
+    /// (its socket, see [`fanout::Direct`]).
+    pub fn subscribe_flv_early(
+        &self,
+        dropped: Arc<AtomicU64>,
+        direct: Option<Arc<dyn Direct<FlvTag>>>,
+    ) -> Subscription<FlvTag> {
+        self.lock().flv.subscribe_direct(dropped, direct)
     }
 
     fn warn(&self, st: &mut State, what: &str) {

@@ -119,3 +119,151 @@ async fn within_grace_outputs_are_held_and_resume_at_a_keyframe() {
     // The late joiner starts at the returning publisher's first keyframe.
     assert_eq!(late.rx.try_recv().map(|t| t.timestamp).ok(), Some(got[2]));
 }
+
+/// A real H.264 sequence header (High profile, from the media crate's record tests).
+fn avc_config(ts: u32) -> FlvTag {
+    let cfg = relevo_media::VideoConfig {
+        codec: Codec::H264,
+        vps: None,
+        sps: Bytes::from_static(&[0x67, 0x64, 0x00, 0x0C, 0xAC, 0xD9]),
+        pps: Bytes::from_static(&[0x68, 0xEB, 0xE3, 0xCB]),
+    };
+    FlvTag::new(
+        FlvKind::Video,
+        ts,
+        flv::video_config_body(&cfg, false),
+        false,
+        true,
+    )
+}
+
+fn avc_frame(ts: u32, keyframe: bool) -> FlvTag {
+    let nal: &'static [u8] = if keyframe {
+        &[0, 0, 0, 1, 0x65, 0x88, 0x84, 0x00]
+    } else {
+        &[0, 0, 0, 1, 0x41, 0x9A, 0x02, 0x00]
+    };
+    let frame = relevo_media::Frame {
+        codec: Codec::H264,
+        pts: 0,
+        dts: 0,
+        keyframe,
+        data: Bytes::from_static(nal),
+    };
+    FlvTag::new(
+        FlvKind::Video,
+        ts,
+        flv::video_frame_body(&frame, 0, false),
+        keyframe,
+        false,
+    )
+}
+
+/// AAC-LC, 48 kHz stereo.
+fn aac_config(ts: u32) -> FlvTag {
+    let cfg = relevo_media::aac::parse_asc(&[0x11, 0x90]).expect("valid ASC");
+    FlvTag::new(
+        FlvKind::Audio,
+        ts,
+        flv::audio_config_body(&cfg),
+        false,
+        true,
+    )
+}
+
+fn aac_frame(ts: u32) -> FlvTag {
+    FlvTag::new(
+        FlvKind::Audio,
+        ts,
+        flv::audio_frame_body(&[0x21, 0x10, 0x04, 0x60, 0x8C]),
+        false,
+        false,
+    )
+}
+
+fn drain<T>(rx: &mut tokio::sync::mpsc::Receiver<T>) -> Vec<T> {
+    std::iter::from_fn(|| rx.try_recv().ok()).collect()
+}
+
+#[test]
+fn a_player_that_arrives_before_the_publisher_starts_at_its_first_keyframe() {
+    let hub = Hub::new("in");
+    hub.set_grace(Duration::ZERO);
+    hub.set_wants(false, true);
+    assert!(
+        hub.subscribe_flv(Arc::default()).is_none(),
+        "push outputs still connect only to a live input"
+    );
+    let mut early = hub.subscribe_flv_early(Arc::default(), None);
+    assert!(early.rx.try_recv().is_err(), "nothing while idle");
+    assert!(!early.rx.is_closed());
+
+    let p = hub.attach(info("a")).expect("attach");
+    p.push_flv(avc_config(0));
+    p.push_flv(aac_config(0));
+    p.push_flv(avc_frame(0, false)); // no decoder can start here: skipped
+    p.push_flv(aac_frame(10)); // before the first keyframe: skipped
+    p.push_flv(avc_frame(40, true));
+    p.push_flv(aac_frame(50));
+    let got: Vec<(FlvKind, bool, bool, u32)> = drain(&mut early.rx)
+        .into_iter()
+        .map(|t| (t.kind, t.config, t.keyframe, t.timestamp))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (FlvKind::Video, true, false, 0),
+            (FlvKind::Audio, true, false, 0),
+            (FlvKind::Video, false, true, 40),
+            (FlvKind::Audio, false, false, 50),
+        ]
+    );
+}
+
+#[test]
+fn a_ts_reader_that_arrives_before_an_rtmp_publisher_gets_the_remuxed_stream() {
+    let hub = Hub::new("in");
+    hub.set_grace(Duration::ZERO);
+    // An SRT pull output is configured: FLV → TS runs for it from the first tag.
+    hub.set_wants(true, false);
+    let mut early = hub.subscribe_ts_early(Arc::default());
+    let p = hub.attach(info("a")).expect("attach");
+    p.push_flv(avc_config(0));
+    p.push_flv(aac_config(0));
+    p.push_flv(avc_frame(0, true));
+    p.push_flv(aac_frame(0));
+    p.push_flv(avc_frame(40, false));
+    let chunks = drain(&mut early.rx);
+    assert!(chunks.len() >= 2, "{} chunks", chunks.len());
+    assert!(chunks[0].keyframe, "starts at the keyframe");
+    let pids: Vec<Option<u16>> = chunks[0]
+        .data
+        .chunks_exact(PACKET_SIZE)
+        .take(2)
+        .map(packet_pid)
+        .collect();
+    assert_eq!(pids[0], Some(0), "PAT first");
+    assert_ne!(pids[1], Some(0), "then the PMT");
+}
+
+#[test]
+fn readers_that_joined_while_idle_are_closed_when_the_publication_ends_and_may_wait_again() {
+    let hub = Hub::new("in");
+    hub.set_grace(Duration::ZERO);
+    let mut early = hub.subscribe_flv_early(Arc::default(), None);
+    let p = hub.attach(info("a")).expect("attach");
+    p.push_flv(tag(0, true));
+    drop(p);
+    assert_eq!(drain(&mut early.rx).len(), 1);
+    assert!(early.rx.is_closed(), "the end of the publication closes it");
+
+    // Connecting again while idle waits for the next publication, nothing of the last one.
+    let mut again = hub.subscribe_flv_early(Arc::default(), None);
+    assert!(again.rx.try_recv().is_err());
+    let p = hub.attach(info("b")).expect("attach");
+    p.push_flv(tag(1_000, false));
+    p.push_flv(tag(1_040, true));
+    let got: Vec<u32> = drain(&mut again.rx).iter().map(|t| t.timestamp).collect();
+    assert_eq!(got, [1_040]);
+    drop(p);
+}

@@ -58,6 +58,15 @@ pub fn media_message(
     out.freeze()
 }
 
+/// An Acknowledgement (RTMP 1.0 §5.4.3): `received` bytes so far, on the control chunk stream.
+pub fn acknowledgement(received: u32) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    // Type 0 header on csid 2, timestamp 0, length 4, type 3, message stream 0.
+    out[..8].copy_from_slice(&[0x02, 0, 0, 0, 0, 0, 4, 3]);
+    out[12..].copy_from_slice(&received.to_be_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use rml_rtmp::chunk_io::ChunkDeserializer;

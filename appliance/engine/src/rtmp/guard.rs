@@ -18,6 +18,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use super::chunk_reader::MAX_UNFINISHED;
+
 /// Deepest AMF0 nesting accepted. Real clients use at most 3 (`connect`'s command object
 /// holding an object); 32 leaves room for any plausible client while keeping `rml_amf0`'s
 /// recursion a few KB deep.
@@ -86,6 +88,8 @@ pub enum GuardError {
     Interleaved { kind: MessageType },
     #[error("chunk on stream {csid} overruns its {kind} message")]
     Overrun { kind: MessageType, csid: u32 },
+    #[error("{bytes} bytes announced by unfinished messages exceed the limit of {MAX_UNFINISHED}")]
+    Unfinished { bytes: u64 },
 }
 
 /// The fields of a message header that later chunks on the same chunk stream inherit
@@ -345,7 +349,7 @@ enum Frame {
 /// fails if containers nest deeper than [`MAX_AMF_DEPTH`]. Wherever `rml_amf0` would stop
 /// with an error (unknown marker, truncated value) the walk stops with Ok: the session then
 /// rejects the message itself, without recursing further.
-fn scan_amf0(kind: MessageType, body: &[u8]) -> Result<(), GuardError> {
+pub(crate) fn scan_amf0(kind: MessageType, body: &[u8]) -> Result<(), GuardError> {
     let mut r = Reader(body);
     let mut stack: Vec<Frame> = Vec::new();
     loop {

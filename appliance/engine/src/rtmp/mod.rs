@@ -12,10 +12,12 @@
 //! - [`tls`]: the server certificate with reload on renewal, and the client trust roots.
 //! - [`flags`]: keyframe / sequence-header flags read from an FLV tag body.
 //! - [`guard`]: checks the peer's chunk stream before `rml_rtmp` parses it (AMF0 nesting).
+//! - [`chunk_reader`]: a publisher's chunks reassembled into messages once it publishes.
 //! - [`meta`]: `onMetaData` between AMF0 bytes and `rml_rtmp`'s `StreamMetadata`.
 //! - `client` and `io`: the connection setup and byte pumping shared by the above.
 
 pub mod chunk;
+pub mod chunk_reader;
 mod client;
 pub mod direct;
 pub mod flags;

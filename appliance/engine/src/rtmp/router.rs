@@ -22,8 +22,6 @@ pub enum Rejection {
     AlreadyPublishing,
     #[error("input is disabled")]
     Disabled,
-    #[error("input is not live")]
-    NotLive,
     #[error("wrong application name {0:?} (expected \"live\")")]
     WrongApp(String),
 }
@@ -41,9 +39,11 @@ pub trait FlvIngest: Send {
     fn push(&mut self, tag: FlvTag);
 }
 
-/// A player's feed: tags already starting at a keyframe, sequence headers first.
-/// The channel closes when the hub ends; `stop` is cancelled when the output is stopped,
-/// changed or removed, and the player is then disconnected.
+/// A player's feed: tags already starting at a keyframe, sequence headers first. A player
+/// that arrived before the publisher gets nothing until the publication's first keyframe.
+/// The channel closes when the publication ends (after the grace period) or the input is
+/// removed; `stop` is cancelled when the output is stopped, changed or removed, and the
+/// player is then disconnected.
 #[derive(Debug)]
 pub struct FlvSubscription {
     pub rx: mpsc::Receiver<FlvTag>,

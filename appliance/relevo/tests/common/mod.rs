@@ -589,7 +589,7 @@ pub fn assert_full_stream_of(video_codec: &str, what: &str, file: &Path, secs: u
     );
 }
 
-/// A player that can only join a live input (RTMP pull): it starts at the keyframe before
+/// A player that joins an input already live (RTMP pull): it starts at the keyframe before
 /// it joined, which on a loaded machine can be seconds after the publisher started (ten
 /// ffmpeg players take time to spawn). From there nothing may be missing: no step between
 /// two DTS longer than two video frames, DTS strictly increasing, no more frames than sent,

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rml_rtmp::handshake::PeerType;
+use rml_rtmp::rml_amf0::{self, Amf0Value};
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
 };
@@ -24,9 +25,10 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::chunk;
+use super::chunk_reader::{self, ChunkReader};
 use super::direct::{DirectSlot, SharedWriter};
 use super::flags::tag_flags;
-use super::guard::{ChunkInspector, GuardError};
+use super::guard::{self, ChunkInspector, GuardError, MessageType};
 use super::io::{self, WriteError, READ_BUFFER};
 use super::meta;
 use super::router::{FlvIngest, Peer, PlayerGuard, Rejection, RtmpRouter};
@@ -192,6 +194,10 @@ impl Connection {
             phase: Phase::Idle,
             last_timestamp: 0,
             inspector: ChunkInspector::new(),
+            reader: Some(ChunkReader::new()),
+            messages: Vec::new(),
+            received: 0,
+            since_ack: 0,
             batch: Vec::new(),
             parts: Vec::new(),
         };
@@ -246,6 +252,14 @@ struct Session<'a> {
     last_timestamp: u32,
     /// Sees every byte before the session does: `rml_rtmp` must not parse deep AMF0.
     inspector: ChunkInspector,
+    /// Follows the chunk stream from the start and reads a publisher's messages once it
+    /// publishes (see `chunk_reader`); dropped when the peer plays.
+    reader: Option<ChunkReader>,
+    messages: Vec<chunk_reader::Message>,
+    /// Bytes received since the handshake, and since the last acknowledgement we sent
+    /// (counted once the reader delivers; `rml_rtmp` acknowledges before).
+    received: u32,
+    since_ack: u32,
     /// A player's batch of tags and their bytes, kept between wake-ups for their capacity.
     batch: Vec<FlvTag>,
     parts: Vec<Bytes>,
@@ -289,12 +303,88 @@ impl Session<'_> {
 
     /// Feeds peer bytes to the session. Returns true when the peer finished its stream.
     async fn input(&mut self, bytes: &[u8]) -> Result<bool, ConnError> {
+        // The acknowledgement's sequence number: all received, modulo 2^32 (RTMP 1.0 §5.4.3).
+        self.received = self.received.wrapping_add(bytes.len() as u32);
+        if self.reader.as_ref().is_some_and(ChunkReader::delivering) {
+            return self.publisher_input(bytes).await;
+        }
         self.inspector.inspect(bytes)?;
+        if let Some(reader) = &mut self.reader {
+            reader.push(bytes, &mut self.messages)?;
+        }
         let session = &mut self.session;
         let results = io::guard(|| session.handle_input(bytes))
             .ok_or_else(|| ConnError::Session(io::PANIC_REASON.to_string()))?
             .map_err(|e| ConnError::Session(e.to_string()))?;
-        self.handle_results(results).await
+        let finished = self.handle_results(results).await?;
+        match (&self.phase, &mut self.reader) {
+            // A publisher's chunks are read by the reader from the first whole message on.
+            (Phase::Publishing(_), Some(reader)) if reader.at_boundary() => reader.deliver(),
+            // A player sends next to nothing: it stays with the session.
+            (Phase::Playing { .. }, _) => self.reader = None,
+            _ => {}
+        }
+        Ok(finished)
+    }
+
+    /// A publisher's bytes once the [`ChunkReader`] delivers its messages: media and
+    /// metadata go to the ingest, `deleteStream` ends the publication, the rest is ignored
+    /// as `rml_rtmp` ignored it. Acknowledgements are sent as the peer's window asks.
+    async fn publisher_input(&mut self, bytes: &[u8]) -> Result<bool, ConnError> {
+        let Some(reader) = &mut self.reader else {
+            return Ok(false);
+        };
+        let mut messages = std::mem::take(&mut self.messages);
+        messages.clear();
+        let pushed = reader.push(bytes, &mut messages);
+        let window = reader.peer_window();
+        let mut finished = false;
+        for m in messages.drain(..) {
+            finished |= self.publisher_message(m)?;
+        }
+        self.messages = messages;
+        pushed?;
+        self.since_ack = self.since_ack.saturating_add(bytes.len() as u32);
+        if window.is_some_and(|w| self.since_ack >= w) {
+            self.since_ack = 0;
+            self.write(&chunk::acknowledgement(self.received)).await?;
+        }
+        Ok(finished)
+    }
+
+    /// One message of a publisher; true when it ends the publication.
+    fn publisher_message(&mut self, m: chunk_reader::Message) -> Result<bool, ConnError> {
+        let kind = MessageType(m.kind);
+        match m.kind {
+            chunk::AUDIO_TYPE => self.ingest(FlvKind::Audio, m.body, m.timestamp),
+            chunk::VIDEO_TYPE => self.ingest(FlvKind::Video, m.body, m.timestamp),
+            // AMF0 data (and "AMF3" data, which rml_rtmp read as AMF0): onMetaData.
+            15 | 18 => {
+                guard::scan_amf0(kind, &m.body)?;
+                if let Some(metadata) = meta::body_to_metadata(&m.body) {
+                    let body = meta::metadata_to_body(&metadata);
+                    self.ingest(FlvKind::Meta, body, self.last_timestamp);
+                }
+            }
+            17 | 20 => {
+                // An "AMF3" command starts with one 0x00 before its AMF0 values.
+                let body = match (m.kind, m.body.split_first()) {
+                    (17, Some((0, rest))) => rest,
+                    _ => &m.body[..],
+                };
+                guard::scan_amf0(kind, body)?;
+                let name = rml_amf0::deserialize(&mut std::io::Cursor::new(body))
+                    .ok()
+                    .and_then(|v| v.into_iter().next())
+                    .and_then(Amf0Value::get_string);
+                return Ok(matches!(
+                    name.as_deref(),
+                    Some("deleteStream" | "closeStream")
+                ));
+            }
+            _ => {}
+        }
+        Ok(false)
     }
 
     async fn handle_results(
