@@ -12,7 +12,6 @@ use relevo_engine::rtmp::{self, ClientTls, FlvIngest, RtmpUrl};
 use relevo_engine::unit::{FlvKind, FlvTag};
 use rml_rtmp::chunk_io::ChunkDeserializer;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
-use rml_rtmp::messages::MessagePayload;
 use rml_rtmp::sessions::{
     ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType,
 };
@@ -233,144 +232,136 @@ async fn deep_amf0_nesting_from_a_server_ends_only_the_link() {
         .expect("hostile server");
 }
 
-/// Sends every packet of a client session's results; returns its events.
-async fn send_results(
-    tcp: &mut TcpStream,
-    results: Vec<ClientSessionResult>,
-    sent: &mut usize,
-) -> Vec<ClientSessionEvent> {
-    let mut events = Vec::new();
-    for r in results {
-        match r {
-            ClientSessionResult::OutboundResponse(p) => {
-                tcp.write_all(&p.bytes).await.expect("send");
-                *sent += p.bytes.len();
-            }
-            ClientSessionResult::RaisedEvent(e) => events.push(e),
-            ClientSessionResult::UnhandleableMessageReceived(_) => {}
-        }
-    }
-    events
+/// A publisher driven by `rml_rtmp`'s client session over a real socket. The session
+/// consumes acknowledgements silently, so the server's bytes are also read here.
+struct ClientPublisher {
+    tcp: TcpStream,
+    session: ClientSession,
+    server: ChunkDeserializer,
+    /// Bytes sent after the handshake.
+    sent: usize,
+    /// Sequence numbers of the server's acknowledgements.
+    acks: Vec<u32>,
 }
 
-/// What the server sent, as messages (its Set Chunk Size applied): the client session
-/// consumes acknowledgements silently, so the test reads the same bytes itself.
-fn server_messages(d: &mut ChunkDeserializer, bytes: &[u8]) -> Vec<MessagePayload> {
-    let mut out = Vec::new();
-    let mut next = d.get_next_message(bytes).expect("server chunks");
-    while let Some(m) = next {
-        if m.type_id == 1 {
-            let size = u32::from_be_bytes([m.data[0], m.data[1], m.data[2], m.data[3]]);
-            d.set_max_chunk_size(size as usize).expect("chunk size");
-        }
-        out.push(m);
-        next = d.get_next_message(&[]).expect("server chunks");
+impl ClientPublisher {
+    async fn connect(port: u16, window_ack_size: u32) -> Self {
+        let tcp = handshake(port).await;
+        let mut config = ClientSessionConfig::new();
+        config.window_ack_size = window_ack_size;
+        let (session, initial) = ClientSession::new(config).expect("client session");
+        let mut p = Self {
+            tcp,
+            session,
+            server: ChunkDeserializer::new(),
+            sent: 0,
+            acks: Vec::new(),
+        };
+        p.send(initial).await;
+        p
     }
-    out
-}
 
-/// Reads from the server until `until` holds for the events and messages so far.
-async fn read_until(
-    tcp: &mut TcpStream,
-    client: &mut ClientSession,
-    d: &mut ChunkDeserializer,
-    sent: &mut usize,
-    acks: &mut Vec<u32>,
-    until: impl Fn(&[ClientSessionEvent], &[u32]) -> bool,
-) {
-    let mut events = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while !until(&events, acks) {
-            let n = tcp.read(&mut buf).await.expect("read");
-            assert!(n > 0, "the server closed the connection");
-            for m in server_messages(d, &buf[..n]) {
-                if m.type_id == 3 {
-                    acks.push(u32::from_be_bytes([
-                        m.data[0], m.data[1], m.data[2], m.data[3],
-                    ]));
+    /// Sends every packet of the session's results; returns its events.
+    async fn send(&mut self, results: Vec<ClientSessionResult>) -> Vec<ClientSessionEvent> {
+        let mut events = Vec::new();
+        for r in results {
+            match r {
+                ClientSessionResult::OutboundResponse(p) => {
+                    self.tcp.write_all(&p.bytes).await.expect("send");
+                    self.sent += p.bytes.len();
                 }
+                ClientSessionResult::RaisedEvent(e) => events.push(e),
+                ClientSessionResult::UnhandleableMessageReceived(_) => {}
             }
-            let results = client.handle_input(&buf[..n]).expect("client session");
-            events.extend(send_results(tcp, results, sent).await);
         }
-    })
-    .await
-    .expect("the server answered in time");
+        events
+    }
+
+    /// Reads the server's answers until one raises an event that `wanted` accepts.
+    async fn wait_event(&mut self, wanted: fn(&ClientSessionEvent) -> bool) {
+        self.read_until(|events, _| events.iter().any(wanted)).await;
+    }
+
+    /// Reads from the server until `done` holds for the events and acknowledgements so far.
+    async fn read_until(&mut self, done: impl Fn(&[ClientSessionEvent], &[u32]) -> bool) {
+        let mut events = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        let read = async {
+            while !done(&events, &self.acks) {
+                let n = self.tcp.read(&mut buf).await.expect("read");
+                assert!(n > 0, "the server closed the connection");
+                self.note_acks(&buf[..n]);
+                let results = self
+                    .session
+                    .handle_input(&buf[..n])
+                    .expect("client session");
+                events.extend(self.send(results).await);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .expect("the server answered in time");
+    }
+
+    /// Follows the server's chunk stream (its Set Chunk Size applied) for acknowledgements.
+    fn note_acks(&mut self, bytes: &[u8]) {
+        let mut next = self.server.get_next_message(bytes).expect("server chunks");
+        while let Some(m) = next {
+            let word = m
+                .data
+                .get(..4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            match (m.type_id, word) {
+                (1, Some(size)) => self.server.set_max_chunk_size(size as usize).expect("size"),
+                (3, Some(sequence)) => self.acks.push(sequence),
+                _ => {}
+            }
+            next = self.server.get_next_message(&[]).expect("server chunks");
+        }
+    }
 }
 
 /// Once a publish is accepted the engine reads the publisher's chunks itself
 /// (`rtmp::chunk_reader`), not through `rml_rtmp`: here a publisher driven by `rml_rtmp`'s
 /// client session asks for an acknowledgement every 20 000 bytes and gets them with the
-/// total received so far (the last one within a window of everything sent); its 40 video messages of 5 000 bytes arrive whole, in order, with
-/// their timestamps; and deeply nested AMF0 sent after publishing still closes only that
-/// connection (the AMF0 check runs on the reader's messages too).
+/// total received so far (the last one within a window of everything sent); its 40 video
+/// messages of 5 000 bytes arrive whole, in order, with their timestamps; and deeply nested
+/// AMF0 sent after publishing still closes only that connection (the AMF0 check runs on the
+/// reader's messages too).
 #[tokio::test]
 async fn a_publishing_connection_is_read_by_the_engine_itself() {
     capture_logs();
     let server = start_server(None).await;
-    let mut tcp = handshake(server.port).await;
-    let mut config = ClientSessionConfig::new();
-    config.window_ack_size = 20_000;
-    let (mut client, initial) = ClientSession::new(config).expect("client session");
-    let mut d = ChunkDeserializer::new();
-    let (mut sent, mut acks) = (0, Vec::new());
-    send_results(&mut tcp, initial, &mut sent).await;
-
-    let r = client.request_connection("live".into()).expect("connect");
-    send_results(&mut tcp, vec![r], &mut sent).await;
-    let accepted = |ev: &[ClientSessionEvent], _: &[u32]| {
-        ev.iter()
-            .any(|e| matches!(e, ClientSessionEvent::ConnectionRequestAccepted))
-    };
-    read_until(
-        &mut tcp,
-        &mut client,
-        &mut d,
-        &mut sent,
-        &mut acks,
-        accepted,
-    )
-    .await;
-    let r = client
+    let mut p = ClientPublisher::connect(server.port, 20_000).await;
+    let r = p
+        .session
+        .request_connection("live".into())
+        .expect("connect");
+    p.send(vec![r]).await;
+    p.wait_event(|e| matches!(e, ClientSessionEvent::ConnectionRequestAccepted))
+        .await;
+    let r = p
+        .session
         .request_publishing("in".into(), PublishRequestType::Live)
         .expect("publish");
-    send_results(&mut tcp, vec![r], &mut sent).await;
-    let publishing = |ev: &[ClientSessionEvent], _: &[u32]| {
-        ev.iter()
-            .any(|e| matches!(e, ClientSessionEvent::PublishRequestAccepted))
-    };
-    read_until(
-        &mut tcp,
-        &mut client,
-        &mut d,
-        &mut sent,
-        &mut acks,
-        publishing,
-    )
-    .await;
+    p.send(vec![r]).await;
+    p.wait_event(|e| matches!(e, ClientSessionEvent::PublishRequestAccepted))
+        .await;
 
     for i in 0..40u32 {
         // An AVC NAL unit tag: keyframe every 10th.
         let mut body = vec![if i % 10 == 0 { 0x17 } else { 0x27 }, 1, 0, 0, 0];
         body.resize(5_000, i as u8);
-        let r = client
+        let r = p
+            .session
             .publish_video_data(body.into(), RtmpTimestamp::new(i * 40), false)
             .expect("video");
-        send_results(&mut tcp, vec![r], &mut sent).await;
+        p.send(vec![r]).await;
     }
-    let total = sent as u32;
-    let caught_up =
-        |_: &[ClientSessionEvent], acks: &[u32]| acks.last().is_some_and(|&a| a + 20_000 > total);
-    read_until(
-        &mut tcp,
-        &mut client,
-        &mut d,
-        &mut sent,
-        &mut acks,
-        caught_up,
-    )
-    .await;
+    let total = p.sent as u32;
+    p.read_until(|_, acks| acks.last().is_some_and(|&a| a + 20_000 > total))
+        .await;
+    let acks = &p.acks;
     // One acknowledgement per read that completes a window, as nginx-rtmp sends them.
     assert!(
         acks.len() >= 2
@@ -399,10 +390,10 @@ async fn a_publishing_connection_is_read_by_the_engine_itself() {
         }
         bytes.extend_from_slice(piece);
     }
-    let _ = tcp.write_all(&bytes).await;
+    let _ = p.tcp.write_all(&bytes).await;
     let mut buf = vec![0u8; 4096];
     let closed = tokio::time::timeout(Duration::from_secs(10), async {
-        while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
+        while matches!(p.tcp.read(&mut buf).await, Ok(n) if n > 0) {}
     })
     .await;
     assert!(closed.is_ok(), "the server kept the hostile publisher");

@@ -25,11 +25,11 @@ use bytes::{Bytes, BytesMut};
 use super::guard::{GuardError, MessageType, MAX_AMF_MESSAGE, MAX_CHUNK_SIZE};
 
 /// The chunk size until the peer sets another (§5.4.1).
-const INITIAL_CHUNK_SIZE: u32 = 128;
+pub(super) const INITIAL_CHUNK_SIZE: u32 = 128;
 /// A timestamp field of this value means a 4-byte extended timestamp follows (§5.3.1.3).
-const EXTENDED_TIMESTAMP: u32 = 0xFF_FFFF;
+pub(super) const EXTENDED_TIMESTAMP: u32 = 0xFF_FFFF;
 /// Longest chunk header: 3-byte basic header, 11-byte message header, extended timestamp.
-const MAX_HEADER: usize = 3 + 11 + 4;
+pub(super) const MAX_HEADER: usize = 3 + 11 + 4;
 /// Most payload bytes announced by messages still in progress, over all chunk streams. An
 /// encoder has one message in progress at a time (a keyframe of a few MiB at most); this
 /// bounds what a peer announcing many large messages can make us hold.
@@ -139,7 +139,10 @@ impl ChunkReader {
         while !input.is_empty() {
             match self.current {
                 None => {
-                    let take = self.header_bytes_needed(input);
+                    let streams = &self.streams;
+                    let take = header_bytes_needed(&self.partial, |c| {
+                        streams.get(&c).is_some_and(|s| s.extended)
+                    });
                     let (head, rest) = input.split_at(take.min(input.len()));
                     self.partial.extend_from_slice(head);
                     input = rest;
@@ -156,46 +159,12 @@ impl ChunkReader {
         Ok(())
     }
 
-    /// How many more bytes the partial header needs, as far as its bytes so far tell.
-    fn header_bytes_needed(&self, input: &[u8]) -> usize {
-        match self.header_len() {
-            Some(len) => len - self.partial.len(),
-            None => 1.min(input.len()),
-        }
-    }
-
-    /// The full length of the partial header once its basic header (and, for types 0–2, its
-    /// timestamp field) is known (§5.3.1.1).
-    fn header_len(&self) -> Option<usize> {
-        let first = *self.partial.first()?;
-        let basic = basic_len(first);
-        let fmt = first >> 6;
-        let message = [11, 7, 3, 0][usize::from(fmt)];
-        let csid = self.csid()?;
-        let extended = if fmt == 3 {
-            self.streams.get(&csid).is_some_and(|s| s.extended)
-        } else {
-            if self.partial.len() < basic + 3 {
-                return None;
-            }
-            u24(&self.partial[basic..basic + 3]) == EXTENDED_TIMESTAMP
-        };
-        Some(basic + message + if extended { 4 } else { 0 })
-    }
-
-    /// The chunk stream id, once the basic header is complete (§5.3.1.1).
-    fn csid(&self) -> Option<u32> {
-        let p = &self.partial;
-        match p.first()? & 0x3F {
-            0 => Some(u32::from(*p.get(1)?) + 64),
-            1 => Some(u32::from(*p.get(2)?) * 256 + u32::from(*p.get(1)?) + 64),
-            id => Some(u32::from(id)),
-        }
-    }
-
     /// Applies a complete header to its chunk stream and starts the chunk's payload.
     fn try_header(&mut self, out: &mut Vec<Message>) -> Result<(), GuardError> {
-        let (Some(len), Some(csid)) = (self.header_len(), self.csid()) else {
+        let streams = &self.streams;
+        let extended = |c| streams.get(&c).is_some_and(|s: &Stream| s.extended);
+        let (Some(len), Some(csid)) = (header_len(&self.partial, extended), csid(&self.partial))
+        else {
             return Ok(());
         };
         if self.partial.len() < len {
@@ -341,8 +310,42 @@ impl ChunkReader {
     }
 }
 
+/// How many more bytes a partial chunk header needs, as far as its bytes so far tell
+/// (unknown lengths are resolved one byte at a time; headers are at most 18 bytes).
+/// `extended(csid)`: whether that chunk stream's last timestamp field was 0xFFFFFF, which a
+/// type 3 header inherits.
+pub(super) fn header_bytes_needed(partial: &[u8], extended: impl Fn(u32) -> bool) -> usize {
+    header_len(partial, extended).map_or(1, |len| len - partial.len())
+}
+
+/// The full length of a partial chunk header once its basic header (and, for types 0–2, its
+/// timestamp field) is known (§5.3.1.1–5.3.1.3).
+pub(super) fn header_len(partial: &[u8], extended: impl Fn(u32) -> bool) -> Option<usize> {
+    let first = *partial.first()?;
+    let basic = basic_len(first);
+    let fmt = first >> 6;
+    let message = [11, 7, 3, 0][usize::from(fmt)];
+    let csid = csid(partial)?;
+    let extended = if fmt == 3 {
+        extended(csid)
+    } else {
+        u24(partial.get(basic..basic + 3)?) == EXTENDED_TIMESTAMP
+    };
+    Some(basic + message + if extended { 4 } else { 0 })
+}
+
+/// The chunk stream id, once the basic header is complete (§5.3.1.1).
+pub(super) fn csid(partial: &[u8]) -> Option<u32> {
+    let p = partial;
+    match p.first()? & 0x3F {
+        0 => Some(u32::from(*p.get(1)?) + 64),
+        1 => Some(u32::from(*p.get(2)?) * 256 + u32::from(*p.get(1)?) + 64),
+        id => Some(u32::from(id)),
+    }
+}
+
 /// Length of the basic header from its first byte: csid 0 and 1 announce 1 or 2 more bytes.
-fn basic_len(first: u8) -> usize {
+pub(super) fn basic_len(first: u8) -> usize {
     match first & 0x3F {
         0 => 2,
         1 => 3,
@@ -350,7 +353,7 @@ fn basic_len(first: u8) -> usize {
     }
 }
 
-fn u24(b: &[u8]) -> u32 {
+pub(super) fn u24(b: &[u8]) -> u32 {
     b.iter().take(3).fold(0, |acc, &x| acc << 8 | u32::from(x))
 }
 

@@ -18,7 +18,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::chunk_reader::MAX_UNFINISHED;
+use super::chunk_reader::{
+    basic_len, csid, header_bytes_needed, header_len, u24, EXTENDED_TIMESTAMP, INITIAL_CHUNK_SIZE,
+    MAX_HEADER, MAX_UNFINISHED,
+};
 
 /// Deepest AMF0 nesting accepted. Real clients use at most 3 (`connect`'s command object
 /// holding an object); 32 leaves room for any plausible client while keeping `rml_amf0`'s
@@ -30,13 +33,6 @@ pub const MAX_AMF_MESSAGE: u32 = 1 << 20;
 /// Largest chunk size a peer may set. The spec allows 0x7FFFFFFF, but a message length is 24
 /// bits (§5.3.1.2.1), so a chunk never needs to exceed 16 MiB.
 pub const MAX_CHUNK_SIZE: u32 = 1 << 24;
-
-/// The chunk size until the peer sets another (§5.4.1).
-const INITIAL_CHUNK_SIZE: u32 = 128;
-/// A timestamp field of this value means a 4-byte extended timestamp follows (§5.3.1.3).
-const EXTENDED_TIMESTAMP: u32 = 0xFF_FFFF;
-/// Longest chunk header: 3-byte basic header, 11-byte message header, extended timestamp.
-const MAX_HEADER: usize = 3 + 11 + 4;
 
 /// An RTMP message type id (§5.4, §7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +144,7 @@ impl ChunkInspector {
     pub fn inspect(&mut self, mut input: &[u8]) -> Result<(), GuardError> {
         while !input.is_empty() {
             if self.current.is_none() {
-                let take = self.header_bytes_needed(input);
+                let take = header_bytes_needed(&self.partial, |c| self.extended(c));
                 let (head, rest) = input.split_at(take.min(input.len()));
                 self.partial.extend_from_slice(head);
                 input = rest;
@@ -163,50 +159,19 @@ impl ChunkInspector {
         Ok(())
     }
 
-    /// How many more bytes the partial header needs, as far as its bytes so far tell.
-    fn header_bytes_needed(&self, input: &[u8]) -> usize {
-        // Unknown lengths are resolved one byte at a time; headers are at most 18 bytes.
-        match self.header_len() {
-            Some(len) => len - self.partial.len(),
-            None => 1.min(input.len()),
-        }
-    }
-
-    /// The full length of the partial header once its basic header is known (§5.3.1.1).
-    fn header_len(&self) -> Option<usize> {
-        let first = *self.partial.first()?;
-        let basic = basic_len(first);
-        let fmt = first >> 6;
-        let message = [11, 7, 3, 0][usize::from(fmt)];
-        let csid = self.csid()?;
-        // The timestamp field is in this header (fmt 0–2) or inherited (fmt 3).
-        let field = if fmt == 3 {
-            self.streams.get(&csid).map_or(0, |h| h.timestamp_field)
-        } else {
-            let at = basic;
-            if self.partial.len() < at + 3 {
-                return None;
-            }
-            u24(&self.partial[at..at + 3])
-        };
-        let extended = if field >= EXTENDED_TIMESTAMP { 4 } else { 0 };
-        Some(basic + message + extended)
-    }
-
-    /// The chunk stream id, once the basic header is complete (§5.3.1.1).
-    fn csid(&self) -> Option<u32> {
-        let p = &self.partial;
-        match p.first()? & 0x3F {
-            0 => Some(u32::from(*p.get(1)?) + 64),
-            1 => Some(u32::from(*p.get(2)?) * 256 + u32::from(*p.get(1)?) + 64),
-            id => Some(u32::from(id)),
-        }
+    /// Whether the last timestamp field on `csid` was extended (a type 3 header inherits it).
+    fn extended(&self, csid: u32) -> bool {
+        self.streams
+            .get(&csid)
+            .is_some_and(|h| h.timestamp_field >= EXTENDED_TIMESTAMP)
     }
 
     /// Applies the partial header once complete: updates the stream's state and works out the
     /// payload length of this chunk exactly as `rml_rtmp`'s deserializer does.
     fn try_header(&mut self) -> Result<(), GuardError> {
-        let (Some(len), Some(csid)) = (self.header_len(), self.csid()) else {
+        let extended = |c| self.extended(c);
+        let (Some(len), Some(csid)) = (header_len(&self.partial, extended), csid(&self.partial))
+        else {
             return Ok(());
         };
         if self.partial.len() < len {
@@ -310,19 +275,6 @@ impl ChunkInspector {
             _ => scan_amf0(kind, body),
         }
     }
-}
-
-/// Length of the basic header from its first byte: csid 0 and 1 announce 1 or 2 more bytes.
-fn basic_len(first: u8) -> usize {
-    match first & 0x3F {
-        0 => 2,
-        1 => 3,
-        _ => 1,
-    }
-}
-
-fn u24(b: &[u8]) -> u32 {
-    b.iter().take(3).fold(0, |acc, &x| acc << 8 | u32::from(x))
 }
 
 /// AMF0 markers (AMF0 spec §2.1) that `rml_amf0` 0.3 understands.
