@@ -95,7 +95,7 @@ fn build(flows: &[InputRef]) -> Snapshot {
                 outputs: i
                     .outputs
                     .iter()
-                    .map(|o| output(o, i.enabled, live_since, now))
+                    .map(|o| output(o, i.enabled, live_since, state == FlowState::Waiting, now))
                     .collect(),
             }
         })
@@ -107,6 +107,7 @@ fn output(
     o: &OutputRef,
     input_enabled: bool,
     input_live_since: Option<SystemTime>,
+    input_held: bool,
     now: SystemTime,
 ) -> OutputSnapshot {
     let c = &o.counters;
@@ -126,6 +127,18 @@ fn output(
     } else {
         (c.state(), c.live_since())
     };
+    // While the input is held for its grace period, the outputs that keep their connection
+    // (a live push, a pull output's readers) wait with it.
+    let connected = if o.pull {
+        peers > 0
+    } else {
+        state == FlowState::Live
+    };
+    let state = if input_held && connected {
+        FlowState::Waiting
+    } else {
+        state
+    };
     OutputSnapshot {
         name: o.name.clone(),
         kind: o.kind,
@@ -137,7 +150,7 @@ fn output(
         peers,
         connections,
         uptime_secs: live_since
-            .filter(|_| state == FlowState::Live)
+            .filter(|_| matches!(state, FlowState::Live | FlowState::Waiting))
             .map(|t| secs_since(t, now)),
         last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
         latency: c.latency.summary(),

@@ -1,5 +1,6 @@
-//! Publisher blips: the encoder dies and comes back within the grace period; the push
-//! destination sees one connection and timestamps that keep increasing.
+//! Publisher blips: the encoder dies and comes back within the grace period; meanwhile the
+//! held outputs show `waiting`; the push destination sees one connection and timestamps that
+//! keep increasing.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -45,6 +46,16 @@ grace_period_s = 6
     first.child.kill().unwrap();
     let _ = first.child.wait();
     relevo.wait_log("publisher left: outputs held for the grace period", 1);
+    // Operators see the input and the outputs that keep their connection waiting with it.
+    wait_until(
+        "the held flows to show waiting",
+        Duration::from_secs(10),
+        || {
+            relevo.output_status("studio", "push")["state"] == "waiting"
+                && relevo.output_status("studio", "pull-srt")["state"] == "waiting"
+        },
+    );
+    assert_eq!(relevo.output_status("studio", "pull-srt")["peers"], 1);
 
     // Its replacement arrives within the grace period and finishes normally.
     let second = publish(
