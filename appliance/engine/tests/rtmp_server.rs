@@ -263,6 +263,25 @@ async fn ffmpeg_player_follows_ffmpeg_publisher() {
     }
     let out = dir.path("relay.flv");
     let url = format!("rtmp://127.0.0.1:{port}/live/in");
+    // What a player sees: video and audio only. rml_rtmp's answer to `play` used to add
+    // two AMF0 data messages that ffmpeg showed as a subtitle and a data stream.
+    let args = [
+        "-v",
+        "error",
+        "-analyzeduration",
+        "1500000",
+        "-show_entries",
+    ];
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    args.extend(["stream=codec_type", "-of", "csv=p=0", &url].map(String::from));
+    let probed = output("ffprobe", args).await;
+    let mut kinds: Vec<&str> = probed.lines().map(str::trim).collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        ["audio", "video"],
+        "ffprobe of the played stream: {probed}"
+    );
     let mut player = ffmpeg(
         &[
             "-i",

@@ -10,12 +10,14 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// Chunk stream ids for media written by us (`rml_rtmp` uses 2–6).
+/// Chunk stream ids for media and metadata written by us (`rml_rtmp` uses 2–6).
 pub const AUDIO_CSID: u8 = 8;
 pub const VIDEO_CSID: u8 = 9;
-/// RTMP message types (RTMP 1.0 §7.1.4, §7.1.5).
+pub const META_CSID: u8 = 10;
+/// RTMP message types (RTMP 1.0 §7.1.2, §7.1.4, §7.1.5).
 pub const AUDIO_TYPE: u8 = 8;
 pub const VIDEO_TYPE: u8 = 9;
+pub const DATA_TYPE: u8 = 18;
 
 /// Timestamps from this value on go in the extended timestamp field.
 const EXTENDED: u32 = 0x00FF_FFFF;

@@ -4,7 +4,7 @@
 //! the scheduler, the task's poll). So while a plain-TCP player keeps up, the hub's fan-out
 //! writes each audio or video tag to its socket at once, without blocking (`try_write`), and
 //! its task sleeps. Everything else goes through the player's queue and task as before: a
-//! full socket, metadata (written by the session), a player's own replies, TLS. A partial
+//! full socket, metadata, a player's own replies, TLS. A partial
 //! write leaves its rest here for the task to finish first. The task's writes keep their
 //! no-progress timeout, so a stalled player is still detected and dropped.
 //!
@@ -107,7 +107,7 @@ impl Direct<FlvTag> for DirectSlot {
             return false;
         };
         let Some(bytes) = shared_media_wire(tag) else {
-            return false; // metadata: the session writes it
+            return false; // metadata: the player's task writes it
         };
         // A full socket (WouldBlock) or a broken one: the task meets it with its timeout.
         let n = match writer.try_write(&bytes) {

@@ -45,6 +45,9 @@ pub(crate) use play::shared_media_wire;
 const OUT_CHUNK_SIZE: usize = 4096;
 /// The message stream id `rml_rtmp` gives the first (and, for players, only) stream.
 const SHARED_STREAM_ID: u32 = 1;
+/// The chunk stream `rml_rtmp` 0.8 sends AMF0 data messages on (its serializer's choice by
+/// message type).
+const RML_DATA_CSID: u8 = 3;
 /// Most tags a player is sent in one write: what queued up while it waited, bounded so one
 /// write stays a few MiB at most (a joiner's cached GOP arrives in a few batches).
 const MAX_BATCH: usize = 64;
@@ -454,7 +457,7 @@ impl Session<'_> {
                 };
                 match decision {
                     Ok(sub) => {
-                        self.accept(request_id).await?;
+                        self.accept_play(request_id).await?;
                         tracing::info!(peer = %self.peer.addr, "RTMP player started");
                         self.phase = Phase::Playing {
                             stream_id,
@@ -516,6 +519,27 @@ impl Session<'_> {
             .session
             .accept_request(request_id)
             .map_err(|e| ConnError::Session(e.to_string()))?;
+        Box::pin(self.handle_results(results)).await?;
+        Ok(())
+    }
+
+    /// Accepts a `play` without the two AMF0 data messages `rml_rtmp` adds to the answer
+    /// (`|RtmpSampleAccess`, and `onStatus` NetStream.Data.Start sent as data): ffmpeg turns
+    /// them into an extra subtitle stream and a data stream, which breaks a `-map 0` copy.
+    /// Besides metadata, which players get from us on our own chunk stream (`play::wire`),
+    /// they are the only messages `rml_rtmp` sends on its data chunk stream, so leaving them
+    /// out cannot upset its header compression.
+    async fn accept_play(&mut self, request_id: u32) -> Result<(), ConnError> {
+        let mut results = self
+            .session
+            .accept_request(request_id)
+            .map_err(|e| ConnError::Session(e.to_string()))?;
+        results.retain(|r| match r {
+            ServerSessionResult::OutboundResponse(p) => {
+                p.bytes.first().map(|b| b & 0x3F) != Some(RML_DATA_CSID)
+            }
+            _ => true,
+        });
         Box::pin(self.handle_results(results)).await?;
         Ok(())
     }

@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rml_rtmp::sessions::ServerSession;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
@@ -107,11 +106,7 @@ impl Session<'_> {
         let direct = self.direct();
         let rest = direct.as_ref().and_then(|slot| slot.hold());
         parts.extend(rest.as_ref().map(|r| r.0.clone()));
-        for tag in &tags {
-            if let Some(bytes) = wire(&mut self.session, stream_id, tag)? {
-                parts.push(bytes);
-            }
-        }
+        parts.extend(tags.iter().filter_map(|tag| wire(stream_id, tag)));
         io::write_parts(&mut self.writer, &parts, WRITE_TIMEOUT).await?;
         if let Some(slot) = &direct {
             slot.release(tags.len());
@@ -178,31 +173,26 @@ impl Session<'_> {
     }
 }
 
-/// A tag as RTMP chunks for a player on `stream_id`; `None` for metadata that cannot be
-/// re-encoded. Audio and video are chunked once and shared by every player on the usual
-/// stream id; any other id gets its own copy. Metadata goes through the session (AMF0).
-fn wire(
-    session: &mut ServerSession,
-    stream_id: u32,
-    tag: &FlvTag,
-) -> Result<Option<Bytes>, ConnError> {
+/// A tag as RTMP chunks for a player on `stream_id`; `None` for metadata that is not an
+/// `onMetaData`. Audio and video are chunked once and shared by every player on the usual
+/// stream id; any other id gets its own copy. Metadata is re-encoded as `onMetaData` on a
+/// chunk stream of ours, stamped 0 as nginx-rtmp sends it: ffmpeg then reads it as the
+/// stream's metadata instead of opening a subtitle stream for it.
+fn wire(stream_id: u32, tag: &FlvTag) -> Option<Bytes> {
     if stream_id == SHARED_STREAM_ID {
         if let Some(bytes) = shared_media_wire(tag) {
-            return Ok(Some(bytes));
+            return Some(bytes);
         }
     }
-    Ok(Some(match tag.kind {
+    Some(match tag.kind {
         FlvKind::Video => media_wire(stream_id, tag, chunk::VIDEO_CSID, chunk::VIDEO_TYPE),
         FlvKind::Audio => media_wire(stream_id, tag, chunk::AUDIO_CSID, chunk::AUDIO_TYPE),
-        FlvKind::Meta => match meta::body_to_metadata(&tag.body) {
-            Some(m) => session
-                .send_metadata(stream_id, &m)
-                .map_err(|e| ConnError::Session(e.to_string()))?
-                .bytes
-                .into(),
-            None => return Ok(None),
-        },
-    }))
+        FlvKind::Meta => {
+            let body = meta::metadata_to_body(&meta::body_to_metadata(&tag.body)?);
+            let (csid, kind) = (chunk::META_CSID, chunk::DATA_TYPE);
+            chunk::media_message(csid, kind, stream_id, 0, &body, OUT_CHUNK_SIZE)
+        }
+    })
 }
 
 /// An audio or video tag as chunks on the usual stream id, built once and shared by every
