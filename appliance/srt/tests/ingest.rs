@@ -114,7 +114,7 @@ async fn bad_callers_are_rejected_and_listener_survives() {
         port,
         "streamid=publish:abc&passphrase=wrong horse battery&pbkeylen=32",
     );
-    let (_, _, stderr) = finish(slt, Duration::from_secs(30)).await;
+    let (_, _, stderr) = finish_rejected(slt, Duration::from_secs(30)).await;
     assert!(stderr.contains("Incorrect passphrase"), "{stderr}");
     let r = next_rejection(&mut rejections).await;
     assert_eq!(
@@ -125,7 +125,7 @@ async fn bad_callers_are_rejected_and_listener_survives() {
 
     // No passphrase on an encrypted input.
     let slt = slt_caller(port, "streamid=publish:abc");
-    let (_, _, stderr) = finish(slt, Duration::from_secs(30)).await;
+    let (_, _, stderr) = finish_rejected(slt, Duration::from_secs(30)).await;
     assert!(
         stderr.contains("Password required or unexpected"),
         "{stderr}"
@@ -134,7 +134,7 @@ async fn bad_callers_are_rejected_and_listener_survives() {
 
     // A passphrase on an unencrypted input.
     let slt = slt_caller(port, "streamid=open&passphrase=correct horse battery");
-    let (_, _, stderr) = finish(slt, Duration::from_secs(30)).await;
+    let (_, _, stderr) = finish_rejected(slt, Duration::from_secs(30)).await;
     assert!(
         stderr.contains("Password required or unexpected"),
         "{stderr}"
@@ -144,7 +144,7 @@ async fn bad_callers_are_rejected_and_listener_survives() {
 
     // Unknown stream id: our decision's code (srt-live-transmit prints only the category).
     let slt = slt_caller(port, "streamid=nope");
-    let (_, _, stderr) = finish(slt, Duration::from_secs(30)).await;
+    let (_, _, stderr) = finish_rejected(slt, Duration::from_secs(30)).await;
     assert!(
         stderr.contains("Application-defined rejection reason"),
         "{stderr}"

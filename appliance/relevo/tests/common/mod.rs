@@ -705,27 +705,47 @@ pub fn rtmp_listener_sink(port: u16, out: &Path, log: &Path) -> Proc {
             .stderr(std::fs::File::create(log).unwrap()),
     );
     // A probing connect would use up ffmpeg's single accept: read the socket table instead.
-    // An ffmpeg that exited (its port taken) is reported with its log, not waited for.
+    // ffmpeg stops listening once its one caller is in, which a retrying push output may be
+    // within milliseconds: an accepted connection counts as ready too. An ffmpeg that exited
+    // (its port taken) is reported with its log, not waited for.
     wait_until("ffmpeg to listen for RTMP", Duration::from_secs(30), || {
         assert!(
             p.is_running(),
             "ffmpeg RTMP listener on {port} exited: {}",
             std::fs::read_to_string(log).unwrap_or_default()
         );
-        port_bound("tcp", port)
+        port_bound("tcp", port) || tcp_port_in_state(port, TCP_ESTABLISHED)
     });
     p
 }
 
+/// Socket states as `/proc/net/tcp` writes them.
+const TCP_ESTABLISHED: &str = "01";
+const TCP_LISTEN: &str = "0A";
+
 /// Whether a local port is bound: TCP in LISTEN state, or any UDP socket.
 pub fn port_bound(proto: &str, port: u16) -> bool {
+    match proto {
+        "tcp" => tcp_port_in_state(port, TCP_LISTEN),
+        _ => local_port_in(proto, port, |_| true),
+    }
+}
+
+/// Whether a TCP socket on local `port` is in `state`.
+fn tcp_port_in_state(port: u16, state: &str) -> bool {
+    local_port_in("tcp", port, |s| s == state)
+}
+
+/// Whether `/proc/net/{proto}` (IPv4 or IPv6) has a socket on local `port` whose state
+/// passes `state`.
+fn local_port_in(proto: &str, port: u16, state: impl Fn(&str) -> bool) -> bool {
     let hex = format!(":{port:04X} ");
     ["", "6"].iter().any(|v| {
         std::fs::read_to_string(format!("/proc/net/{proto}{v}")).is_ok_and(|t| {
             t.lines().skip(1).any(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
                 f.get(1).is_some_and(|a| format!("{a} ").ends_with(&hex))
-                    && (proto == "udp" || f.get(3) == Some(&"0A"))
+                    && f.get(3).is_some_and(|s| state(s))
             })
         })
     })

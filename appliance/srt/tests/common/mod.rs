@@ -90,6 +90,38 @@ pub async fn finish(child: Child, limit: Duration) -> (bool, Vec<u8>, String) {
     )
 }
 
+/// [`finish`] for a rejected caller, whose only job is to report the rejection: what it
+/// wrote is returned even if it does not exit by itself within `limit` (it is then killed).
+/// A CI run once saw srt-live-transmit linger after printing its rejection; the callers
+/// assert on what it printed, which is what the tests are about.
+pub async fn finish_rejected(mut child: Child, limit: Duration) -> (bool, Vec<u8>, String) {
+    use tokio::io::AsyncReadExt;
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let read = async {
+        if let Some(s) = stdout.as_mut() {
+            let _ = s.read_to_end(&mut out).await;
+        }
+    };
+    let read_err = async {
+        if let Some(s) = stderr.as_mut() {
+            let _ = s.read_to_end(&mut err).await;
+        }
+    };
+    let status = async {
+        match tokio::time::timeout(limit, child.wait()).await {
+            Ok(st) => st.is_ok_and(|s| s.success()),
+            Err(_) => {
+                let _ = child.kill().await;
+                false
+            }
+        }
+    };
+    let (ok, (), ()) = tokio::join!(status, read, read_err);
+    (ok, out, String::from_utf8_lossy(&err).into_owned())
+}
+
 /// An MPEG-TS file of `secs` seconds of test pattern, made once per call with ffmpeg.
 pub async fn make_ts(path: &std::path::Path, secs: u32) {
     let status = Command::new("ffmpeg")
