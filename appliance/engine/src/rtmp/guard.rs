@@ -40,6 +40,8 @@ pub struct MessageType(pub u8);
 
 impl MessageType {
     pub const SET_CHUNK_SIZE: Self = Self(1);
+    pub const AUDIO: Self = Self(8);
+    pub const VIDEO: Self = Self(9);
     pub const AMF3_DATA: Self = Self(15);
     pub const AMF3_COMMAND: Self = Self(17);
     pub const AMF0_DATA: Self = Self(18);
@@ -267,13 +269,17 @@ impl ChunkInspector {
                 }
                 Ok(())
             }
-            // rml_rtmp drops one leading 0x00 of an "AMF3" command, then reads AMF0.
-            MessageType::AMF3_COMMAND => match body.split_first() {
-                Some((0, rest)) => scan_amf0(kind, rest),
-                _ => scan_amf0(kind, body),
-            },
-            _ => scan_amf0(kind, body),
+            _ => scan_amf0(kind, amf0_values(kind, body)),
         }
+    }
+}
+
+/// Where the AMF0 values of a command or data message start: `rml_rtmp` drops one leading
+/// 0x00 of an "AMF3" command, then reads AMF0.
+pub(crate) fn amf0_values(kind: MessageType, body: &[u8]) -> &[u8] {
+    match (kind, body.split_first()) {
+        (MessageType::AMF3_COMMAND, Some((0, rest))) => rest,
+        _ => body,
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use rml_rtmp::chunk_io::Packet;
 use rml_rtmp::handshake::PeerType;
 use rml_rtmp::rml_amf0::{self, Amf0Value};
 use rml_rtmp::sessions::{
@@ -358,23 +359,19 @@ impl Session<'_> {
     /// One message of a publisher; true when it ends the publication.
     fn publisher_message(&mut self, m: chunk_reader::Message) -> Result<bool, ConnError> {
         let kind = MessageType(m.kind);
-        match m.kind {
-            chunk::AUDIO_TYPE => self.ingest(FlvKind::Audio, m.body, m.timestamp),
-            chunk::VIDEO_TYPE => self.ingest(FlvKind::Video, m.body, m.timestamp),
+        match kind {
+            MessageType::AUDIO => self.ingest(FlvKind::Audio, m.body, m.timestamp),
+            MessageType::VIDEO => self.ingest(FlvKind::Video, m.body, m.timestamp),
             // AMF0 data (and "AMF3" data, which rml_rtmp read as AMF0): onMetaData.
-            15 | 18 => {
+            MessageType::AMF0_DATA | MessageType::AMF3_DATA => {
                 guard::scan_amf0(kind, &m.body)?;
                 if let Some(metadata) = meta::body_to_metadata(&m.body) {
                     let body = meta::metadata_to_body(&metadata);
                     self.ingest(FlvKind::Meta, body, self.last_timestamp);
                 }
             }
-            17 | 20 => {
-                // An "AMF3" command starts with one 0x00 before its AMF0 values.
-                let body = match (m.kind, m.body.split_first()) {
-                    (17, Some((0, rest))) => rest,
-                    _ => &m.body[..],
-                };
+            MessageType::AMF0_COMMAND | MessageType::AMF3_COMMAND => {
+                let body = guard::amf0_values(kind, &m.body);
                 guard::scan_amf0(kind, body)?;
                 let name = rml_amf0::deserialize(&mut std::io::Cursor::new(body))
                     .ok()
@@ -515,12 +512,7 @@ impl Session<'_> {
     }
 
     async fn accept(&mut self, request_id: u32) -> Result<(), ConnError> {
-        let results = self
-            .session
-            .accept_request(request_id)
-            .map_err(|e| ConnError::Session(e.to_string()))?;
-        Box::pin(self.handle_results(results)).await?;
-        Ok(())
+        self.accept_without(request_id, |_| false).await
     }
 
     /// Accepts a `play` without the two AMF0 data messages `rml_rtmp` adds to the answer
@@ -530,16 +522,23 @@ impl Session<'_> {
     /// they are the only messages `rml_rtmp` sends on its data chunk stream, so leaving them
     /// out cannot upset its header compression.
     async fn accept_play(&mut self, request_id: u32) -> Result<(), ConnError> {
+        self.accept_without(request_id, |p| {
+            p.bytes.first().map(|b| b & 0x3F) == Some(RML_DATA_CSID)
+        })
+        .await
+    }
+
+    /// Accepts `request_id`, writing the session's answer except the packets `left_out` picks.
+    async fn accept_without(
+        &mut self,
+        request_id: u32,
+        left_out: fn(&Packet) -> bool,
+    ) -> Result<(), ConnError> {
         let mut results = self
             .session
             .accept_request(request_id)
             .map_err(|e| ConnError::Session(e.to_string()))?;
-        results.retain(|r| match r {
-            ServerSessionResult::OutboundResponse(p) => {
-                p.bytes.first().map(|b| b & 0x3F) != Some(RML_DATA_CSID)
-            }
-            _ => true,
-        });
+        results.retain(|r| !matches!(r, ServerSessionResult::OutboundResponse(p) if left_out(p)));
         Box::pin(self.handle_results(results)).await?;
         Ok(())
     }
