@@ -2,9 +2,10 @@
 # Two Relevo builds side by side, at the same moment, so that the machine's noise hits both:
 # each gets its own RTMP input with one pull output, its own ffmpeg publisher (the benchmark's
 # 6.3 Mbit/s source) and N light players; `perf stat` reads each server's CPU time and page
-# faults over the same window. Rounds alternate which build starts first.
+# faults over the same window. Rounds alternate which build starts first. With --push N, each
+# build has N push RTMP outputs to its own light sink instead of players.
 #
-#   bench/ab.sh OLD_RELEVO NEW_RELEVO [--players N] [--seconds S] [--rounds R]
+#   bench/ab.sh OLD_RELEVO NEW_RELEVO [--players N | --push N] [--seconds S] [--rounds R]
 #
 # Needs: perf (linux-perf), ffmpeg, jq, and a release build of relevo-bench
 # (CARGO_TARGET_DIR/release/relevo-bench); the source is made by bench/run.sh on its first run.
@@ -12,15 +13,18 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OLD=${1:?usage: bench/ab.sh OLD_RELEVO NEW_RELEVO [--players N] [--seconds S] [--rounds R]}
-NEW=${2:?usage: bench/ab.sh OLD_RELEVO NEW_RELEVO [--players N] [--seconds S] [--rounds R]}
+USAGE="usage: bench/ab.sh OLD_RELEVO NEW_RELEVO [--players N | --push N] [--seconds S] [--rounds R]"
+OLD=${1:?$USAGE}
+NEW=${2:?$USAGE}
 shift 2
 PLAYERS=1
+PUSH=0
 SECS=30
 ROUNDS=4
 while [ $# -gt 0 ]; do
   case "$1" in
     --players) PLAYERS=$2; shift ;;
+    --push) PUSH=$2; shift ;;
     --seconds) SECS=$2; shift ;;
     --rounds) ROUNDS=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -47,7 +51,23 @@ round() {
   local tag p d
   for tag in "$@"; do
     d=$WORK/$tag; rm -rf "$d"; mkdir -p "$d"; chmod 755 "$d"
-    p=$((36000 + RANDOM % 3000 * 3)); port[$tag]=$p
+    p=$((36000 + RANDOM % 2000 * 4)); port[$tag]=$p
+    local outputs='
+  [[input.output]]
+  name = "out"
+  pull = "rtmp"
+  key = "out"'
+    if [ "$PUSH" -gt 0 ]; then
+      # The sink first: the outputs connect as soon as the input is live.
+      "$BENCH" rtmp-sink --listen "127.0.0.1:$((p + 3))" --count "$PUSH" --expect-mbps 6.3 \
+        --seconds $((SECS + 5)) --warmup 3 --connect-timeout 60 --pid-file "$d/server.pid" \
+        >"$d/load.json" 2>"$d/load.log" &
+      PIDS+=("$!")
+      outputs=$(for ((i = 0; i < PUSH; i++)); do
+        printf '\n  [[input.output]]\n  name = "push-%s"\n  push = "rtmp://127.0.0.1:%s/live/dest-%s"\n' \
+          "$i" "$((p + 3))" "$i"
+      done)
+    fi
     cat >"$d/relevo.toml" <<EOT
 [listen]
 srt = "127.0.0.1:$p"
@@ -57,15 +77,12 @@ http = "127.0.0.1:$((p + 2))"
 [[input]]
 name = "in"
 key = "in"
-
-  [[input.output]]
-  name = "out"
-  pull = "rtmp"
-  key = "out"
+$outputs
 EOT
     local bin=$OLD; [ "$tag" = new ] && bin=$NEW
     RELEVO_STATE_DIR=$d/state RELEVO_LOG=warn "$bin" serve --config "$d/relevo.toml" >"$d/relevo.log" 2>&1 &
     srv[$tag]=$!; PIDS+=("$!")
+    echo "${srv[$tag]}" >"$d/server.pid"
   done
   sleep 12 # the embedded PostgreSQL and the listeners
   for tag in "$@"; do
@@ -75,6 +92,7 @@ EOT
   done
   sleep 2
   for tag in "$@"; do
+    [ "$PUSH" -gt 0 ] && continue
     "$BENCH" rtmp-play --url "rtmp://127.0.0.1:$((port[$tag] + 1))/live/out" --count "$PLAYERS" \
       --pid "${srv[$tag]}" --expect-mbps 6.3 --seconds $((SECS + 5)) --warmup 3 \
       --connect-timeout 60 >"$WORK/$tag/load.json" 2>"$WORK/$tag/load.log" &
@@ -103,7 +121,8 @@ EOT
 }
 
 for r in $(seq 1 "$ROUNDS"); do
-  echo "== round $r ($PLAYERS player(s), ${SECS} s)"
+  if [ "$PUSH" -gt 0 ]; then what="$PUSH push output(s)"; else what="$PLAYERS player(s)"; fi
+  echo "== round $r ($what, ${SECS} s)"
   if [ $((r % 2)) = 1 ]; then round old new; else round new old; fi
 done
 awk '$1 == "old" {o[NR] = $2} $1 == "new" {n[NR - 1] = $2}

@@ -11,9 +11,13 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Backoff;
 use crate::engine::Shared;
 use crate::error::LinkError;
+use crate::hub::fanout::Direct;
 use crate::hub::Hub;
 use crate::metrics::{FlowState, OutputCounters};
+use crate::rtmp::direct::DirectSlot;
+use crate::rtmp::push::PushFeed;
 use crate::spec::{Name, OutputKind, OutputSpec};
+use crate::unit::FlvTag;
 
 pub(crate) async fn run_push(
     shared: Arc<Shared>,
@@ -83,19 +87,28 @@ async fn attempt(
                         .into(),
                 ));
             }
-            let Some(mut sub) = hub.subscribe_flv(counters.dropped.clone()) else {
+            // Over plain TCP the fan-out may write to the destination's socket itself (see
+            // `rtmp::direct`), as to a player's.
+            let direct = (!url.is_tls()).then(|| {
+                Arc::new(DirectSlot::new(
+                    counters.bytes_out.clone(),
+                    counters.latency.clone(),
+                ))
+            });
+            let offered = direct.clone().map(|d| d as Arc<dyn Direct<FlvTag>>);
+            let Some(mut sub) = hub.subscribe_flv_direct(counters.dropped.clone(), offered) else {
                 return Ok(());
+            };
+            let feed = PushFeed {
+                rx: &mut sub.rx,
+                direct,
+                bytes_out: &counters.bytes_out,
+                latency: &counters.latency,
             };
             // The destination counts as a connected peer once it accepted the stream.
             let peer = std::sync::Mutex::new(None);
-            let result = crate::rtmp::push::push_with(
-                url,
-                &shared.client_tls,
-                &mut sub.rx,
-                &counters.bytes_out,
-                &counters.latency,
-                cancel,
-                || {
+            let result =
+                crate::rtmp::push::push_with(url, &shared.client_tls, feed, cancel, || {
                     counters.set_state(FlowState::Live);
                     counters.peers.store(1, Ordering::Relaxed);
                     let guard = counters
@@ -104,9 +117,8 @@ async fn attempt(
                     if let Ok(mut p) = peer.lock() {
                         *p = Some(guard);
                     }
-                },
-            )
-            .await;
+                })
+                .await;
             drop(peer);
             result
         }

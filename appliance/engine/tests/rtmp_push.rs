@@ -2,10 +2,16 @@
 
 mod rtmp_support;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use relevo_engine::error::LinkError;
+use relevo_engine::hub::fanout::Direct;
+use relevo_engine::hub::Hub;
+use relevo_engine::metrics::{LatencyHistogram, PublisherInfo};
+use relevo_engine::rtmp::direct::DirectSlot;
+use relevo_engine::rtmp::push::{push_with, PushFeed};
 use relevo_engine::rtmp::{self, ClientTls, FlvIngest, RtmpUrl};
 use relevo_engine::unit::{FlvKind, FlvTag};
 use rtmp_support::*;
@@ -72,6 +78,121 @@ async fn push_to_ffmpeg_listener() {
         .sum();
     let sent = bytes.load(Ordering::Relaxed);
     assert!(sent >= media, "bytes_out {sent} < media payload {media}");
+    let probed = ffprobe(&out).await;
+    assert_eq!(stream(&probed, "video").codec_name, "h264");
+    assert_eq!(stream(&probed, "audio").codec_name, "aac");
+    assert_eq!(
+        stream(&probed, "video").packets,
+        video_frames(&fixture) as u64
+    );
+}
+
+/// The fan-out's side of a push output's direct path, counting the tags it took at once.
+#[derive(Debug)]
+struct Counted {
+    slot: Arc<DirectSlot>,
+    taken: AtomicU64,
+}
+
+impl Direct<FlvTag> for Counted {
+    fn offer_now(&self, tag: &FlvTag) -> bool {
+        let taken = self.slot.offer_now(tag);
+        if taken {
+            self.taken.fetch_add(1, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    fn queued(&self, added: usize, removed: usize) {
+        self.slot.queued(added, removed);
+    }
+}
+
+/// A push output fed by a hub, as the engine runs it: while the destination keeps up, the
+/// publisher's side writes media to its socket itself (`rtmp::direct`), and metadata and
+/// whatever queued go through the output's task. A real server (ffmpeg -listen 1) records
+/// every video frame of the fixture, and most tags were written directly.
+#[tokio::test]
+async fn push_written_from_the_fan_out_reaches_ffmpeg_whole() {
+    let dir = TempDir::new("rtmp-push-direct");
+    let fixture = read_flv(&make_fixture(&dir).await);
+    let port = free_port().await;
+    let out = dir.path("out.flv");
+    let listen = format!("rtmp://127.0.0.1:{port}/live/key");
+    let out_arg = out.to_string_lossy();
+    let mut server = ffmpeg(
+        &[
+            "-listen", "1", "-i", &listen, "-c", "copy", "-f", "flv", &out_arg,
+        ],
+        &dir.path("listener.log"),
+    );
+
+    let hub = Hub::new("in");
+    hub.set_wants(false, true);
+    hub.set_grace(Duration::ZERO);
+    let info = PublisherInfo {
+        protocol: "rtmp",
+        peer: "test".into(),
+        since: SystemTime::now(),
+    };
+    let publisher = hub.attach(info).expect("attach");
+    let bytes = Arc::new(AtomicU64::new(0));
+    let latency = Arc::new(LatencyHistogram::default());
+    let slot = Arc::new(DirectSlot::new(bytes.clone(), latency.clone()));
+    let counted = Arc::new(Counted {
+        slot: slot.clone(),
+        taken: AtomicU64::new(0),
+    });
+    let offered = counted.clone() as Arc<dyn Direct<FlvTag>>;
+    let mut sub = hub
+        .subscribe_flv_direct(Arc::default(), Some(offered))
+        .expect("live");
+    let publishing = Arc::new(AtomicBool::new(false));
+    let pushed = {
+        let (url, publishing, bytes) = (url(&listen), publishing.clone(), bytes.clone());
+        tokio::spawn(async move {
+            let cancel = CancellationToken::new();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let feed = PushFeed {
+                    rx: &mut sub.rx,
+                    direct: Some(slot.clone()),
+                    bytes_out: &bytes,
+                    latency: &latency,
+                };
+                let on_publishing = || publishing.store(true, Ordering::Relaxed);
+                match push_with(&url, &ClientTls::new(), feed, &cancel, on_publishing).await {
+                    Err(LinkError::Refused) if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    done => return done,
+                }
+            }
+        })
+    };
+    while !publishing.load(Ordering::Relaxed) {
+        assert!(!pushed.is_finished(), "push ended: {:?}", pushed.await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Faster than real time, slow enough for loopback to keep up.
+    for (i, tag) in fixture.iter().enumerate() {
+        publisher.push_flv(tag.clone());
+        if i % 8 == 7 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    drop(publisher); // no grace: the subscription ends and the push closes cleanly
+    let result = tokio::time::timeout(LONG, pushed).await.expect("push ends");
+    assert_eq!(result.expect("push task"), Ok(()));
+    assert!(wait(&mut server, LONG).await, "ffmpeg listener failed");
+
+    let taken = counted.taken.load(Ordering::Relaxed);
+    let media = fixture.len() - count(&fixture, FlvKind::Meta);
+    eprintln!("media tags written from the fan-out: {taken} of {media}");
+    assert!(
+        taken * 2 > media as u64,
+        "only {taken} of {media} media tags were written directly"
+    );
     let probed = ffprobe(&out).await;
     assert_eq!(stream(&probed, "video").codec_name, "h264");
     assert_eq!(stream(&probed, "audio").codec_name, "aac");

@@ -20,7 +20,8 @@ pub trait HubItem: Clone {
     /// Bytes held, for the GOP cache limit.
     fn size(&self) -> usize;
     /// A copy for replay (GOP cache, headers): it carries no arrival time, so the output's
-    /// latency figures measure the relay, not how old the cached GOP is.
+    /// latency figures measure the relay, not how old the cached GOP is, and nothing derived
+    /// for delivery, which the cache would otherwise keep alive.
     fn replayed(&self) -> Self;
 }
 
@@ -156,7 +157,7 @@ impl<T: HubItem> Fanout<T> {
         if item.keyframe() || !self.gop.is_empty() {
             if self.gop_bytes + item.size() <= self.gop_limit {
                 self.gop_bytes += item.size();
-                self.gop.push_back(item.clone());
+                self.gop.push_back(item.replayed());
             } else {
                 self.gop.clear();
                 self.gop_bytes = 0;

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::metrics::{InputCounters, PublisherInfo};
 use crate::remux::{FlvToTs, TsToFlv};
 use crate::rtmp::router::{FlvIngest, Rejection};
-use crate::unit::{FlvKind, FlvTag, TsChunk};
+use crate::unit::{FlvKind, FlvTag, TsChunk, WireCache};
 use fanout::{Direct, Fanout, HubItem, Subscription};
 
 /// Queue length of each SRT output, in chunks of up to 1316 bytes: about 5 MiB, 7 s at
@@ -67,6 +67,9 @@ impl HubItem for FlvTag {
     fn replayed(&self) -> Self {
         Self {
             arrived: None,
+            // Not the chunks prepared for live delivery: kept in the GOP cache, they would
+            // hold a second copy of the whole GOP.
+            wire: WireCache::default(),
             ..self.clone()
         }
     }
@@ -348,11 +351,21 @@ impl Hub {
     /// An FLV feed starting at a keyframe, sequence headers first; None while the input is
     /// not live. For push outputs, like [`Hub::subscribe_ts`].
     pub fn subscribe_flv(&self, dropped: Arc<AtomicU64>) -> Option<Subscription<FlvTag>> {
+        self.subscribe_flv_direct(dropped, None)
+    }
+
+    /// [`Hub::subscribe_flv`] for an RTMP push output, which may also take tags directly
+    /// (its socket, see [`fanout::Direct`]).
+    pub fn subscribe_flv_direct(
+        &self,
+        dropped: Arc<AtomicU64>,
+        direct: Option<Arc<dyn Direct<FlvTag>>>,
+    ) -> Option<Subscription<FlvTag>> {
         let mut st = self.lock();
         if st.publisher.is_none() && st.held.is_none() {
             return None;
         }
-        Some(st.flv.subscribe(dropped))
+        Some(st.flv.subscribe_direct(dropped, direct))
     }
 
     /// [`Hub::subscribe_ts_early`] for an RTMP player, which may also take tags directly

@@ -267,3 +267,16 @@ fn readers_that_joined_while_idle_are_closed_when_the_publication_ends_and_may_w
     assert_eq!(got, [1_040]);
     drop(p);
 }
+
+#[test]
+fn replayed_tags_leave_the_delivery_chunks_behind() {
+    let live = tag(0, true);
+    live.wire
+        .get_or_init(|| Bytes::from_static(b"chunked for delivery"));
+    let cached = live.replayed();
+    assert_eq!(cached.arrived, None);
+    assert_eq!(cached.body, live.body);
+    // A cache of its own: the GOP cache does not keep the delivered chunks alive.
+    let wire = cached.wire.get_or_init(|| Bytes::from_static(b"its own"));
+    assert_eq!(wire, Bytes::from_static(b"its own"));
+}

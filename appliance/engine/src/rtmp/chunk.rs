@@ -1,14 +1,25 @@
-//! RTMP chunking of audio and video messages, done once per tag and shared by every player.
+//! RTMP chunking of audio and video messages, done once per tag and shared by every player
+//! and every push output.
 //!
 //! `rml_rtmp` serialises each message separately for each session, copying the payload for
-//! every player. A media message only needs self-contained type-0 chunks (RTMP 1.0 §5.3.1:
-//! basic header, 11-byte message header, extended timestamp when ≥ 0xFFFFFF, then type-3
-//! continuation chunks), which depend on nothing but the chunk size and the message stream
-//! id — the same for every player — so the bytes are built once and written to each socket.
-//! They travel on chunk streams of their own so `rml_rtmp`'s header compression on its
-//! chunk streams (2–6) is never confused.
+//! every connection. A media message only needs self-contained type-0 chunks (RTMP 1.0
+//! §5.3.1: basic header, 11-byte message header, extended timestamp when ≥ 0xFFFFFF, then
+//! type-3 continuation chunks), which depend on nothing but the chunk size and the message
+//! stream id — the same for every connection we open or accept — so the bytes are built
+//! once and written to each socket. They travel on chunk streams of their own so
+//! `rml_rtmp`'s header compression on its chunk streams (2–6) is never confused.
 
 use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::unit::{FlvKind, FlvTag};
+
+/// Outgoing chunk size announced on every connection, server or client (`rml_rtmp`'s
+/// default, stated here because media chunks are built outside the sessions with it).
+pub const OUT_CHUNK_SIZE: usize = 4096;
+/// The message stream id of the first stream of a connection: what `rml_rtmp`'s server gives
+/// its players, and what servers (nginx-rtmp, YouTube, ffmpeg) answer a client's first
+/// `createStream` with. Tags are chunked once for it; any other id gets its own copy.
+pub const SHARED_STREAM_ID: u32 = 1;
 
 /// Chunk stream ids for media and metadata written by us (`rml_rtmp` uses 2–6).
 pub const AUDIO_CSID: u8 = 8;
@@ -58,6 +69,45 @@ pub fn media_message(
         out.put_slice(part);
     }
     out.freeze()
+}
+
+/// An audio or video tag as chunks on [`SHARED_STREAM_ID`], built once and shared by every
+/// connection (and the hub's direct writes); `None` for metadata.
+pub fn shared_media_wire(tag: &FlvTag) -> Option<Bytes> {
+    let (csid, type_id) = media_ids(tag.kind)?;
+    Some(
+        tag.wire
+            .get_or_init(|| tag_message(SHARED_STREAM_ID, tag, csid, type_id)),
+    )
+}
+
+/// An audio or video tag as chunks on `stream_id`: the shared bytes on the usual id, a copy
+/// of its own on any other; `None` for metadata.
+pub fn media_wire(stream_id: u32, tag: &FlvTag) -> Option<Bytes> {
+    if stream_id == SHARED_STREAM_ID {
+        return shared_media_wire(tag);
+    }
+    let (csid, type_id) = media_ids(tag.kind)?;
+    Some(tag_message(stream_id, tag, csid, type_id))
+}
+
+fn media_ids(kind: FlvKind) -> Option<(u8, u8)> {
+    match kind {
+        FlvKind::Video => Some((VIDEO_CSID, VIDEO_TYPE)),
+        FlvKind::Audio => Some((AUDIO_CSID, AUDIO_TYPE)),
+        FlvKind::Meta => None,
+    }
+}
+
+fn tag_message(stream_id: u32, tag: &FlvTag, csid: u8, type_id: u8) -> Bytes {
+    media_message(
+        csid,
+        type_id,
+        stream_id,
+        tag.timestamp,
+        &tag.body,
+        OUT_CHUNK_SIZE,
+    )
 }
 
 /// An Acknowledgement (RTMP 1.0 §5.4.3): `received` bytes so far, on the control chunk stream.

@@ -2,6 +2,7 @@
 //! handshake, `connect` to the application, and the classification of every failure into a
 //! [`LinkError`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rml_rtmp::handshake::PeerType;
@@ -9,13 +10,18 @@ use rml_rtmp::rml_amf0::Amf0Value;
 use rml_rtmp::sessions::{
     ClientSession, ClientSessionConfig, ClientSessionError, ClientSessionEvent, ClientSessionResult,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_util::sync::CancellationToken;
 
-use super::guard::ChunkInspector;
-use super::io::{self, BoxTransport, HandshakeError, WriteError, READ_BUFFER};
+use super::chunk;
+use super::chunk_reader::{ChunkReader, Message};
+use super::direct::{self, DirectSlot, SharedWriter};
+use super::guard::{ChunkInspector, MessageType};
+use super::io::{self, BoxReader, BoxWriter, HandshakeError, WriteError, READ_BUFFER};
 use super::tls::ClientTls;
 use super::url::RtmpUrl;
 use crate::error::LinkError;
@@ -31,15 +37,64 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// An RTMP client connection with a `connect`ed session.
 pub(crate) struct ClientConn {
-    pub(crate) reader: ReadHalf<BoxTransport>,
-    writer: WriteHalf<BoxTransport>,
+    pub(crate) reader: BoxReader,
+    pub(crate) writer: BoxWriter,
+    /// The plain TCP write half, for the hub's direct path (`None` over TLS).
+    tcp: Option<Arc<OwnedWriteHalf>>,
+    /// The hub's direct path into this socket: our own writes go after what it left.
+    pub(crate) direct: Option<Arc<DirectSlot>>,
     pub(crate) session: ClientSession,
     pub(crate) buf: Vec<u8>,
     /// Sees every byte from the server before the session does: `rml_rtmp` must not parse
     /// deep AMF0.
     inspector: ChunkInspector,
+    /// The message stream media travel on, learnt from what the session sends.
+    sent: SentStream,
     /// The server, for the log line when the inspector refuses its input.
     peer: String,
+}
+
+/// Our own chunk stream, followed until the session's first command on a message stream of
+/// its own: `publish` or `play` (`connect` and `createStream` go on stream 0). Its id is the
+/// server's answer to `createStream`, which `rml_rtmp` keeps to itself, and media must travel
+/// on it.
+struct SentStream {
+    reader: Option<ChunkReader>,
+    stream_id: Option<u32>,
+}
+
+impl SentStream {
+    fn new() -> Self {
+        let mut reader = ChunkReader::new();
+        reader.deliver();
+        Self {
+            reader: Some(reader),
+            stream_id: None,
+        }
+    }
+
+    /// Everything the session sends, in order, from the first byte after the handshake.
+    fn follow(&mut self, bytes: &[u8]) {
+        let Some(reader) = &mut self.reader else {
+            return;
+        };
+        let mut messages = Vec::new();
+        // Our own session's bytes: an error would be a bug in `rml_rtmp`; stop following.
+        let followed = reader.push(bytes, &mut messages).is_ok();
+        let command = |m: &&Message| m.kind == MessageType::AMF0_COMMAND.0 && m.stream_id != 0;
+        if let Some(m) = messages.iter().find(command) {
+            self.stream_id = Some(m.stream_id);
+        }
+        if !followed || self.stream_id.is_some() {
+            self.reader = None;
+        }
+    }
+}
+
+/// A connected socket, before the RTMP handshake.
+enum Link {
+    Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
 }
 
 /// What one read brought.
@@ -55,28 +110,36 @@ impl ClientConn {
         tls: &ClientTls,
         cancel: &CancellationToken,
     ) -> Result<Self, LinkError> {
-        let stream = tokio::select! {
+        let link = tokio::select! {
             _ = cancel.cancelled() => return Err(LinkError::Closed),
             s = transport(url, tls) => s?,
         };
-        let mut stream = stream;
-        let leftover = step(cancel, io::handshake(&mut stream, PeerType::Client))
-            .await?
-            .map_err(|e| match e {
-                HandshakeError::Io(e) => LinkError::from_io(&e),
-                HandshakeError::Closed => LinkError::Closed,
-                HandshakeError::Invalid(why) => LinkError::Protocol(why),
-            })?;
-        let (reader, writer) = tokio::io::split(stream);
+        let (reader, writer, tcp, leftover): (BoxReader, BoxWriter, _, _) = match link {
+            // Plain TCP: the write half can be shared with the hub's direct path.
+            Link::Tcp(mut socket) => {
+                let leftover = client_handshake(cancel, &mut socket).await?;
+                let (reader, writer, tcp) = SharedWriter::split(socket);
+                (Box::new(reader), Box::new(writer), Some(tcp), leftover)
+            }
+            Link::Tls(mut stream) => {
+                let leftover = client_handshake(cancel, &mut stream).await?;
+                let (reader, writer) = tokio::io::split(stream);
+                (Box::new(reader), Box::new(writer), None, leftover)
+            }
+        };
         let mut config = ClientSessionConfig::new();
         config.tc_url = Some(url.tc_url());
+        config.chunk_size = chunk::OUT_CHUNK_SIZE as u32;
         let (session, initial) = ClientSession::new(config).map_err(protocol)?;
         let mut conn = Self {
             reader,
             writer,
+            tcp,
+            direct: None,
             session,
             buf: vec![0u8; READ_BUFFER],
             inspector: ChunkInspector::new(),
+            sent: SentStream::new(),
             peer: url.redacted().to_string(),
         };
         conn.send_results(initial).await?;
@@ -101,6 +164,24 @@ impl ClientConn {
             }
             pending = conn.read_setup(cancel).await?;
         }
+    }
+
+    /// The message stream the session publishes or plays on, once it sent `publish` or `play`.
+    pub(crate) fn stream_id(&self) -> Option<u32> {
+        self.sent.stream_id
+    }
+
+    /// Lets the hub write media to this socket itself while it has room (see
+    /// [`DirectSlot`]): over plain TCP, once the server accepted what we publish, and only
+    /// on the usual stream id, for which the bytes are chunked once for all connections.
+    /// The slot is kept either way, so that our own writes keep its count.
+    pub(crate) fn attach(&mut self, slot: Arc<DirectSlot>) {
+        if let Some(tcp) = &self.tcp {
+            if self.stream_id() == Some(chunk::SHARED_STREAM_ID) {
+                slot.attach(tcp);
+            }
+        }
+        self.direct = Some(slot);
     }
 
     /// Waits (bounded by [`SETUP_TIMEOUT`]) for the next events during setup.
@@ -156,7 +237,8 @@ impl ClientConn {
         for result in results {
             match result {
                 ClientSessionResult::OutboundResponse(packet) => {
-                    self.write(&packet.bytes, |_| {}).await?;
+                    self.sent.follow(&packet.bytes);
+                    self.write(&packet.bytes).await?;
                 }
                 ClientSessionResult::RaisedEvent(event) => events.push(event),
                 ClientSessionResult::UnhandleableMessageReceived(_) => {}
@@ -168,6 +250,9 @@ impl ClientConn {
     /// Ends the stream politely (`deleteStream`/`FCUnpublish` as `rml_rtmp` sends them) and
     /// shuts the transport down, best effort and bounded in time.
     pub(crate) async fn close(mut self, publishing: bool) {
+        if let Some(slot) = &self.direct {
+            slot.detach();
+        }
         let bye = async {
             let results = if publishing {
                 self.session.stop_publishing()
@@ -182,19 +267,43 @@ impl ClientConn {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, bye).await;
     }
 
-    /// Writes bytes, failing with [`LinkError::Stalled`] if no progress for [`STALL_TIMEOUT`].
-    pub(crate) async fn write(
-        &mut self,
-        bytes: &[u8],
-        on_progress: impl FnMut(usize),
-    ) -> Result<(), LinkError> {
-        io::write_all_progress(&mut self.writer, bytes, STALL_TIMEOUT, on_progress)
-            .await
-            .map_err(|e| match e {
-                WriteError::Stalled(d) => LinkError::Stalled(d.as_secs()),
-                WriteError::Io(e) => LinkError::from_io(&e),
-            })
+    /// Writes the session's bytes (after what a direct write left), failing with
+    /// [`LinkError::Stalled`] if no progress for [`STALL_TIMEOUT`].
+    pub(crate) async fn write(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        direct::write_own(
+            &mut self.writer,
+            self.direct.as_deref(),
+            bytes,
+            STALL_TIMEOUT,
+        )
+        .await
+        .map_err(write_error)
     }
+}
+
+/// A write that failed or made no progress, as a link error.
+pub(crate) fn write_error(e: WriteError) -> LinkError {
+    match e {
+        WriteError::Stalled(d) => LinkError::Stalled(d.as_secs()),
+        WriteError::Io(e) => LinkError::from_io(&e),
+    }
+}
+
+/// The RTMP handshake as the client, bounded like every setup step.
+async fn client_handshake<S>(
+    cancel: &CancellationToken,
+    stream: &mut S,
+) -> Result<Vec<u8>, LinkError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + ?Sized,
+{
+    step(cancel, io::handshake(stream, PeerType::Client))
+        .await?
+        .map_err(|e| match e {
+            HandshakeError::Io(e) => LinkError::from_io(&e),
+            HandshakeError::Closed => LinkError::Closed,
+            HandshakeError::Invalid(why) => LinkError::Protocol(why),
+        })
 }
 
 /// Classifies server messages during setup or streaming: a refusal is an error, anything else
@@ -263,7 +372,7 @@ async fn step<T>(
     }
 }
 
-async fn transport(url: &RtmpUrl, tls: &ClientTls) -> Result<BoxTransport, LinkError> {
+async fn transport(url: &RtmpUrl, tls: &ClientTls) -> Result<Link, LinkError> {
     let host = url.host();
     let resolve = tokio::net::lookup_host((host, url.port()));
     let addrs: Vec<_> = tokio::time::timeout(SETUP_TIMEOUT, resolve)
@@ -280,7 +389,7 @@ async fn transport(url: &RtmpUrl, tls: &ClientTls) -> Result<BoxTransport, LinkE
         .map_err(|e| LinkError::from_io(&e))?;
     let _ = tcp.set_nodelay(true);
     if !url.is_tls() {
-        return Ok(Box::new(tcp));
+        return Ok(Link::Tcp(tcp));
     }
     let name = ServerName::try_from(host.to_string())
         .map_err(|e| LinkError::Tls(format!("invalid server name {host:?}: {e}")))?;
@@ -293,5 +402,72 @@ async fn transport(url: &RtmpUrl, tls: &ClientTls) -> Result<BoxTransport, LinkE
             }
             _ => LinkError::from_io(&e),
         })?;
-    Ok(Box::new(tls_stream))
+    Ok(Link::Tls(Box::new(tls_stream)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use rml_rtmp::chunk_io::ChunkSerializer;
+    use rml_rtmp::messages::RtmpMessage;
+    use rml_rtmp::sessions::PublishRequestType;
+    use rml_rtmp::time::RtmpTimestamp;
+
+    use super::*;
+
+    /// A server's answer to transaction `id`, as chunks.
+    fn answer(chunks: &mut ChunkSerializer, id: f64, value: Amf0Value) -> Vec<u8> {
+        let message = RtmpMessage::Amf0Command {
+            command_name: "_result".into(),
+            transaction_id: id,
+            command_object: Amf0Value::Null,
+            additional_arguments: vec![value],
+        };
+        let payload = message
+            .into_message_payload(RtmpTimestamp::new(0), 0)
+            .expect("payload");
+        chunks
+            .serialize(&payload, false, false)
+            .expect("chunks")
+            .bytes
+    }
+
+    /// Feeds what the session sends to `sent`.
+    fn sends(sent: &mut SentStream, results: Vec<ClientSessionResult>) {
+        for result in results {
+            if let ClientSessionResult::OutboundResponse(packet) = result {
+                sent.follow(&packet.bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn media_stream_is_the_one_the_server_created() {
+        let (mut session, initial) = ClientSession::new(ClientSessionConfig::new()).expect("new");
+        let mut sent = SentStream::new();
+        let mut chunks = ChunkSerializer::new();
+        sends(&mut sent, initial);
+        let connect = session.request_connection("live".into()).expect("connect");
+        sends(&mut sent, vec![connect]);
+        let success = HashMap::from([(
+            "code".to_string(),
+            Amf0Value::Utf8String("NetConnection.Connect.Success".into()),
+        )]);
+        let input = answer(&mut chunks, 1.0, Amf0Value::Object(success));
+        sends(&mut sent, session.handle_input(&input).expect("connected"));
+        let publish = session
+            .request_publishing("key".into(), PublishRequestType::Live)
+            .expect("publish");
+        sends(&mut sent, vec![publish]);
+        assert_eq!(sent.stream_id, None, "createStream is on stream 0");
+        // Not the usual 1: a server may number its streams as it likes.
+        let input = answer(&mut chunks, 2.0, Amf0Value::Number(7.0));
+        sends(
+            &mut sent,
+            session.handle_input(&input).expect("stream created"),
+        );
+        assert_eq!(sent.stream_id, Some(7));
+        assert!(sent.reader.is_none(), "no longer followed");
+    }
 }

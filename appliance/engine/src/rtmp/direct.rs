@@ -1,40 +1,48 @@
-//! A player's socket written straight from the publisher's task, as nginx-rtmp does.
+//! An RTMP socket written straight from the publisher's task, as nginx-rtmp does: a player's,
+//! or a push output's.
 //!
-//! Waking one task per player for every tag costs more than the write itself (the channel,
-//! the scheduler, the task's poll). So while a plain-TCP player keeps up, the hub's fan-out
-//! writes each audio or video tag to its socket at once, without blocking (`try_write`), and
-//! its task sleeps. Everything else goes through the player's queue and task as before: a
-//! full socket, metadata, a player's own replies, TLS. A partial
+//! Waking one task per connection for every tag costs more than the write itself (the
+//! channel, the scheduler, the task's poll). So while a plain-TCP peer keeps up, the hub's
+//! fan-out writes each audio or video tag to its socket at once, without blocking
+//! (`try_write`), and the connection's task sleeps. Everything else goes through the queue
+//! and the task as before: a full socket, metadata, the session's own replies, TLS. A partial
 //! write leaves its rest here for the task to finish first. The task's writes keep their
-//! no-progress timeout, so a stalled player is still detected and dropped.
+//! no-progress timeout, so a stalled peer is still detected (a player dropped, a push output
+//! reopened).
 //!
-//! Order is kept by one rule: the fan-out writes only while nothing of this player is queued,
-//! being written by its task, or left over.
+//! Order is kept by one rule: the fan-out writes only while nothing of this connection is
+//! queued, being written by its task, or left over. The task writes through [`write_own`]
+//! and [`Batch`], which keep that rule.
 
 use std::io::ErrorKind;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 
-use super::server::shared_media_wire;
+use super::chunk::shared_media_wire;
+use super::io::{self, WriteError};
 use crate::hub::fanout::Direct;
 use crate::metrics::LatencyHistogram;
 use crate::unit::FlvTag;
 
-/// One player's direct path: created with its subscription, given the socket once the
-/// player's `play` is answered.
+/// Most tags a task writes in one go: what queued up while it waited, bounded so one write
+/// stays a few MiB at most (a joiner's cached GOP goes out in a few batches).
+const MAX_BATCH: usize = 64;
+
+/// One connection's direct path: created with its subscription, given the socket once the
+/// peer may receive media (a player's `play` answered, a push output's `publish` accepted).
 #[derive(Debug)]
 pub struct DirectSlot {
     state: Mutex<State>,
-    /// Wakes the player's task when a partial write left bytes for it.
+    /// Wakes the connection's task when a partial write left bytes for it.
     rest_left: Notify,
     bytes_out: Arc<AtomicU64>,
     latency: Arc<LatencyHistogram>,
@@ -42,11 +50,11 @@ pub struct DirectSlot {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Weak: a player whose task ended, however it ended, is never written to again.
+    /// Weak: a connection whose task ended, however it ended, is never written to again.
     writer: Option<Weak<OwnedWriteHalf>>,
-    /// Tags in the player's queue or being written by its task.
+    /// Tags in the connection's queue or being written by its task.
     queued: usize,
-    /// The player's task is writing (its replies, or a rest).
+    /// The connection's task is writing (its session's bytes, or a rest).
     busy: bool,
     /// What a partial direct write left, and when its tag arrived.
     rest: Option<(Bytes, Option<Instant>)>,
@@ -71,12 +79,12 @@ impl DirectSlot {
         self.lock().writer = Some(Arc::downgrade(writer));
     }
 
-    /// The player is leaving: no more direct writes.
+    /// The connection is ending: no more direct writes.
     pub(crate) fn detach(&self) {
         self.lock().writer = None;
     }
 
-    /// Before the player's task writes: direct writes wait until [`DirectSlot::release`].
+    /// Before the connection's task writes: direct writes wait until [`DirectSlot::release`].
     /// Returns the rest of a partial direct write, which must go out first.
     pub(crate) fn hold(&self) -> Option<(Bytes, Option<Instant>)> {
         let mut st = self.lock();
@@ -84,16 +92,116 @@ impl DirectSlot {
         st.rest.take()
     }
 
-    /// After the player's task wrote: `written` tags taken from its queue are out.
+    /// After the connection's task wrote: `written` tags taken from its queue are out.
     pub(crate) fn release(&self, written: usize) {
         let mut st = self.lock();
         st.busy = false;
         st.queued = st.queued.saturating_sub(written);
     }
 
-    /// Resolves when a partial direct write left bytes for the player's task.
+    /// Resolves when a partial direct write left bytes for the connection's task.
     pub(crate) async fn rest_left(&self) {
         self.rest_left.notified().await;
+    }
+
+    /// Writes what a partial direct write left, if anything, and holds direct writes off
+    /// until [`DirectSlot::release`].
+    async fn hold_and_finish<W>(&self, writer: &mut W, limit: Duration) -> Result<(), WriteError>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        if let Some((rest, arrived)) = self.hold() {
+            io::write_all_progress(writer, &rest, limit, |_| {}).await?;
+            self.bytes_out
+                .fetch_add(rest.len() as u64, Ordering::Relaxed);
+            self.latency.record_since(arrived);
+        }
+        Ok(())
+    }
+}
+
+/// Resolves when `slot` (if any) left bytes for its task: a wake-up for the task's loop.
+pub(crate) async fn rest_left(slot: Option<&DirectSlot>) {
+    match slot {
+        Some(slot) => slot.rest_left().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes a task's own bytes (the session's replies, a status): after what a direct write
+/// left, with direct writes held off meanwhile. `bytes` may be empty, to finish a rest only.
+pub(crate) async fn write_own<W>(
+    writer: &mut W,
+    slot: Option<&DirectSlot>,
+    bytes: &[u8],
+    limit: Duration,
+) -> Result<(), WriteError>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    if let Some(slot) = slot {
+        slot.hold_and_finish(writer, limit).await?;
+    }
+    io::write_all_progress(writer, bytes, limit, |_| {}).await?;
+    if let Some(slot) = slot {
+        slot.release(0);
+    }
+    Ok(())
+}
+
+/// Tags a task took from its queue, written in one vectored write after what a direct write
+/// left: one system call per wake-up, not per tag. Kept between wake-ups for its capacity.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    tags: Vec<FlvTag>,
+    parts: Vec<Bytes>,
+}
+
+impl Batch {
+    /// `first` and whatever else is queued, up to [`MAX_BATCH`] tags.
+    pub(crate) fn take(&mut self, first: FlvTag, rx: &mut mpsc::Receiver<FlvTag>) {
+        self.tags.push(first);
+        while self.tags.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(tag) => self.tags.push(tag),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Writes the tags taken, each as `wire` gives it (`None`: left out), accounts for them
+    /// in `bytes_out` and `latency`, and tells `slot` they are out of the queue.
+    pub(crate) async fn write<W>(
+        &mut self,
+        writer: &mut W,
+        slot: Option<&DirectSlot>,
+        mut wire: impl FnMut(&FlvTag) -> Option<Bytes>,
+        bytes_out: &AtomicU64,
+        latency: &LatencyHistogram,
+        limit: Duration,
+    ) -> Result<(), WriteError>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        if let Some(slot) = slot {
+            slot.hold_and_finish(writer, limit).await?;
+        }
+        self.parts.extend(self.tags.iter().filter_map(&mut wire));
+        io::write_parts(writer, &self.parts, limit).await?;
+        if let Some(slot) = slot {
+            slot.release(self.tags.len());
+        }
+        let sent: usize = self.parts.iter().map(Bytes::len).sum();
+        bytes_out.fetch_add(sent as u64, Ordering::Relaxed);
+        for tag in &self.tags {
+            latency.record_since(tag.arrived);
+        }
+        self.tags.clear();
+        self.parts.clear();
+        // A joiner's GOP fills a whole batch once; do not keep that for the whole session.
+        self.tags.shrink_to(8);
+        self.parts.shrink_to(8);
+        Ok(())
     }
 }
 
@@ -107,7 +215,7 @@ impl Direct<FlvTag> for DirectSlot {
             return false;
         };
         let Some(bytes) = shared_media_wire(tag) else {
-            return false; // metadata: the player's task writes it
+            return false; // metadata: the connection's task writes it
         };
         // A full socket (WouldBlock) or a broken one: the task meets it with its timeout.
         let n = match writer.try_write(&bytes) {
@@ -132,12 +240,20 @@ impl Direct<FlvTag> for DirectSlot {
     }
 }
 
-/// The write half shared between the player's task (this) and its [`DirectSlot`]. The
+/// The write half shared between the connection's task (this) and its [`DirectSlot`]. The
 /// socket closes when both halves are dropped.
 #[derive(Debug)]
 pub(crate) struct SharedWriter(pub Arc<OwnedWriteHalf>);
 
 impl SharedWriter {
+    /// Splits a plain TCP connection: its read half, the task's writer, and the write half
+    /// to attach to a [`DirectSlot`].
+    pub(crate) fn split(socket: TcpStream) -> (OwnedReadHalf, Self, Arc<OwnedWriteHalf>) {
+        let (reader, writer) = socket.into_split();
+        let writer = Arc::new(writer);
+        (reader, Self(writer.clone()), writer)
+    }
+
     fn tcp(&self) -> &TcpStream {
         (*self.0).as_ref()
     }

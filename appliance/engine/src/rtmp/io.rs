@@ -1,5 +1,5 @@
-//! Byte-level pieces shared by the server and the client links: the boxed transport (TCP or
-//! TLS), the RTMP handshake, and writes bounded by a no-progress timeout.
+//! Byte-level pieces shared by the server and the client links: the boxed halves of a
+//! connection (TCP or TLS), the RTMP handshake, and writes bounded by a no-progress timeout.
 
 use std::future::Future;
 use std::io::IoSlice;
@@ -13,11 +13,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Size of one socket read. RTMP chunks are at most a few KiB; this keeps syscalls few.
 pub(crate) const READ_BUFFER: usize = 64 * 1024;
 
-/// A transport RTMP runs over: plain TCP or TLS over TCP.
-pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
-
-pub(crate) type BoxTransport = Box<dyn Transport>;
+/// The two halves of a connection (plain TCP or TLS over TCP), each owned by whoever reads
+/// or writes it.
+pub(crate) type BoxReader = Box<dyn AsyncRead + Unpin + Send>;
+pub(crate) type BoxWriter = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// How an RTMP handshake failed.
 #[derive(Debug, thiserror::Error)]

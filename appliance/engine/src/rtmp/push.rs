@@ -1,15 +1,18 @@
 //! Push: publish a hub's FLV tags to a remote RTMP(S) server (YouTube, Facebook, Twitch, any
 //! RTMP ingest). One call is one connection attempt; the output handler owns retries.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
-use rml_rtmp::sessions::{ClientSessionEvent, PublishRequestType};
-use rml_rtmp::time::RtmpTimestamp;
+use bytes::Bytes;
+use rml_rtmp::sessions::{ClientSessionEvent, ClientSessionResult, PublishRequestType};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::client::{check_status, protocol, ClientConn};
+use super::chunk;
+use super::client::{check_status, protocol, write_error, ClientConn, STALL_TIMEOUT};
+use super::direct::{self, Batch, DirectSlot};
 use super::meta;
 use super::tls::ClientTls;
 use super::url::RtmpUrl;
@@ -17,8 +20,21 @@ use crate::error::LinkError;
 use crate::metrics::LatencyHistogram;
 use crate::unit::{FlvKind, FlvTag};
 
+/// What a push forwards, and where it accounts for what left.
+#[derive(Debug)]
+pub struct PushFeed<'a> {
+    pub rx: &'a mut mpsc::Receiver<FlvTag>,
+    /// The subscription's direct path, if it has one: while the destination keeps up over
+    /// plain TCP, the hub writes media to the socket itself (see [`DirectSlot`]).
+    pub direct: Option<Arc<DirectSlot>>,
+    /// Bytes written, added as they leave.
+    pub bytes_out: &'a AtomicU64,
+    /// Time each tag spent in the relay.
+    pub latency: &'a LatencyHistogram,
+}
+
 /// Connects to `url`, publishes its stream key live, and forwards tags from `rx` until `rx`
-/// closes or `cancel` fires (both `Ok`). Media bytes written are added to `bytes_out` as they
+/// closes or `cancel` fires (both `Ok`). Bytes written are added to `bytes_out` as they
 /// leave. Inbound bytes (acknowledgements, pings, status) are processed meanwhile so the server
 /// never waits on us. A write that makes no progress for 10 s ends with [`LinkError::Stalled`].
 pub async fn push(
@@ -29,18 +45,21 @@ pub async fn push(
     cancel: &CancellationToken,
 ) -> Result<(), LinkError> {
     let latency = LatencyHistogram::default();
-    push_with(url, tls, rx, bytes_out, &latency, cancel, || {}).await
+    let feed = PushFeed {
+        rx,
+        direct: None,
+        bytes_out,
+        latency: &latency,
+    };
+    push_with(url, tls, feed, cancel, || {}).await
 }
 
-/// [`push`], calling `on_publishing` once the destination has accepted the stream, so the
-/// caller can show the output live only when it really is, and recording in `latency` the
-/// time each tag spent in the relay.
+/// [`push`] from a [`PushFeed`], calling `on_publishing` once the destination has accepted
+/// the stream, so the caller can show the output live only when it really is.
 pub async fn push_with(
     url: &RtmpUrl,
     tls: &ClientTls,
-    rx: &mut mpsc::Receiver<FlvTag>,
-    bytes_out: &AtomicU64,
-    latency: &LatencyHistogram,
+    mut feed: PushFeed<'_>,
     cancel: &CancellationToken,
     on_publishing: impl FnOnce(),
 ) -> Result<(), LinkError> {
@@ -59,13 +78,28 @@ pub async fn push_with(
         }
         pending = conn.read_setup(cancel).await?;
     }
-    tracing::debug!(url = %url.redacted(), "RTMP push publishing");
+    let stream_id = conn.stream_id().ok_or_else(|| {
+        LinkError::Protocol("the server accepted a publication that was not sent".into())
+    })?;
+    tracing::debug!(url = %url.redacted(), stream_id, "RTMP push publishing");
+    if let Some(slot) = feed.direct.take() {
+        conn.attach(slot);
+    }
     on_publishing();
 
+    let mut batch = Batch::default();
+    let mut cancelled = std::pin::pin!(cancel.cancelled());
     loop {
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            read = conn.reader.read(&mut conn.buf) => {
+        let wake = tokio::select! {
+            biased;
+            _ = &mut cancelled => break,
+            () = direct::rest_left(conn.direct.as_deref()) => Wake::Rest,
+            read = conn.reader.read(&mut conn.buf) => Wake::Read(read),
+            tag = feed.rx.recv() => Wake::Tag(tag),
+        };
+        match wake {
+            Wake::Rest => conn.write(&[]).await?,
+            Wake::Read(read) => {
                 let n = read.map_err(|e| LinkError::from_io(&e))?;
                 if n == 0 {
                     return Err(LinkError::Closed);
@@ -75,40 +109,51 @@ pub async fn push_with(
                     check_status(&event)?;
                 }
             }
-            tag = rx.recv() => match tag {
-                Some(tag) => send_tag(&mut conn, tag, bytes_out, latency).await?,
-                None => break,
-            },
+            Wake::Tag(Some(tag)) => {
+                batch.take(tag, feed.rx);
+                send_batch(&mut conn, &mut batch, stream_id, &feed).await?;
+            }
+            Wake::Tag(None) => break,
         }
     }
     conn.close(true).await;
     Ok(())
 }
 
-async fn send_tag(
+/// One wake-up of the push loop.
+enum Wake {
+    /// A direct write left bytes for this task.
+    Rest,
+    Read(std::io::Result<usize>),
+    Tag(Option<FlvTag>),
+}
+
+/// Writes the tags taken from the queue: media chunked once for every connection on the
+/// usual stream id (see [`chunk::media_wire`]), metadata as `rml_rtmp` publishes it
+/// (`@setDataFrame`).
+async fn send_batch(
     conn: &mut ClientConn,
-    tag: FlvTag,
-    bytes_out: &AtomicU64,
-    latency: &LatencyHistogram,
+    batch: &mut Batch,
+    stream_id: u32,
+    feed: &PushFeed<'_>,
 ) -> Result<(), LinkError> {
-    let ts = RtmpTimestamp::new(tag.timestamp);
-    let arrived = tag.arrived;
     let session = &mut conn.session;
-    let result = match tag.kind {
-        FlvKind::Video => session.publish_video_data(tag.body, ts, false),
-        FlvKind::Audio => session.publish_audio_data(tag.body, ts, false),
-        FlvKind::Meta => match meta::body_to_metadata(&tag.body) {
-            Some(m) => session.publish_metadata(&m),
-            None => return Ok(()),
+    let wire = |tag: &FlvTag| match tag.kind {
+        FlvKind::Meta => match session.publish_metadata(&meta::body_to_metadata(&tag.body)?) {
+            Ok(ClientSessionResult::OutboundResponse(packet)) => Some(Bytes::from(packet.bytes)),
+            _ => None,
         },
-    }
-    .map_err(protocol)?;
-    if let rml_rtmp::sessions::ClientSessionResult::OutboundResponse(packet) = result {
-        conn.write(&packet.bytes, |n| {
-            bytes_out.fetch_add(n as u64, Ordering::Relaxed);
-        })
-        .await?;
-        latency.record_since(arrived);
-    }
-    Ok(())
+        FlvKind::Video | FlvKind::Audio => chunk::media_wire(stream_id, tag),
+    };
+    batch
+        .write(
+            &mut conn.writer,
+            conn.direct.as_deref(),
+            wire,
+            feed.bytes_out,
+            feed.latency,
+            STALL_TIMEOUT,
+        )
+        .await
+        .map_err(write_error)
 }

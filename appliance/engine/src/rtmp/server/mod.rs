@@ -27,10 +27,10 @@ use tracing::Instrument;
 
 use super::chunk;
 use super::chunk_reader::{self, ChunkReader};
-use super::direct::{DirectSlot, SharedWriter};
+use super::direct::{Batch, DirectSlot, SharedWriter};
 use super::flags::tag_flags;
 use super::guard::{self, ChunkInspector, GuardError, MessageType};
-use super::io::{self, WriteError, READ_BUFFER};
+use super::io::{self, BoxReader, BoxWriter, WriteError, READ_BUFFER};
 use super::meta;
 use super::router::{FlvIngest, Peer, PlayerGuard, Rejection, RtmpRouter};
 use super::tls::CertReloader;
@@ -39,19 +39,9 @@ use crate::unit::{FlvKind, FlvTag};
 
 mod play;
 
-pub(crate) use play::shared_media_wire;
-
-/// Outgoing chunk size announced to every client (rml_rtmp's default, stated here because
-/// media chunks are built outside the session with the same size).
-const OUT_CHUNK_SIZE: usize = 4096;
-/// The message stream id `rml_rtmp` gives the first (and, for players, only) stream.
-const SHARED_STREAM_ID: u32 = 1;
 /// The chunk stream `rml_rtmp` 0.8 sends AMF0 data messages on (its serializer's choice by
 /// message type).
 const RML_DATA_CSID: u8 = 3;
-/// Most tags a player is sent in one write: what queued up while it waited, bounded so one
-/// write stays a few MiB at most (a joiner's cached GOP arrives in a few batches).
-const MAX_BATCH: usize = 64;
 
 /// The only RTMP application served: `rtmp://host/live/KEY`.
 pub const APP_NAME: &str = "live";
@@ -179,14 +169,12 @@ impl Connection {
                 let mut socket = socket;
                 let leftover = server_handshake(&mut socket).await?;
                 // Plain TCP: the write half is shared with the hub's direct path.
-                let (reader, writer) = socket.into_split();
-                let writer = Arc::new(writer);
-                let shared = SharedWriter(writer.clone());
+                let (reader, shared, writer) = SharedWriter::split(socket);
                 (Box::new(reader), Box::new(shared), Some(writer), leftover)
             }
         };
         let mut config = ServerSessionConfig::new();
-        config.chunk_size = OUT_CHUNK_SIZE as u32;
+        config.chunk_size = chunk::OUT_CHUNK_SIZE as u32;
         let (session, initial) =
             ServerSession::new(config).map_err(|e| ConnError::Session(e.to_string()))?;
         let mut session = Session {
@@ -202,8 +190,7 @@ impl Connection {
             messages: Vec::new(),
             received: 0,
             since_ack: 0,
-            batch: Vec::new(),
-            parts: Vec::new(),
+            batch: Batch::default(),
         };
         session.handle_results(initial).await?;
         if !leftover.is_empty() && session.input(&leftover).await? {
@@ -212,9 +199,6 @@ impl Connection {
         session.pump(reader, &self.cancel).await
     }
 }
-
-type BoxReader = Box<dyn AsyncRead + Unpin + Send>;
-type BoxWriter = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// The RTMP handshake within [`HANDSHAKE_TIMEOUT`]; returns the bytes that followed it.
 async fn server_handshake<S>(stream: &mut S) -> Result<Vec<u8>, ConnError>
@@ -264,9 +248,8 @@ struct Session<'a> {
     /// (counted once the reader delivers; `rml_rtmp` acknowledges before).
     received: u32,
     since_ack: u32,
-    /// A player's batch of tags and their bytes, kept between wake-ups for their capacity.
-    batch: Vec<FlvTag>,
-    parts: Vec<Bytes>,
+    /// A player's queued tags, written together.
+    batch: Batch,
 }
 
 /// One wake-up of a player's loop.
@@ -468,7 +451,7 @@ impl Session<'_> {
                         // Only now, with the answer to `play` written, may the hub write
                         // tags itself; they are chunked for the usual stream id only.
                         if let (Some(slot), Some(tcp)) = (&sub.direct, &self.tcp) {
-                            if stream_id == SHARED_STREAM_ID {
+                            if stream_id == chunk::SHARED_STREAM_ID {
                                 slot.attach(tcp);
                             }
                         }
