@@ -58,6 +58,7 @@ pub use listener::{
     Accepted, ConnectRequest, Decision, ListenerOptions, RejectCode, Rejection, SrtListener,
 };
 pub use log::{set_libsrt_log_level, LibsrtLogLevel};
+pub use reactor::epoll_waits;
 pub use stats::SrtStats;
 pub use stream::{CallerOptions, SrtStream, MAX_PAYLOAD, RECV_BUFFER_SIZE};
 

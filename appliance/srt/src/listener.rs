@@ -6,6 +6,10 @@
 //! the caller rejected with 1500 (internal server error). A caller whose passphrase is wrong
 //! or missing is rejected by libsrt itself *after* the callback accepted; libsrt logs why
 //! (forwarded to `tracing` target `libsrt`) and the connection never reaches `accept`.
+//!
+//! The listening socket is not in the reactor's epoll: a decision that accepts wakes
+//! `accept`, which then polls briefly until libsrt has queued the connection (see
+//! `reactor` for why).
 
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -19,6 +23,7 @@ use libc::{c_char, c_int, c_void, sockaddr};
 
 use crate::error::{self, SrtError};
 use crate::ffi::{self, SRTSOCKET};
+use crate::reactor::Readiness;
 use crate::socket::{CloseGuard, OwnedSocket, Sock};
 use tokio::sync::broadcast;
 
@@ -27,6 +32,11 @@ use crate::{addr, Encryption, KeyLen, SrtStream};
 /// Accepted-by-callback handshakes not yet picked up by `accept` are forgotten after this
 /// (they failed later in the handshake, e.g. wrong passphrase).
 const PENDING_TTL: Duration = Duration::from_secs(30);
+/// For this long after the decision accepted a caller, `accept` polls for it every
+/// [`HANDSHAKE_POLL`]: libsrt queues the connection moments after the callback returns, and
+/// the listening socket is not in the reactor's epoll (see `reactor`).
+const HANDSHAKE_WINDOW: Duration = Duration::from_secs(1);
+const HANDSHAKE_POLL: Duration = Duration::from_millis(2);
 /// Rejection events kept for slow readers of [`SrtListener::rejections`].
 const REJECTION_BACKLOG: usize = 256;
 
@@ -158,6 +168,8 @@ struct Pending {
 struct Shared {
     decide: Box<DecideFn>,
     pending: Mutex<HashMap<SRTSOCKET, Pending>>,
+    /// The listening socket's readiness, woken when the decision accepts a caller.
+    accepting: Arc<Readiness>,
     rejections: broadcast::Sender<Rejection>,
     me: Weak<Shared>,
 }
@@ -165,6 +177,14 @@ struct Shared {
 impl Shared {
     fn pending(&self) -> MutexGuard<'_, HashMap<SRTSOCKET, Pending>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A caller accepted by the decision is finishing its handshake.
+    fn handshaking(&self) -> bool {
+        let now = Instant::now();
+        self.pending()
+            .values()
+            .any(|p| now.duration_since(p.since) < HANDSHAKE_WINDOW)
     }
 
     fn reject(&self, rejection: Rejection) {
@@ -222,9 +242,11 @@ impl SrtListener {
         if rc == ffi::SRT_ERROR {
             return Err(bind_err(error::last("srt_bind")));
         }
+        let ready = Arc::new(Readiness::default());
         let shared = Arc::new_cyclic(|me| Shared {
             decide: Box::new(decide),
             pending: Mutex::default(),
+            accepting: ready.clone(),
             rejections: broadcast::channel(REJECTION_BACKLOG).0,
             me: me.clone(),
         });
@@ -241,7 +263,7 @@ impl SrtListener {
             return Err(bind_err(error::last("srt_listen")));
         }
         let local_addr = sock.local_addr().map_err(bind_err)?;
-        let sock = OwnedSocket::register(guard.disarm(), ffi::SRT_EPOLL_IN).map_err(bind_err)?;
+        let sock = OwnedSocket::unregistered(guard.disarm(), ready);
         Ok(Self {
             sock,
             shared,
@@ -256,7 +278,12 @@ impl SrtListener {
             if let Some(accepted) = self.try_accept()? {
                 return Ok(accepted);
             }
-            self.sock.ready.readable().await;
+            if self.shared.handshaking() {
+                tokio::time::sleep(HANDSHAKE_POLL).await;
+            } else {
+                // Woken by the decision accepting a caller, or by the reactor's safety poll.
+                self.sock.ready.readable().await;
+            }
         }
     }
 
@@ -437,6 +464,7 @@ fn decide(
             let mut registry = in_handshake();
             registry.retain(|_, (_, since)| now.duration_since(*since) < PENDING_TTL);
             registry.insert(ns.0, (shared.me.clone(), now));
+            shared.accepting.wake_reader();
             Ok(())
         }
     }

@@ -7,10 +7,17 @@
 //! ERR wakes both directions, and the next call then reports the error. Waiters also re-poll
 //! after [`SAFETY_POLL`] so that a missed edge can only delay, never hang, a task.
 //!
+//! libsrt's epoll wait wakes every 10 ms whatever happens (its `CGlobEvent` poll), so the
+//! thread parks instead while no socket is registered. Listening sockets are not registered:
+//! libsrt's listen callback tells their accept loop that a caller is coming (see
+//! `listener`). An appliance with only its SRT listeners open (idle, or relaying RTMP) then
+//! has no thread of ours waking 100 times a second.
+//!
 //! Not here: any socket operation; callers loop "try the call, on EAGAIN wait".
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use libc::c_int;
@@ -34,6 +41,11 @@ pub(crate) struct Readiness {
 }
 
 impl Readiness {
+    /// Wakes a task waiting for [`Readiness::readable`] (or the next one to wait).
+    pub(crate) fn wake_reader(&self) {
+        self.read.notify_one();
+    }
+
     /// Waits until the socket may be readable (or acceptable, or in error).
     pub(crate) async fn readable(&self) {
         let _ = tokio::time::timeout(SAFETY_POLL, self.read.notified()).await;
@@ -48,6 +60,8 @@ impl Readiness {
 struct Reactor {
     eid: c_int,
     sockets: Mutex<HashMap<SRTSOCKET, Arc<Readiness>>>,
+    /// Signalled when the first socket is registered, to unpark the thread.
+    occupied: Condvar,
 }
 
 impl Reactor {
@@ -55,6 +69,25 @@ impl Reactor {
         // A panic while holding this lock cannot leave the map inconsistent; keep going.
         self.sockets.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Returns once at least one socket is registered.
+    fn wait_for_sockets(&self) {
+        let mut sockets = self.sockets();
+        while sockets.is_empty() {
+            sockets = self
+                .occupied
+                .wait(sockets)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// Calls of `srt_epoll_uwait` so far, for tests that check the thread parks.
+static WAITS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times the reactor thread has waited on libsrt's epoll since the process started.
+pub fn epoll_waits() -> u64 {
+    WAITS.load(Ordering::Relaxed)
 }
 
 static REACTOR: LazyLock<Result<Arc<Reactor>, String>> = LazyLock::new(start);
@@ -71,6 +104,7 @@ fn start() -> Result<Arc<Reactor>, String> {
     let reactor = Arc::new(Reactor {
         eid,
         sockets: Mutex::new(HashMap::new()),
+        occupied: Condvar::new(),
     });
     let r = Arc::clone(&reactor);
     std::thread::Builder::new()
@@ -94,6 +128,8 @@ fn reactor() -> Result<&'static Reactor, SrtError> {
 fn run(reactor: &Reactor) {
     let mut events = [SRT_EPOLL_EVENT::default(); BATCH];
     loop {
+        reactor.wait_for_sockets();
+        WAITS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: the buffer holds BATCH events and we pass that size; libsrt writes within it.
         let n = unsafe {
             ffi::srt_epoll_uwait(reactor.eid, events.as_mut_ptr(), BATCH as c_int, WAIT_MS)
@@ -126,6 +162,7 @@ pub(crate) fn register(sock: SRTSOCKET, events: c_int) -> Result<Arc<Readiness>,
     let reactor = reactor()?;
     let ready = Arc::new(Readiness::default());
     reactor.sockets().insert(sock, Arc::clone(&ready));
+    reactor.occupied.notify_one();
     let flags = events | ffi::SRT_EPOLL_ERR | ffi::SRT_EPOLL_ET;
     // SAFETY: eid is valid for the process lifetime; flags points to a live int.
     let rc = unsafe { ffi::srt_epoll_add_usock(reactor.eid, sock, &flags) };

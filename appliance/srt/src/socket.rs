@@ -191,6 +191,12 @@ impl OwnedSocket {
         }
     }
 
+    /// Takes ownership of `sock` without registering it with the reactor: a listening
+    /// socket, whose accept loop is woken through `ready` by libsrt's listen callback.
+    pub(crate) fn unregistered(sock: Sock, ready: Arc<Readiness>) -> Self {
+        Self { sock, ready }
+    }
+
     pub(crate) fn id(&self) -> SRTSOCKET {
         self.sock.0
     }
