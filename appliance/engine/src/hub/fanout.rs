@@ -19,10 +19,14 @@ pub trait HubItem: Clone {
     fn keyframe(&self) -> bool;
     /// Bytes held, for the GOP cache limit.
     fn size(&self) -> usize;
-    /// A copy for replay (GOP cache, headers): it carries no arrival time, so the output's
-    /// latency figures measure the relay, not how old the cached GOP is, and nothing derived
-    /// for delivery, which the cache would otherwise keep alive.
+    /// A copy for replay (from the GOP cache, headers): it carries no arrival time, so the
+    /// output's latency figures measure the relay, not how old the cached GOP is.
     fn replayed(&self) -> Self;
+    /// A copy for the GOP cache: replayed, and sharing nothing prepared for the live
+    /// delivery of `self`, which the cache would otherwise keep alive for a whole GOP.
+    fn cached(&self) -> Self {
+        self.replayed()
+    }
 }
 
 /// A subscriber that can take an item at once, with no queue and no wake-up of its task: an
@@ -157,7 +161,7 @@ impl<T: HubItem> Fanout<T> {
         if item.keyframe() || !self.gop.is_empty() {
             if self.gop_bytes + item.size() <= self.gop_limit {
                 self.gop_bytes += item.size();
-                self.gop.push_back(item.replayed());
+                self.gop.push_back(item.cached());
             } else {
                 self.gop.clear();
                 self.gop_bytes = 0;

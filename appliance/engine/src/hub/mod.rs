@@ -67,8 +67,14 @@ impl HubItem for FlvTag {
     fn replayed(&self) -> Self {
         Self {
             arrived: None,
-            // Not the chunks prepared for live delivery: kept in the GOP cache, they would
-            // hold a second copy of the whole GOP.
+            ..self.clone()
+        }
+    }
+    fn cached(&self) -> Self {
+        Self {
+            arrived: None,
+            // Chunks of its own, made only if a joiner replays the GOP and then shared by
+            // every joiner; the live tag's chunks are freed once delivered.
             wire: WireCache::default(),
             ..self.clone()
         }

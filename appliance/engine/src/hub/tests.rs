@@ -269,14 +269,20 @@ fn readers_that_joined_while_idle_are_closed_when_the_publication_ends_and_may_w
 }
 
 #[test]
-fn replayed_tags_leave_the_delivery_chunks_behind() {
+fn cached_tags_leave_the_delivery_chunks_behind_and_replays_share_theirs() {
     let live = tag(0, true);
     live.wire
         .get_or_init(|| Bytes::from_static(b"chunked for delivery"));
-    let cached = live.replayed();
+    let cached = live.cached();
     assert_eq!(cached.arrived, None);
     assert_eq!(cached.body, live.body);
     // A cache of its own: the GOP cache does not keep the delivered chunks alive.
-    let wire = cached.wire.get_or_init(|| Bytes::from_static(b"its own"));
-    assert_eq!(wire, Bytes::from_static(b"its own"));
+    let wire = cached
+        .wire
+        .get_or_init(|| Bytes::from_static(b"for joiners"));
+    assert_eq!(wire, Bytes::from_static(b"for joiners"));
+    // Every joiner's replayed copy shares the cached tag's chunks: made once.
+    let replayed = cached.replayed();
+    let wire = replayed.wire.get_or_init(|| Bytes::from_static(b"again"));
+    assert_eq!(wire, Bytes::from_static(b"for joiners"));
 }
