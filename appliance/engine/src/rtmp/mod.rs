@@ -13,6 +13,8 @@
 //! - [`flags`]: keyframe / sequence-header flags read from an FLV tag body.
 //! - [`guard`]: checks the peer's chunk stream before `rml_rtmp` parses it (AMF0 nesting).
 //! - [`chunk_reader`]: a publisher's chunks reassembled into messages once it publishes.
+//! - [`chunk`]: audio and video chunked once per tag for every player and push output.
+//! - [`direct`]: players' and push outputs' sockets written from the publisher's side.
 //! - [`meta`]: `onMetaData` between AMF0 bytes and `rml_rtmp`'s `StreamMetadata`.
 //! - `client` and `io`: the connection setup and byte pumping shared by the above.
 
