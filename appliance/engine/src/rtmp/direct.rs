@@ -11,8 +11,8 @@
 //! reopened).
 //!
 //! Order is kept by one rule: the fan-out writes only while nothing of this connection is
-//! queued, being written by its task, or left over. The task writes through [`write_own`]
-//! and [`Batch`], which keep that rule.
+//! queued, being written by its task, or left over. The task writes through `write_own`
+//! and `Batch`, which keep that rule.
 
 use std::io::ErrorKind;
 use std::pin::Pin;
