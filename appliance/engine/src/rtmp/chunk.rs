@@ -11,6 +11,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::chunk_reader::EXTENDED_TIMESTAMP;
+use super::guard::MessageType;
 use crate::unit::{FlvKind, FlvTag};
 
 /// Outgoing chunk size announced on every connection, server or client (`rml_rtmp`'s
@@ -25,33 +27,26 @@ pub const SHARED_STREAM_ID: u32 = 1;
 pub const AUDIO_CSID: u8 = 8;
 pub const VIDEO_CSID: u8 = 9;
 pub const META_CSID: u8 = 10;
-/// RTMP message types (RTMP 1.0 §7.1.2, §7.1.4, §7.1.5).
-pub const AUDIO_TYPE: u8 = 8;
-pub const VIDEO_TYPE: u8 = 9;
-pub const DATA_TYPE: u8 = 18;
-
-/// Timestamps from this value on go in the extended timestamp field.
-const EXTENDED: u32 = 0x00FF_FFFF;
-
 /// Serialises one message as type-0 + type-3 chunks of at most `chunk_size` payload bytes.
+/// Timestamps from 0xFFFFFF on go in the extended timestamp field.
 pub fn media_message(
     csid: u8,
-    type_id: u8,
+    kind: MessageType,
     stream_id: u32,
     timestamp: u32,
     payload: &[u8],
     chunk_size: usize,
 ) -> Bytes {
     let chunk_size = chunk_size.max(1);
-    let extended = timestamp >= EXTENDED;
+    let extended = timestamp >= EXTENDED_TIMESTAMP;
     let chunks = payload.len().div_ceil(chunk_size).max(1);
     let per_chunk_ext = if extended { 4 } else { 0 };
     let mut out = BytesMut::with_capacity(payload.len() + 12 + chunks * (1 + per_chunk_ext));
     // Type 0: fmt 0 in the top two bits, csid (2..=63) in the low six.
     out.put_u8(csid & 0x3f);
-    out.put_uint(u64::from(timestamp.min(EXTENDED)), 3);
+    out.put_uint(u64::from(timestamp.min(EXTENDED_TIMESTAMP)), 3);
     out.put_uint(payload.len() as u64, 3);
-    out.put_u8(type_id);
+    out.put_u8(kind.0);
     out.put_u32_le(stream_id);
     if extended {
         out.put_u32(timestamp);
@@ -74,10 +69,10 @@ pub fn media_message(
 /// An audio or video tag as chunks on [`SHARED_STREAM_ID`], built once and shared by every
 /// connection (and the hub's direct writes); `None` for metadata.
 pub fn shared_media_wire(tag: &FlvTag) -> Option<Bytes> {
-    let (csid, type_id) = media_ids(tag.kind)?;
+    let (csid, kind) = media_ids(tag.kind)?;
     Some(
         tag.wire
-            .get_or_init(|| tag_message(SHARED_STREAM_ID, tag, csid, type_id)),
+            .get_or_init(|| tag_message(SHARED_STREAM_ID, tag, csid, kind)),
     )
 }
 
@@ -87,22 +82,22 @@ pub fn media_wire(stream_id: u32, tag: &FlvTag) -> Option<Bytes> {
     if stream_id == SHARED_STREAM_ID {
         return shared_media_wire(tag);
     }
-    let (csid, type_id) = media_ids(tag.kind)?;
-    Some(tag_message(stream_id, tag, csid, type_id))
+    let (csid, kind) = media_ids(tag.kind)?;
+    Some(tag_message(stream_id, tag, csid, kind))
 }
 
-fn media_ids(kind: FlvKind) -> Option<(u8, u8)> {
+fn media_ids(kind: FlvKind) -> Option<(u8, MessageType)> {
     match kind {
-        FlvKind::Video => Some((VIDEO_CSID, VIDEO_TYPE)),
-        FlvKind::Audio => Some((AUDIO_CSID, AUDIO_TYPE)),
+        FlvKind::Video => Some((VIDEO_CSID, MessageType::VIDEO)),
+        FlvKind::Audio => Some((AUDIO_CSID, MessageType::AUDIO)),
         FlvKind::Meta => None,
     }
 }
 
-fn tag_message(stream_id: u32, tag: &FlvTag, csid: u8, type_id: u8) -> Bytes {
+fn tag_message(stream_id: u32, tag: &FlvTag, csid: u8, kind: MessageType) -> Bytes {
     media_message(
         csid,
-        type_id,
+        kind,
         stream_id,
         tag.timestamp,
         &tag.body,
@@ -127,7 +122,7 @@ mod tests {
 
     fn roundtrip(ts: u32, len: usize, chunk_size: usize) {
         let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-        let wire = media_message(VIDEO_CSID, VIDEO_TYPE, 1, ts, &payload, chunk_size);
+        let wire = media_message(VIDEO_CSID, MessageType::VIDEO, 1, ts, &payload, chunk_size);
         let mut d = ChunkDeserializer::new();
         d.set_max_chunk_size(chunk_size).expect("chunk size");
         let msg = d
@@ -135,7 +130,7 @@ mod tests {
             .expect("valid chunks")
             .expect("one whole message");
         assert_eq!(msg.timestamp.value, ts);
-        assert_eq!(msg.type_id, VIDEO_TYPE);
+        assert_eq!(msg.type_id, MessageType::VIDEO.0);
         assert_eq!(msg.message_stream_id, 1);
         assert_eq!(&msg.data[..], &payload[..]);
         // Nothing left over.
@@ -158,9 +153,43 @@ mod tests {
     }
 
     #[test]
+    fn a_tag_on_another_stream_gets_a_copy_of_its_own() {
+        let tag = FlvTag::new(
+            FlvKind::Video,
+            40,
+            Bytes::from_static(&[0x17, 1, 2]),
+            true,
+            false,
+        );
+        let read = |wire: &Bytes| {
+            let msg = ChunkDeserializer::new()
+                .get_next_message(wire)
+                .expect("valid chunks")
+                .expect("one whole message");
+            (
+                msg.message_stream_id,
+                msg.timestamp.value,
+                msg.data.to_vec(),
+            )
+        };
+        let body = tag.body.to_vec();
+        let other = media_wire(7, &tag).expect("media");
+        assert_eq!(read(&other), (7, 40, body.clone()));
+        // The shared chunks, cached on the tag, stay on the usual stream.
+        let shared = media_wire(SHARED_STREAM_ID, &tag).expect("media");
+        assert_eq!(read(&shared), (SHARED_STREAM_ID, 40, body));
+        assert_eq!(shared, shared_media_wire(&tag).expect("media"));
+        assert!(media_wire(
+            7,
+            &FlvTag::new(FlvKind::Meta, 0, Bytes::new(), false, false)
+        )
+        .is_none());
+    }
+
+    #[test]
     fn two_messages_in_a_row_on_the_same_chunk_stream() {
-        let a = media_message(AUDIO_CSID, AUDIO_TYPE, 1, 10, &[1, 2, 3], 4096);
-        let b = media_message(AUDIO_CSID, AUDIO_TYPE, 1, 31, &[4, 5], 4096);
+        let a = media_message(AUDIO_CSID, MessageType::AUDIO, 1, 10, &[1, 2, 3], 4096);
+        let b = media_message(AUDIO_CSID, MessageType::AUDIO, 1, 31, &[4, 5], 4096);
         let mut d = ChunkDeserializer::new();
         let m1 = d.get_next_message(&a).expect("ok").expect("first");
         let m2 = d.get_next_message(&b).expect("ok").expect("second");

@@ -86,21 +86,21 @@ impl DirectSlot {
 
     /// Before the connection's task writes: direct writes wait until [`DirectSlot::release`].
     /// Returns the rest of a partial direct write, which must go out first.
-    pub(crate) fn hold(&self) -> Option<(Bytes, Option<Instant>)> {
+    fn hold(&self) -> Option<(Bytes, Option<Instant>)> {
         let mut st = self.lock();
         st.busy = true;
         st.rest.take()
     }
 
     /// After the connection's task wrote: `written` tags taken from its queue are out.
-    pub(crate) fn release(&self, written: usize) {
+    fn release(&self, written: usize) {
         let mut st = self.lock();
         st.busy = false;
         st.queued = st.queued.saturating_sub(written);
     }
 
     /// Resolves when a partial direct write left bytes for the connection's task.
-    pub(crate) async fn rest_left(&self) {
+    async fn rest_left(&self) {
         self.rest_left.notified().await;
     }
 

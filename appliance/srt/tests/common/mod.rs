@@ -79,22 +79,23 @@ pub fn spawn(program: &str, args: &[&str]) -> Child {
 /// Waits for a child with a timeout and returns (success, stdout, stderr). The limit only
 /// stops a hung peer from hanging the suite: callers give it room for a loaded machine.
 pub async fn finish(child: Child, limit: Duration) -> (bool, Vec<u8>, String) {
-    let out = tokio::time::timeout(limit, child.wait_with_output())
-        .await
-        .expect("child did not exit in time")
-        .expect("wait child");
-    (
-        out.status.success(),
-        out.stdout,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (status, out, err) = collect(child, limit).await;
+    let success = status.expect("child did not exit in time");
+    (success, out, err)
 }
 
 /// [`finish`] for a rejected caller, whose only job is to report the rejection: what it
 /// wrote is returned even if it does not exit by itself within `limit` (it is then killed).
 /// A CI run once saw srt-live-transmit linger after printing its rejection; the callers
 /// assert on what it printed, which is what the tests are about.
-pub async fn finish_rejected(mut child: Child, limit: Duration) -> (bool, Vec<u8>, String) {
+pub async fn finish_rejected(child: Child, limit: Duration) -> (bool, Vec<u8>, String) {
+    let (status, out, err) = collect(child, limit).await;
+    (status.unwrap_or(false), out, err)
+}
+
+/// Everything a child writes, and whether it exited successfully within `limit` (`None`:
+/// it did not exit and was killed).
+async fn collect(mut child: Child, limit: Duration) -> (Option<bool>, Vec<u8>, String) {
     use tokio::io::AsyncReadExt;
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
@@ -111,15 +112,15 @@ pub async fn finish_rejected(mut child: Child, limit: Duration) -> (bool, Vec<u8
     };
     let status = async {
         match tokio::time::timeout(limit, child.wait()).await {
-            Ok(st) => st.is_ok_and(|s| s.success()),
+            Ok(st) => Some(st.expect("wait child").success()),
             Err(_) => {
                 let _ = child.kill().await;
-                false
+                None
             }
         }
     };
-    let (ok, (), ()) = tokio::join!(status, read, read_err);
-    (ok, out, String::from_utf8_lossy(&err).into_owned())
+    let (status, (), ()) = tokio::join!(status, read, read_err);
+    (status, out, String::from_utf8_lossy(&err).into_owned())
 }
 
 /// An MPEG-TS file of `secs` seconds of test pattern, made once per call with ffmpeg.

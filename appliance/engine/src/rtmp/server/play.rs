@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{chunk, meta, BoxReader, ConnError, Phase, Session, Wake, WRITE_TIMEOUT};
 use crate::rtmp::direct::{self, DirectSlot};
+use crate::rtmp::guard::MessageType;
 use crate::unit::{FlvKind, FlvTag};
 
 impl Session<'_> {
@@ -142,7 +143,7 @@ fn wire(stream_id: u32, tag: &FlvTag) -> Option<Bytes> {
         return chunk::media_wire(stream_id, tag);
     }
     let body = meta::metadata_to_body(&meta::body_to_metadata(&tag.body)?);
-    let (csid, kind) = (chunk::META_CSID, chunk::DATA_TYPE);
+    let (csid, kind) = (chunk::META_CSID, MessageType::AMF0_DATA);
     Some(chunk::media_message(
         csid,
         kind,
