@@ -42,7 +42,7 @@ WORK=$(mktemp -d)
 # state directories.
 chmod 755 "$WORK"
 PIDS=()
-cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"/*/state; }
 trap cleanup EXIT
 
 # round ORDER...: starts the builds named in ORDER (old/new), measures, prints, stops them.

@@ -86,7 +86,13 @@ stop() { # stop PID...: TERM, then KILL after 3 s
     wait "$p" 2>/dev/null || true
   done
 }
-cleanup() { [ ${#PIDS[@]} -eq 0 ] || stop "${PIDS[@]}"; }
+# A Relevo case's state directory is mostly its embedded PostgreSQL (about 47 MiB);
+# the logs stay in the work dir, the databases of finished cases go.
+drop_states() { rm -rf "$WORK"/*/state; }
+cleanup() {
+  [ ${#PIDS[@]} -eq 0 ] || stop "${PIDS[@]}"
+  drop_states
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -227,6 +233,7 @@ record() { # record CASE N SERVER PEER_OF JSON_FILE
 LOAD=(--seconds "$SECONDS_WINDOW" --warmup "$WARMUP" --connect-timeout 60)
 CASE_NO=0
 new_case() { # new_case CASE N SERVER
+  drop_states
   CASE_NO=$((CASE_NO + 1))
   CASE_DIR=$WORK/$(printf '%02d' "$CASE_NO")-$1-$2-$3
   mkdir -p "$CASE_DIR"
