@@ -6,6 +6,7 @@
 #   bench/run.sh --quick    # a smaller run (~4 min): fewer N, 6 s windows
 #   bench/run.sh --seconds 20 --no-build
 #   bench/run.sh --only 'push_case srt'    # only the cases whose "function args" match the regex
+#   bench/run.sh --pin      # servers on CPU 0, publishers and readers on CPU 1
 #
 # Needs: cargo, ffmpeg/ffprobe with libsrt, nginx with libnginx-mod-rtmp, srt-live-transmit, jq.
 # Writes bench/results/<date>.md (the tables) and <date>.jsonl (every measurement, with the
@@ -19,13 +20,15 @@ WARMUP=3
 QUICK=0
 BUILD=1
 ONLY=""
+PIN=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; SECONDS_WINDOW=6; WARMUP=2 ;;
     --seconds) SECONDS_WINDOW=$2; shift ;;
     --no-build) BUILD=0 ;;
     --only) ONLY=$2; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --pin) PIN=1 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -36,6 +39,13 @@ if [ "$QUICK" = 1 ]; then
 else
   RTMP_PULL_N="1 10 100 200"; SRT_PULL_N="1 10 100"; PUSH_N="10 50"
 fi
+
+# --pin: the server under test alone on CPU 0, everything that feeds or reads it on CPU 1. On
+# two cores a reader woken by the server's write otherwise often preempts the server on its
+# own core, and the server pays for that switch; on a network the readers are elsewhere.
+SERVER=()
+CLIENT=()
+if [ "$PIN" = 1 ]; then SERVER=(taskset -c 0); CLIENT=(taskset -c 1); fi
 
 for tool in cargo ffmpeg ffprobe nginx srt-live-transmit jq ss; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
@@ -137,7 +147,7 @@ echo "source: $SOURCE ($SOURCE_MBPS Mbit/s)"
 publish() { # publish srt|rtmp URL: sets PUB
   local fmt=mpegts
   [ "$1" = rtmp ] && fmt=flv
-  start "$CASE_DIR/publisher.log" ffmpeg -hide_banner -loglevel error -nostdin -re -stream_loop -1 \
+  start "$CASE_DIR/publisher.log" "${CLIENT[@]}" ffmpeg -hide_banner -loglevel error -nostdin -re -stream_loop -1 \
     -i "$SOURCE" -map 0 -c copy -f "$fmt" "$2"
   PUB=$PID
 }
@@ -173,7 +183,7 @@ EOF
   # A fresh embedded PostgreSQL per case (its own processes: not counted as Relevo's), and
   # the first-admin link in the log for relevo_token.
   RELEVO_STATE_DIR="$CASE_DIR/state" RELEVO_LOG=warn \
-    start "$CASE_DIR/relevo.log" "$RELEVO" serve --config "$CASE_DIR/relevo.toml"
+    start "$CASE_DIR/relevo.log" "${SERVER[@]}" "$RELEVO" serve --config "$CASE_DIR/relevo.toml"
   SRV=$PID
   wait_tcp "$RTMP_PORT" "$SRV"
 }
@@ -200,7 +210,7 @@ $1
   }
 }
 EOF
-  start "$CASE_DIR/nginx.log" nginx -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf"
+  start "$CASE_DIR/nginx.log" "${SERVER[@]}" nginx -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf"
   SRV=$PID
   wait_tcp "$RTMP_PORT" "$SRV"
 }
@@ -255,7 +265,7 @@ rtmp_pull() { # rtmp_pull N relevo|nginx
     url=rtmp://127.0.0.1:$RTMP_PORT/live/in
   fi
   sleep 1
-  "$BENCH" rtmp-play --url "$url" --count "$n" --pid "$SRV" --expect-mbps "$SOURCE_MBPS" \
+  "${CLIENT[@]}" "$BENCH" rtmp-play --url "$url" --count "$n" --pid "$SRV" --expect-mbps "$SOURCE_MBPS" \
     "${LOAD[@]}" >"$CASE_DIR/load.json" 2>"$CASE_DIR/load.log" || true
   stop "$PUB" "$SRV"
   record rtmp-pull "$n" "$2" "" "$CASE_DIR/load.json"
@@ -281,7 +291,7 @@ srt_pull() { # srt_pull N relevo|ffmpeg|srt-live-transmit
       for ((i = 0; i < n; i++)); do
         slaves+="${slaves:+|}[f=mpegts:onfail=ignore]srt://127.0.0.1:$((PORT + i))?mode=listener&latency=120000"
       done
-      start "$CASE_DIR/ffmpeg.log" ffmpeg -hide_banner -loglevel error -nostdin \
+      start "$CASE_DIR/ffmpeg.log" "${SERVER[@]}" ffmpeg -hide_banner -loglevel error -nostdin \
         -i "srt://127.0.0.1:$in?mode=listener&latency=120000" -map 0 -c copy -f tee "$slaves"
       SRV=$PID
       sleep 0.5
@@ -291,7 +301,7 @@ srt_pull() { # srt_pull N relevo|ffmpeg|srt-live-transmit
     srt-live-transmit)
       ports 1; in=$PORT
       ports 1
-      start "$CASE_DIR/slt.log" srt-live-transmit -q -a:no \
+      start "$CASE_DIR/slt.log" "${SERVER[@]}" srt-live-transmit -q -a:no \
         "srt://127.0.0.1:$in?mode=listener&latency=120" "srt://127.0.0.1:$PORT?mode=listener&latency=120"
       SRV=$PID
       sleep 0.5
@@ -300,7 +310,7 @@ srt_pull() { # srt_pull N relevo|ffmpeg|srt-live-transmit
       ;;
   esac
   sleep 1
-  "$BENCH" srt-read "${target[@]}" --count "$n" --pid "$SRV" --expect-mbps "$SOURCE_MBPS" \
+  "${CLIENT[@]}" "$BENCH" srt-read "${target[@]}" --count "$n" --pid "$SRV" --expect-mbps "$SOURCE_MBPS" \
     "${LOAD[@]}" >"$CASE_DIR/load.json" 2>"$CASE_DIR/load.log" || true
   stop "$PUB" "$SRV"
   record srt-pull "$n" "$2" "" "$CASE_DIR/load.json"
@@ -313,7 +323,7 @@ push_case() { # push_case IN OUT N relevo|nginx|ffmpeg
   local in=$1 out=$2 n=$3 server=$4 sink outputs="" slaves="" i sinkpid url fmt
   new_case "$in-$out-push" "$n" "$server"
   ports 1; sink=$PORT
-  start "$CASE_DIR/load.json" "$BENCH" "$out-sink" --listen "127.0.0.1:$sink" --count "$n" \
+  start "$CASE_DIR/load.json" "${CLIENT[@]}" "$BENCH" "$out-sink" --listen "127.0.0.1:$sink" --count "$n" \
     --expect-mbps "$SOURCE_MBPS" "${LOAD[@]}" --pid-file "$CASE_DIR/server.pid"
   sinkpid=$PID
   sleep 0.3
@@ -345,11 +355,11 @@ push_case() { # push_case IN OUT N relevo|nginx|ffmpeg
       ports 1
       if [ "$in" = rtmp ]; then
         url=rtmp://127.0.0.1:$PORT/live/in
-        start "$CASE_DIR/ffmpeg.log" ffmpeg -hide_banner -loglevel error -nostdin \
+        start "$CASE_DIR/ffmpeg.log" "${SERVER[@]}" ffmpeg -hide_banner -loglevel error -nostdin \
           -listen 1 -i "$url" -map 0 -c copy "${sinks[@]}"
       else
         url="srt://127.0.0.1:$PORT?latency=120000"
-        start "$CASE_DIR/ffmpeg.log" ffmpeg -hide_banner -loglevel error -nostdin \
+        start "$CASE_DIR/ffmpeg.log" "${SERVER[@]}" ffmpeg -hide_banner -loglevel error -nostdin \
           -i "srt://127.0.0.1:$PORT?mode=listener&latency=120000" -map 0 -c copy "${sinks[@]}"
       fi
       SRV=$PID
@@ -399,6 +409,11 @@ version() { "$@" 2>&1 | head -n 1; }
   echo "- $(version ffmpeg -version | cut -d' ' -f1-3); libsrt $(dpkg-query -W -f '${Version}' 'libsrt1.5-openssl' 2>/dev/null || echo '?')"
   echo "- Source: 1280x720 30 fps H.264 (x264 ultrafast, CBR 6 Mbit/s, GOP 60) + AAC 128 kbit/s, ${SOURCE_MBPS} Mbit/s, looped with ffmpeg -re -stream_loop -1 -c copy"
   echo "- Steady window ${SECONDS_WINDOW} s after ${WARMUP} s of warm-up once every reader has media; command: \`bench/run.sh${ARGS:+ $ARGS}\`"
+  if [ "$PIN" = 1 ]; then
+    echo "- Pinned: each server alone on CPU 0, its publisher and readers on CPU 1 (taskset)"
+  else
+    echo "- Not pinned: servers, publishers and readers share both CPUs"
+  fi
   echo
   echo "CPU: the server process, % of one core (utime+stime over the window). RSS: VmHWM (peak) and VmRSS at the end, MiB."
   echo "Rate: media received per reader over the window, Mbit/s (FLV tag bodies for RTMP, TS bytes for SRT). Failed: never got media; incomplete: lost its connection or got < 90 % of the source rate."
