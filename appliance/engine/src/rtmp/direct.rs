@@ -139,12 +139,33 @@ pub(crate) async fn write_own<W>(
 where
     W: AsyncWrite + Unpin + ?Sized,
 {
+    let own = if bytes.is_empty() {
+        Vec::new()
+    } else {
+        vec![Bytes::copy_from_slice(bytes)]
+    };
+    write_after_rest(writer, slot, &own, 0, limit).await
+}
+
+/// The one way a task writes while its connection may have a direct path: what a direct
+/// write left goes first, direct writes wait meanwhile, and afterwards `taken` tags of the
+/// queue count as out.
+async fn write_after_rest<W>(
+    writer: &mut W,
+    slot: Option<&DirectSlot>,
+    parts: &[Bytes],
+    taken: usize,
+    limit: Duration,
+) -> Result<(), WriteError>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
     if let Some(slot) = slot {
         slot.hold_and_finish(writer, limit).await?;
     }
-    io::write_all_progress(writer, bytes, limit, |_| {}).await?;
+    io::write_parts(writer, parts, limit).await?;
     if let Some(slot) = slot {
-        slot.release(0);
+        slot.release(taken);
     }
     Ok(())
 }
@@ -183,14 +204,8 @@ impl Batch {
     where
         W: AsyncWrite + Unpin + ?Sized,
     {
-        if let Some(slot) = slot {
-            slot.hold_and_finish(writer, limit).await?;
-        }
         self.parts.extend(self.tags.iter().filter_map(&mut wire));
-        io::write_parts(writer, &self.parts, limit).await?;
-        if let Some(slot) = slot {
-            slot.release(self.tags.len());
-        }
+        write_after_rest(writer, slot, &self.parts, self.tags.len(), limit).await?;
         let sent: usize = self.parts.iter().map(Bytes::len).sum();
         bytes_out.fetch_add(sent as u64, Ordering::Relaxed);
         for tag in &self.tags {
