@@ -3,9 +3,12 @@
 # each gets its own RTMP input with one pull output, its own ffmpeg publisher (the benchmark's
 # 6.3 Mbit/s source) and N light players; `perf stat` reads each server's CPU time and page
 # faults over the same window. Rounds alternate which build starts first. With --push N, each
-# build has N push RTMP outputs to its own light sink instead of players.
+# build has N push RTMP outputs to its own light sink instead of players. With --srt-push N or
+# --srt-readers N the input is published over SRT, and each build has N push SRT outputs to
+# its own light SRT sink, or one pull SRT output with N light SRT readers.
 #
-#   bench/ab.sh OLD_RELEVO NEW_RELEVO [--players N | --push N] [--seconds S] [--rounds R]
+#   bench/ab.sh OLD_RELEVO NEW_RELEVO [--players N | --push N | --srt-push N | --srt-readers N]
+#               [--seconds S] [--rounds R]
 #
 # Needs: perf (linux-perf), ffmpeg, jq, and a release build of relevo-bench
 # (CARGO_TARGET_DIR/release/relevo-bench); the source is made by bench/run.sh on its first run.
@@ -13,18 +16,17 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-USAGE="usage: bench/ab.sh OLD_RELEVO NEW_RELEVO [--players N | --push N] [--seconds S] [--rounds R]"
+USAGE="usage: bench/ab.sh OLD_RELEVO NEW_RELEVO [--players N | --push N | --srt-push N | --srt-readers N] [--seconds S] [--rounds R]"
 OLD=${1:?$USAGE}
 NEW=${2:?$USAGE}
 shift 2
-PLAYERS=1
-PUSH=0
+MODE=players
+N=1
 SECS=30
 ROUNDS=4
 while [ $# -gt 0 ]; do
   case "$1" in
-    --players) PLAYERS=$2; shift ;;
-    --push) PUSH=$2; shift ;;
+    --players | --push | --srt-push | --srt-readers) MODE=${1#--}; N=$2; shift ;;
     --seconds) SECS=$2; shift ;;
     --rounds) ROUNDS=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -57,17 +59,33 @@ round() {
   name = "out"
   pull = "rtmp"
   key = "out"'
-    if [ "$PUSH" -gt 0 ]; then
-      # The sink first: the outputs connect as soon as the input is live.
-      "$BENCH" rtmp-sink --listen "127.0.0.1:$((p + 3))" --count "$PUSH" --expect-mbps 6.3 \
-        --seconds $((SECS + 5)) --warmup 3 --connect-timeout 60 --pid-file "$d/server.pid" \
-        >"$d/load.json" 2>"$d/load.log" &
-      PIDS+=("$!")
-      outputs=$(for ((i = 0; i < PUSH; i++)); do
-        printf '\n  [[input.output]]\n  name = "push-%s"\n  push = "rtmp://127.0.0.1:%s/live/dest-%s"\n' \
-          "$i" "$((p + 3))" "$i"
-      done)
-    fi
+    # The sinks first: the outputs connect as soon as the input is live.
+    case $MODE in
+      push)
+        "$BENCH" rtmp-sink --listen "127.0.0.1:$((p + 3))" --count "$N" --expect-mbps 6.3 \
+          --seconds $((SECS + 5)) --warmup 3 --connect-timeout 60 --pid-file "$d/server.pid" \
+          >"$d/load.json" 2>"$d/load.log" &
+        PIDS+=("$!")
+        outputs=$(for ((i = 0; i < N; i++)); do
+          printf '\n  [[input.output]]\n  name = "push-%s"\n  push = "rtmp://127.0.0.1:%s/live/dest-%s"\n' \
+            "$i" "$((p + 3))" "$i"
+        done) ;;
+      srt-push)
+        "$BENCH" srt-sink --listen "127.0.0.1:$((p + 3))" --count "$N" --expect-mbps 6.3 \
+          --seconds $((SECS + 5)) --warmup 3 --connect-timeout 60 --pid-file "$d/server.pid" \
+          >"$d/load.json" 2>"$d/load.log" &
+        PIDS+=("$!")
+        outputs=$(for ((i = 0; i < N; i++)); do
+          printf '\n  [[input.output]]\n  name = "push-%s"\n  push = "srt://127.0.0.1:%s"\n  stream_id = "dest-%s"\n' \
+            "$i" "$((p + 3))" "$i"
+        done) ;;
+      srt-readers)
+        outputs='
+  [[input.output]]
+  name = "out"
+  pull = "srt"
+  key = "out"' ;;
+    esac
     cat >"$d/relevo.toml" <<EOT
 [listen]
 srt = "127.0.0.1:$p"
@@ -86,14 +104,20 @@ EOT
   done
   sleep 12 # the embedded PostgreSQL and the listeners
   for tag in "$@"; do
+    local dest=(-f flv "rtmp://127.0.0.1:$((port[$tag] + 1))/live/in")
+    case $MODE in srt-*) dest=(-f mpegts "srt://127.0.0.1:${port[$tag]}?streamid=publish:in") ;; esac
     ffmpeg -hide_banner -loglevel error -nostdin -re -stream_loop -1 -i "$SOURCE" -map 0 -c copy \
-      -f flv "rtmp://127.0.0.1:$((port[$tag] + 1))/live/in" >"$WORK/$tag/pub.log" 2>&1 &
+      "${dest[@]}" >"$WORK/$tag/pub.log" 2>&1 &
     PIDS+=("$!")
   done
   sleep 2
   for tag in "$@"; do
-    [ "$PUSH" -gt 0 ] && continue
-    "$BENCH" rtmp-play --url "rtmp://127.0.0.1:$((port[$tag] + 1))/live/out" --count "$PLAYERS" \
+    local load=(rtmp-play --url "rtmp://127.0.0.1:$((port[$tag] + 1))/live/out")
+    case $MODE in
+      push | srt-push) continue ;;
+      srt-readers) load=(srt-read --addr "127.0.0.1:${port[$tag]}" --streamid read:out) ;;
+    esac
+    "$BENCH" "${load[@]}" --count "$N" \
       --pid "${srv[$tag]}" --expect-mbps 6.3 --seconds $((SECS + 5)) --warmup 3 \
       --connect-timeout 60 >"$WORK/$tag/load.json" 2>"$WORK/$tag/load.log" &
     PIDS+=("$!")
@@ -121,8 +145,7 @@ EOT
 }
 
 for r in $(seq 1 "$ROUNDS"); do
-  if [ "$PUSH" -gt 0 ]; then what="$PUSH push output(s)"; else what="$PLAYERS player(s)"; fi
-  echo "== round $r ($what, ${SECS} s)"
+  echo "== round $r ($N × $MODE, ${SECS} s)"
   if [ $((r % 2)) = 1 ]; then round old new; else round new old; fi
 done
 awk '$1 == "old" {o[NR] = $2} $1 == "new" {n[NR - 1] = $2}

@@ -28,6 +28,8 @@ mod rtmp_routes;
 pub mod spec;
 mod srt_caller;
 mod srt_endpoint;
+mod srt_recv;
+mod srt_send;
 pub mod unit;
 
 pub use engine::{BoundAddrs, Engine, EngineConfig, StartError, TlsFiles};

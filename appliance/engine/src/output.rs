@@ -73,7 +73,7 @@ async fn attempt(
         OutputKind::PushSrt(c) => {
             crate::srt_caller::push(
                 c,
-                || hub.subscribe_ts(counters.dropped.clone()),
+                |direct| hub.subscribe_ts(counters.dropped.clone(), Some(direct)),
                 counters,
                 cancel,
             )

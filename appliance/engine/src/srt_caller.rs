@@ -2,6 +2,7 @@
 //! around it is in `output` and `input`.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,16 +10,16 @@ use relevo_srt::{CallerOptions, SrtError, SrtStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::LinkError;
-use crate::hub::fanout::Subscription;
+use crate::hub::fanout::{Direct, Subscription};
 use crate::hub::Publisher;
-use crate::metrics::{LinkDirection, OutputCounters, Peers};
+use crate::metrics::{FlowState, LinkDirection, OutputCounters, Peers};
 use crate::spec::SrtCaller;
+use crate::srt_recv::Burst;
+use crate::srt_send::{send_feed, FeedEnd, STALL_AFTER};
 use crate::unit::TsChunk;
 
 /// How long a caller waits for the handshake (libsrt's own default is 3 s).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// A send that cannot make progress for this long means the destination stopped reading.
-pub const STALL_AFTER: Duration = Duration::from_secs(10);
 
 impl From<SrtError> for LinkError {
     fn from(e: SrtError) -> Self {
@@ -54,54 +55,30 @@ async fn connect(c: &SrtCaller) -> Result<SrtStream, LinkError> {
     Ok(SrtStream::connect(addr, opts).await?)
 }
 
-/// Pushes one subscription to a remote SRT listener until the publisher leaves (Ok) or
+/// Pushes the input's TS feed to a remote SRT listener until the publisher leaves (Ok) or
 /// the link fails.
 pub(crate) async fn push(
     c: &SrtCaller,
-    make_sub: impl FnOnce() -> Option<Subscription<TsChunk>>,
+    subscribe: impl FnOnce(Arc<dyn Direct<TsChunk>>) -> Option<Subscription<TsChunk>>,
     counters: &OutputCounters,
     cancel: &CancellationToken,
 ) -> Result<(), LinkError> {
-    let stream = connect(c).await?;
-    let Some(mut sub) = make_sub() else {
-        return Ok(());
-    };
-    let stream = Arc::new(stream);
+    let stream = Arc::new(connect(c).await?);
     let _peer = counters.connections.join(
         "srt",
         stream.peer_addr().to_string(),
         Some((&stream, LinkDirection::Sending)),
     );
-    counters
-        .peers
-        .store(1, std::sync::atomic::Ordering::Relaxed);
-    counters.set_state(crate::metrics::FlowState::Live);
-    let mut scratch = [0u8; 1500];
-    let res = loop {
-        tokio::select! {
-            _ = cancel.cancelled() => break Ok(()),
-            r = stream.recv(&mut scratch) => match r {
-                Ok(0) | Err(SrtError::Closed) => break Err(LinkError::Closed),
-                Ok(_) => {}
-                Err(e) => break Err(e.into()),
-            },
-            chunk = sub.rx.recv() => {
-                let Some(chunk) = chunk else { break Ok(()) };
-                match tokio::time::timeout(STALL_AFTER, stream.send(&chunk.data)).await {
-                    Err(_) => break Err(LinkError::Stalled(STALL_AFTER.as_secs())),
-                    Ok(Err(e)) => break Err(e.into()),
-                    Ok(Ok(())) => {
-                        counters.add_bytes(chunk.data.len());
-                        counters.latency.record_since(chunk.arrived);
-                    }
-                }
-            }
-        }
-    };
-    counters
-        .peers
-        .store(0, std::sync::atomic::Ordering::Relaxed);
-    res
+    counters.peers.store(1, Ordering::Relaxed);
+    counters.set_state(FlowState::Live);
+    let ended = send_feed(&stream, subscribe, counters, cancel).await;
+    counters.peers.store(0, Ordering::Relaxed);
+    match ended {
+        FeedEnd::Cancelled | FeedEnd::InputEnded => Ok(()),
+        FeedEnd::PeerClosed => Err(LinkError::Closed),
+        FeedEnd::Stalled => Err(LinkError::Stalled(STALL_AFTER.as_secs())),
+        FeedEnd::Failed(e) => Err(e.into()),
+    }
 }
 
 /// Reads from a remote SRT listener into the hub until the link ends.
@@ -121,14 +98,14 @@ pub(crate) async fn pull(
         addr.to_string(),
         Some((&stream, LinkDirection::Receiving)),
     );
-    let mut buf = [0u8; 1500];
+    let mut burst = Burst::new();
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
-            r = tokio::time::timeout(STALL_AFTER, stream.recv(&mut buf)) => match r {
+            r = tokio::time::timeout(STALL_AFTER, burst.recv(&stream)) => match r {
                 Err(_) => return Err(LinkError::Stalled(STALL_AFTER.as_secs())),
-                Ok(Ok(0)) | Ok(Err(SrtError::Closed)) => return Err(LinkError::Closed),
-                Ok(Ok(n)) => publisher.push_ts(&buf[..n]),
+                Ok(Err(SrtError::Closed)) => return Err(LinkError::Closed),
+                Ok(Ok(())) => publisher.push_ts(burst.messages()),
                 Ok(Err(e)) => return Err(e.into()),
             },
         }

@@ -22,12 +22,11 @@ use crate::hub::Hub;
 use crate::log_limit::LogLimit;
 use crate::metrics::{LinkDirection, OutputCounters, PublisherInfo};
 use crate::spec::{InputSource, OutputKind};
+use crate::srt_recv::Burst;
+use crate::srt_send::{send_feed, FeedEnd, STALL_AFTER};
 
 /// How long a closing sender waits for its last packets to be acknowledged.
 pub(crate) const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Largest SRT live-mode message (SRTO_PAYLOADSIZE max is 1456; 1316 is the TS default).
-const MAX_MESSAGE: usize = 1500;
 
 pub(crate) fn bind(shared: &Arc<Shared>, addr: SocketAddr) -> Result<SrtListener, SrtError> {
     let decide_shared = shared.clone();
@@ -286,20 +285,19 @@ async fn run_publisher(
         peer.to_string(),
         Some((&stream, LinkDirection::Receiving)),
     );
-    let mut buf = vec![0u8; MAX_MESSAGE];
+    let mut burst = Burst::new();
     let mut received = 0u64;
     let reason = loop {
-        let n = tokio::select! {
+        tokio::select! {
             _ = cancel.cancelled() => break "input stopped".to_owned(),
-            r = stream.recv(&mut buf) => match r {
-                Ok(0) => break "closed by publisher".to_owned(),
-                Ok(n) => n,
+            r = burst.recv(&stream) => match r {
+                Ok(()) => {}
                 Err(SrtError::Closed) => break "closed by publisher".to_owned(),
                 Err(e) => break e.to_string(),
             },
-        };
-        received += n as u64;
-        publisher.push_ts(&buf[..n]);
+        }
+        received += burst.bytes() as u64;
+        publisher.push_ts(burst.messages());
     };
     tracing::info!(%peer, received, "SRT publisher gone: {reason}");
 }
@@ -319,38 +317,25 @@ async fn run_reader(
         peer.to_string(),
         Some((&stream, LinkDirection::Sending)),
     );
-    let mut scratch = vec![0u8; MAX_MESSAGE];
     // Subscribed at once, live input or not: a reader that arrives before the publisher
     // gets nothing until the publication's first keyframe (PAT/PMT first), and is closed
     // when that publication ends so that it sees the end of the stream.
-    let mut sub = hub.subscribe_ts_early(counters.dropped.clone());
-    let reason = loop {
-        tokio::select! {
-            _ = cancel.cancelled() => break "output stopped".to_owned(),
-            r = stream.recv(&mut scratch) => if let Some(why) = reader_gone(r) { break why },
-            chunk = sub.rx.recv() => match chunk {
-                None => break "input ended".to_owned(),
-                Some(c) => {
-                    if let Err(e) = stream.send(&c.data).await {
-                        break e.to_string();
-                    }
-                    counters.add_bytes(c.data.len());
-                    counters.latency.record_since(c.arrived);
-                }
-            },
-        }
+    let ended = send_feed(
+        &stream,
+        |direct| Some(hub.subscribe_ts_early(counters.dropped.clone(), Some(direct))),
+        &counters,
+        &cancel,
+    )
+    .await;
+    let reason = match ended {
+        FeedEnd::Cancelled => "output stopped".to_owned(),
+        FeedEnd::InputEnded => "input ended".to_owned(),
+        FeedEnd::PeerClosed => "closed by reader".to_owned(),
+        FeedEnd::Stalled => format!("stalled for {} s", STALL_AFTER.as_secs()),
+        FeedEnd::Failed(e) => e.to_string(),
     };
     // Live mode has no linger: without this the reader would lose the last latency's worth.
     let _ = stream.flush(FLUSH_TIMEOUT).await;
     counters.peers.fetch_sub(1, Ordering::Relaxed);
     tracing::info!(%peer, "SRT reader gone: {reason}");
-}
-
-/// Readers send nothing; a receive only ever tells that they left.
-fn reader_gone(r: Result<usize, SrtError>) -> Option<String> {
-    match r {
-        Ok(0) | Err(SrtError::Closed) => Some("closed by reader".to_owned()),
-        Ok(_) => None,
-        Err(e) => Some(e.to_string()),
-    }
 }

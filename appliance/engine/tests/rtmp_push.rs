@@ -106,6 +106,10 @@ impl Direct<FlvTag> for Counted {
     fn queued(&self, added: usize, removed: usize) {
         self.slot.queued(added, removed);
     }
+
+    fn flush(&self) {
+        self.slot.flush();
+    }
 }
 
 /// A push output fed by a hub, as the engine runs it: while the destination keeps up, the

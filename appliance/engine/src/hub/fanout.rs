@@ -1,8 +1,8 @@
 //! Fan-out of one stream to many subscribers, each behind its own bounded queue.
 //!
 //! The publisher calls [`Fanout::push`] synchronously; it never waits. A subscriber with a
-//! [`Direct`] path takes items at once when it can (an RTMP player's socket that has room),
-//! so neither its queue nor its task is involved. A subscriber whose
+//! [`Direct`] path takes items at once when it can (an RTMP or SRT socket that has room), so
+//! neither its queue nor its task is involved. A subscriber whose
 //! queue is full loses that item and everything after it up to the next keyframe (a decoder
 //! cannot use frames that reference lost ones), and the loss is counted. The last GOP is kept
 //! so that a new subscriber starts at a keyframe at once.
@@ -30,14 +30,17 @@ pub trait HubItem: Clone {
 }
 
 /// A subscriber that can take an item at once, with no queue and no wake-up of its task: an
-/// RTMP player's socket, written from the publisher's task as nginx-rtmp does. Items it
+/// RTMP or SRT output's socket, written from the publisher's task as nginx-rtmp does. Items it
 /// refuses go through the queue as usual; it is told how many are queued so that it never
 /// overtakes them.
 pub trait Direct<T>: Send + Sync + std::fmt::Debug {
-    /// Hands `item` over now; false when it cannot.
+    /// Takes `item` now; false when it cannot. It may hold what it took until
+    /// [`Direct::flush`], to send a publisher's burst in one go.
     fn offer_now(&self, item: &T) -> bool;
     /// `added` items are about to be queued, or `removed` ones were not after all.
     fn queued(&self, added: usize, removed: usize);
+    /// The publisher's burst is over: send what was held.
+    fn flush(&self);
 }
 
 /// Largest GOP kept for joining subscribers. 32 MiB holds 10 s at 25 Mbit/s; a stream whose
@@ -152,7 +155,8 @@ impl<T: HubItem> Fanout<T> {
         }
     }
 
-    /// Hands one item to every subscriber; never blocks.
+    /// Hands one item to every subscriber; never blocks. Direct subscribers may hold it until
+    /// [`Fanout::flush`].
     pub fn push(&mut self, item: T) {
         if item.keyframe() {
             self.gop.clear();
@@ -216,6 +220,14 @@ impl<T: HubItem> Fanout<T> {
         }
         self.gop.clear();
         self.gop_bytes = 0;
+    }
+
+    /// Ends a burst of [`Fanout::push`]: direct subscribers send what they held back. The
+    /// publisher calls it after every burst, however short.
+    pub fn flush(&self) {
+        for d in self.subs.iter().filter_map(|s| s.direct.as_ref()) {
+            d.flush();
+        }
     }
 
     pub fn subscribers(&self) -> usize {
@@ -329,6 +341,7 @@ mod tests {
             self.queued.fetch_add(added as u64, Ordering::Relaxed);
             self.queued.fetch_sub(removed as u64, Ordering::Relaxed);
         }
+        fn flush(&self) {}
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! The hub keeps the stream in the publisher's native unit (TS chunks from SRT, FLV tags from
 //! RTMP) and remuxes to the other unit only when an output of the other protocol is
 //! configured, once for all of them. Publishers push synchronously under a short lock; each
-//! output reads its own bounded queue (see [`fanout`]), except RTMP players that keep up,
-//! whose sockets are written from there without blocking (see `rtmp::direct`). Readers of
+//! output reads its own bounded queue (see [`fanout`]), except outputs that keep up, whose
+//! sockets are written from there without blocking (see `rtmp::direct`, `srt_send`). Readers of
 //! pull outputs may subscribe before the publisher arrives and wait for it; push outputs
 //! subscribe only to a live input.
 
@@ -338,20 +338,30 @@ impl Hub {
 
     /// A TS feed starting at a keyframe; None while the input is not live (no publisher
     /// and no grace period running). For push outputs, which connect only to a live input.
-    pub fn subscribe_ts(&self, dropped: Arc<AtomicU64>) -> Option<Subscription<TsChunk>> {
+    /// `direct`: the output's socket, to which the fan-out may send chunks itself (see
+    /// `srt_send`).
+    pub fn subscribe_ts(
+        &self,
+        dropped: Arc<AtomicU64>,
+        direct: Option<Arc<dyn Direct<TsChunk>>>,
+    ) -> Option<Subscription<TsChunk>> {
         let mut st = self.lock();
         if st.publisher.is_none() && st.held.is_none() {
             return None;
         }
-        Some(st.ts.subscribe(dropped))
+        Some(st.ts.subscribe_direct(dropped, direct))
     }
 
     /// A TS feed for a pull output's reader, accepted whether the input is live or not (as
     /// nginx-rtmp's `idle_streams`: decoders are often set up before the event starts).
     /// While the input is idle the feed stays empty; it starts at the next publication's
     /// first keyframe, PAT/PMT first, and closes when that publication ends.
-    pub fn subscribe_ts_early(&self, dropped: Arc<AtomicU64>) -> Subscription<TsChunk> {
-        self.lock().ts.subscribe(dropped)
+    pub fn subscribe_ts_early(
+        &self,
+        dropped: Arc<AtomicU64>,
+        direct: Option<Arc<dyn Direct<TsChunk>>>,
+    ) -> Subscription<TsChunk> {
+        self.lock().ts.subscribe_direct(dropped, direct)
     }
 
     /// An FLV feed starting at a keyframe, sequence headers first; None while the input is
@@ -397,7 +407,8 @@ impl Hub {
         }
     }
 
-    fn push_ts(&self, id: u64, data: &[u8]) {
+    /// SRT messages that arrived together: one lock, and the outputs' sends flushed once.
+    fn push_ts<'a>(&self, id: u64, messages: impl IntoIterator<Item = &'a [u8]>) {
         let mut guard = self.lock();
         let st = &mut *guard;
         if st.publisher.as_ref().map(|p| p.0) != Some(id) {
@@ -405,6 +416,13 @@ impl Hub {
         }
         let now = Instant::now();
         st.last_push = now;
+        for data in messages {
+            self.push_ts_message(st, data, now);
+        }
+        st.ts.flush();
+    }
+
+    fn push_ts_message(&self, st: &mut State, data: &[u8], now: Instant) {
         self.counters
             .bytes_in
             .fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -519,10 +537,11 @@ impl Hub {
             _ => {}
         }
         st.flv.push(tag);
+        st.ts.flush();
     }
 }
 
-/// One clock read per SRT message, shared by the chunks cut from it.
+/// One clock read per burst of SRT messages, shared by the chunks cut from them.
 fn ts_chunk(data: &[u8], keyframe: bool, arrived: Instant) -> TsChunk {
     TsChunk {
         data: Bytes::copy_from_slice(data),
@@ -539,9 +558,10 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Whole 188-byte TS packets, as received in one SRT message.
-    pub fn push_ts(&self, data: &[u8]) {
-        self.hub.push_ts(self.id, data);
+    /// SRT messages received together, each of whole 188-byte TS packets. Outputs send them
+    /// in one go, which wakes each output's libsrt sender once instead of once per message.
+    pub fn push_ts<'a>(&self, messages: impl IntoIterator<Item = &'a [u8]>) {
+        self.hub.push_ts(self.id, messages);
     }
 
     pub fn push_flv(&self, tag: FlvTag) {

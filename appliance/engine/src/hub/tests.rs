@@ -226,7 +226,7 @@ fn a_ts_reader_that_arrives_before_an_rtmp_publisher_gets_the_remuxed_stream() {
     hub.set_grace(Duration::ZERO);
     // An SRT pull output is configured: FLV → TS runs for it from the first tag.
     hub.set_wants(true, false);
-    let mut early = hub.subscribe_ts_early(Arc::default());
+    let mut early = hub.subscribe_ts_early(Arc::default(), None);
     let p = hub.attach(info("a")).expect("attach");
     p.push_flv(avc_config(0));
     p.push_flv(aac_config(0));

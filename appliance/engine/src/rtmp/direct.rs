@@ -253,6 +253,9 @@ impl Direct<FlvTag> for DirectSlot {
         let mut st = self.lock();
         st.queued = (st.queued + added).saturating_sub(removed);
     }
+
+    /// Nothing is held: a TCP socket's buffer already gathers a burst's writes.
+    fn flush(&self) {}
 }
 
 /// The write half shared between the connection's task (this) and its [`DirectSlot`]. The
