@@ -71,7 +71,12 @@ async fn ffmpeg_publishes_into_listener() {
     while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(10), stream.recv(&mut buf)).await
     {
         data.extend_from_slice(&buf[..n]);
-        stats = stream.stats();
+        // Once ffmpeg has closed, libsrt may drop the socket before this call, and the
+        // figures read as zeros: keep the last real ones.
+        let fresh = stream.stats();
+        if fresh.pkt_recv >= stats.pkt_recv {
+            stats = fresh;
+        }
     }
     let (ok, _, stderr) = finish(ffmpeg, Duration::from_secs(30)).await;
     assert!(ok, "ffmpeg failed: {stderr}");
