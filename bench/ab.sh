@@ -61,23 +61,20 @@ round() {
   key = "out"'
     # The sinks first: the outputs connect as soon as the input is live.
     case $MODE in
-      push)
-        "$BENCH" rtmp-sink --listen "127.0.0.1:$((p + 3))" --count "$N" --expect-mbps 6.3 \
+      push | srt-push)
+        local sink=rtmp-sink
+        [ "$MODE" = srt-push ] && sink=srt-sink
+        "$BENCH" "$sink" --listen "127.0.0.1:$((p + 3))" --count "$N" --expect-mbps 6.3 \
           --seconds $((SECS + 5)) --warmup 3 --connect-timeout 60 --pid-file "$d/server.pid" \
           >"$d/load.json" 2>"$d/load.log" &
         PIDS+=("$!")
         outputs=$(for ((i = 0; i < N; i++)); do
-          printf '\n  [[input.output]]\n  name = "push-%s"\n  push = "rtmp://127.0.0.1:%s/live/dest-%s"\n' \
-            "$i" "$((p + 3))" "$i"
-        done) ;;
-      srt-push)
-        "$BENCH" srt-sink --listen "127.0.0.1:$((p + 3))" --count "$N" --expect-mbps 6.3 \
-          --seconds $((SECS + 5)) --warmup 3 --connect-timeout 60 --pid-file "$d/server.pid" \
-          >"$d/load.json" 2>"$d/load.log" &
-        PIDS+=("$!")
-        outputs=$(for ((i = 0; i < N; i++)); do
-          printf '\n  [[input.output]]\n  name = "push-%s"\n  push = "srt://127.0.0.1:%s"\n  stream_id = "dest-%s"\n' \
-            "$i" "$((p + 3))" "$i"
+          printf '\n  [[input.output]]\n  name = "push-%s"\n' "$i"
+          if [ "$MODE" = push ]; then
+            printf '  push = "rtmp://127.0.0.1:%s/live/dest-%s"\n' "$((p + 3))" "$i"
+          else
+            printf '  push = "srt://127.0.0.1:%s"\n  stream_id = "dest-%s"\n' "$((p + 3))" "$i"
+          fi
         done) ;;
       srt-readers)
         outputs='
