@@ -52,11 +52,7 @@ impl Burst {
 
     /// Bytes received in the last burst.
     pub(crate) fn bytes(&self) -> usize {
-        self.ends
-            .iter()
-            .enumerate()
-            .map(|(i, &end)| end - i * RECV_BUFFER_SIZE)
-            .sum()
+        self.messages().map(<[u8]>::len).sum()
     }
 }
 

@@ -223,7 +223,7 @@ impl<T: HubItem> Fanout<T> {
     }
 
     /// Ends a burst of [`Fanout::push`]: direct subscribers send what they held back. The
-    /// publisher calls it after every burst, however short.
+    /// hub calls it after every publisher's push, however short.
     pub fn flush(&self) {
         for d in self.subs.iter().filter_map(|s| s.direct.as_ref()) {
             d.flush();
