@@ -450,8 +450,43 @@ pub(crate) mod tests {
         assert!(!direct.offer_now(&chunk(0, true)));
     }
 
-    /// The peer went away: the fan-out's sends fail, the burst is left to the task, which
-    /// meets the error and ends.
+    /// A burst the socket refuses (here a broken link; a full send buffer takes the same
+    /// path) is left whole, in order, to the task, and the fan-out takes nothing more until
+    /// the task is done with it.
+    #[tokio::test]
+    async fn a_burst_the_socket_refuses_is_left_to_the_task_in_order() {
+        let (stream, reader) = pair().await;
+        drop(reader);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while stream.is_connected() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "libsrt never saw the close"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let bytes = Arc::new(AtomicU64::new(0));
+        let direct = SrtDirect::new(&stream, bytes.clone(), Arc::default());
+        assert!(direct.offer_now(&chunk(0, true)));
+        assert!(direct.offer_now(&chunk(1, false)));
+        direct.flush();
+        assert_eq!(bytes.load(Ordering::Relaxed), 0, "nothing was sent");
+        assert!(!direct.offer_now(&chunk(2, false)), "the rest goes first");
+        let rest: Vec<TsChunk> = std::iter::from_fn(|| direct.take_rest()).collect();
+        assert_eq!(rest.len(), 2);
+        assert_eq!(rest[0].data, chunk(0, true).data);
+        assert_eq!(rest[1].data, chunk(1, false).data);
+        direct.sent_from_queue();
+        assert!(
+            !direct.offer_now(&chunk(2, false)),
+            "one is still with the task"
+        );
+        direct.sent_from_queue();
+        assert!(direct.offer_now(&chunk(2, false)));
+    }
+
+    /// The peer went away: the feed ends with the link's error, whichever side (the
+    /// fan-out's sends, the task's, or its receive) meets it first.
     #[tokio::test]
     async fn a_broken_link_ends_the_feed() {
         let (stream, reader) = pair().await;
