@@ -16,7 +16,7 @@ use crate::hub::Hub;
 use crate::metrics::{FlowState, OutputCounters, Snapshot};
 use crate::rtmp::tls::{CertReloader, ClientTls};
 use crate::spec::{DesiredState, InputSource, InputSpec, Name, OutputKind, OutputSpec, StateError};
-use crate::{input, output, rtmp_routes, srt_endpoint};
+use crate::{input, output, rtmp_routes, srt};
 
 /// Where the engine listens. `None` disables a listener.
 #[derive(Debug, Clone)]
@@ -130,12 +130,12 @@ impl Engine {
         });
         let mut bound = BoundAddrs::default();
         if let Some(addr) = config.srt {
-            let listener = srt_endpoint::bind(&shared, addr)
+            let listener = srt::endpoint::bind(&shared, addr)
                 .map_err(|source| StartError::Srt { addr, source })?;
             bound.srt = Some(listener.local_addr());
             shared
                 .tasks
-                .spawn(srt_endpoint::accept_loop(shared.clone(), listener));
+                .spawn(srt::endpoint::accept_loop(shared.clone(), listener));
         }
         let router: Arc<dyn crate::rtmp::router::RtmpRouter> =
             Arc::new(rtmp_routes::Router::new(shared.clone()));

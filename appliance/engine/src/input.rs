@@ -52,7 +52,7 @@ async fn attempt(
 ) -> Result<(), LinkError> {
     match &spec.source {
         InputSource::PullSrt(c) => {
-            crate::srt_caller::pull(
+            crate::srt::caller::pull(
                 c,
                 |addr| {
                     hub.attach(PublisherInfo {

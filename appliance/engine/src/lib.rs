@@ -8,7 +8,8 @@
 //! - `unit`: what hubs carry (TS chunks, FLV tags);
 //! - `hub/`: one per input: fan-out with bounded per-output queues and a GOP cache;
 //! - `remux`: TS ⇄ FLV conversion shared by all outputs of the other protocol;
-//! - `rtmp/`, `srt/`: protocol endpoints (listeners, push, pull);
+//! - `rtmp/`, `srt/`: protocol endpoints (listeners, push, pull) and how each sends and
+//!   receives;
 //! - `output/`: push output handlers with classified errors and backoff;
 //! - `metrics`: counters and the shared snapshot; `live`: the task that samples them each
 //!   second; `prometheus`: the snapshot in Prometheus text format.
@@ -26,10 +27,7 @@ pub mod remux;
 pub mod rtmp;
 mod rtmp_routes;
 pub mod spec;
-mod srt_caller;
-mod srt_endpoint;
-mod srt_recv;
-mod srt_send;
+mod srt;
 pub mod unit;
 
 pub use engine::{BoundAddrs, Engine, EngineConfig, StartError, TlsFiles};

@@ -71,7 +71,7 @@ async fn attempt(
 ) -> Result<(), LinkError> {
     match &spec.kind {
         OutputKind::PushSrt(c) => {
-            crate::srt_caller::push(
+            crate::srt::caller::push(
                 c,
                 |direct| hub.subscribe_ts(counters.dropped.clone(), Some(direct)),
                 counters,

@@ -4,7 +4,7 @@
 //! RTMP) and remuxes to the other unit only when an output of the other protocol is
 //! configured, once for all of them. Publishers push synchronously under a short lock; each
 //! output reads its own bounded queue (see [`fanout`]), except outputs that keep up, whose
-//! sockets are written from there without blocking (see `rtmp::direct`, `srt_send`). Readers of
+//! sockets are written from there without blocking (see `rtmp::direct`, `srt::send`). Readers of
 //! pull outputs may subscribe before the publisher arrives and wait for it; push outputs
 //! subscribe only to a live input.
 
@@ -339,7 +339,7 @@ impl Hub {
     /// A TS feed starting at a keyframe; None while the input is not live (no publisher
     /// and no grace period running). For push outputs, which connect only to a live input.
     /// `direct`: the output's socket, to which the fan-out may send chunks itself (see
-    /// `srt_send`).
+    /// `srt::send`).
     pub fn subscribe_ts(
         &self,
         dropped: Arc<AtomicU64>,

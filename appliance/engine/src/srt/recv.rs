@@ -61,7 +61,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::srt_send::tests::pair;
+    use crate::srt::send::tests::pair;
 
     #[tokio::test]
     async fn takes_the_messages_waiting_behind_the_first_in_order() {

@@ -14,8 +14,8 @@ use crate::hub::fanout::{Direct, Subscription};
 use crate::hub::Publisher;
 use crate::metrics::{FlowState, LinkDirection, OutputCounters, Peers};
 use crate::spec::SrtCaller;
-use crate::srt_recv::Burst;
-use crate::srt_send::{send_feed, FeedEnd, STALL_AFTER};
+use crate::srt::recv::Burst;
+use crate::srt::send::{send_feed, FeedEnd, STALL_AFTER};
 use crate::unit::TsChunk;
 
 /// How long a caller waits for the handshake (libsrt's own default is 3 s).

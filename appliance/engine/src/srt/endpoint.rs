@@ -22,8 +22,8 @@ use crate::hub::Hub;
 use crate::log_limit::LogLimit;
 use crate::metrics::{LinkDirection, OutputCounters, PublisherInfo};
 use crate::spec::{InputSource, OutputKind};
-use crate::srt_recv::Burst;
-use crate::srt_send::{send_feed, FeedEnd, STALL_AFTER};
+use crate::srt::recv::Burst;
+use crate::srt::send::{send_feed, FeedEnd, STALL_AFTER};
 
 /// How long a closing sender waits for its last packets to be acknowledged.
 pub(crate) const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -1,0 +1,13 @@
+//! SRT endpoints of the engine: the ingest listener, push and pull links, and how SRT
+//! connections send and receive. The libsrt binding itself is the `relevo_srt` crate.
+//!
+//! Layout:
+//! - [`endpoint`]: the listener on one UDP port for publishers and pull-output readers.
+//! - [`caller`]: one outgoing connection attempt of a push output or a pull input.
+//! - [`send`]: how an output sends (from the hub's fan-out, or from its own task).
+//! - [`recv`]: how an input receives, a burst at a time.
+
+pub(crate) mod caller;
+pub(crate) mod endpoint;
+pub(crate) mod recv;
+pub(crate) mod send;
