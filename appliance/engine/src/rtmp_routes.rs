@@ -28,7 +28,7 @@ impl Router {
 impl RtmpRouter for Router {
     fn publish(&self, app: &str, key: &str, peer: Peer) -> Result<Box<dyn FlvIngest>, Rejection> {
         if app != APP {
-            return Err(Rejection::WrongApp(app.to_owned()));
+            return Err(Rejection::wrong_app(app));
         }
         let reg = self.shared.read();
         let Some(Route::Input(name)) = reg.keys.get(key) else {
@@ -61,7 +61,7 @@ impl RtmpRouter for Router {
 
     fn play(&self, app: &str, key: &str, peer: Peer) -> Result<FlvSubscription, Rejection> {
         if app != APP {
-            return Err(Rejection::WrongApp(app.to_owned()));
+            return Err(Rejection::wrong_app(app));
         }
         let reg = self.shared.read();
         let Some(Route::Output(input, output)) = reg.keys.get(key) else {

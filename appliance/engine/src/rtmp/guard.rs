@@ -30,6 +30,12 @@ pub const MAX_AMF_DEPTH: usize = 32;
 /// Largest command, data or Set Chunk Size message accepted, in bytes. `connect`, `publish`
 /// and `onMetaData` are a few hundred bytes; 1 MiB bounds what the guard buffers.
 pub const MAX_AMF_MESSAGE: u32 = 1 << 20;
+/// Largest message of any kind a server connection accepts before its `publish` or `play`
+/// is accepted (see [`ChunkInspector::before_auth`]). ffmpeg's `connect` is about 200 bytes
+/// and OBS's under 1 KiB; 64 KiB leaves room for any client's commands while bounding what
+/// `rml_rtmp` buffers for a peer that has shown no key (it reserves a message's announced
+/// length as soon as its first chunk arrives).
+pub const MAX_SETUP_MESSAGE: u32 = 64 << 10;
 /// Largest chunk size a peer may set. The spec allows 0x7FFFFFFF, but a message length is 24
 /// bits (§5.3.1.2.1), so a chunk never needs to exceed 16 MiB.
 pub const MAX_CHUNK_SIZE: u32 = 1 << 24;
@@ -88,6 +94,10 @@ pub enum GuardError {
     Overrun { kind: MessageType, csid: u32 },
     #[error("{bytes} bytes announced by unfinished messages exceed the limit of {MAX_UNFINISHED}")]
     Unfinished { bytes: u64 },
+    #[error("{kind} message of {len} bytes before publish or play (limit {MAX_SETUP_MESSAGE})")]
+    TooLargeBeforeAuth { kind: MessageType, len: u32 },
+    #[error("{kind} message before a publish was accepted")]
+    MediaBeforePublish { kind: MessageType },
 }
 
 /// The fields of a message header that later chunks on the same chunk stream inherit
@@ -119,6 +129,13 @@ pub struct ChunkInspector {
     pending: Vec<u8>,
     /// Whether `pending` holds all `pending_len` bytes.
     pending_whole: bool,
+    /// Largest message accepted; media refused (server side, before `publish` is accepted).
+    message_limit: u32,
+    media_refused: bool,
+    /// Announced length of the message in progress (0 between messages).
+    announced: u32,
+    /// A command message was completed by the last chunk taken.
+    command_done: bool,
 }
 
 impl Default for ChunkInspector {
@@ -138,27 +155,74 @@ impl ChunkInspector {
             pending_len: 0,
             pending: Vec::new(),
             pending_whole: true,
+            message_limit: u32::MAX,
+            media_refused: false,
+            announced: 0,
+            command_done: false,
         }
+    }
+
+    /// An inspector for a server connection that has not published or played yet: no audio
+    /// or video, and no message longer than [`MAX_SETUP_MESSAGE`], refused from its header
+    /// alone, before `rml_rtmp` reserves room for it.
+    pub fn before_auth() -> Self {
+        Self {
+            message_limit: MAX_SETUP_MESSAGE,
+            media_refused: true,
+            ..Self::new()
+        }
+    }
+
+    /// Lifts the limits of [`before_auth`](Self::before_auth) once a `publish` is accepted.
+    pub fn authorize(&mut self) {
+        self.message_limit = u32::MAX;
+        self.media_refused = false;
+    }
+
+    /// Announced length of the message being received (what `rml_rtmp` may hold for it);
+    /// 0 between messages.
+    pub fn announced(&self) -> u32 {
+        self.announced
+    }
+
+    /// Like [`inspect`](Self::inspect), but stops right after a command message completes
+    /// (whose answer may change how the rest must be read) and returns how many bytes of
+    /// `input` it took.
+    pub fn inspect_command(&mut self, input: &[u8]) -> Result<usize, GuardError> {
+        self.command_done = false;
+        let mut rest = input;
+        while !rest.is_empty() && !self.command_done {
+            // One step at a time: a header byte run or one chunk's payload.
+            let step = self.step(rest)?;
+            rest = rest.get(step..).unwrap_or_default();
+        }
+        Ok(input.len() - rest.len())
     }
 
     /// Checks the next slice of the peer's chunk stream. After an error the inspector is out
     /// of step and the connection must be closed.
     pub fn inspect(&mut self, mut input: &[u8]) -> Result<(), GuardError> {
         while !input.is_empty() {
-            if self.current.is_none() {
-                let take = header_bytes_needed(&self.partial, |c| self.extended(c));
-                let (head, rest) = input.split_at(take.min(input.len()));
-                self.partial.extend_from_slice(head);
-                input = rest;
-                self.try_header()?;
-            } else {
-                let n = (self.payload_left as usize).min(input.len());
-                let (body, rest) = input.split_at(n);
-                self.payload(body)?;
-                input = rest;
-            }
+            let step = self.step(input)?;
+            input = input.get(step..).unwrap_or_default();
         }
         Ok(())
+    }
+
+    /// Takes the next piece of `input` (header bytes, or payload of the current chunk);
+    /// returns its length, at least 1.
+    fn step(&mut self, input: &[u8]) -> Result<usize, GuardError> {
+        if self.current.is_none() {
+            let take = header_bytes_needed(&self.partial, |c| self.extended(c));
+            let head = input.get(..take.min(input.len())).unwrap_or_default();
+            self.partial.extend_from_slice(head);
+            self.try_header()?;
+            Ok(head.len())
+        } else {
+            let n = (self.payload_left as usize).min(input.len());
+            self.payload(input.get(..n).unwrap_or_default())?;
+            Ok(n)
+        }
     }
 
     /// Whether the last timestamp field on `csid` was extended (a type 3 header inherits it).
@@ -205,6 +269,15 @@ impl ChunkInspector {
                 len: header.length,
             });
         }
+        let kind = header.kind;
+        if self.media_refused && matches!(kind, MessageType::AUDIO | MessageType::VIDEO) {
+            return Err(GuardError::MediaBeforePublish { kind });
+        }
+        if header.length > self.message_limit {
+            let len = header.length;
+            return Err(GuardError::TooLargeBeforeAuth { kind, len });
+        }
+        self.announced = header.length;
         // rml_rtmp: a message longer than the chunk size arrives in chunk-size pieces, the
         // last one shorter; a shorter message arrives whole.
         let remaining = header
@@ -250,6 +323,11 @@ impl ChunkInspector {
         let message = std::mem::take(&mut self.pending);
         let whole = std::mem::replace(&mut self.pending_whole, true);
         self.pending_len = 0;
+        self.announced = 0;
+        self.command_done = matches!(
+            header.kind,
+            MessageType::AMF0_COMMAND | MessageType::AMF3_COMMAND
+        );
         if header.kind.is_inspected() && !whole {
             return Err(GuardError::Interleaved { kind: header.kind });
         }
@@ -653,6 +731,45 @@ mod tests {
         // Media of any length passes.
         let video = chunks(4, 9, 0, &vec![0x17; 2 * MAX_AMF_MESSAGE as usize], 128);
         assert_eq!(ChunkInspector::new().inspect(&video), Ok(()));
+    }
+
+    #[test]
+    fn before_auth_refuses_media_and_large_messages_from_the_header() {
+        // A command at the setup limit passes; one byte more is refused from its header.
+        let at_limit = vec![0x05; MAX_SETUP_MESSAGE as usize];
+        let mut g = ChunkInspector::before_auth();
+        assert_eq!(g.inspect(&chunks(3, 20, 0, &at_limit, 128)), Ok(()));
+        let mut header = chunks(3, 20, 0, &[], 128);
+        header[4..7].copy_from_slice(&(MAX_SETUP_MESSAGE + 1).to_be_bytes()[1..]);
+        let kind = MessageType::AMF0_COMMAND;
+        let len = MAX_SETUP_MESSAGE + 1;
+        let refused = ChunkInspector::before_auth().inspect(&header);
+        assert_eq!(refused, Err(GuardError::TooLargeBeforeAuth { kind, len }));
+        // Audio and video, whatever their length, before a publish is accepted.
+        for kind in [MessageType::AUDIO, MessageType::VIDEO] {
+            let media = chunks(4, kind.0, 0, &[0x17; 10], 128);
+            let refused = ChunkInspector::before_auth().inspect(&media);
+            assert_eq!(refused, Err(GuardError::MediaBeforePublish { kind }));
+        }
+        // An authorized inspector takes both.
+        let mut g = ChunkInspector::before_auth();
+        g.authorize();
+        let video = chunks(4, 9, 0, &vec![0x17; 2 * MAX_SETUP_MESSAGE as usize], 128);
+        assert_eq!(g.inspect(&video), Ok(()));
+    }
+
+    #[test]
+    fn announced_length_and_command_boundaries() {
+        let connect = chunks(3, 20, 0, &ffmpeg_connect(), 128);
+        let mut g = ChunkInspector::before_auth();
+        // Half a command: its announced length is what rml_rtmp may hold.
+        assert_eq!(g.inspect_command(&connect[..20]), Ok(20));
+        assert_eq!(g.announced(), ffmpeg_connect().len() as u32);
+        // The rest and what follows it: the inspector stops right after the command.
+        let mut stream = connect[20..].to_vec();
+        stream.extend(chunks(4, 9, 0, &[0x17; 10], 128));
+        assert_eq!(g.inspect_command(&stream), Ok(connect.len() - 20));
+        assert_eq!(g.announced(), 0);
     }
 
     #[test]

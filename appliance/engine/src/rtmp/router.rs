@@ -22,8 +22,57 @@ pub enum Rejection {
     AlreadyPublishing,
     #[error("input is disabled")]
     Disabled,
-    #[error("wrong application name {0:?} (expected \"live\")")]
-    WrongApp(String),
+    /// The name itself is not kept: encoders that take one server URL put the stream key in
+    /// it (`rtmp://host/live/KEY`), and a peer chooses its length.
+    #[error("{0}")]
+    WrongApp(AppHint),
+    #[error("no free place for publishers and players")]
+    NoRoom,
+}
+
+impl Rejection {
+    pub fn wrong_app(app: &str) -> Self {
+        Self::WrongApp(AppHint::of(app))
+    }
+}
+
+/// What may be said of an application name we do not serve: only its length, and whether
+/// it is our own `live` followed by more, the usual mistake of a stream key written into
+/// the server URL. Any other name might be a key too, so none of it is repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppHint {
+    pub len: usize,
+    pub live_and_more: bool,
+}
+
+impl AppHint {
+    pub fn of(app: &str) -> Self {
+        let live_and_more = app
+            .strip_prefix("live")
+            .is_some_and(|rest| rest.starts_with(['/', '?']));
+        Self {
+            len: app.len(),
+            live_and_more,
+        }
+    }
+}
+
+impl std::fmt::Display for AppHint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = self.len;
+        if self.live_and_more {
+            write!(
+                f,
+                "wrong application name: \"live\" followed by more ({len} bytes in all; \
+                 the stream key belongs in the stream name, not in the server URL)"
+            )
+        } else {
+            write!(
+                f,
+                "wrong application name ({len} bytes, not shown; expected \"live\")"
+            )
+        }
+    }
 }
 
 /// Who is asking: the peer and whether it came over TLS (RTMPS).

@@ -1,10 +1,17 @@
-//! The RTMP/RTMPS listener: an accept loop capped by a semaphore and one task per connection.
+//! The RTMP/RTMPS listener: an accept loop that admits connections (see [`admission`]) and
+//! one task per connection.
 //!
 //! A connection is either a publisher (its tags go to the [`FlvIngest`] the router returns) or
 //! a player (tags from its [`FlvSubscription`] are written to it). Only the application
 //! [`APP_NAME`] is served. Whatever a peer sends can end only its own connection, with one log
-//! line naming the peer and the reason; stream keys are never logged. The player half (its
-//! loop and writes) is in `play`.
+//! line naming the peer and the reason; stream keys are never logged. Until a connection has
+//! published or played it is unauthenticated: it must finish its setup within the deadline,
+//! may send no media and no message over [`MAX_SETUP_MESSAGE`], and what it makes us log goes
+//! through one limiter shared by all such connections (a flood of refusals writes at most
+//! [`REFUSALS_PER_SECOND`] lines a second). The player half (its loop and writes) is in `play`.
+//!
+//! [`FlvSubscription`]: super::router::FlvSubscription
+//! [`MAX_SETUP_MESSAGE`]: super::guard::MAX_SETUP_MESSAGE
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -20,7 +27,8 @@ use rml_rtmp::sessions::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -34,10 +42,15 @@ use super::io::{self, BoxReader, BoxWriter, WriteError, READ_BUFFER};
 use super::meta;
 use super::router::{FlvIngest, Peer, PlayerGuard, Rejection, RtmpRouter};
 use super::tls::CertReloader;
+use crate::log_limit::LogLimit;
 use crate::metrics::LatencyHistogram;
 use crate::unit::{FlvKind, FlvTag};
 
+pub mod admission;
 mod play;
+
+pub use admission::{Admission, Refusal, RtmpLimits};
+use admission::{Established, Unauthenticated};
 
 /// The chunk stream `rml_rtmp` 0.8 sends AMF0 data messages on (its serializer's choice by
 /// message type).
@@ -45,35 +58,46 @@ const RML_DATA_CSID: u8 = 3;
 
 /// The only RTMP application served: `rtmp://host/live/KEY`.
 pub const APP_NAME: &str = "live";
-/// Concurrent connections per listener. Far above any real load of one appliance (each
-/// connection is a publisher or a player); it bounds memory and file descriptors under a flood.
-pub const MAX_CONNECTIONS: usize = 4096;
-/// Time allowed for the TLS handshake, the RTMP handshake, and each read until the peer
-/// publishes or plays: slow or silent peers (slowloris) are dropped after this.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A publisher that sends nothing for this long is gone (encoders send media continuously).
 pub const PUBLISH_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A write to a peer that makes no progress for this long ends the connection.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Log lines a second about refused or failed unauthenticated connections, as on the SRT
+/// side (the README promises at most 20 a second of repeated refusals); the next line
+/// allowed says how many were left out.
+pub const REFUSALS_PER_SECOND: u32 = 20;
+/// Longest reason written to the log for one connection: reasons may quote what the peer
+/// sent (through `rml_rtmp`'s errors), and a peer chooses its length.
+pub const MAX_LOGGED_REASON: usize = 200;
+/// Read buffer of a connection that has not published: it sends a few small commands.
+/// A publisher's reads grow to [`READ_BUFFER`].
+const SETUP_READ_BUFFER: usize = 4096;
+
+/// Lines about unauthenticated connections, shared by all of them.
+static REFUSAL_LOG: LogLimit = LogLimit::new(REFUSALS_PER_SECOND, Duration::from_secs(1));
 
 /// Accepts RTMP (or, with `tls`, RTMPS) connections until `cancel` fires, then waits for the
-/// connection tasks, which also observe `cancel`, to end.
+/// connection tasks, which also observe `cancel`, to end. Uses the default [`RtmpLimits`].
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<CertReloader>>,
     router: Arc<dyn RtmpRouter>,
     cancel: CancellationToken,
 ) {
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let admission = Admission::new(RtmpLimits::default());
+    serve_with(listener, tls, router, admission, cancel).await;
+}
+
+/// [`serve`] with the pools and limits of `admission` (which RTMP and RTMPS may share).
+pub async fn serve_with(
+    listener: TcpListener,
+    tls: Option<Arc<CertReloader>>,
+    router: Arc<dyn RtmpRouter>,
+    admission: Arc<Admission>,
+    cancel: CancellationToken,
+) {
     let tasks = TaskTracker::new();
     loop {
-        let permit = tokio::select! {
-            _ = cancel.cancelled() => break,
-            permit = limit.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break, // the semaphore is never closed
-            },
-        };
         let (socket, addr) = tokio::select! {
             _ = cancel.cancelled() => break,
             accepted = listener.accept() => match accepted {
@@ -86,26 +110,52 @@ pub async fn serve(
                 }
             },
         };
+        // Decided without I/O; a refused socket is closed at once, so nobody waits for a
+        // place in the kernel's accept queue.
+        let slot = match admission.admit(addr.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                log_refusal(addr, &format!("connection refused: {why}"));
+                drop(socket);
+                continue;
+            }
+        };
         let conn = Connection {
             peer: Peer {
                 addr,
                 secure: tls.is_some(),
             },
             router: router.clone(),
+            admission: admission.clone(),
+            deadline: Instant::now() + admission.limits().setup_timeout,
             cancel: cancel.child_token(),
         };
         let tls = tls.clone();
         let span = tracing::info_span!("rtmp_conn", peer = %addr, tls = tls.is_some());
-        tasks.spawn(
-            async move {
-                let _permit = permit;
-                conn.run(socket, tls).await;
-            }
-            .instrument(span),
-        );
+        tasks.spawn(conn.run(socket, tls, slot).instrument(span));
     }
     tasks.close();
     tasks.wait().await;
+}
+
+/// One line about an unauthenticated connection, within [`REFUSALS_PER_SECOND`].
+fn log_refusal(peer: std::net::SocketAddr, reason: &str) {
+    if let Some(suppressed) = REFUSAL_LOG.allow() {
+        let reason = truncate(reason, MAX_LOGGED_REASON);
+        tracing::info!(%peer, suppressed, "RTMP {reason}");
+    }
+}
+
+/// `s` cut to at most `max` bytes at a character boundary, with `…` when cut.
+pub(crate) fn truncate(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return s.into();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", s.get(..end).unwrap_or_default()).into()
 }
 
 /// Why a connection ended early. `Display` is the log line's reason.
@@ -113,8 +163,8 @@ pub async fn serve(
 enum ConnError {
     #[error("TLS handshake failed: {0}")]
     Tls(std::io::Error),
-    #[error("handshake timed out after {0:?}")]
-    Timeout(Duration),
+    #[error("setup not finished within {0:?} (handshake, connect and publish or play)")]
+    Deadline(Duration),
     #[error(transparent)]
     Handshake(#[from] io::HandshakeError),
     #[error("rejected: {0}")]
@@ -123,6 +173,8 @@ enum ConnError {
     Session(String),
     #[error("refused input: {0}")]
     Guard(#[from] GuardError),
+    #[error("refused: {0}")]
+    Admission(#[from] Refusal),
     #[error("write failed: {0}")]
     Write(#[from] WriteError),
     #[error("read failed: {0}")]
@@ -134,18 +186,39 @@ enum ConnError {
 struct Connection {
     peer: Peer,
     router: Arc<dyn RtmpRouter>,
+    admission: Arc<Admission>,
+    /// When the setup must be over: an accepted `publish` or `play`.
+    deadline: Instant,
     cancel: CancellationToken,
 }
 
+/// Where a connection stands with the [`Admission`] pools.
+enum Slot {
+    Unauthenticated(Unauthenticated),
+    /// Held for its `Drop`, which gives the place back.
+    Established {
+        _place: Established,
+    },
+}
+
 impl Connection {
-    async fn run(self, socket: TcpStream, tls: Option<Arc<CertReloader>>) {
+    async fn run(self, socket: TcpStream, tls: Option<Arc<CertReloader>>, slot: Unauthenticated) {
         let _ = socket.set_nodelay(true);
-        match self.run_inner(socket, tls).await {
-            Ok(()) => tracing::debug!("RTMP connection closed"),
-            Err(ConnError::Rejected(reason)) => {
-                tracing::info!(peer = %self.peer.addr, "RTMP request rejected: {reason}");
+        let mut slot = Slot::Unauthenticated(slot);
+        let ended = self.run_inner(socket, tls, &mut slot).await;
+        match (ended, slot) {
+            (Ok(()), _) => tracing::debug!("RTMP connection closed"),
+            (Err(ConnError::Rejected(reason)), _) => {
+                log_refusal(self.peer.addr, &format!("request rejected: {reason}"));
             }
-            Err(e) => tracing::info!(peer = %self.peer.addr, "RTMP connection closed: {e}"),
+            (Err(e), Slot::Unauthenticated(_)) => {
+                log_refusal(self.peer.addr, &format!("connection closed: {e}"));
+            }
+            (Err(e), Slot::Established { .. }) => {
+                let e = e.to_string();
+                let e = truncate(&e, MAX_LOGGED_REASON);
+                tracing::info!(peer = %self.peer.addr, "RTMP connection closed: {e}");
+            }
         }
     }
 
@@ -153,21 +226,28 @@ impl Connection {
         &self,
         socket: TcpStream,
         tls: Option<Arc<CertReloader>>,
+        slot: &mut Slot,
     ) -> Result<(), ConnError> {
+        let deadline = self.deadline;
+        let late = || ConnError::Deadline(self.admission.limits().setup_timeout);
         let (reader, writer, tcp, leftover): (BoxReader, BoxWriter, _, _) = match tls {
             Some(tls) => {
                 let accept = tls.acceptor().accept(socket);
-                let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, accept)
+                let mut stream = tokio::time::timeout_at(deadline, accept)
                     .await
-                    .map_err(|_| ConnError::Timeout(HANDSHAKE_TIMEOUT))?
+                    .map_err(|_| late())?
                     .map_err(ConnError::Tls)?;
-                let leftover = server_handshake(&mut stream).await?;
+                let leftover = server_handshake(&mut stream, deadline)
+                    .await
+                    .ok_or_else(late)??;
                 let (reader, writer) = tokio::io::split(stream);
                 (Box::new(reader), Box::new(writer), None, leftover)
             }
             None => {
                 let mut socket = socket;
-                let leftover = server_handshake(&mut socket).await?;
+                let leftover = server_handshake(&mut socket, deadline)
+                    .await
+                    .ok_or_else(late)??;
                 // Plain TCP: the write half is shared with the hub's direct path.
                 let (reader, shared, writer) = SharedWriter::split(socket);
                 (Box::new(reader), Box::new(shared), Some(writer), leftover)
@@ -183,9 +263,11 @@ impl Connection {
             tcp,
             peer: self.peer,
             router: self.router.as_ref(),
+            admission: &self.admission,
+            slot,
             phase: Phase::Idle,
             last_timestamp: 0,
-            inspector: ChunkInspector::new(),
+            inspector: ChunkInspector::before_auth(),
             reader: Some(ChunkReader::new()),
             messages: Vec::new(),
             received: 0,
@@ -196,19 +278,23 @@ impl Connection {
         if !leftover.is_empty() && session.input(&leftover).await? {
             return Ok(());
         }
-        session.pump(reader, &self.cancel).await
+        session.pump(reader, deadline, &self.cancel).await
     }
 }
 
-/// The RTMP handshake within [`HANDSHAKE_TIMEOUT`]; returns the bytes that followed it.
-async fn server_handshake<S>(stream: &mut S) -> Result<Vec<u8>, ConnError>
+/// The RTMP handshake, `None` when `deadline` passes first; returns the bytes that followed
+/// it.
+async fn server_handshake<S>(
+    stream: &mut S,
+    deadline: Instant,
+) -> Option<Result<Vec<u8>, ConnError>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, io::handshake(stream, PeerType::Server))
+    tokio::time::timeout_at(deadline, io::handshake(stream, PeerType::Server))
         .await
-        .map_err(|_| ConnError::Timeout(HANDSHAKE_TIMEOUT))?
-        .map_err(ConnError::from)
+        .ok()
+        .map(|r| r.map_err(ConnError::from))
 }
 
 /// What the connection is doing after `connect`.
@@ -235,10 +321,14 @@ struct Session<'a> {
     tcp: Option<Arc<OwnedWriteHalf>>,
     peer: Peer,
     router: &'a dyn RtmpRouter,
+    admission: &'a Admission,
+    /// Unauthenticated until the router accepts a `publish` or `play`.
+    slot: &'a mut Slot,
     phase: Phase,
     /// Timestamp of the last media tag, given to metadata (which carries none in `rml_rtmp`).
     last_timestamp: u32,
-    /// Sees every byte before the session does: `rml_rtmp` must not parse deep AMF0.
+    /// Sees every byte before the session does: `rml_rtmp` must not parse deep AMF0, nor
+    /// buffer large messages for a peer that has shown no key.
     inspector: ChunkInspector,
     /// Follows the chunk stream from the start and reads a publisher's messages once it
     /// publishes (see `chunk_reader`); dropped when the peer plays.
@@ -266,36 +356,84 @@ impl Session<'_> {
     async fn pump(
         &mut self,
         mut reader: BoxReader,
+        deadline: Instant,
         cancel: &CancellationToken,
     ) -> Result<(), ConnError> {
-        let mut buf = vec![0u8; READ_BUFFER];
+        let mut buf = vec![0u8; SETUP_READ_BUFFER];
         loop {
-            let limit = match &self.phase {
+            match &self.phase {
                 Phase::Playing { .. } => return self.play(reader, buf, cancel).await,
-                Phase::Publishing(_) => PUBLISH_IDLE_TIMEOUT,
-                Phase::Idle => HANDSHAKE_TIMEOUT,
-            };
-            let n = tokio::select! {
-                _ = cancel.cancelled() => return Ok(()),
-                n = tokio::time::timeout(limit, reader.read(&mut buf)) => match n {
-                    Ok(n) => n.map_err(ConnError::Read)?,
-                    Err(_) => return Err(ConnError::Idle(limit)),
-                },
-            };
-            if n == 0 || self.input(buf.get(..n).unwrap_or_default()).await? {
-                return Ok(());
+                Phase::Publishing(_) => {
+                    buf.resize(READ_BUFFER, 0);
+                    let limit = PUBLISH_IDLE_TIMEOUT;
+                    let n = tokio::select! {
+                        _ = cancel.cancelled() => return Ok(()),
+                        n = tokio::time::timeout(limit, reader.read(&mut buf)) => match n {
+                            Ok(n) => n.map_err(ConnError::Read)?,
+                            Err(_) => return Err(ConnError::Idle(limit)),
+                        },
+                    };
+                    if n == 0 || self.input(buf.get(..n).unwrap_or_default()).await? {
+                        return Ok(());
+                    }
+                }
+                // The whole setup, reads and our answers, within the one deadline: a peer
+                // that trickles a byte at a time gains nothing.
+                Phase::Idle => {
+                    let timeout = self.admission.limits().setup_timeout;
+                    let step = async {
+                        let n = reader.read(&mut buf).await.map_err(ConnError::Read)?;
+                        Ok::<_, ConnError>(
+                            n == 0 || self.input(buf.get(..n).unwrap_or_default()).await?,
+                        )
+                    };
+                    let finished = tokio::select! {
+                        _ = cancel.cancelled() => return Ok(()),
+                        step = tokio::time::timeout_at(deadline, step) => {
+                            step.map_err(|_| ConnError::Deadline(timeout))??
+                        }
+                    };
+                    if finished {
+                        return Ok(());
+                    }
+                }
             }
         }
     }
 
     /// Feeds peer bytes to the session. Returns true when the peer finished its stream.
-    async fn input(&mut self, bytes: &[u8]) -> Result<bool, ConnError> {
+    /// Before a publish or play is accepted the bytes go in one command at a time, so that
+    /// what follows an accepted `publish` (a pipelining encoder's media) is read as a
+    /// publisher's, not refused as an unauthenticated peer's.
+    async fn input(&mut self, mut bytes: &[u8]) -> Result<bool, ConnError> {
+        while !bytes.is_empty() {
+            let (take, inspected) = match self.phase {
+                Phase::Idle => (self.inspector.inspect_command(bytes)?, true),
+                _ => (bytes.len(), false),
+            };
+            let (now, rest) = bytes.split_at(take.min(bytes.len()));
+            if self.input_piece(now, inspected).await? {
+                return Ok(true);
+            }
+            bytes = rest;
+        }
+        Ok(false)
+    }
+
+    /// [`input`](Self::input) for one piece, which the inspector may have seen already.
+    async fn input_piece(&mut self, bytes: &[u8], inspected: bool) -> Result<bool, ConnError> {
         // The acknowledgement's sequence number: all received, modulo 2^32 (RTMP 1.0 §5.4.3).
         self.received = self.received.wrapping_add(bytes.len() as u32);
         if self.reader.as_ref().is_some_and(ChunkReader::delivering) {
             return self.publisher_input(bytes).await;
         }
-        self.inspector.inspect(bytes)?;
+        if !inspected {
+            self.inspector.inspect(bytes)?;
+        }
+        if let Slot::Unauthenticated(slot) = &mut *self.slot {
+            // What rml_rtmp may hold for this peer: the message it is receiving.
+            slot.charge(self.inspector.announced() as usize)?;
+        }
         if let Some(reader) = &mut self.reader {
             reader.push(bytes, &mut self.messages)?;
         }
@@ -394,7 +532,7 @@ impl Session<'_> {
                 app_name,
             } => {
                 if app_name != APP_NAME {
-                    let why = Rejection::WrongApp(app_name);
+                    let why = Rejection::wrong_app(&app_name);
                     self.reject(request_id, "NetConnection.Connect.Rejected", &why)
                         .await?;
                     return Err(ConnError::Rejected(why));
@@ -408,11 +546,16 @@ impl Session<'_> {
                 ..
             } => {
                 let decision = match self.phase {
-                    Phase::Idle => self.router.publish(&app_name, &stream_key, self.peer),
+                    Phase::Idle => self.establish().and_then(|place| {
+                        let ingest = self.router.publish(&app_name, &stream_key, self.peer)?;
+                        Ok((ingest, place))
+                    }),
                     _ => Err(Rejection::AlreadyPublishing),
                 };
                 match decision {
-                    Ok(ingest) => {
+                    Ok((ingest, place)) => {
+                        *self.slot = Slot::Established { _place: place };
+                        self.inspector.authorize();
                         self.accept(request_id).await?;
                         tracing::info!(peer = %self.peer.addr, "RTMP publisher started");
                         self.phase = Phase::Publishing(ingest);
@@ -432,11 +575,15 @@ impl Session<'_> {
                 ..
             } => {
                 let decision = match self.phase {
-                    Phase::Idle => self.router.play(&app_name, &stream_key, self.peer),
+                    Phase::Idle => self.establish().and_then(|place| {
+                        let sub = self.router.play(&app_name, &stream_key, self.peer)?;
+                        Ok((sub, place))
+                    }),
                     _ => Err(Rejection::AlreadyPublishing),
                 };
                 match decision {
-                    Ok(sub) => {
+                    Ok((sub, place)) => {
+                        *self.slot = Slot::Established { _place: place };
                         self.accept_play(request_id).await?;
                         tracing::info!(peer = %self.peer.addr, "RTMP player started");
                         self.phase = Phase::Playing {
@@ -482,6 +629,12 @@ impl Session<'_> {
             _ => {}
         }
         Ok(false)
+    }
+
+    /// A place among publishers and players, taken before the router may accept (and
+    /// attach) the connection; refused when that pool is full.
+    fn establish(&self) -> Result<Established, Rejection> {
+        self.admission.establish().map_err(|_| Rejection::NoRoom)
     }
 
     fn ingest(&mut self, kind: FlvKind, body: Bytes, timestamp: u32) {
