@@ -18,8 +18,8 @@ mod find;
 mod orphan;
 mod run_as;
 
-use std::fs::{DirBuilder, OpenOptions};
-use std::os::unix::fs::DirBuilderExt;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,7 +29,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
 pub use find::{search_dirs, PgBinaries};
-pub use run_as::{RunAs, SERVICE_USER};
+pub use run_as::{chown, for_current_process as service_user_if_root, RunAs, SERVICE_USER};
 
 /// The database Relevo's tables live in.
 pub const DATABASE: &str = "relevo";
@@ -103,7 +103,9 @@ impl EmbeddedPg {
         let run_as = run_as::for_current_process()?;
         let data_dir = state_dir.join("postgres");
         let socket_dir = state_dir.join("run");
-        private_dir(state_dir, None, 0o755)?;
+        // 0700: the directory holds the server's log and Relevo's key files; nobody but the
+        // service account has anything to read there.
+        private_dir(state_dir, run_as.as_ref(), 0o700)?;
         private_dir(&data_dir, run_as.as_ref(), 0o700)?;
         private_dir(&socket_dir, run_as.as_ref(), 0o700)?;
         if !data_dir.join("PG_VERSION").exists() {
@@ -111,7 +113,8 @@ impl EmbeddedPg {
         }
         orphan::reclaim(&data_dir)?;
         let log_path = state_dir.join("postgres.log");
-        let child = spawn_postgres(bins, &data_dir, &socket_dir, &log_path, run_as.as_ref())?;
+        let log = open_log(&log_path, run_as.as_ref())?;
+        let child = spawn_postgres(bins, &data_dir, &socket_dir, log, run_as.as_ref())?;
         let mut pg = Self {
             child: Some(child),
             data_dir,
@@ -228,17 +231,21 @@ impl Drop for EmbeddedPg {
     }
 }
 
-/// Creates `dir` with `mode` if missing and, when running as root, gives it to the service
-/// user. PostgreSQL insists on 0700 (or 0750) for its data directory.
+/// Creates `dir` with `mode` if missing, sets `mode` if it exists (a state directory made by
+/// an older Relevo was 0755) and, when running as root, gives it to the service user.
+/// PostgreSQL insists on 0700 (or 0750) for its data directory.
 fn private_dir(dir: &Path, run_as: Option<&RunAs>, mode: u32) -> Result<(), EmbeddedPgError> {
+    let io_err = |what: &str| {
+        let what = format!("{what} {}", dir.display());
+        move |source| EmbeddedPgError::Io { what, source }
+    };
     DirBuilder::new()
         .recursive(true)
         .mode(mode)
         .create(dir)
-        .map_err(|source| EmbeddedPgError::Io {
-            what: format!("creating {}", dir.display()),
-            source,
-        })?;
+        .map_err(io_err("creating"))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+        .map_err(io_err("setting the mode of"))?;
     match run_as {
         Some(user) => run_as::chown(dir, user),
         None => Ok(()),
@@ -298,22 +305,42 @@ fn initdb(
     })
 }
 
+/// The server's log, 0600 (also when an older Relevo made it 0644) and owned by whoever
+/// runs the server.
+fn open_log(path: &Path, run_as: Option<&RunAs>) -> Result<File, EmbeddedPgError> {
+    let io_err = |what: &str| {
+        let what = format!("{what} {}", path.display());
+        move |source| EmbeddedPgError::Io { what, source }
+    };
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(io_err("opening"))?;
+    log.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(io_err("setting the mode of"))?;
+    if let Some(user) = run_as {
+        run_as::chown(path, user)?;
+    }
+    Ok(log)
+}
+
+/// Starts `postgres` on the Unix socket only. Its log must never hold a secret: errors are
+/// logged without DETAIL/CONTEXT (a unique or CHECK violation's DETAIL quotes the row, keys
+/// and passphrases included) and without the failing statement.
 fn spawn_postgres(
     bins: &PgBinaries,
     data_dir: &Path,
     socket_dir: &Path,
-    log_path: &Path,
+    log: File,
     run_as: Option<&RunAs>,
 ) -> Result<Child, EmbeddedPgError> {
     let io_err = |what: String| move |source| EmbeddedPgError::Io { what, source };
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path)
-        .map_err(io_err(format!("opening {}", log_path.display())))?;
     let log2 = log
         .try_clone()
-        .map_err(io_err(format!("opening {}", log_path.display())))?;
+        .map_err(io_err("duplicating the log file".to_owned()))?;
     command(&bins.postgres, data_dir, run_as)
         .arg("-D")
         .arg(data_dir)
@@ -324,6 +351,10 @@ fn spawn_postgres(
             "listen_addresses=",
             "-c",
             "unix_socket_permissions=0700",
+            "-c",
+            "log_error_verbosity=terse",
+            "-c",
+            "log_min_error_statement=panic",
         ])
         .stdout(log)
         .stderr(log2)

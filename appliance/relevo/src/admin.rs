@@ -150,22 +150,35 @@ pub async fn config_export(args: DbArgs, output: Option<PathBuf>) -> anyhow::Res
     let text = serde_json::to_string_pretty(&doc?)?;
     match output {
         Some(path) => {
-            // The export holds stream keys and passphrases: readable by its owner only.
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&path)
+            write_private(&path, text.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            f.write_all(text.as_bytes())?;
             eprintln!("configuration exported to {}", path.display());
         }
         None => println!("{text}"),
     }
     Ok(())
+}
+
+/// Writes a file that holds secrets (the export has stream keys and passphrases): mode 0600
+/// also when the file already existed with another mode (set before anything is written),
+/// never through a symbolic link (a planted link would send the secrets elsewhere), and only
+/// to a regular file.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.set_len(0)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 pub async fn config_import(args: DbArgs, file: PathBuf, replace: bool) -> anyhow::Result<()> {
@@ -189,4 +202,44 @@ pub async fn config_import(args: DbArgs, file: PathBuf, replace: bool) -> anyhow
     result.with_context(|| format!("importing {}", file.display()))?;
     eprintln!("configuration imported from {}", file.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::write_private;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("relevo-admin-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn an_existing_export_file_becomes_private_and_is_replaced() {
+        let dir = scratch("mode");
+        let file = dir.join("export.json");
+        std::fs::write(&file, "old content that is longer than the new one").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&file, b"{}").unwrap();
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read(&file).unwrap(), b"{}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_export_is_never_written_through_a_symbolic_link() {
+        let dir = scratch("link");
+        let target = dir.join("elsewhere");
+        std::fs::write(&target, "untouched").unwrap();
+        let link = dir.join("export.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = write_private(&link, b"secrets").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(nix::libc::ELOOP), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

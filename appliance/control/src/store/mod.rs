@@ -6,8 +6,8 @@
 //! - `audit`: who did what ([`Actor`]), secret masking, reading the log;
 //! - `users`: accounts and password verification; `totp`: their second factor;
 //! - `panel_sessions`: the panel's cookie sign-ins;
-//! - `sessions`, `api_tokens`, `setup`, `server_keys`: refresh tokens, automation tokens, the
-//!   first-run token, the service's own keys;
+//! - `sessions`, `api_tokens`, `setup`: refresh tokens, automation tokens, the first-run
+//!   token (the service's own keys are files: `crate::keys`);
 //! - `columns`: flow rows ⇄ `relevo_engine::spec` values, through the spec's newtypes;
 //! - `inputs`, `outputs`: CRUD of flows;
 //! - `desired`: [`load_desired_state`] for the engine;
@@ -23,7 +23,6 @@ pub mod export;
 pub mod inputs;
 pub mod outputs;
 pub mod panel_sessions;
-pub mod server_keys;
 pub mod sessions;
 pub mod settings;
 pub mod setup;

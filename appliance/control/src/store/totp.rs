@@ -2,6 +2,10 @@
 //! secret with the last step accepted (so a code cannot be replayed), and the recovery codes
 //! (hashed, each spent once). The codes themselves are computed in `auth::totp`. The public
 //! functions are re-exported from `users`, whose accounts they belong to.
+//!
+//! Secrets are stored sealed with the TOTP key ([`TotpKek`], a file outside the database), so
+//! a database backup gives no second factor away; [`seal_clear_secrets`] seals, at start,
+//! secrets an older Relevo stored in clear.
 
 use secrecy::SecretString;
 use serde_json::json;
@@ -11,18 +15,23 @@ use super::audit::{self, Actor, Target};
 use super::users;
 use super::StoreError;
 use crate::auth::{token, totp};
+use crate::keys::{TotpKek, SEALED_PREFIX};
 
 /// Recovery codes handed out per TOTP enrolment.
 pub const RECOVERY_CODES: usize = 10;
 
 /// Starts (or restarts) TOTP enrolment: a new secret is kept as pending, and only becomes
 /// active once [`totp_confirm`] sees a code from it. Show it to the user as a QR code.
-pub async fn totp_begin(pool: &PgPool, user_id: i64) -> Result<totp::Secret, StoreError> {
+pub async fn totp_begin(
+    pool: &PgPool,
+    kek: &TotpKek,
+    user_id: i64,
+) -> Result<totp::Secret, StoreError> {
     let secret = totp::Secret::generate();
     let updated = sqlx::query!(
         "UPDATE users SET totp_pending = $2 WHERE id = $1",
         user_id,
-        secret.to_base32()
+        kek.seal(user_id, &secret.to_base32())
     )
     .execute(pool)
     .await?;
@@ -39,6 +48,7 @@ pub async fn totp_begin(pool: &PgPool, user_id: i64) -> Result<totp::Secret, Sto
 /// [`RECOVERY_CODES`] fresh recovery codes, shown once (older ones are deleted).
 pub async fn totp_confirm(
     pool: &PgPool,
+    kek: &TotpKek,
     actor: &Actor,
     user_id: i64,
     code: &str,
@@ -56,10 +66,10 @@ pub async fn totp_confirm(
         what: "user",
         id: user_id,
     })?;
-    // A pending secret that no longer parses is as good as none: begin again.
+    // A pending secret that no longer opens or parses is as good as none: begin again.
     let secret = user
         .totp_pending
-        .and_then(|s| totp::Secret::from_base32(&s).ok())
+        .and_then(|s| open(kek, user_id, &s))
         .ok_or(StoreError::TotpNotStarted { user_id })?;
     let step = totp::verify(&secret, code, now_unix).ok_or(StoreError::TotpCode)?;
     sqlx::query!(
@@ -147,6 +157,7 @@ pub async fn totp_disable(pool: &PgPool, actor: &Actor, user_id: i64) -> Result<
 /// `false` for anything else, including a user without 2FA.
 pub async fn second_factor(
     pool: &PgPool,
+    kek: &TotpKek,
     user_id: i64,
     code: &str,
     now_unix: u64,
@@ -161,13 +172,10 @@ pub async fn second_factor(
     else {
         return Ok(false);
     };
-    let Some(secret) = row
-        .totp_secret
-        .and_then(|s| totp::Secret::from_base32(&s).ok())
-    else {
-        return Ok(false);
-    };
-    let accepted = if let Some(step) = totp::verify(&secret, code, now_unix).map(step_to_db) {
+    let secret = row.totp_secret.and_then(|s| open(kek, user_id, &s));
+    // Without its secret (no 2FA, or a secret that does not open) a recovery code still works.
+    let step = secret.and_then(|secret| totp::verify(&secret, code, now_unix).map(step_to_db));
+    let accepted = if let Some(step) = step {
         let fresh = row.totp_last_step.is_none_or(|last| step > last);
         if fresh {
             sqlx::query!(
@@ -205,6 +213,55 @@ pub async fn recovery_codes_left(pool: &PgPool, user_id: i64) -> Result<i64, Sto
     )
     .fetch_one(pool)
     .await?)
+}
+
+/// A stored secret, opened; `None` (and an error in the log: the key file is the wrong one
+/// or missing) when it does not open.
+fn open(kek: &TotpKek, user_id: i64, stored: &str) -> Option<totp::Secret> {
+    match kek.open(user_id, stored) {
+        Ok(base32) => totp::Secret::from_base32(&base32).ok(),
+        Err(e) => {
+            tracing::error!(
+                user_id,
+                "{e}: was keys/totp.key restored with the database?"
+            );
+            None
+        }
+    }
+}
+
+/// Seals the TOTP secrets (active or pending) that are stored in clear, as an older Relevo
+/// stored them; run at start, before any sign-in. Returns how many accounts were sealed.
+pub async fn seal_clear_secrets(pool: &PgPool, kek: &TotpKek) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query!(
+        "SELECT id, totp_secret, totp_pending FROM users
+         WHERE totp_secret NOT LIKE 'enc1:%' OR totp_pending NOT LIKE 'enc1:%'
+         FOR UPDATE"
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let seal = |id: i64, value: Option<String>| {
+        value.map(|v| {
+            if v.starts_with(SEALED_PREFIX) {
+                v
+            } else {
+                kek.seal(id, &v)
+            }
+        })
+    };
+    for row in &rows {
+        sqlx::query!(
+            "UPDATE users SET totp_secret = $2, totp_pending = $3 WHERE id = $1",
+            row.id,
+            seal(row.id, row.totp_secret.clone()),
+            seal(row.id, row.totp_pending.clone()),
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len() as u64)
 }
 
 /// A time step as stored (steps fit in 63 bits until long after the Sun is gone).

@@ -3,7 +3,7 @@
 use relevo_control::auth::token;
 use relevo_control::domain::{Email, Password, Role};
 use relevo_control::store::sessions::{self, SessionError};
-use relevo_control::store::{server_keys, users, Actor};
+use relevo_control::store::{users, Actor};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use time::Duration;
@@ -184,21 +184,4 @@ async fn expired_tokens_are_deleted_after_the_grace() {
         .await
         .expect("the live token still works");
     assert_eq!(who.id, ana.id);
-}
-
-#[tokio::test]
-async fn the_jwt_key_is_created_once_and_kept() {
-    let db = test_db().await;
-
-    let (a, b) = tokio::join!(
-        server_keys::jwt_secret(&db.pool),
-        server_keys::jwt_secret(&db.pool)
-    );
-    let c = server_keys::jwt_secret(&db.pool).await.expect("key");
-
-    let (a, b) = (a.expect("key"), b.expect("key"));
-    assert!(a.len() >= 32, "{}", a.len());
-    assert_eq!(a, b);
-    assert_eq!(a, c);
-    assert!(a.iter().any(|&x| x != 0));
 }
