@@ -7,6 +7,9 @@
   imports = [ "${modulesPath}/../maintainers/scripts/ec2/amazon-image.nix" ];
 
   amazonImage.format = "vpc";
+  # nixpkgs fixes the image at 4 GiB unless told otherwise: size it to the closure instead,
+  # and let the EC2 module's growpart take the whole EBS volume at first boot.
+  virtualisation.diskSize = lib.mkDefault "auto";
   image.baseName = lib.mkForce "relevo-ami";
 
   # amazon-init would run user-data scripts or turn a Nix expression in user-data into

@@ -193,6 +193,11 @@ in
         virtualHosts.${domain} = {
           enableACME = true;
           forceSSL = true;
+          # Browsers remember to use HTTPS only (no subdomains: the customer's other hosts
+          # are not ours to commit). `always`: also on error answers.
+          extraConfig = ''
+            add_header Strict-Transport-Security "max-age=31536000" always;
+          '';
           locations = {
             "/" = {
               proxyPass = "http://127.0.0.1:${toString relevo.httpPort}";

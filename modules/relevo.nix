@@ -257,6 +257,18 @@ in
       };
     };
 
+    memoryMax = lib.mkOption {
+      type = lib.types.str;
+      default = "75%";
+      example = "4G";
+      description = ''
+        systemd `MemoryMax` of the relay: past it the kernel stops the relay (and systemd
+        restarts it) rather than starving PostgreSQL, the journal or sshd. A percentage is of
+        the machine's memory. Each SRT output or reader costs about 2 MB (libsrt's buffers),
+        each RTMP one about 25 kB plus its queue.
+      '';
+    };
+
     environmentFile = lib.mkOption {
       type = lib.types.nullOr lib.types.str;
       default = null;
@@ -305,6 +317,13 @@ in
     # `relevo serve` applies its migrations at start.
     services.postgresql = lib.mkIf cfg.database.createLocally {
       enable = true;
+      # Errors without DETAIL (a unique or CHECK violation's DETAIL quotes the row: stream
+      # keys, passphrases) and without the failing statement: the journal is no place for
+      # secrets. Reason for mkDefault: a database shared with other services may want more.
+      settings = {
+        log_error_verbosity = lib.mkDefault "terse";
+        log_min_error_statement = lib.mkDefault "panic";
+      };
       ensureDatabases = [ "relevo" ];
       ensureUsers = [
         {
@@ -341,6 +360,13 @@ in
         RestartSec = "2s";
         # Outputs and readers are unlimited: one descriptor each, plus listeners.
         LimitNOFILE = 65536;
+        # A runaway (a leak, a flood the relay's own limits missed) must not take the
+        # database, the journal and sshd with it: a memory cap, a thread cap (tokio's
+        # workers and blocking pool, libsrt's few threads per UDP port stay far below it),
+        # and the OOM killer's first choice.
+        MemoryMax = cfg.memoryMax;
+        TasksMax = 4096;
+        OOMScoreAdjust = 500;
 
         # A dynamic user named `relevo`, so PostgreSQL peer authentication maps it to the
         # role `relevo`.

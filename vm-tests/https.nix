@@ -6,7 +6,9 @@
   name = "relevo-https";
 
   nodes = {
-    # Named `acme`: the server module and its resolver expect that name.
+    # The node's name is ours to choose: the server module fixes the CA's domain
+    # (`test-support.acme.caDomain`, from its snakeoil certificate), which the appliance
+    # resolves through `networking.hosts` below.
     acme =
       { nixpkgs, ... }:
       {
@@ -20,7 +22,9 @@
         relevo.appliance.acmeServer = "https://${nodes.acme.test-support.acme.caDomain}/dir";
         # lego talks HTTPS to pebble, whose certificate comes from this test CA.
         security.pki.certificateFiles = [ nodes.acme.test-support.acme.caCert ];
-        # Published through the acme node's resolver, so pebble can validate HTTP-01.
+        # The server module points the acme node at its own resolver (nameserver 127.0.0.1),
+        # whose root zone is built from every node's `networking.extraHosts`: this line is
+        # how pebble finds relevo.test to validate HTTP-01.
         networking.extraHosts = ''
           ${config.networking.primaryIPAddress} relevo.test
         '';

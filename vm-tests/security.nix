@@ -3,7 +3,10 @@
 # `systemd-analyze security`; the RTMPS key stays readable by root and the certificate group
 # only. Anonymous access: only /healthz and the login page answer; the panel sends to the
 # login page, the API and the WebSocket answer 401 without a token, /metrics is refused
-# through nginx.
+# through nginx. Issue 14: HSTS on the panel; the service's memory, task and OOM limits; the
+# keys in private files outside the database; no stream key in PostgreSQL's journal after a
+# key clash. The Rust tests `privileges`, `keys` and the store's `pg_log` cover the same on
+# the host.
 {
   name = "relevo-security";
 
@@ -100,5 +103,41 @@
           )
           # The session cookie is Secure behind HTTPS.
           client.succeed(f"{https} -D - -o /dev/null https://relevo.test/login | grep -i '^set-cookie: relevo_csrf=.*; Secure'")
+    
+      with subtest("HSTS on the panel"):
+          client.succeed(
+              f"{https} -D - -o /dev/null https://relevo.test/login "
+              "| grep -i '^strict-transport-security: max-age=31536000'"
+          )
+
+      with subtest("A runaway relay cannot starve the rest of the machine"):
+          props = appliance.succeed(
+              "systemctl show relevo.service --property=MemoryMax,TasksMax,OOMScoreAdjust"
+          )
+          print(props)
+          assert "MemoryMax=infinity" not in props, props
+          assert "TasksMax=4096" in props and "OOMScoreAdjust=500" in props, props
+
+      with subtest("Keys live in private files, not in the database"):
+          appliance.succeed("test $(stat -c %a /var/lib/private/relevo) = 700")
+          appliance.succeed("test $(stat -c %a /var/lib/private/relevo/keys) = 700")
+          for f in ["jwt.key", "totp.key"]:
+              appliance.succeed(f"test $(stat -c %a /var/lib/private/relevo/keys/{f}) = 600")
+          appliance.fail(
+              "runuser -u postgres -- psql -d relevo -tAc 'SELECT 1 FROM server_keys'"
+          )
+
+      with subtest("A stream key clash leaves no key in PostgreSQL's journal"):
+          token = api_token(appliance)
+          body = '{"name": "clash-%s", "key": "vm-clash-secret-key"}'
+          for n in ["a", "b"]:
+              appliance.succeed(
+                  f"curl -s -o /dev/null -H 'Authorization: Bearer {token}' "
+                  f"-H 'Content-Type: application/json' -d '{body % n}' {API}/api/v1/inputs"
+              )
+          appliance.wait_until_succeeds(
+              "journalctl -u postgresql.service | grep -q 'stream key already in use'"
+          )
+          appliance.fail("journalctl -u postgresql.service | grep -q vm-clash-secret-key")
     '';
 }
