@@ -31,7 +31,20 @@ pub use embedded_pg::{EmbeddedPg, EmbeddedPgError, PgBinaries};
 pub use store::StoreError;
 
 /// The whole HTTP surface: the API and the panel. Unknown paths under `/api/` get the
-/// API's JSON 404; others the panel's page.
+/// API's JSON 404; others the panel's page. Every answer, 404s and assets included, says
+/// `nosniff`: a browser never guesses another type than the one we send (a logo served as
+/// an image must not run as a script or a page).
 pub fn app(state: api::ApiState) -> axum::Router {
-    api::router(state.clone()).merge(panel::router(state))
+    api::router(state.clone())
+        .merge(panel::router(state))
+        .fallback(panel::not_found)
+        .layer(axum::middleware::map_response(nosniff))
+}
+
+async fn nosniff(mut res: axum::response::Response) -> axum::response::Response {
+    res.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    res
 }

@@ -49,7 +49,22 @@ struct RawFile {
     #[serde(default)]
     api: RawApi,
     #[serde(default)]
+    http: RawHttp,
+    #[serde(default)]
     input: Vec<RawInput>,
+}
+
+/// `[http]`: who the HTTP server trusts and how many connections it keeps (see
+/// `relevo_control::api::edge` for the defaults and where they come from).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    /// Proxies whose `X-Forwarded-*` headers are believed (default: none).
+    trusted_proxies: Option<Vec<String>>,
+    header_read_timeout_s: Option<u64>,
+    idle_timeout_s: Option<u64>,
+    max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -221,6 +236,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         Some(_) => return Err(ctx.err("api.refresh_token_ttl_s", "must be 60 s to 1 year")),
         None => {}
     }
+    api.edge = edge_config(&ctx, &raw.http)?;
     Ok(Config {
         engine,
         database,
@@ -228,6 +244,50 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         http,
         desired,
     })
+}
+
+fn edge_config(
+    ctx: &Ctx,
+    raw: &RawHttp,
+) -> Result<relevo_control::api::edge::EdgeConfig, ConfigError> {
+    use std::time::Duration;
+    let mut edge = relevo_control::api::edge::EdgeConfig::default();
+    for (i, p) in raw.trusted_proxies.iter().flatten().enumerate() {
+        let ip = p.parse().map_err(|_| {
+            ctx.err(
+                format!("http.trusted_proxies[{i}]"),
+                format!("{p:?} is not an IP address like 127.0.0.1"),
+            )
+        })?;
+        edge.trusted_proxies.push(ip);
+    }
+    let secs = |field: &str, v: Option<u64>, default: Duration| match v {
+        None => Ok(default),
+        Some(s @ 1..=3600) => Ok(Duration::from_secs(s)),
+        Some(_) => Err(ctx.err(field, "must be 1–3600 seconds")),
+    };
+    edge.header_read_timeout = secs(
+        "http.header_read_timeout_s",
+        raw.header_read_timeout_s,
+        edge.header_read_timeout,
+    )?;
+    edge.idle_timeout = secs("http.idle_timeout_s", raw.idle_timeout_s, edge.idle_timeout)?;
+    let count = |field: &str, v: Option<usize>, default: usize| match v {
+        None => Ok(default),
+        Some(n @ 1..=1_000_000) => Ok(n),
+        Some(_) => Err(ctx.err(field, "must be 1–1000000")),
+    };
+    edge.max_connections = count(
+        "http.max_connections",
+        raw.max_connections,
+        edge.max_connections,
+    )?;
+    edge.max_connections_per_address = count(
+        "http.max_connections_per_address",
+        raw.max_connections_per_address,
+        edge.max_connections_per_address,
+    )?;
+    Ok(edge)
 }
 
 fn addr(ctx: &Ctx, field: &str, v: Option<&str>, default: &str) -> Result<SocketAddr, ConfigError> {

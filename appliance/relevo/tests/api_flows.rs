@@ -15,12 +15,14 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// Reads WebSocket snapshots until `cond` holds for one; returns it.
 fn ws_until(relevo: &Relevo, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
-    let url = format!(
-        "ws://127.0.0.1:{}/api/v1/events?access_token={}",
-        relevo.http,
-        relevo.token()
-    );
-    let (mut ws, _) = tungstenite::connect(url).unwrap();
+    use tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://127.0.0.1:{}/api/v1/events", relevo.http)
+        .into_client_request()
+        .unwrap();
+    let bearer = format!("Bearer {}", relevo.token());
+    req.headers_mut()
+        .insert("authorization", bearer.parse().unwrap());
+    let (mut ws, _) = tungstenite::connect(req).unwrap();
     let deadline = Instant::now() + LIMIT;
     loop {
         assert!(

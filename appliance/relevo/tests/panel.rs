@@ -155,7 +155,12 @@ fn location(a: &Answer) -> &str {
 
 #[test]
 fn sessions_csrf_and_origins() {
-    let relevo = Relevo::start("panel-csrf", "", "");
+    // The appliance's nginx is a configured trusted proxy (see the `X-Forwarded-Proto` check).
+    let relevo = Relevo::start(
+        "panel-csrf",
+        "[http]\ntrusted_proxies = [\"127.0.0.1\"]\n",
+        "",
+    );
     relevo.token(); // the admin exists
     let mut b = Browser::new(&relevo);
 

@@ -142,14 +142,14 @@ impl Principal {
 }
 
 /// The client's address: the peer, or the proxy's `X-Forwarded-For` / `X-Real-IP` when the
-/// peer is the local reverse proxy (the appliance's nginx).
+/// peer is a configured trusted proxy (`[http] trusted_proxies`, the appliance's nginx).
 pub fn client_addr(parts: &Parts) -> Option<IpAddr> {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     match peer {
-        Some(ip) if ip.is_loopback() => forwarded(&parts.headers).or(Some(ip)),
+        Some(ip) if super::edge::via_trusted_proxy(parts) => forwarded(&parts.headers).or(Some(ip)),
         other => other,
     }
 }
@@ -180,24 +180,15 @@ pub enum Credential {
     Panel(String),
 }
 
-/// The bearer token of a request: the `Authorization` header, or for the WebSocket (which
-/// browsers open without headers) an `access_token` query parameter.
-pub fn bearer(headers: &HeaderMap, uri: &axum::http::Uri) -> Option<String> {
-    if let Some(v) = headers.get(header::AUTHORIZATION) {
-        let v = v.to_str().ok()?;
-        let (scheme, token) = v.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned());
-    }
-    if uri.path().ends_with("/events") {
-        let q = uri.query()?;
-        return q
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("access_token="))
-            .map(str::to_owned);
-    }
-    None
+/// The bearer token of a request: the `Authorization` header only. Never a query parameter:
+/// URLs end up in proxy logs, browser history and `Referer` headers. The panel's WebSocket
+/// authenticates with its cookie; other clients send the header on the upgrade request.
+pub fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
 }
 
 /// The value of cookie `name`.
@@ -227,7 +218,7 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 
 /// The credential of a request; the cookie only on reads from our own origin.
 pub fn credential(parts: &Parts) -> Option<Credential> {
-    if let Some(token) = bearer(&parts.headers, &parts.uri) {
+    if let Some(token) = bearer(&parts.headers) {
         return Some(Credential::Bearer(token));
     }
     let cookie = cookie(&parts.headers, SESSION_COOKIE)?;

@@ -8,9 +8,17 @@
 //!   "to": "live"}` when an input or output changes state between two snapshots;
 //! - on close, code 4001 when the credentials are no longer valid (token expired, account
 //!   disabled): the client signs in again and reconnects.
+//!
+//! Limits: at most [`sockets::MAX_SOCKETS_PER_PRINCIPAL`] sockets per user or API token
+//! (the next upgrade gets 429 `too_many_sockets`); a client message over
+//! [`MAX_CLIENT_MESSAGE`] closes the socket (clients have nothing to say). The snapshot is
+//! serialised once per second for all sockets ([`feed`]).
+
+pub mod feed;
+pub mod sockets;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -25,9 +33,31 @@ use serde_json::json;
 use super::auth::{Can, Credential, READ};
 use super::error::ApiResult;
 use super::ApiState;
+use feed::Frame;
+use sockets::{SocketSlot, Sockets};
 
 /// How often an open WebSocket checks that its credentials still hold.
 const RECHECK: Duration = Duration::from_secs(30);
+
+/// The largest message (and frame) a client may send: clients send nothing but pings and
+/// the close frame, each at most 125 bytes of payload (RFC 6455 §5.5); 4 KiB leaves room.
+pub const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
+
+/// What the event sockets share: the serialised snapshot feed (started with the first
+/// socket) and the count of sockets per principal.
+#[derive(Debug, Default)]
+pub struct EventHub {
+    feed: OnceLock<tokio::sync::watch::Receiver<Frame>>,
+    sockets: Arc<Sockets>,
+}
+
+impl EventHub {
+    fn feed(&self, s: &ApiState) -> tokio::sync::watch::Receiver<Frame> {
+        self.feed
+            .get_or_init(|| feed::start(s.control.engine().subscribe()))
+            .clone()
+    }
+}
 
 pub async fn status(State(s): State<ApiState>, _: Can<READ>) -> ApiResult<Json<Arc<Snapshot>>> {
     Ok(Json(s.control.engine().subscribe().borrow().clone()))
@@ -44,15 +74,21 @@ pub async fn metrics(State(s): State<ApiState>, _: Can<READ>) -> Response {
 
 pub async fn events(
     State(s): State<ApiState>,
-    _: Can<READ>,
+    Can(p): Can<READ>,
     Extension(credential): Extension<Credential>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    ws.on_upgrade(move |socket| follow(socket, s, credential))
+    let slot = match s.events.sockets.take(&p) {
+        Ok(slot) => slot,
+        Err(e) => return e.into_response(),
+    };
+    ws.max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| follow(socket, s, credential, slot))
 }
 
-async fn follow(mut socket: WebSocket, s: ApiState, credential: Credential) {
-    let mut rx = s.control.engine().subscribe();
+async fn follow(mut socket: WebSocket, s: ApiState, credential: Credential, _slot: SocketSlot) {
+    let mut rx = s.events.feed(&s);
     let mut states = States::new();
     let mut recheck = tokio::time::interval(RECHECK);
     recheck.tick().await;
@@ -69,8 +105,8 @@ async fn follow(mut socket: WebSocket, s: ApiState, credential: Credential) {
                 if changed.is_err() {
                     break;
                 }
-                let snap = rx.borrow_and_update().clone();
-                if send_snapshot(&mut socket, &snap, &mut states).await.is_err() {
+                let frame = rx.borrow_and_update().clone();
+                if send_snapshot(&mut socket, &frame, &mut states).await.is_err() {
                     return;
                 }
             }
@@ -84,7 +120,8 @@ async fn follow(mut socket: WebSocket, s: ApiState, credential: Credential) {
                 }
             }
             msg = socket.recv() => match msg {
-                // Pings are answered by axum; clients have nothing else to say.
+                // Pings are answered by axum; clients have nothing else to say. A message
+                // over the size limit is an error here: the socket closes.
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
             },
@@ -96,13 +133,14 @@ async fn follow(mut socket: WebSocket, s: ApiState, credential: Credential) {
 /// The state of each input and output, keyed by (input, output) names.
 type States = HashMap<(String, Option<String>), FlowState>;
 
-/// Sends the state changes since the previous snapshot, then the snapshot.
+/// Sends the state changes since the previous snapshot, then the snapshot (its text is
+/// shared by every socket).
 async fn send_snapshot(
     socket: &mut WebSocket,
-    snap: &Snapshot,
+    frame: &Frame,
     states: &mut States,
 ) -> Result<(), axum::Error> {
-    for input in &snap.inputs {
+    for input in &frame.snapshot.inputs {
         let flows = std::iter::once(((input.name.clone(), None), input.state)).chain(
             input
                 .outputs
@@ -120,19 +158,5 @@ async fn send_snapshot(
             }
         }
     }
-    let msg = Tagged {
-        kind: "snapshot",
-        snapshot: snap,
-    };
-    let text = serde_json::to_string(&msg).unwrap_or_default();
-    socket.send(Message::Text(text.into())).await
-}
-
-/// `{"type": "snapshot", …the snapshot's fields}`.
-#[derive(serde::Serialize)]
-struct Tagged<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(flatten)]
-    snapshot: &'a Snapshot,
+    socket.send(Message::Text(frame.text.clone())).await
 }

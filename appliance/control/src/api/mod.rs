@@ -3,6 +3,7 @@
 //! - `routes`: the table of every route and who may call it (router, OpenAPI, tests);
 //! - `schemas`: JSON Schemas of the request bodies, for the OpenAPI document;
 //! - `auth`: bearer tokens → [`auth::Principal`], and the role → permission matrix;
+//! - `edge`: trusted proxies and the HTTP server's connection limits;
 //! - `error`, `json`: JSON errors with stable codes, strict bodies that name the field;
 //! - `session`: sign-in, refresh, logout, first admin, one's own account and 2FA;
 //! - `flows`: inputs and outputs; `events`: status, metrics, WebSocket;
@@ -10,6 +11,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod edge;
 pub mod error;
 pub mod events;
 pub mod flows;
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderValue, Method};
+use axum::http::{header, HeaderValue};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
@@ -45,6 +47,8 @@ pub struct ApiConfig {
     pub panel: panel_sessions::Lifetimes,
     /// The ports encoders and players use, for the connection URLs the panel shows.
     pub endpoints: Endpoints,
+    /// Trusted proxies and connection limits (`[http]`).
+    pub edge: edge::EdgeConfig,
 }
 
 /// The media listeners' ports (`None`: that listener is off).
@@ -64,6 +68,7 @@ impl Default for ApiConfig {
             api_burst: 200.0,
             panel: panel_sessions::Lifetimes::default(),
             endpoints: Endpoints::default(),
+            edge: edge::EdgeConfig::default(),
         }
     }
 }
@@ -76,6 +81,8 @@ pub struct ApiState {
     pub login_limiter: Arc<LoginLimiter>,
     pub api_limiter: Arc<ApiLimiter>,
     pub config: Arc<ApiConfig>,
+    /// The WebSockets' shared snapshot feed and per-principal counts.
+    pub events: Arc<events::EventHub>,
 }
 
 impl ApiState {
@@ -87,6 +94,7 @@ impl ApiState {
             login_limiter: Arc::new(LoginLimiter::new()),
             api_limiter: Arc::new(ApiLimiter::new(config.api_rate, config.api_burst)),
             config: Arc::new(config),
+            events: Arc::default(),
             control,
         })
     }
@@ -161,25 +169,9 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/v1/config/export", get(a::export_config))
         .route("/api/v1/config/import", post(a::import_config))
-        .fallback(not_found)
         .layer(DefaultBodyLimit::max(json::MAX_BODY))
         .layer(axum::middleware::map_response(no_store))
         .with_state(state)
-}
-
-/// No route: JSON for API paths, a page for the panel's.
-async fn not_found(method: Method, uri: axum::http::Uri) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let e = error::ApiError::new(
-        axum::http::StatusCode::NOT_FOUND,
-        "no_route",
-        format!("no such route for {method}"),
-    );
-    if uri.path().starts_with("/api/") || uri.path() == "/metrics" {
-        e.into_response()
-    } else {
-        crate::panel::web::PanelError::Api(e).into_response()
-    }
 }
 
 /// API answers carry credentials and live state: never cached by a browser or a proxy.

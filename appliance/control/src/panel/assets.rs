@@ -1,10 +1,11 @@
 //! The panel's stylesheet and script, compiled into the binary and served by Relevo itself:
 //! an appliance may have no internet, so nothing comes from a CDN. Browsers revalidate with
-//! the ETag (a hash of the content), so an update is picked up at once.
+//! the ETag (a hash of the content), so an update is picked up at once. Also `/favicon.ico`,
+//! which every browser asks for: the customer's logo, else a default icon.
 
 use std::sync::OnceLock;
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -20,6 +21,11 @@ const ASSETS: &[Asset] = &[
         name: "panel.css",
         mime: "text/css; charset=utf-8",
         body: include_str!("../../assets/panel.css"),
+    },
+    Asset {
+        name: "favicon.svg",
+        mime: "image/svg+xml",
+        body: include_str!("../../assets/favicon.svg"),
     },
     Asset {
         name: "panel.js",
@@ -64,4 +70,26 @@ pub async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Response {
         asset.body,
     )
         .into_response()
+}
+
+/// `GET /favicon.ico`: the branding's logo when there is one, else the default icon. The
+/// browser asks for it on every first visit; a 404 there is a console error on every page.
+pub async fn favicon(State(s): State<crate::api::ApiState>, headers: HeaderMap) -> Response {
+    match crate::store::settings::logo(s.control.pool()).await {
+        Ok(Some((bytes, mime))) => (
+            [
+                (header::CONTENT_TYPE, mime),
+                // An SVG logo must not run script in our origin when opened directly.
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; sandbox".to_owned(),
+                ),
+                (header::CACHE_CONTROL, "no-cache".to_owned()),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(None) => serve(Path("favicon.svg".to_owned()), headers).await,
+        Err(e) => crate::api::error::ApiError::from(e).into_response(),
+    }
 }

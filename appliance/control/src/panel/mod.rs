@@ -6,6 +6,7 @@
 //! - `web`: cookies, CSRF, the session extractor, the page context, rendering;
 //! - `form_errors`: a refused form's error, on its field or above the form;
 //! - `i18n`: the words, one file per language (`i18n/*.toml`);
+//! - `local_path`: the check on every redirect target a visitor chooses (`next`, `Referer`);
 //! - `sign_in`: sign-in with 2FA, sign-out, the first admin's page;
 //! - `dashboard`: every flow live (the browser follows `/api/v1/events` with its cookie);
 //! - `flows`: input and output forms, connection details, presets;
@@ -20,6 +21,7 @@ pub mod dashboard;
 pub mod flows;
 pub mod form_errors;
 pub mod i18n;
+pub mod local_path;
 pub mod sign_in;
 pub mod web;
 
@@ -82,10 +84,31 @@ pub fn router(state: ApiState) -> Router {
         .route("/settings/logo", post(admin::upload_logo))
         .route("/settings/logo/delete", post(admin::clear_logo))
         .route("/assets/{file}", get(assets::serve))
+        .route("/favicon.ico", get(assets::favicon))
         .layer(axum::middleware::from_fn(web::csrf_layer))
         .layer(axum::middleware::from_fn(web::localize_errors))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// No route: the API's JSON 404 under `/api/` and for `/metrics`, a page elsewhere. The
+/// fallback of the whole application (see [`crate::app`]), so it lives on the panel's side:
+/// the panel uses the API, never the other way round.
+pub async fn not_found(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let e = crate::api::error::ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "no_route",
+        format!("no such route for {method}"),
+    );
+    if uri.path().starts_with("/api/") || uri.path() == "/metrics" {
+        e.into_response()
+    } else {
+        web::PanelError::Api(e).into_response()
+    }
 }
 
 /// Pages are never framed (clickjacking), never cached (they show live state and

@@ -53,12 +53,9 @@ pub struct NextQuery {
     ok: Option<String>,
 }
 
-/// Only a path of ours: never another site (`//evil`, `https://…`).
+/// Only a path of ours: never another site (see [`super::local_path`]).
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
-    }
+    super::local_path::local_or_root(next)
 }
 
 pub async fn login_page(

@@ -38,13 +38,9 @@ pub const CSRF_FIELD: &str = "_csrf";
 const MAX_FORM: usize = 2 * 1024 * 1024;
 
 /// Whether the browser reached us over HTTPS: the appliance's nginx says so in
-/// `X-Forwarded-Proto`, trusted only from loopback like `X-Forwarded-For`.
+/// `X-Forwarded-Proto`, trusted only from a configured proxy like `X-Forwarded-For`.
 pub fn is_https(parts: &Parts) -> bool {
-    let from_proxy = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .is_some_and(|c| c.0.ip().is_loopback());
-    from_proxy
+    crate::api::edge::via_trusted_proxy(parts)
         && parts
             .headers
             .get("x-forwarded-proto")
@@ -228,8 +224,8 @@ fn next_of(parts: &Parts) -> String {
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    if parts.method == Method::GET && path.starts_with('/') && !path.starts_with("//") {
-        path
+    if parts.method == Method::GET {
+        super::local_path::local_or_root(Some(&path))
     } else {
         "/".to_owned()
     }
@@ -500,7 +496,9 @@ pub fn done(to: &str, notice: &str) -> Response {
     Redirect::to(&format!("{to}{sep}ok={notice}")).into_response()
 }
 
-/// `GET /lang/{code}`: remembers the language for a year and goes back.
+/// `GET /lang/{code}`: remembers the language for a year and goes back to the page the
+/// link was on, when the `Referer` is a page of this very host (port included) and its path
+/// passes [`super::local_path`]; anywhere else, to `/`.
 pub async fn set_lang(
     axum::extract::Path(code): axum::extract::Path<String>,
     State(_): State<ApiState>,
@@ -512,22 +510,32 @@ pub async fn set_lang(
         .get(header::REFERER)
         .and_then(|r| r.to_str().ok())
         .and_then(|r| url::Url::parse(r).ok())
-        .filter(|u| u.host_str().is_some_and(|h| v.host.starts_with(h)))
-        .map_or_else(
-            || "/".to_owned(),
-            |u| {
-                let mut p = u.path().to_owned();
-                if let Some(q) = u.query() {
-                    p.push('?');
-                    p.push_str(q);
-                }
-                p
-            },
-        );
+        .filter(|u| same_host(u, &v.host))
+        .map(|u| {
+            let mut p = u.path().to_owned();
+            if let Some(q) = u.query() {
+                p.push('?');
+                p.push_str(q);
+            }
+            super::local_path::local_or_root(Some(&p))
+        })
+        .unwrap_or_else(|| "/".to_owned());
     let mut res = Redirect::to(&back).into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(LANG_COOKIE, lang.code(), Some(365 * 86_400), false, v.https),
     );
     res
+}
+
+/// Whether `u` names exactly `host` (`name` or `name:port`, as the `Host` header has it).
+fn same_host(u: &url::Url, host: &str) -> bool {
+    let Some(name) = u.host_str() else {
+        return false;
+    };
+    let authority = match u.port() {
+        Some(port) => format!("{name}:{port}"),
+        None => name.to_owned(),
+    };
+    authority.eq_ignore_ascii_case(host)
 }
