@@ -82,15 +82,17 @@ fn sockets_are_capped_per_principal_and_large_messages_close() {
     let mut first = mine.remove(0);
     first.close(None).unwrap();
     while first.read().is_ok() {}
-    wait_until("a freed socket place", Duration::from_secs(30), || {
-        match open(&relevo, &visor) {
+    wait_until(
+        "a freed socket place",
+        Duration::from_secs(30),
+        || match open(&relevo, &visor) {
             Ok(ws) => {
                 mine.push(ws);
                 true
             }
             Err(_) => false,
-        }
-    });
+        },
+    );
 
     // A client message over the limit closes that socket, and only that one.
     admin
@@ -98,7 +100,10 @@ fn sockets_are_capped_per_principal_and_large_messages_close() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        assert!(Instant::now() < deadline, "the large message closed nothing");
+        assert!(
+            Instant::now() < deadline,
+            "the large message closed nothing"
+        );
         match admin.read() {
             Ok(Message::Close(_)) | Err(_) => break,
             Ok(_) => {}

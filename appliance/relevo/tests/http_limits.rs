@@ -87,7 +87,11 @@ async fn per_address_cap_refuses_the_excess_and_others_are_still_served() {
     }
     // Everything past the 50th is closed at once; the 50 stay (the header timeout is long).
     let refused = wait_closed(&flood, FLOOD - 50, Duration::from_secs(30)).await;
-    assert_eq!(refused, FLOOD - 50, "connections closed by the per-address cap");
+    assert_eq!(
+        refused,
+        FLOOD - 50,
+        "connections closed by the per-address cap"
+    );
     // A normal API request from another address is served meanwhile.
     assert_eq!(
         get_from([127, 0, 0, 2], relevo.http, "/api/v1/status", &token).await,
@@ -109,7 +113,10 @@ async fn per_address_cap_refuses_the_excess_and_others_are_still_served() {
     drop(flood);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while get_from([127, 0, 0, 1], relevo.http, "/api/v1/status", &token).await != 200 {
-        assert!(tokio::time::Instant::now() < deadline, "127.0.0.1 served again");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "127.0.0.1 served again"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(
