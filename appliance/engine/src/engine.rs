@@ -14,9 +14,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::hub::Hub;
 use crate::metrics::{FlowState, OutputCounters, Snapshot};
+use crate::rtmp::server::{Admission, RtmpLimits};
 use crate::rtmp::tls::{CertReloader, ClientTls};
 use crate::spec::{DesiredState, InputSource, InputSpec, Name, OutputKind, OutputSpec, StateError};
-use crate::{input, output, rtmp_routes, srt};
+use crate::{input, output, srt};
 
 /// Where the engine listens. `None` disables a listener.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct EngineConfig {
     pub tls: Option<TlsFiles>,
     /// Trust used by RTMPS push outputs and pull inputs.
     pub client_tls: ClientTls,
+    /// Connection limits shared by the RTMP and RTMPS listeners.
+    pub rtmp_limits: RtmpLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -138,7 +141,8 @@ impl Engine {
                 .spawn(srt::endpoint::accept_loop(shared.clone(), listener));
         }
         let router: Arc<dyn crate::rtmp::router::RtmpRouter> =
-            Arc::new(rtmp_routes::Router::new(shared.clone()));
+            Arc::new(crate::rtmp::routes::Router::new(shared.clone()));
+        let admission = Admission::new(config.rtmp_limits.clone());
         if let Some(addr) = config.rtmp {
             let l = TcpListener::bind(addr)
                 .await
@@ -149,10 +153,11 @@ impl Engine {
                 })?;
             bound.rtmp = l.local_addr().ok();
             tracing::info!(addr = %bound.rtmp.unwrap_or(addr), "RTMP listening");
-            shared.tasks.spawn(crate::rtmp::server::serve(
+            shared.tasks.spawn(crate::rtmp::server::serve_with(
                 l,
                 None,
                 router.clone(),
+                admission.clone(),
                 shared.cancel.child_token(),
             ));
         }
@@ -168,10 +173,11 @@ impl Engine {
                 })?;
             bound.rtmps = l.local_addr().ok();
             tracing::info!(addr = %bound.rtmps.unwrap_or(addr), "RTMPS listening");
-            shared.tasks.spawn(crate::rtmp::server::serve(
+            shared.tasks.spawn(crate::rtmp::server::serve_with(
                 l,
                 Some(tls),
                 router,
+                admission,
                 shared.cancel.child_token(),
             ));
         }

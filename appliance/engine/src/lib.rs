@@ -9,7 +9,7 @@
 //! - `hub/`: one per input: fan-out with bounded per-output queues and a GOP cache;
 //! - `remux`: TS ⇄ FLV conversion shared by all outputs of the other protocol;
 //! - `rtmp/`, `srt/`: protocol endpoints (listeners, push, pull) and how each sends and
-//!   receives;
+//!   receives; `rtmp::routes` answers RTMP publishers and players from the registry;
 //! - `output/`: push output handlers with classified errors and backoff;
 //! - `metrics`: counters and the shared snapshot; `live`: the task that samples them each
 //!   second; `prometheus`: the snapshot in Prometheus text format.
@@ -25,7 +25,6 @@ mod output;
 pub mod prometheus;
 pub mod remux;
 pub mod rtmp;
-mod rtmp_routes;
 pub mod spec;
 mod srt;
 pub mod unit;

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use relevo_control::flow_doc::{FieldError, InputDoc, OutputDoc};
-use relevo_engine::rtmp::ClientTls;
+use relevo_engine::rtmp::{ClientTls, RtmpLimits};
 use relevo_engine::spec::{DesiredState, InputSpec, Name, OutputSpec};
 use relevo_engine::{EngineConfig, TlsFiles};
 use serde::Deserialize;
@@ -51,7 +51,24 @@ struct RawFile {
     #[serde(default)]
     http: RawHttp,
     #[serde(default)]
+    rtmp: RawRtmp,
+    #[serde(default)]
     input: Vec<RawInput>,
+}
+
+/// `[rtmp]`: connection limits of the RTMP and RTMPS listeners together (see
+/// `relevo_engine::rtmp::server::admission` for the defaults and where they come from).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRtmp {
+    max_connections: Option<usize>,
+    /// Connections that have not yet published or played.
+    max_unauthenticated: Option<usize>,
+    max_unauthenticated_per_address: Option<usize>,
+    /// From accept to an accepted publish or play.
+    setup_timeout_s: Option<u64>,
+    /// What all unauthenticated connections together may make the relay buffer.
+    max_unauthenticated_buffer_mib: Option<usize>,
 }
 
 /// `[http]`: who the HTTP server trusts and how many connections it keeps (see
@@ -345,6 +362,49 @@ fn engine_config(ctx: &Ctx, raw: &RawFile) -> Result<EngineConfig, ConfigError> 
         rtmps,
         tls,
         client_tls,
+        rtmp_limits: rtmp_limits(ctx, &raw.rtmp)?,
+    })
+}
+
+fn rtmp_limits(ctx: &Ctx, raw: &RawRtmp) -> Result<RtmpLimits, ConfigError> {
+    let d = RtmpLimits::default();
+    let within = |field: &str, v: Option<usize>, default: usize, max: usize| match v {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ctx.err(field, format!("must be 1–{max}"))),
+    };
+    let total = within(
+        "rtmp.max_connections",
+        raw.max_connections,
+        d.max_connections,
+        1_000_000,
+    )?;
+    // At least one place stays for publishers and players.
+    let unauth_max = total.saturating_sub(1).max(1);
+    let field = "rtmp.max_unauthenticated";
+    let unauth = within(
+        field,
+        raw.max_unauthenticated,
+        d.max_unauthenticated.min(unauth_max),
+        unauth_max,
+    )?;
+    let field = "rtmp.max_unauthenticated_per_address";
+    let per_address = raw.max_unauthenticated_per_address;
+    let per_address = within(field, per_address, d.max_per_address.min(unauth), unauth)?;
+    let setup_timeout = match raw.setup_timeout_s {
+        None => d.setup_timeout,
+        Some(s @ 1..=300) => std::time::Duration::from_secs(s),
+        Some(_) => return Err(ctx.err("rtmp.setup_timeout_s", "must be 1–300 seconds")),
+    };
+    let field = "rtmp.max_unauthenticated_buffer_mib";
+    let mib = raw.max_unauthenticated_buffer_mib;
+    let mib = within(field, mib, d.max_unauthenticated_bytes >> 20, 4096)?;
+    Ok(RtmpLimits {
+        max_connections: total,
+        max_unauthenticated: unauth,
+        max_per_address: per_address,
+        setup_timeout,
+        max_unauthenticated_bytes: mib << 20,
     })
 }
 

@@ -16,6 +16,16 @@ const SET_DATA_FRAME: &str = "@setDataFrame";
 
 /// Serializes metadata as an FLV script-data body (`"onMetaData"`, object).
 pub fn metadata_to_body(metadata: &StreamMetadata) -> Bytes {
+    serialize(None, metadata)
+}
+
+/// Metadata as a publisher sends it to a server: `"@setDataFrame"`, `"onMetaData"`, object
+/// (what ffmpeg's and OBS's RTMP output write, and servers store for their players).
+pub fn metadata_to_data_frame(metadata: &StreamMetadata) -> Bytes {
+    serialize(Some(SET_DATA_FRAME), metadata)
+}
+
+fn serialize(prefix: Option<&str>, metadata: &StreamMetadata) -> Bytes {
     let mut props = std::collections::HashMap::new();
     let mut num = |name: &str, value: Option<f64>| {
         if let Some(v) = value {
@@ -40,10 +50,12 @@ pub fn metadata_to_body(metadata: &StreamMetadata) -> Bytes {
             Amf0Value::Utf8String(encoder.clone()),
         );
     }
-    let values = vec![
-        Amf0Value::Utf8String(ON_META_DATA.to_string()),
-        Amf0Value::Object(props),
-    ];
+    let mut values: Vec<Amf0Value> = prefix
+        .map(|p| Amf0Value::Utf8String(p.to_string()))
+        .into_iter()
+        .collect();
+    values.push(Amf0Value::Utf8String(ON_META_DATA.to_string()));
+    values.push(Amf0Value::Object(props));
     // Serializing numbers, booleans, strings and an object cannot fail.
     Bytes::from(rml_amf0::serialize(&values).unwrap_or_default())
 }
@@ -81,7 +93,14 @@ mod tests {
         m.encoder = Some("Lavf".into());
         let body = metadata_to_body(&m);
         assert_eq!(body[0], 0x02, "starts with an AMF0 string");
-        assert_eq!(body_to_metadata(&body), Some(m));
+        assert_eq!(body_to_metadata(&body), Some(m.clone()));
+        let frame = metadata_to_data_frame(&m);
+        let values = rml_amf0::deserialize(&mut Cursor::new(&frame[..])).expect("AMF0");
+        assert_eq!(
+            values.first().cloned().and_then(Amf0Value::get_string),
+            Some(SET_DATA_FRAME.to_string())
+        );
+        assert_eq!(body_to_metadata(&frame), Some(m));
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! RTMP and RTMPS: the ingest listener, push and pull links, and the pieces they share.
 //!
 //! This module speaks the protocol (through `rml_rtmp`'s sans-IO sessions) and moves FLV tags;
-//! it knows nothing of flows, hubs or retry policy. The [`router`] decides what a stream key
-//! means; push and pull make exactly one connection attempt and classify how it ended.
+//! apart from `routes` it knows nothing of flows, hubs or retry policy. The [`router`] is the
+//! interface that decides what a stream key means, `routes` the engine's answer; push and pull
+//! make exactly one connection attempt and classify how it ended.
 //!
 //! Layout:
 //! - [`router`]: the interface to the engine (publish/play decisions, tag sinks and feeds).
-//! - [`server`]: the accept loop and one task per connection (publishers and players).
+//! - `routes`: the engine's router: stream keys looked up in its registry of flows.
+//! - [`server`]: the accept loop, admission (pools, deadline, per-address cap) and one task
+//!   per connection (publishers and players).
 //! - [`push`] / [`pull`]: one outgoing connection that publishes, or plays, a remote stream.
 //! - [`url`]: `rtmp://` / `rtmps://` URLs split into host, app and stream key.
 //! - [`tls`]: the server certificate with reload on renewal, and the client trust roots.
@@ -29,6 +32,7 @@ pub mod meta;
 pub mod pull;
 pub mod push;
 pub mod router;
+pub(crate) mod routes;
 pub mod server;
 pub mod tls;
 pub mod url;
@@ -37,6 +41,6 @@ pub use flags::tag_flags;
 pub use pull::pull;
 pub use push::push;
 pub use router::{FlvIngest, FlvSubscription, Peer, Rejection, RtmpRouter};
-pub use server::serve;
+pub use server::{serve, serve_with, Admission, RtmpLimits};
 pub use tls::{CertReloader, ClientTls, TlsError};
 pub use url::{RtmpUrl, UrlError};

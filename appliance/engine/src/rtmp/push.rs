@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rml_rtmp::sessions::{ClientSessionEvent, ClientSessionResult, PublishRequestType};
+use rml_rtmp::sessions::{ClientSessionEvent, PublishRequestType};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::chunk;
 use super::client::{check_status, protocol, write_error, ClientConn, STALL_TIMEOUT};
 use super::direct::{self, Batch, DirectSlot};
+use super::guard::MessageType;
 use super::meta;
 use super::tls::ClientTls;
 use super::url::RtmpUrl;
@@ -129,20 +130,15 @@ enum Wake {
 }
 
 /// Writes the tags taken from the queue: media chunked once for every connection on the
-/// usual stream id (see [`chunk::media_wire`]), metadata as `rml_rtmp` publishes it
-/// (`@setDataFrame`).
+/// usual stream id (see [`chunk::media_wire`]), metadata by [`metadata_wire`].
 async fn send_batch(
     conn: &mut ClientConn,
     batch: &mut Batch,
     stream_id: u32,
     feed: &PushFeed<'_>,
 ) -> Result<(), LinkError> {
-    let session = &mut conn.session;
     let wire = |tag: &FlvTag| match tag.kind {
-        FlvKind::Meta => match session.publish_metadata(&meta::body_to_metadata(&tag.body)?) {
-            Ok(ClientSessionResult::OutboundResponse(packet)) => Some(Bytes::from(packet.bytes)),
-            _ => None,
-        },
+        FlvKind::Meta => metadata_wire(stream_id, tag),
         FlvKind::Video | FlvKind::Audio => chunk::media_wire(stream_id, tag),
     };
     batch
@@ -156,4 +152,22 @@ async fn send_batch(
         )
         .await
         .map_err(write_error)
+}
+
+/// Metadata as a publisher sends it (`@setDataFrame`, `onMetaData`), stamped 0 on a chunk
+/// stream of ours; `None` for a script tag that is not `onMetaData`. Not through
+/// `rml_rtmp`'s `publish_metadata`: it stamps the message with the session's age, and ffmpeg
+/// reads metadata with a timestamp other than 0 as a data packet of an extra `Subtitle: text`
+/// stream (which also stalls a `-t` recording: that stream never advances). ffmpeg and
+/// nginx-rtmp stamp it 0.
+fn metadata_wire(stream_id: u32, tag: &FlvTag) -> Option<Bytes> {
+    let body = meta::metadata_to_data_frame(&meta::body_to_metadata(&tag.body)?);
+    Some(chunk::media_message(
+        chunk::META_CSID,
+        MessageType::AMF0_DATA,
+        stream_id,
+        0,
+        &body,
+        chunk::OUT_CHUNK_SIZE,
+    ))
 }

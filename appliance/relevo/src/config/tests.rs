@@ -223,3 +223,43 @@ fn http_address_defaults_to_loopback_and_is_checked() {
     let e = err("[listen]\nhttp = \"localhost\"\n");
     assert!(e.contains("listen.http"), "{e}");
 }
+
+#[test]
+fn rtmp_limits_default_and_are_checked() {
+    let cfg = check("").expect("valid");
+    assert_eq!(cfg.engine.rtmp_limits, RtmpLimits::default());
+    let cfg = check(
+        "[rtmp]\nmax_connections = 100\nmax_unauthenticated = 40\n\
+         max_unauthenticated_per_address = 4\nsetup_timeout_s = 3\n\
+         max_unauthenticated_buffer_mib = 2\n",
+    )
+    .expect("valid");
+    let l = &cfg.engine.rtmp_limits;
+    assert_eq!(
+        (l.max_connections, l.max_unauthenticated, l.max_per_address),
+        (100, 40, 4)
+    );
+    assert_eq!(l.setup_timeout, std::time::Duration::from_secs(3));
+    assert_eq!(l.max_unauthenticated_bytes, 2 << 20);
+    // A lower total lowers the defaults under it.
+    let cfg = check("[rtmp]\nmax_connections = 10\n").expect("valid");
+    let l = &cfg.engine.rtmp_limits;
+    assert_eq!((l.max_unauthenticated, l.max_per_address), (9, 9));
+    for (bad, field) in [
+        ("max_connections = 0", "rtmp.max_connections"),
+        (
+            "max_connections = 10\nmax_unauthenticated = 10",
+            "rtmp.max_unauthenticated",
+        ),
+        (
+            "max_unauthenticated = 8\nmax_unauthenticated_per_address = 9",
+            "per_address",
+        ),
+        ("setup_timeout_s = 0", "rtmp.setup_timeout_s"),
+        ("max_unauthenticated_buffer_mib = 0", "buffer_mib"),
+        ("per_address = 3", "per_address"),
+    ] {
+        let e = err(&format!("[rtmp]\n{bad}\n"));
+        assert!(e.contains(field), "{bad}: {e}");
+    }
+}
