@@ -11,6 +11,7 @@
 //! - `reactor.rs`: the thread that waits on one libsrt epoll and wakes tasks.
 //! - `socket.rs`: socket options and the owned socket (deregister + `srt_close` on drop).
 //! - `error.rs`, `stats.rs`, `log.rs` (libsrt log -> `tracing` target `libsrt`), `addr.rs`.
+//! - `heap.rs`: hands the memory libsrt freed back to the system after a burst of connections.
 //! - `ffi.rs`: the hand-written C declarations; the only place that names libsrt symbols.
 //!
 //! This is the one crate of the workspace allowed `unsafe`; every block says why it is sound.
@@ -44,6 +45,7 @@
 mod addr;
 mod error;
 mod ffi;
+mod heap;
 mod listener;
 mod log;
 mod reactor;
@@ -54,10 +56,11 @@ mod stream;
 use std::sync::Once;
 
 pub use error::{reject_reason_str, SrtError};
+pub use heap::release_free_memory;
 pub use listener::{
     Accepted, ConnectRequest, Decision, ListenerOptions, RejectCode, Rejection, SrtListener,
 };
-pub use log::{set_libsrt_log_level, LibsrtLogLevel};
+pub use log::{set_libsrt_log_level, share_log_budget, LibsrtLogLevel};
 pub use reactor::epoll_waits;
 pub use stats::SrtStats;
 pub use stream::{CallerOptions, SrtStream, MAX_PAYLOAD, RECV_BUFFER_SIZE};

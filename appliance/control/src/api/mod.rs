@@ -50,6 +50,8 @@ pub struct ApiConfig {
     /// Trusted proxies and connection limits (`[http]`).
     pub edge: edge::EdgeConfig,
 }
+    /// Failed sign-ins (rows anyone can add) are deleted from the audit log after this.
+    pub failed_sign_in_retention: time::Duration,
 
 /// The media listeners' ports (`None`: that listener is off).
 #[derive(Debug, Clone, Copy, Default)]
@@ -71,6 +73,7 @@ impl Default for ApiConfig {
             edge: edge::EdgeConfig::default(),
         }
     }
+            failed_sign_in_retention: time::Duration::days(90),
 }
 
 /// What every handler gets.

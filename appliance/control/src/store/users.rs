@@ -11,7 +11,7 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor, Target};
-use super::{sessions, StoreError};
+use super::{api_tokens, sessions, StoreError};
 use crate::domain::{Email, Password, Role};
 use crate::password;
 
@@ -110,6 +110,31 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<User, StoreError> {
 }
 
 /// The user with `id`, its row locked until the end of the transaction on `conn`.
+/// The user with `id` and their token generation (migration 0017: an access token issued
+/// under an older generation is refused); `NotFound` if there is none.
+pub async fn get_with_generation(pool: &PgPool, id: i64) -> Result<(User, i64), StoreError> {
+    let r = sqlx::query!(
+        r#"SELECT id, email, role AS "role: Role", totp_secret IS NOT NULL AS "totp_enrolled!",
+                  totp_required, disabled, created_at, updated_at, token_generation
+           FROM users WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(StoreError::NotFound { what: "user", id })?;
+    let user = User {
+        id: r.id,
+        email: r.email,
+        role: r.role,
+        totp_enrolled: r.totp_enrolled,
+        totp_required: r.totp_required,
+        disabled: r.disabled,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    };
+    Ok((user, r.token_generation))
+}
+
 pub(crate) async fn lock(conn: &mut PgConnection, id: i64) -> Result<User, StoreError> {
     sqlx::query_as!(
         User,
@@ -170,7 +195,9 @@ fn keep_an_admin(admins: &[i64], user_id: i64, stays_admin: bool) -> Result<(), 
     Ok(())
 }
 
-/// Changes role, disabled or 2FA requirement. Disabling also ends the user's sessions.
+/// Changes role, disabled or 2FA requirement. Disabling also ends the user's sessions and
+/// revokes the API tokens they created (their rights came from this user). A change of
+/// role or of disabled also ends every access token of the user (migration 0018).
 pub async fn update(
     pool: &PgPool,
     actor: &Actor,
@@ -202,6 +229,7 @@ pub async fn update(
     if disabled && !before.disabled {
         sessions::revoke_user_on(&mut tx, id).await?;
     }
+        api_tokens::revoke_created_by(&mut tx, actor, id, "creator_disabled").await?;
     let snapshot = |u: &User| json!({ "role": u.role, "disabled": u.disabled, "totp_required": u.totp_required });
     let (b, a) = (snapshot(&before), snapshot(&after));
     audit::record(
@@ -251,13 +279,15 @@ pub async fn set_password(
 }
 
 /// Deletes a user (their sessions and recovery codes go with them; API tokens they created
-/// stay). `LastAdmin` if they are the last enabled admin.
+/// are revoked, as their rights came from this user). `LastAdmin` if they are the last
+/// enabled admin.
 pub async fn delete(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
     let admins = lock_admins(&mut tx).await?;
     let user = lock(&mut tx, id).await?;
     keep_an_admin(&admins, id, false)?;
     sqlx::query!("DELETE FROM users WHERE id = $1", id)
+    api_tokens::revoke_created_by(&mut tx, actor, id, "creator_deleted").await?;
         .execute(&mut *tx)
         .await?;
     let before = json!({ "email": user.email, "role": user.role, "disabled": user.disabled });
@@ -319,6 +349,37 @@ pub async fn verify_password(
 }
 
 /// An audit row for a login attempt: `auth.login` when `outcome` is [`LOGIN_OK`], else
+/// The token generation of user `id` now (0 if there is none: a token for a deleted user
+/// is refused anyway).
+pub async fn token_generation(pool: &PgPool, id: i64) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar!("SELECT token_generation FROM users WHERE id = $1", id)
+            .fetch_optional(pool)
+            .await?
+            .unwrap_or(0),
+    )
+}
+
+/// An audit row for sign-ins refused by a running lockout (`auth.login_failed`, reason
+/// `locked_out`): `refused` attempts since the last such row for this lock, which `scope`
+/// names (`account_and_address`, `address`, `account`).
+pub async fn record_lockout(
+    pool: &PgPool,
+    actor: &Actor,
+    email: &str,
+    scope: &str,
+    refused: u32,
+    retry_after_s: u64,
+) -> Result<(), StoreError> {
+    let after = json!({
+        "reason": "locked_out",
+        "scope": scope,
+        "refused": refused,
+        "retry_after_s": retry_after_s,
+    });
+    record_attempt(pool, actor, email, "auth.login_failed", Some(after)).await
+}
+
 /// `auth.login_failed` with `{"reason": outcome}`. The email is recorded as typed (cut to
 /// 254 characters), and linked to the account if one has it.
 pub async fn record_login(
@@ -327,16 +388,26 @@ pub async fn record_login(
     email: &str,
     outcome: &str,
 ) -> Result<(), StoreError> {
+) -> Result<(), StoreError> {
+    if outcome == LOGIN_OK {
+        record_attempt(pool, actor, email, "auth.login", None).await
+    } else {
+        let after = json!({ "reason": outcome });
+        record_attempt(pool, actor, email, "auth.login_failed", Some(after)).await
+    }
+}
+
+async fn record_attempt(
+    pool: &PgPool,
+    actor: &Actor,
+    email: &str,
+    action: &str,
+    after: Option<serde_json::Value>,
     let email: String = email.trim().chars().take(Email::MAX_LEN).collect();
     let mut conn = pool.acquire().await?;
     let id = sqlx::query_scalar!("SELECT id FROM users WHERE lower(email) = lower($1)", email)
         .fetch_optional(&mut *conn)
         .await?;
-    let (action, after) = if outcome == LOGIN_OK {
-        ("auth.login", None)
-    } else {
-        ("auth.login_failed", Some(json!({ "reason": outcome })))
-    };
     let target = Target {
         kind: "user",
         id,

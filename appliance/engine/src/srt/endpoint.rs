@@ -3,7 +3,10 @@
 //! The caller's streamid picks the input or output; unknown keys, wrong modes, disabled
 //! flows and a second publisher are rejected inside libsrt's listen callback, before the
 //! handshake completes. Wrong passphrases are rejected by libsrt itself (enforced
-//! encryption) with the passphrase we set in the callback.
+//! encryption) with the passphrase we set in the callback; a key weaker than the input's is
+//! found out only after the handshake. A source refused that late is held (see `hold`):
+//! its retries are refused in the callback. Every refusal line, ours and libsrt's, shares
+//! one budget of [`REFUSALS_LOGGED_PER_SECOND`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -22,19 +25,46 @@ use crate::hub::Hub;
 use crate::log_limit::LogLimit;
 use crate::metrics::{LinkDirection, OutputCounters, PublisherInfo};
 use crate::spec::{InputSource, OutputKind};
+use crate::srt::hold::{RefusalHold, REFUSAL_HOLD};
+use crate::srt::reclaim::Reclaim;
 use crate::srt::recv::Burst;
 use crate::srt::send::{send_feed, FeedEnd, STALL_AFTER};
 
 /// How long a closing sender waits for its last packets to be acknowledged.
 pub(crate) const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-pub(crate) fn bind(shared: &Arc<Shared>, addr: SocketAddr) -> Result<SrtListener, SrtError> {
+/// libsrt's refusals that come from the caller's settings (`SRT_REJ_BADSECRET`: wrong
+/// passphrase; `SRT_REJ_UNSECURE`: passphrase missing or unexpected; see
+/// [`relevo_srt::Rejection::code`]): its retries would fail the same way, so it is held.
+const CALLER_SETTING_REFUSALS: [i32; 2] = [10, 11];
+
+/// The SRT listener and what its callback and its accept loop share.
+pub(crate) struct Endpoint {
+    listener: SrtListener,
+    hold: Arc<RefusalHold>,
+    reclaim: Arc<Reclaim>,
+}
+
+impl Endpoint {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr()
+    }
+}
+
+pub(crate) fn bind(shared: &Arc<Shared>, addr: SocketAddr) -> Result<Endpoint, SrtError> {
+    relevo_srt::share_log_budget(refusal_line_allowed);
     let decide_shared = shared.clone();
+    let hold = Arc::new(RefusalHold::new(REFUSAL_HOLD));
+    let decide_hold = hold.clone();
     let listener = SrtListener::bind(addr, ListenerOptions::default(), move |req| {
-        decide(&decide_shared, req)
+        decide(&decide_shared, &decide_hold, req)
     })?;
     tracing::info!(addr = %listener.local_addr(), "SRT listening");
-    Ok(listener)
+    Ok(Endpoint {
+        listener,
+        hold,
+        reclaim: Arc::default(),
+    })
 }
 
 /// What a caller asked for, resolved against the registry.
@@ -47,8 +77,18 @@ enum Target {
     },
 }
 
-/// SRT refusals logged per second at most; the rest are counted in the next line.
-static REJECT_LOG: LogLimit = LogLimit::new(20, std::time::Duration::from_secs(1));
+/// SRT refusal lines (ours and libsrt's) logged per second at most, the figure the README
+/// promises; the rest are counted in the next line's `suppressed` field.
+pub(crate) const REFUSALS_LOGGED_PER_SECOND: u32 = 20;
+static REJECT_LOG: LogLimit = LogLimit::new(
+    REFUSALS_LOGGED_PER_SECOND,
+    std::time::Duration::from_secs(1),
+);
+
+/// The budget libsrt's own lines share with ours.
+fn refusal_line_allowed() -> Option<u64> {
+    REJECT_LOG.allow()
+}
 
 fn log_reject(req: &ConnectRequest, reason: &str) -> Decision {
     if let Some(suppressed) = REJECT_LOG.allow() {
@@ -62,13 +102,40 @@ fn log_reject(req: &ConnectRequest, reason: &str) -> Decision {
     })
 }
 
-fn decide(shared: &Shared, req: &ConnectRequest) -> Decision {
+/// Refuses a caller whose source was refused late for this flow a moment ago.
+fn refuse_held(req: &ConnectRequest, flow: &str, reason: &str) -> Decision {
+    if let Some(suppressed) = REJECT_LOG.allow() {
+        tracing::info!(
+            peer = %req.peer,
+            suppressed,
+            flow,
+            "SRT caller rejected: {reason} (again: this source is held for {} s after that refusal)",
+            REFUSAL_HOLD.as_secs()
+        );
+    }
+    Decision::Reject(RejectCode::Forbidden)
+}
+
+fn decide(shared: &Shared, hold: &RefusalHold, req: &ConnectRequest) -> Decision {
     let sid = match streamid::parse(&req.stream_id) {
         Ok(s) => s,
         Err(e) => return log_reject(req, &format!("bad streamid: {e}")),
     };
     let reg = shared.read();
     let route = reg.keys.get(&sid.resource).cloned();
+    let flow = match &route {
+        Some(Route::Input(name)) => format!("input {name}"),
+        Some(Route::Output(input, output)) => format!("output {output} of {input}"),
+        None => String::new(),
+    };
+    if let Some(reason) = hold.held(req.peer.ip(), &flow) {
+        if let Some(Route::Input(name)) = &route {
+            if let Some(rt) = reg.inputs.get(name) {
+                rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        return refuse_held(req, &flow, &reason);
+    }
     match (route, sid.mode) {
         (Some(Route::Input(name)), None | Some(StreamMode::Publish)) => {
             let Some(rt) = reg.inputs.get(&name) else {
@@ -141,22 +208,42 @@ fn resolve(shared: &Shared, stream_id: &str) -> Option<Target> {
     }
 }
 
-/// The input's cancellation token and the minimum key length its publishers must use
-/// (libsrt lets the caller's key length win, so it is checked after the handshake).
-fn input_cancel(shared: &Shared, hub: &Arc<Hub>) -> Option<(CancellationToken, Option<KeyLen>)> {
+/// What the accept loop needs of the input a publisher reached.
+struct InputSide {
+    /// "input NAME", as the hold and the log name it.
+    flow: String,
+    cancel: CancellationToken,
+    /// The minimum key length its publishers must use (libsrt lets the caller's key length
+    /// win, so it is checked after the handshake).
+    min_key: Option<KeyLen>,
+}
+
+fn input_side(shared: &Shared, hub: &Arc<Hub>) -> Option<InputSide> {
     let reg = shared.read();
-    let rt = reg.inputs.values().find(|rt| Arc::ptr_eq(&rt.hub, hub))?;
+    let (name, rt) = reg
+        .inputs
+        .iter()
+        .find(|(_, rt)| Arc::ptr_eq(&rt.hub, hub))?;
     let min_key = match &rt.spec.source {
         InputSource::Listen { security, .. } => security.as_ref().map(|s| s.key_len),
         _ => None,
     };
-    Some((rt.cancel.clone(), min_key))
+    Some(InputSide {
+        flow: format!("input {name}"),
+        cancel: rt.cancel.clone(),
+        min_key,
+    })
 }
 
 /// Logs the rejections libsrt makes after our decision accepted a caller: a wrong or
 /// missing passphrase (SRT_REJ_BADSECRET, SRT_REJ_UNSECURE), attributed to the input or
 /// output the streamid named.
-async fn log_handshake_failures(shared: Arc<Shared>, mut events: broadcast::Receiver<Rejection>) {
+async fn log_handshake_failures(
+    shared: Arc<Shared>,
+    hold: Arc<RefusalHold>,
+    reclaim: Arc<Reclaim>,
+    mut events: broadcast::Receiver<Rejection>,
+) {
     loop {
         let ev = tokio::select! {
             _ = shared.cancel.cancelled() => return,
@@ -165,11 +252,18 @@ async fn log_handshake_failures(shared: Arc<Shared>, mut events: broadcast::Rece
         let ev = match ev {
             Ok(ev) => ev,
             Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!("{n} SRT rejections not logged (too many at once)");
+                reclaim.note_refusal();
+                if let Some(suppressed) = REJECT_LOG.allow() {
+                    tracing::warn!(
+                        suppressed,
+                        "{n} SRT rejections not logged (too many at once)"
+                    );
+                }
                 continue;
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
+        reclaim.note_refusal();
         if ev.code >= 1000 {
             continue; // our own decision, logged by `decide`
         }
@@ -187,6 +281,11 @@ async fn log_handshake_failures(shared: Arc<Shared>, mut events: broadcast::Rece
                 Route::Output(input, output) => Some(format!("output {output} of {input}")),
             }
         });
+        if let Some(flow) = &flow {
+            if CALLER_SETTING_REFUSALS.contains(&ev.code) {
+                hold.hold(ev.peer.ip(), flow, &ev.reason);
+            }
+        }
         let Some(suppressed) = REJECT_LOG.allow() else {
             continue;
         };
@@ -201,11 +300,23 @@ async fn log_handshake_failures(shared: Arc<Shared>, mut events: broadcast::Rece
     }
 }
 
-pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: SrtListener) {
+pub(crate) async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
+    let Endpoint {
+        listener,
+        hold,
+        reclaim,
+    } = endpoint;
     shared.tasks.spawn(log_handshake_failures(
         shared.clone(),
+        hold.clone(),
+        reclaim.clone(),
         listener.rejections(),
     ));
+    let reclaimer = reclaim.clone();
+    let cancel = shared.cancel.clone();
+    shared
+        .tasks
+        .spawn(async move { reclaimer.run(cancel).await });
     loop {
         let accepted = tokio::select! {
             _ = shared.cancel.cancelled() => return,
@@ -214,36 +325,56 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: SrtListener) {
         let (stream, info) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                tracing::warn!("SRT accept failed: {e}");
+                if let Some(suppressed) = REJECT_LOG.allow() {
+                    tracing::warn!(suppressed, "SRT accept failed: {e}");
+                }
                 continue;
             }
         };
         let peer = info.peer;
         let Some(target) = resolve(&shared, &info.stream_id) else {
-            tracing::info!(%peer, "SRT caller dropped: its flow was removed during the handshake");
+            if let Some(suppressed) = REJECT_LOG.allow() {
+                tracing::info!(
+                    %peer,
+                    suppressed,
+                    "SRT caller dropped: its flow was removed during the handshake"
+                );
+            }
             continue;
         };
         match target {
             Target::Publish(hub) => {
-                let Some((cancel, min_key)) = input_cancel(&shared, &hub) else {
+                let Some(input) = input_side(&shared, &hub) else {
                     continue;
                 };
-                if let Some(min) = min_key {
+                if let Some(min) = input.min_key {
                     let got = info.key_len.map_or(0, KeyLen::bytes);
                     if got < min.bytes() {
                         hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
-                        let msg = format!(
-                            "SRT publisher {peer} rejected: AES-{} is weaker than the input's AES-{} (set pbkeylen={} on the encoder)",
+                        let reason = format!(
+                            "AES-{} is weaker than the input's AES-{} (set pbkeylen={} on the encoder)",
                             got * 8,
                             min.bytes() * 8,
                             min.bytes()
                         );
-                        tracing::info!("{msg}");
-                        hub.counters.set_error(msg);
+                        hold.hold(peer.ip(), &input.flow, &reason);
+                        reclaim.note_refusal();
+                        if let Some(suppressed) = REJECT_LOG.allow() {
+                            tracing::info!(
+                                %peer,
+                                suppressed,
+                                flow = input.flow,
+                                "SRT publisher rejected: {reason}"
+                            );
+                        }
+                        hub.counters
+                            .set_error(format!("SRT publisher {peer} rejected: {reason}"));
                         continue;
                     }
                 }
-                shared.tasks.spawn(run_publisher(hub, stream, peer, cancel));
+                shared
+                    .tasks
+                    .spawn(run_publisher(hub, stream, peer, input.cancel));
             }
             Target::Read {
                 hub,
@@ -274,7 +405,9 @@ async fn run_publisher(
         Err(e) => {
             // Two callers raced past the listen callback; the second loses.
             hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(%peer, "SRT publisher rejected: {e}");
+            if let Some(suppressed) = REJECT_LOG.allow() {
+                tracing::info!(%peer, suppressed, "SRT publisher rejected: {e}");
+            }
             return;
         }
     };
