@@ -68,12 +68,19 @@ const browser = await chromium.launch({
 });
 const contexts = [];
 const pageErrors = []; // script errors in any page fail the run
+const consoleErrors = []; // so do console errors (a 404 for /favicon.ico was one)
 async function newPage(viewport = { width: 1366, height: 900 }) {
   const ctx = await browser.newContext({ viewport, locale: "es-ES" });
   contexts.push(ctx);
   const page = await ctx.newPage();
   page.setDefaultTimeout(15_000);
   page.on("pageerror", (e) => pageErrors.push(`${page.url()}: ${e.message}`));
+  page.on("console", (m) => {
+    // The restart step makes the live connection fail on purpose; anything else counts.
+    if (m.type() === "error" && !m.text().includes("WebSocket")) {
+      consoleErrors.push(`${page.url()}: ${m.text()}`);
+    }
+  });
   return page;
 }
 
@@ -121,6 +128,8 @@ try {
 
   await step("2FA enrolment: QR, code, recovery codes", async () => {
     await admin.goto(`${BASE}/account`);
+    // Turning 2FA on asks for the password again.
+    await admin.fill("#begin-password", PASSWORD);
     await admin.click("form[action='/account/totp/begin'] button[type=submit]");
     assert(await admin.locator("#totp svg").count() === 1, "a QR code is shown");
     secret = await admin.inputValue("#totp-secret");
@@ -325,6 +334,12 @@ try {
 
   await step("no script error in any page", async () => {
     assert(pageErrors.length === 0, `script errors: ${pageErrors.join("; ")}`);
+  });
+
+  await step("no console error in any page (the favicon is served)", async () => {
+    const icon = await admin.request.get(`${BASE}/favicon.ico`);
+    assert(icon.status() === 200, `/favicon.ico answers ${icon.status()}`);
+    assert(consoleErrors.length === 0, `console errors: ${consoleErrors.join("; ")}`);
   });
   console.log(`all ${n} steps passed; screenshots in ${SHOTS}`);
 } catch (e) {

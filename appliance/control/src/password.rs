@@ -4,8 +4,18 @@
 //! 30–60 ms on the appliance's CPU, cheap enough for login, expensive enough offline.
 //! Unknown users are verified against a dummy hash with the same parameters, so the time
 //! a login takes does not tell whether the account exists.
+//!
+//! Every hash and verification holds one of a few process-wide slots
+//! ([`max_concurrent`]): each costs 19 MiB and a core for its duration, and without a bound
+//! a few hundred requests at once took both CPUs and 4.5 GB. A call that gets no slot
+//! within [`SLOT_WAIT`] fails with [`PasswordError::Busy`] (the API answers 503 with
+//! `Retry-After`). [`hashes_total`] counts the Argon2 computations, for `/metrics`.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -17,12 +27,80 @@ pub const M_COST_KIB: u32 = 19 * 1024;
 pub const T_COST: u32 = 2;
 pub const P_COST: u32 = 1;
 
+/// Most concurrent Argon2 computations: the machine's cores, at most this many (the
+/// appliance has 2; beyond 4 a login burst would only take more memory, 19 MiB each).
+pub const MAX_CONCURRENT_CAP: usize = 4;
+/// How long a call waits for a slot before giving up: a few hashes' time (30–60 ms each),
+/// so an honest sign-in during a burst still gets through, while a flood waits briefly and
+/// is turned away instead of queueing without end.
+pub const SLOT_WAIT: Duration = Duration::from_secs(2);
+/// What a caller turned away is told to wait (`Retry-After`).
+pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(2);
+
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
     #[error("password hashing failed: {0}")]
     Hash(argon2::password_hash::Error),
     #[error("password hashing task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// Every slot stayed taken for [`SLOT_WAIT`].
+    #[error("too many password checks at once; try again shortly")]
+    Busy,
+}
+
+/// How many hashes or verifications may run at once: the cores, 1 to [`MAX_CONCURRENT_CAP`].
+pub fn max_concurrent() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, MAX_CONCURRENT_CAP)
+}
+
+fn slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| Semaphore::new(max_concurrent()))
+}
+
+static HASHES: AtomicU64 = AtomicU64::new(0);
+/// Computations running now, and the most ever seen at once (what the tests check).
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// Argon2 computations done since the process started (hashes and verifications, the
+/// dummy ones included).
+pub fn hashes_total() -> u64 {
+    HASHES.load(Ordering::Relaxed)
+}
+
+/// The counter in Prometheus text format, appended to `/metrics`.
+pub fn metrics_text() -> String {
+    format!(
+        "# HELP relevo_password_hashes_total Argon2 password hashes and verifications computed.\n\
+         # TYPE relevo_password_hashes_total counter\n\
+         relevo_password_hashes_total {}\n",
+        hashes_total()
+    )
+}
+
+/// Runs `work` on the blocking pool once a slot is free.
+async fn with_slot<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PasswordError> {
+    let permit = tokio::time::timeout(SLOT_WAIT, slots().acquire())
+        .await
+        .map_err(|_| PasswordError::Busy)?
+        .unwrap_or_else(|_| unreachable!("the semaphore is never closed"));
+    // The permit moves into the task: a caller that goes away does not free the slot while
+    // the hash still runs.
+    Ok(tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        HASHES.fetch_add(1, Ordering::Relaxed);
+        let running = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+        PEAK.fetch_max(running, Ordering::SeqCst);
+        let done = work();
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+        done
+    })
+    .await?)
 }
 
 fn hasher() -> Argon2<'static> {
@@ -33,7 +111,7 @@ fn hasher() -> Argon2<'static> {
 
 /// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
 pub async fn hash(password: SecretString) -> Result<String, PasswordError> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
+    with_slot(move || hash_blocking(&password))
         .await?
         .map_err(PasswordError::Hash)
 }
@@ -49,7 +127,7 @@ fn hash_blocking(password: &SecretString) -> Result<String, argon2::password_has
 /// user) so that both cases cost the same; the dummy case is always `false`. A stored hash
 /// that does not parse counts as a mismatch.
 pub async fn verify(phc: Option<String>, password: SecretString) -> Result<bool, PasswordError> {
-    Ok(tokio::task::spawn_blocking(move || {
+    with_slot(move || {
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| dummy_hash().to_owned());
         let ok = PasswordHash::new(&phc).is_ok_and(|parsed| {
@@ -59,7 +137,7 @@ pub async fn verify(phc: Option<String>, password: SecretString) -> Result<bool,
         });
         known && ok
     })
-    .await?)
+    .await
 }
 
 /// A hash of a random password, computed once per process.
@@ -75,8 +153,12 @@ fn dummy_hash() -> &'static str {
 mod tests {
     use super::*;
 
+    /// The slots are process-wide: a test that holds them all must not overlap another.
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     #[tokio::test]
     async fn hash_uses_the_explicit_parameters_and_verifies() {
+        let _serial = SERIAL.lock().await;
         let phc = hash(SecretString::from("correct horse battery"))
             .await
             .expect("hash");
@@ -86,5 +168,37 @@ mod tests {
         let wrong = verify(Some(phc), "incorrect horse battery".into()).await;
         assert!(!wrong.expect("verify"));
         assert!(!verify(None, "anything".into()).await.expect("verify"));
+    }
+
+    /// Regression (issue 14, finding 1): hashes ran without bound on the blocking pool (a
+    /// burst took both CPUs and 4.5 GB). At most `max_concurrent()` run at once, and when
+    /// every slot stays taken a call is turned away without hashing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn hashes_run_a_few_at_a_time_and_a_flood_is_turned_away() {
+        let _serial = SERIAL.lock().await;
+        let n = max_concurrent();
+        let burst: Vec<_> = (0..n * 2)
+            .map(|_| tokio::spawn(verify(None, "guess".into())))
+            .collect();
+        for t in burst {
+            assert!(!t.await.expect("task").expect("a slot within the wait"));
+        }
+        assert!(
+            PEAK.load(Ordering::SeqCst) <= n,
+            "never more than {n} at once"
+        );
+
+        let held = slots()
+            .acquire_many(u32::try_from(n).expect("small"))
+            .await
+            .expect("open");
+        let before = hashes_total();
+        let refused = verify(None, "guess".into()).await;
+        assert!(matches!(refused, Err(PasswordError::Busy)), "{refused:?}");
+        assert_eq!(hashes_total(), before, "nothing hashed");
+        drop(held);
+        hash(SecretString::from("correct horse battery"))
+            .await
+            .expect("slots free again");
     }
 }

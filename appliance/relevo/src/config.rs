@@ -91,6 +91,8 @@ struct RawApi {
     access_token_ttl_s: Option<u64>,
     /// Lifetime of an unused refresh token (default 30 days).
     refresh_token_ttl_s: Option<u64>,
+    /// Days failed sign-ins stay in the audit log (default 90).
+    failed_sign_in_retention_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -254,6 +256,14 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         None => {}
     }
     api.edge = edge_config(&ctx, &raw.http)?;
+    match raw.api.failed_sign_in_retention_days {
+        Some(d @ 1..=3650) => api.failed_sign_in_retention = time::Duration::days(d.into()),
+        Some(_) => {
+            let field = "api.failed_sign_in_retention_days";
+            return Err(ctx.err(field, "must be 1–3650 days"));
+        }
+        None => {}
+    }
     Ok(Config {
         engine,
         database,

@@ -205,6 +205,7 @@ async fn serve_with(
         .await
         .context("starting the relay")?;
     let control = Control::new(pool.clone(), engine.clone(), cfg.desired);
+    let retention = cfg.api.failed_sign_in_retention;
     let started = async {
         let api = ApiState::new(control.clone(), cfg.api)
             .await
@@ -239,7 +240,10 @@ async fn serve_with(
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
             _ = hup.recv() => reload(&control, path).await,
-            _ = housekeeping.tick() => forget_expired_sessions(pool).await,
+            _ = housekeeping.tick() => {
+                forget_expired_sessions(pool).await;
+                forget_old_failed_sign_ins(pool, retention).await;
+            }
         }
     }
     tracing::info!("shutting down");
@@ -280,6 +284,16 @@ async fn forget_expired_sessions(pool: &sqlx::PgPool) {
         Ok(0) => {}
         Ok(n) => tracing::info!(sessions = n, "expired panel sessions deleted"),
         Err(e) => tracing::warn!("cannot delete expired panel sessions: {e}"),
+    }
+}
+
+/// Deletes failed sign-ins older than `retention` from the audit log: anyone can add them,
+/// so they must not grow it without bound (every other row stays).
+async fn forget_old_failed_sign_ins(pool: &sqlx::PgPool, retention: time::Duration) {
+    match relevo_control::store::audit::delete_failed_sign_ins(pool, retention).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(rows = n, "old failed sign-ins deleted from the audit log"),
+        Err(e) => tracing::warn!("cannot delete old failed sign-ins from the audit log: {e}"),
     }
 }
 

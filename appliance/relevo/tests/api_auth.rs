@@ -158,7 +158,12 @@ fn api_tokens_work_until_revoked() {
 fn totp_enrolment_codes_and_recovery_codes() {
     let relevo = Relevo::start("api-totp", "", "");
     let admin = relevo.token().to_owned();
-    let (st, en) = post(&relevo, "/api/v1/me/totp/begin", Some(&admin), json!({}));
+    let (st, en) = post(
+        &relevo,
+        "/api/v1/me/totp/begin",
+        Some(&admin),
+        json!({"password": ADMIN_PASSWORD}),
+    );
     assert_eq!(st, 200, "{en}");
     assert!(en["qr_svg"].as_str().unwrap().contains("<svg"));
     assert!(en["otpauth_uri"]
@@ -248,7 +253,12 @@ fn totp_enrolment_codes_and_recovery_codes() {
         (403, Some("totp_enrollment_required")),
         "{e}"
     );
-    let (st, _) = post(&relevo, "/api/v1/me/totp/begin", Some(tec_token), json!({}));
+    let (st, _) = post(
+        &relevo,
+        "/api/v1/me/totp/begin",
+        Some(tec_token),
+        json!({"password": ADMIN_PASSWORD}),
+    );
     assert_eq!(st, 200);
 }
 

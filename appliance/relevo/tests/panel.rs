@@ -402,7 +402,11 @@ fn two_factor_step_and_roles() {
     assert_eq!(stored["enabled"], false);
 
     // The 2FA step: a password alone opens nothing but the code page.
-    let (_, begin) = relevo.api("POST", "/api/v1/me/totp/begin", None);
+    let (_, begin) = relevo.api(
+        "POST",
+        "/api/v1/me/totp/begin",
+        Some(&serde_json::json!({"password": ADMIN_PASSWORD})),
+    );
     let secret = begin["secret"].as_str().unwrap().to_owned();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -5,9 +5,12 @@
 //! API token (`rlv_at_…`, tied to a role). The panel's session cookie is accepted too, but
 //! only on reads (`GET`, which includes the WebSocket upgrade) and only from the panel's own
 //! origin: a cookie is sent by the browser on its own, so accepting it for changes would
-//! open the API to cross-site request forgery. The panel's forms carry a CSRF token instead. The user is read from the database on every
-//! request, so disabling an account or changing its role takes effect at once, not when the
-//! access token expires.
+//! open the API to cross-site request forgery. The panel's forms carry a CSRF token instead.
+//! The user is read from the database on every request, so disabling an account or
+//! changing its role takes effect at once, not when the access token expires; an access
+//! token issued before the user's last password change, disable, role change or 2FA reset
+//! is refused (its token generation is older than the row's). An API token dies with the
+//! admin who created it (`store::api_tokens`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -277,8 +280,13 @@ pub(crate) async fn authenticate(
         .jwt
         .verify(token)
         .map_err(|e| ApiError::unauthenticated(format!("access token refused: {e}")))?;
-    let user = match users::get(pool, claims.sub).await {
-        Ok(u) => u,
+    let user = match users::get_with_generation(pool, claims.sub).await {
+        Ok((_, gen)) if claims.gen < gen => {
+            return Err(ApiError::unauthenticated(
+                "this access token predates a change to the account (password, role, 2FA): sign in again",
+            ))
+        }
+        Ok((u, _)) => u,
         Err(StoreError::NotFound { .. }) => {
             return Err(ApiError::unauthenticated("this account no longer exists"))
         }

@@ -15,7 +15,7 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
-    /// Seconds before trying again (429).
+    /// Seconds before trying again (429, 503).
     pub retry_after: Option<u64>,
 }
 
@@ -83,6 +83,17 @@ impl ApiError {
         e
     }
 
+    /// Every password slot is taken (a burst of sign-ins): 503 with `Retry-After`.
+    pub fn busy() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many password checks at once; try again in a few seconds",
+        );
+        e.retry_after = Some(crate::password::BUSY_RETRY_AFTER.as_secs().max(1));
+        e
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -136,6 +147,7 @@ impl From<StoreError> for ApiError {
                 "last_admin",
                 "this would leave no enabled administrator",
             ),
+            StoreError::Password(crate::password::PasswordError::Busy) => ApiError::busy(),
             StoreError::TotpCode => ApiError::invalid("code", "wrong two-factor code"),
             StoreError::TotpNotStarted { .. } => ApiError::new(
                 StatusCode::CONFLICT,

@@ -65,11 +65,9 @@ pub async fn status(State(s): State<ApiState>, _: Can<READ>) -> ApiResult<Json<A
 
 pub async fn metrics(State(s): State<ApiState>, _: Can<READ>) -> Response {
     let snap = s.control.engine().subscribe().borrow().clone();
-    (
-        [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],
-        prometheus::render(&snap),
-    )
-        .into_response()
+    let mut text = prometheus::render(&snap);
+    text.push_str(&crate::password::metrics_text());
+    ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], text).into_response()
 }
 
 pub async fn events(

@@ -47,11 +47,11 @@ pub struct ApiConfig {
     pub panel: panel_sessions::Lifetimes,
     /// The ports encoders and players use, for the connection URLs the panel shows.
     pub endpoints: Endpoints,
+    /// Failed sign-ins (rows anyone can add) are deleted from the audit log after this.
+    pub failed_sign_in_retention: time::Duration,
     /// Trusted proxies and connection limits (`[http]`).
     pub edge: edge::EdgeConfig,
 }
-    /// Failed sign-ins (rows anyone can add) are deleted from the audit log after this.
-    pub failed_sign_in_retention: time::Duration,
 
 /// The media listeners' ports (`None`: that listener is off).
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,10 +70,10 @@ impl Default for ApiConfig {
             api_burst: 200.0,
             panel: panel_sessions::Lifetimes::default(),
             endpoints: Endpoints::default(),
+            failed_sign_in_retention: time::Duration::days(90),
             edge: edge::EdgeConfig::default(),
         }
     }
-            failed_sign_in_retention: time::Duration::days(90),
 }
 
 /// What every handler gets.

@@ -55,7 +55,7 @@ pub const ROUTES: &[RouteDoc] = &[
     r("POST", "/api/v1/auth/logout", Public, "Revoke a refresh token's family"),
     r("GET", "/api/v1/me", Signed, "The signed-in user"),
     r("POST", "/api/v1/me/password", Signed, "Change one's password (current password required)"),
-    r("POST", "/api/v1/me/totp/begin", Signed, "Start 2FA enrolment: secret, otpauth URI and QR code (SVG)"),
+    r("POST", "/api/v1/me/totp/begin", Signed, "Start 2FA enrolment (current password required): secret, otpauth URI and QR code (SVG)"),
     r("POST", "/api/v1/me/totp/confirm", Signed, "Finish 2FA enrolment with a code; returns one-time recovery codes"),
     r("POST", "/api/v1/me/totp/disable", Signed, "Turn one's 2FA off (password required; refused when an admin requires it)"),
     r("GET", "/metrics", Read, "Prometheus text format"),

@@ -11,8 +11,9 @@ pub const BODIES: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/auth/refresh", "RefreshToken"),
     ("POST", "/api/v1/auth/logout", "RefreshToken"),
     ("POST", "/api/v1/me/password", "PasswordChange"),
+    ("POST", "/api/v1/me/totp/begin", "CurrentPassword"),
     ("POST", "/api/v1/me/totp/confirm", "Code"),
-    ("POST", "/api/v1/me/totp/disable", "Password"),
+    ("POST", "/api/v1/me/totp/disable", "CurrentPassword"),
     ("POST", "/api/v1/inputs", "Input"),
     ("PUT", "/api/v1/inputs/{id}", "Input"),
     ("POST", "/api/v1/inputs/{id}/outputs", "Output"),
@@ -109,6 +110,7 @@ pub fn schemas() -> Value {
         })),
         "Code": object(&["code"], json!({"code": {"type": "string"}})),
         "Password": object(&["password"], json!({"password": {"type": "string", "minLength": 12}})),
+        "CurrentPassword": object(&["password"], json!({"password": {"type": "string", "description": "the caller's current password"}})),
         "NewUser": object(&["email", "password", "role"], json!({
             "email": {"type": "string", "format": "email"},
             "password": {"type": "string", "minLength": 12},
@@ -125,7 +127,8 @@ pub fn schemas() -> Value {
         })),
         "SettingsPatch": object(&[], json!({
             "product_name": {"type": "string", "minLength": 1, "maxLength": 100},
-            "primary_color": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"}
+            "primary_color": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
+            "allow_private_destinations": {"type": "boolean"}
         })),
         "ConfigExport": {"type": "object", "description": "A document from GET /api/v1/config/export"}
     })
@@ -230,7 +233,7 @@ mod tests {
         reads::<session::RefreshBody>("RefreshToken");
         reads::<session::PasswordChange>("PasswordChange");
         reads::<session::CodeBody>("Code");
-        reads::<session::PasswordBody>("Password");
+        reads::<session::PasswordBody>("CurrentPassword");
         reads::<admin::NewUser>("NewUser");
         reads::<admin::UserPatchBody>("UserPatch");
         reads::<admin::SetPassword>("Password");
@@ -251,13 +254,7 @@ mod tests {
             assert!(all.get(schema).is_some(), "no schema {schema}");
         }
         // And every route that changes something either takes a documented body or none.
-        let bodiless = [
-            "/start",
-            "/stop",
-            "/totp/begin",
-            "/totp/reset",
-            "/settings/logo",
-        ];
+        let bodiless = ["/start", "/stop", "/totp/reset", "/settings/logo"];
         for r in super::super::routes::ROUTES {
             if matches!(r.method, "POST" | "PUT" | "PATCH")
                 && !bodiless.iter().any(|b| r.path.ends_with(b))

@@ -2,8 +2,11 @@
 //! `/api/v1/auth/*`, `/api/v1/setup`, `/api/v1/me*`.
 //!
 //! Login failures are rate-limited per address and per account ([`LoginLimiter`]) and
-//! written to the audit log, successes too. Wrong email and wrong password get the same
-//! answer, after the same Argon2 work.
+//! written to the audit log, successes too. Each attempt reserves its slot before the
+//! password is verified, so a burst of concurrent guesses gets no more than the policy's.
+//! Attempts refused by a lockout are audited and logged too, the first of each lock and
+//! then a summary with a count at most once a minute. Wrong email and wrong password get
+//! the same answer, after the same Argon2 work.
 //!
 //! [`LoginLimiter`]: crate::auth::limiter::LoginLimiter
 
@@ -21,6 +24,7 @@ use super::auth::{client_addr, Me};
 use super::error::{ApiError, ApiResult};
 use super::json::Body;
 use super::ApiState;
+use crate::auth::limiter::Refusal;
 use crate::auth::totp;
 use crate::domain::{Email, Password};
 use crate::store::users::{self, User};
@@ -57,9 +61,10 @@ fn now_unix() -> u64 {
 }
 
 async fn tokens_for(s: &ApiState, user: users::User, refresh: SecretString) -> ApiResult<Tokens> {
+    let gen = users::token_generation(s.control.pool(), user.id).await?;
     let access = s
         .jwt
-        .issue(user.id, user.role, s.config.access_ttl)
+        .issue(user.id, user.role, gen, s.config.access_ttl)
         .map_err(|e| {
             tracing::error!("cannot sign an access token: {e}");
             ApiError::internal()
@@ -127,8 +132,10 @@ pub async fn first_factor(
     let pool = s.control.pool();
     // Bounded: this string is the attacker's and goes to the audit log and the limiter.
     let email: String = email.trim().chars().take(Email::MAX_LEN).collect();
-    check_limits(s, addr, &email)?;
-    match users::verify_password(pool, &email, password).await? {
+    reserve(s, addr, &email).await?;
+    let verified = users::verify_password(pool, &email, password).await;
+    let verified = given_back_on_error(s, addr, &email, verified)?;
+    match verified {
         None => Err(refuse(
             s,
             addr,
@@ -138,9 +145,28 @@ pub async fn first_factor(
             "wrong email or password",
         )
         .await?),
-        Some(user) if user.totp_enrolled => Ok(FirstFactor::TotpOwed(user)),
+        Some(user) if user.totp_enrolled => {
+            // The right password: the code, next, reserves its own attempt.
+            s.login_limiter.release(ip_of(addr), &email, Instant::now());
+            Ok(FirstFactor::TotpOwed(user))
+        }
         Some(user) => Ok(FirstFactor::Done(user)),
     }
+}
+
+/// A check that failed for a reason of ours (no password slot free, the database) verified
+/// nothing: its reservation is given back.
+fn given_back_on_error<T>(
+    s: &ApiState,
+    addr: Option<IpAddr>,
+    account: &str,
+    result: Result<T, StoreError>,
+) -> ApiResult<T> {
+    result.map_err(|e| {
+        s.login_limiter
+            .release(ip_of(addr), account, Instant::now());
+        e.into()
+    })
 }
 
 /// Checks a TOTP or recovery code of `user`, under the same limits as the password.
@@ -150,8 +176,9 @@ pub async fn second_factor(
     user: &User,
     code: &str,
 ) -> ApiResult<()> {
-    check_limits(s, addr, &user.email)?;
-    if users::second_factor(s.control.pool(), user.id, code.trim(), now_unix()).await? {
+    reserve(s, addr, &user.email).await?;
+    let checked = users::second_factor(s.control.pool(), user.id, code.trim(), now_unix()).await;
+    if given_back_on_error(s, addr, &user.email, checked)? {
         Ok(())
     } else {
         Err(refuse(
@@ -166,7 +193,8 @@ pub async fn second_factor(
     }
 }
 
-/// Records a completed sign-in: clears the account's failures and writes the audit row.
+/// Records a completed sign-in: gives its reservation back, clears the account's failures
+/// and writes the audit row.
 pub async fn signed_in(s: &ApiState, addr: Option<IpAddr>, user: &User) -> ApiResult<()> {
     s.login_limiter
         .success(ip_of(addr), &user.email, Instant::now());
@@ -179,14 +207,57 @@ fn ip_of(addr: Option<IpAddr>) -> IpAddr {
     addr.unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }
 
-fn check_limits(s: &ApiState, addr: Option<IpAddr>, account: &str) -> ApiResult<()> {
-    s.login_limiter
-        .check(ip_of(addr), account, Instant::now())
-        .map_err(ApiError::too_many)
+/// Reserves an attempt for `account` from `addr` ([`LoginLimiter::reserve`]): counted as a
+/// failure until [`signed_in`] (or a release) says otherwise. A lockout answers 429.
+///
+/// [`LoginLimiter::reserve`]: crate::auth::limiter::LoginLimiter::reserve
+async fn reserve(s: &ApiState, addr: Option<IpAddr>, account: &str) -> ApiResult<()> {
+    match s
+        .login_limiter
+        .reserve(ip_of(addr), account, Instant::now())
+    {
+        Ok(()) => Ok(()),
+        Err(refusal) => Err(locked_out(s, addr, account, refusal).await),
+    }
 }
 
-/// A refused sign-in: counted against the limits and written to the audit log. Returns the
-/// error to answer with (or the store's, if the audit row could not be written).
+/// An attempt refused by a running lock: audited and logged when the limiter says this one
+/// is to be reported (the lock's first, then a summary a minute), answered with 429.
+async fn locked_out(
+    s: &ApiState,
+    addr: Option<IpAddr>,
+    account: &str,
+    refusal: Refusal,
+) -> ApiError {
+    if let Some(refused) = refusal.report {
+        let scope = refusal.scope.as_str();
+        let retry_after_s = refusal.retry_after.as_secs().max(1);
+        let actor = Actor {
+            user_id: None,
+            label: account.to_owned(),
+            addr,
+        };
+        let pool = s.control.pool();
+        // The 429 stands even if the row cannot be written.
+        if let Err(e) =
+            users::record_lockout(pool, &actor, account, scope, refused, retry_after_s).await
+        {
+            tracing::warn!("cannot audit a refused sign-in: {e}");
+        }
+        tracing::warn!(
+            ip = %ip_of(addr),
+            scope,
+            refused,
+            retry_after_s,
+            "sign-in refused: locked out after too many failures"
+        );
+    }
+    ApiError::too_many(refusal.retry_after)
+}
+
+/// A refused sign-in (its reservation already counts it against the limits): written to
+/// the audit log. Returns the error to answer with (or the store's, if the audit row could
+/// not be written).
 async fn refuse(
     s: &ApiState,
     addr: Option<IpAddr>,
@@ -196,7 +267,6 @@ async fn refuse(
     message: &'static str,
 ) -> ApiResult<ApiError> {
     let ip = ip_of(addr);
-    s.login_limiter.failure(ip, account, Instant::now());
     let actor = Actor {
         user_id: None,
         label: account.to_owned(),
@@ -258,15 +328,22 @@ pub struct SetupBody {
     pub password: SecretString,
 }
 
+/// The limiter's account name for first-admin attempts.
+const SETUP_ACCOUNT: &str = "setup";
+
+/// `POST /api/v1/setup`. Every call but a successful one counts against the limits as a
+/// failed sign-in would, and once an account exists the answer (409) comes before any
+/// password work: this route must not be a way to make the server hash for free.
 pub async fn first_admin(
     State(s): State<ApiState>,
     ClientAddr(addr): ClientAddr,
     Body(b): Body<SetupBody>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
-    let ip = addr.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    s.login_limiter
-        .check(ip, "setup", Instant::now())
-        .map_err(ApiError::too_many)?;
+    let ip = ip_of(addr);
+    reserve(&s, addr, SETUP_ACCOUNT).await?;
+    if users::count_users(s.control.pool()).await? > 0 {
+        return Err(already_set_up());
+    }
     let email = Email::new(&b.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
     let password =
         Password::new(b.password).map_err(|e| ApiError::invalid("password", e.to_string()))?;
@@ -279,22 +356,26 @@ pub async fn first_admin(
     )
     .await
     {
-        Ok(user) => Ok((StatusCode::CREATED, Json(user))),
-        Err(setup::SetupError::InvalidToken) => {
-            s.login_limiter.failure(ip, "setup", Instant::now());
-            Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "setup_token_invalid",
-                "unknown or expired setup token: restart Relevo for a new link, or use `relevo user add`",
-            ))
+        Ok(user) => {
+            s.login_limiter.success(ip, SETUP_ACCOUNT, Instant::now());
+            Ok((StatusCode::CREATED, Json(user)))
         }
-        Err(setup::SetupError::AlreadySetUp) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_set_up",
-            "an account exists already: sign in",
+        Err(setup::SetupError::InvalidToken) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "setup_token_invalid",
+            "unknown or expired setup token: restart Relevo for a new link, or use `relevo user add`",
         )),
-        Err(setup::SetupError::Store(e)) => Err(e.into()),
+        Err(setup::SetupError::AlreadySetUp) => Err(already_set_up()),
+        Err(setup::SetupError::Store(e)) => given_back_on_error(&s, addr, SETUP_ACCOUNT, Err(e)),
     }
+}
+
+fn already_set_up() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "already_set_up",
+        "an account exists already: sign in",
+    )
 }
 
 pub async fn me(State(s): State<ApiState>, Me { id, .. }: Me) -> ApiResult<Json<User>> {
@@ -317,21 +398,30 @@ pub async fn change_password(
     let user = users::get(pool, id).await?;
     let new = Password::new(b.new_password)
         .map_err(|e| ApiError::invalid("new_password", e.to_string()))?;
-    check_password(pool, &user, &b.current_password, "current_password").await?;
+    check_password(&s, &p, &user, &b.current_password, "current_password").await?;
     users::set_password(pool, &p.actor(), id, &new).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// A change to one's own account asks for the password again (a stolen access token alone
-/// must not be enough); a wrong one is reported on `field`.
+/// must not be enough); a wrong one is reported on `field`. The attempt counts against the
+/// sign-in limits like a login, so a stolen token is no way around them to guess the
+/// password.
 async fn check_password(
-    pool: &sqlx::PgPool,
+    s: &ApiState,
+    p: &super::auth::Principal,
     user: &User,
     password: &SecretString,
     field: &str,
 ) -> ApiResult<()> {
-    match users::verify_password(pool, &user.email, password).await? {
-        Some(_) => Ok(()),
+    reserve(s, p.addr, &user.email).await?;
+    let verified = users::verify_password(s.control.pool(), &user.email, password).await;
+    match given_back_on_error(s, p.addr, &user.email, verified)? {
+        Some(_) => {
+            s.login_limiter
+                .release(ip_of(p.addr), &user.email, Instant::now());
+            Ok(())
+        }
         None => Err(ApiError::invalid(field, "wrong password")),
     }
 }
@@ -345,9 +435,12 @@ pub struct Enrolment {
     pub qr_svg: String,
 }
 
+/// Starts an enrolment; the current password is asked again (whoever holds a stolen access
+/// token or an unattended session must not put their own second factor on the account).
 pub async fn totp_begin(
     State(s): State<ApiState>,
-    Me { id, .. }: Me,
+    Me { id, principal: p }: Me,
+    Body(b): Body<PasswordBody>,
 ) -> ApiResult<Json<Enrolment>> {
     let pool = s.control.pool();
     let user = users::get(pool, id).await?;
@@ -358,6 +451,7 @@ pub async fn totp_begin(
             "two-factor authentication is on already; turn it off first",
         ));
     }
+    check_password(&s, &p, &user, &b.password, "password").await?;
     let secret = users::totp_begin(pool, id).await?;
     let issuer = crate::store::settings::get(pool).await?.product_name;
     let uri = totp::otpauth_uri(&secret, &issuer, &user.email);
@@ -417,7 +511,7 @@ pub async fn totp_disable(
             "an administrator requires two-factor authentication for this account",
         ));
     }
-    check_password(pool, &user, &b.password, "password").await?;
+    check_password(&s, &p, &user, &b.password, "password").await?;
     users::totp_disable(pool, &p.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,9 @@
 //! Access tokens: short-lived JWTs (RFC 7519) signed with HS256 by a key only this service
-//! knows (`store::server_keys::jwt_secret`). They carry the user id and role so that most
-//! requests need no database read; revocation happens at refresh time, which is why they
-//! must stay short (minutes).
+//! knows (`store::server_keys::jwt_secret`). They carry the user id, role and the user's
+//! token generation (`gen`): the API reads the user row on every request and refuses a
+//! token whose generation is older than the row's, which a password change, a disable, a
+//! role change or a 2FA reset bump (migration 0018). Logout revokes its session's refresh
+//! token only; the access token ends with its short lifetime.
 
 use std::fmt;
 use std::time::Duration;
@@ -35,6 +37,9 @@ pub struct AccessClaims {
     pub exp: u64,
     /// Issued at, Unix seconds.
     pub iat: u64,
+    /// The user's token generation when issued (tokens from before the claim existed: 0).
+    #[serde(default)]
+    pub gen: i64,
 }
 
 mod id_as_string {
@@ -79,14 +84,22 @@ impl JwtKeys {
         }
     }
 
-    /// A token for `user_id` with `role`, valid for `ttl` from now.
-    pub fn issue(&self, user_id: i64, role: Role, ttl: Duration) -> Result<String, AuthError> {
+    /// A token for `user_id` with `role` and token generation `gen`, valid for `ttl` from
+    /// now.
+    pub fn issue(
+        &self,
+        user_id: i64,
+        role: Role,
+        gen: i64,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
         let iat = jsonwebtoken::get_current_timestamp();
         let claims = AccessClaims {
             sub: user_id,
             role,
             exp: iat.saturating_add(ttl.as_secs()),
             iat,
+            gen,
         };
         self.sign(&claims)
     }
@@ -117,10 +130,13 @@ mod tests {
     fn issue_then_verify() {
         let keys = JwtKeys::new(KEY);
         let token = keys
-            .issue(42, Role::Tecnico, Duration::from_secs(900))
+            .issue(42, Role::Tecnico, 3, Duration::from_secs(900))
             .expect("sign");
         let claims = keys.verify(&token).expect("valid");
-        assert_eq!((claims.sub, claims.role), (42, Role::Tecnico));
+        assert_eq!(
+            (claims.sub, claims.role, claims.gen),
+            (42, Role::Tecnico, 3)
+        );
         assert_eq!(claims.exp - claims.iat, 900);
         let payload = token.split('.').nth(1).expect("payload");
         let payload = data_encoding::BASE64URL_NOPAD
@@ -140,6 +156,7 @@ mod tests {
             role: Role::Admin,
             exp: now - 1,
             iat: now - 901,
+            gen: 0,
         };
         let token = keys.sign(&old).expect("sign");
         assert!(matches!(keys.verify(&token), Err(AuthError::Expired)));
@@ -150,7 +167,7 @@ mod tests {
         let keys = JwtKeys::new(KEY);
         let other = JwtKeys::new(b"another key, also thirty-two bytes!");
         let token = other
-            .issue(1, Role::Admin, Duration::from_secs(60))
+            .issue(1, Role::Admin, 0, Duration::from_secs(60))
             .expect("sign");
         assert!(matches!(keys.verify(&token), Err(AuthError::Invalid)));
 
@@ -161,6 +178,7 @@ mod tests {
             role: Role::Admin,
             exp: now + 60,
             iat: now,
+            gen: 0,
         };
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),

@@ -11,6 +11,17 @@
 //! - per account, across addresses: more than 100 failures in an hour lock the account for
 //!   15 min, at most once an hour (a distributed attack on one account).
 //!
+//! An attempt *reserves* its slot before the password is verified: [`LoginLimiter::reserve`]
+//! counts it as a failure at once, under the same lock as the check, and
+//! [`LoginLimiter::success`] or [`LoginLimiter::release`] give it back when the password
+//! turns out right. So a burst of concurrent guesses gets exactly the free ones (checking
+//! first and counting after the Argon2 work let 15–20 through), and an attempt abandoned
+//! half-way stays counted.
+//!
+//! Attempts refused by a running lock are reported for the audit log and the service log,
+//! but not each one (a brute force that goes on would flood both): the first refusal of a
+//! lock, then at most one summary with a count every [`REFUSAL_SUMMARY_EVERY`].
+//!
 //! IPv6 addresses count per /64 (one customer's prefix; an attacker gets billions of
 //! addresses inside it) and IPv4-mapped ones as IPv4. Time is passed in for testability.
 //! Every map is pruned of stale entries and capped; when one is full the stalest entry
@@ -42,6 +53,10 @@ pub const MAX_ENTRIES: usize = 100_000;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Accounts are emails: longer keys are cut so one entry's size stays bounded.
 const ACCOUNT_KEY_MAX_CHARS: usize = 254;
+/// While a lock runs, refused attempts are reported (audited and logged) once when the lock
+/// is first hit, then at most once per this interval with a count: one row a minute per
+/// locked address, account or pair, whatever the attacker's rate.
+pub const REFUSAL_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
 /// Login lockouts; see the module documentation for the policy.
 pub struct LoginLimiter {
@@ -53,7 +68,54 @@ struct LoginState {
     pairs: HashMap<(IpAddr, String), Pair>,
     ips: HashMap<IpAddr, IpWindow>,
     accounts: HashMap<String, AccountWindow>,
+    /// Refusals counted per running lock, for [`RefusalReport`]s.
+    reports: HashMap<LockKey, ReportState>,
     last_prune: Option<Instant>,
+}
+
+/// Which rule refused an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockScope {
+    /// Too many consecutive failures for this account from this address.
+    Pair,
+    /// Too many failures from this address, across accounts.
+    Address,
+    /// Too many failures on this account, across addresses.
+    Account,
+}
+
+impl LockScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockScope::Pair => "account_and_address",
+            LockScope::Address => "address",
+            LockScope::Account => "account",
+        }
+    }
+}
+
+/// An attempt refused without being tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub retry_after: Duration,
+    pub scope: LockScope,
+    /// `Some` when this refusal is to be audited and logged: it carries how many refusals
+    /// of this lock (this one included) went unreported since the last report.
+    pub report: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum LockKey {
+    Pair(IpAddr, String),
+    Address(IpAddr),
+    Account(String),
+}
+
+struct ReportState {
+    /// The lock this state counts for: a new lock starts a new count.
+    lock_end: Instant,
+    last_report: Instant,
+    unreported: u32,
 }
 
 struct Pair {
@@ -99,33 +161,156 @@ impl LoginLimiter {
     }
 
     /// `Err(retry_after)` if a login for `account` from `ip` must not even be tried now.
-    /// Call before verifying the password; a refused attempt counts as nothing.
+    /// Reads only: an attempt is made through [`LoginLimiter::reserve`].
     pub fn check(&self, ip: IpAddr, account: &str, now: Instant) -> Result<(), Duration> {
         let (ip, account) = (ip_key(ip), account_key(account));
         let mut s = lock(&self.state);
         s.prune(now, false);
-        let pair = s
-            .pairs
-            .get(&(ip, account.clone()))
-            .and_then(|p| p.locked_until);
-        let by_ip = s
-            .ips
-            .get(&ip)
-            .filter(|w| w.failures > IP_MAX_FAILURES)
-            .map(|w| w.start + IP_WINDOW);
-        let by_account = s.accounts.get(&account).and_then(|a| a.locked_until);
-        let until = [pair, by_ip, by_account].into_iter().flatten().max();
-        match until {
-            Some(until) if until > now => Err(until - now),
-            _ => Ok(()),
+        match s.running_lock(ip, &account, now) {
+            Some((until, _)) => Err(until - now),
+            None => Ok(()),
         }
     }
 
-    /// A wrong password (or second factor) for `account` from `ip`.
+    /// Takes a slot for one attempt of `account` from `ip`, counted as a failure from now
+    /// on, in the same step as the check (so concurrent attempts cannot all pass the check
+    /// first). Give it back with [`LoginLimiter::success`] or [`LoginLimiter::release`] if
+    /// the password is right. A refusal is counted in the lock's report, nothing else.
+    pub fn reserve(&self, ip: IpAddr, account: &str, now: Instant) -> Result<(), Refusal> {
+        let (ip, account) = (ip_key(ip), account_key(account));
+        let mut s = lock(&self.state);
+        s.prune(now, false);
+        if let Some((until, scope)) = s.running_lock(ip, &account, now) {
+            let key = match scope {
+                LockScope::Pair => LockKey::Pair(ip, account),
+                LockScope::Address => LockKey::Address(ip),
+                LockScope::Account => LockKey::Account(account),
+            };
+            let report = s.note_refusal(key, until, now);
+            return Err(Refusal {
+                retry_after: until - now,
+                scope,
+                report,
+            });
+        }
+        s.fail(ip, account, now);
+        Ok(())
+    }
+
+    /// A wrong password (or second factor) for `account` from `ip` that was not reserved.
     pub fn failure(&self, ip: IpAddr, account: &str, now: Instant) {
         let (ip, account) = (ip_key(ip), account_key(account));
         let mut s = lock(&self.state);
         s.prune(now, false);
+        s.fail(ip, account, now);
+    }
+
+    /// Gives back a reservation whose password was right although the sign-in is not done
+    /// yet (a second factor is owed, which reserves its own slot): the attempt counts for
+    /// nothing.
+    pub fn release(&self, ip: IpAddr, account: &str, now: Instant) {
+        let (ip, account) = (ip_key(ip), account_key(account));
+        let mut s = lock(&self.state);
+        // A reservation always counts in its pair: without one there is nothing to give back
+        // (and the address's and account's other failures must stay).
+        let Some(pair) = s
+            .pairs
+            .get_mut(&(ip, account.clone()))
+            .filter(|p| p.failures > 0)
+        else {
+            return;
+        };
+        pair.failures -= 1;
+        if pair.failures < PAIR_FREE_FAILURES {
+            pair.locked_until = None;
+        }
+        if let Some(w) = s.ips.get_mut(&ip) {
+            if now < w.start + IP_WINDOW {
+                w.failures = w.failures.saturating_sub(1);
+            }
+        }
+        if let Some(a) = s.accounts.get_mut(&account) {
+            if now < a.start + ACCOUNT_WINDOW {
+                a.failures = a.failures.saturating_sub(1);
+            }
+        }
+    }
+
+    /// A successful login (its reservation given back): the pair's consecutive failures
+    /// are forgotten. (The address and account windows keep their other failures: one
+    /// success does not excuse a spray.)
+    pub fn success(&self, ip: IpAddr, account: &str, now: Instant) {
+        self.release(ip, account, now);
+        let (ip, account) = (ip_key(ip), account_key(account));
+        let mut s = lock(&self.state);
+        s.pairs.remove(&(ip, account));
+        s.prune(now, false);
+    }
+}
+
+impl LoginState {
+    /// The latest end of the locks that apply now, and the rule behind it.
+    fn running_lock(
+        &self,
+        ip: IpAddr,
+        account: &str,
+        now: Instant,
+    ) -> Option<(Instant, LockScope)> {
+        let pair = self
+            .pairs
+            .get(&(ip, account.to_owned()))
+            .and_then(|p| p.locked_until)
+            .map(|u| (u, LockScope::Pair));
+        let by_ip = self
+            .ips
+            .get(&ip)
+            .filter(|w| w.failures > IP_MAX_FAILURES)
+            .map(|w| (w.start + IP_WINDOW, LockScope::Address));
+        let by_account = self
+            .accounts
+            .get(account)
+            .and_then(|a| a.locked_until)
+            .map(|u| (u, LockScope::Account));
+        [pair, by_ip, by_account]
+            .into_iter()
+            .flatten()
+            .filter(|(until, _)| *until > now)
+            .max_by_key(|(until, _)| *until)
+    }
+
+    /// Counts one refusal of the lock `key` ending at `lock_end`; `Some(count)` when it is
+    /// to be reported (the lock's first refusal, or the first after the summary interval).
+    fn note_refusal(&mut self, key: LockKey, lock_end: Instant, now: Instant) -> Option<u32> {
+        if let Some(r) = self
+            .reports
+            .get_mut(&key)
+            .filter(|r| r.lock_end == lock_end)
+        {
+            r.unreported = r.unreported.saturating_add(1);
+            if now < r.last_report + REFUSAL_SUMMARY_EVERY {
+                return None;
+            }
+            let n = r.unreported;
+            r.unreported = 0;
+            r.last_report = now;
+            return Some(n);
+        }
+        let fresh = || ReportState {
+            lock_end,
+            last_report: now,
+            unreported: 0,
+        };
+        let state = slot(&mut self.reports, key, |r| r.last_report, fresh);
+        // An entry of an earlier lock starts over.
+        state.lock_end = lock_end;
+        state.last_report = now;
+        state.unreported = 0;
+        Some(1)
+    }
+
+    /// Counts one failure everywhere it counts.
+    fn fail(&mut self, ip: IpAddr, account: String, now: Instant) {
+        let s = self;
         let full = s.pairs.len() >= MAX_ENTRIES
             || s.ips.len() >= MAX_ENTRIES
             || s.accounts.len() >= MAX_ENTRIES;
@@ -190,15 +375,6 @@ impl LoginLimiter {
             acc.last_lock = Some(now);
         }
     }
-
-    /// A successful login: the pair's consecutive failures are forgotten. (The address and
-    /// account windows keep counting: one success does not excuse a spray.)
-    pub fn success(&self, ip: IpAddr, account: &str, now: Instant) {
-        let (ip, account) = (ip_key(ip), account_key(account));
-        let mut s = lock(&self.state);
-        s.pairs.remove(&(ip, account));
-        s.prune(now, false);
-    }
 }
 
 /// The lockout after the `failures`-th consecutive failure of a pair (≥ 5).
@@ -227,6 +403,7 @@ impl LoginState {
                 || running(a.locked_until)
                 || a.last_lock.is_some_and(|at| now < at + ACCOUNT_WINDOW)
         });
+        self.reports.retain(|_, r| r.lock_end > now);
     }
 }
 
@@ -560,6 +737,83 @@ mod tests {
         *slot(&mut map, u32::MAX, |v| *v, || t0) = t0 + Duration::from_secs(1000);
         assert_eq!(map.len(), MAX_ENTRIES);
         assert!(!map.contains_key(&0) && map.contains_key(&1) && map.contains_key(&u32::MAX));
+    }
+
+    /// Regression (issue 14, finding 8): checking first and counting after the password
+    /// work let a burst through; a reservation counts at once, so only the free ones pass.
+    #[test]
+    fn reservations_let_only_the_free_attempts_through() {
+        let l = LoginLimiter::new();
+        let (t, a) = (Instant::now(), ip("192.0.2.1"));
+        let passed = (0..50)
+            .filter(|_| l.reserve(a, "ana@example.org", t).is_ok())
+            .count();
+        assert_eq!(passed, PAIR_FREE_FAILURES as usize);
+        assert_eq!(l.check(a, "ana@example.org", t), Err(MIN));
+    }
+
+    #[test]
+    fn a_right_password_gives_its_reservation_back() {
+        let l = LoginLimiter::new();
+        let (t, a) = (Instant::now(), ip("192.0.2.1"));
+        for _ in 0..4 {
+            l.reserve(a, "ana@example.org", t).expect("free");
+        }
+        // The fifth locks the pair while it runs; a right password gives it back.
+        l.reserve(a, "ana@example.org", t).expect("free");
+        assert!(l.check(a, "ana@example.org", t).is_err());
+        l.release(a, "ana@example.org", t);
+        assert_eq!(l.check(a, "ana@example.org", t), Ok(()));
+        l.success(a, "ana@example.org", t);
+        let s = lock(&l.state);
+        assert!(s.pairs.is_empty());
+        assert_eq!(
+            s.ips[&a].failures, 3,
+            "4 failures, then one given back by success"
+        );
+    }
+
+    #[test]
+    fn a_release_without_a_reservation_changes_nothing() {
+        let l = LoginLimiter::new();
+        let t = fail(&l, "192.0.2.1", "ana@example.org", Instant::now(), 3);
+        l.release(ip("192.0.2.1"), "other@example.org", t);
+        assert_eq!(lock(&l.state).ips[&ip("192.0.2.1")].failures, 3);
+    }
+
+    /// Regression (issue 14, finding C): refusals during a lock are reported, but only the
+    /// first and then a summary with a count per interval.
+    #[test]
+    fn refusals_are_reported_first_then_summarised() {
+        let l = LoginLimiter::new();
+        let spray = ip("198.51.100.7");
+        let mut t = Instant::now();
+        for i in 0..=IP_MAX_FAILURES {
+            l.failure(spray, &format!("user{i}@example.org"), t);
+        }
+        let mut reports = Vec::new();
+        // 100 refusals a second for 30 s, to ever new accounts: one report.
+        for i in 0..3000 {
+            let r = l
+                .reserve(spray, &format!("x{i}@example.org"), t)
+                .expect_err("blocked");
+            assert_eq!(r.scope, LockScope::Address);
+            reports.extend(r.report);
+            t += Duration::from_millis(10);
+        }
+        assert_eq!(reports, [1], "the first only, while the interval runs");
+        // 30 s later (one interval after the first): a summary of the 3000 since.
+        t += Duration::from_secs(30);
+        let r = l.reserve(spray, "y@example.org", t).expect_err("blocked");
+        assert_eq!(r.report, Some(3000));
+        let r = l.reserve(spray, "y@example.org", t).expect_err("blocked");
+        assert_eq!(r.report, None);
+        // Another address's lock is reported on its own.
+        let other = fail(&l, "192.0.2.1", "ana@example.org", t, PAIR_FREE_FAILURES);
+        let r = l
+            .reserve(ip("192.0.2.1"), "ana@example.org", other)
+            .expect_err("locked");
+        assert_eq!((r.scope, r.report), (LockScope::Pair, Some(1)));
     }
 
     #[test]

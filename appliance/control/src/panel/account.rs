@@ -1,5 +1,6 @@
-//! One's own account (`/account`): the password, and two-step verification (TOTP) — begin,
-//! confirm with a code, the recovery codes shown once, turn off. Each form calls the API's
+//! One's own account (`/account`): the password, and two-step verification (TOTP) — begin
+//! (with the current password), confirm with a code, the recovery codes shown once, turn
+//! off (with the password). Each form calls the API's
 //! own `/api/v1/me*` handler, so the checks and the audit rows are the API's.
 //!
 //! The QR code is shown by the page that answers `POST /account/totp/begin` (it is not
@@ -146,10 +147,23 @@ pub async fn change_password(
     }
 }
 
-/// `POST /account/totp/begin`: a new pending secret, shown at once as a QR code.
-pub async fn totp_begin(State(s): State<ApiState>, session: Session) -> PanelResult<Response> {
+#[derive(Debug, Deserialize)]
+pub struct BeginForm {
+    password: SecretString,
+}
+
+/// `POST /account/totp/begin`, with the password: a new pending secret, shown at once as a
+/// QR code.
+pub async fn totp_begin(
+    State(s): State<ApiState>,
+    session: Session,
+    Form(f): Form<BeginForm>,
+) -> PanelResult<Response> {
     let mut view = AccountPage::new(&s, &session, false).await?;
-    match api::totp_begin(State(s.clone()), me(&session)).await {
+    let body = PasswordBody {
+        password: f.password,
+    };
+    match api::totp_begin(State(s.clone()), me(&session), Body(body)).await {
         Ok(Json(en)) => {
             view.enrolment = Some(Enrolment {
                 secret: en.secret,
@@ -157,7 +171,7 @@ pub async fn totp_begin(State(s): State<ApiState>, session: Session) -> PanelRes
             });
             Ok(render_status(StatusCode::OK, &view))
         }
-        Err(e) => Ok(view.failed("totp", &[], &e)),
+        Err(e) => Ok(view.failed("totp", &["password"], &e)),
     }
 }
 

@@ -1,11 +1,16 @@
 //! Long-lived API tokens for automation (table `api_tokens`, migration 0005): tied to a
-//! role, not a person; shown once at creation, stored as a SHA-256 hash, revoked rather
-//! than deleted so the audit log keeps pointing at something.
+//! role; shown once at creation, stored as a SHA-256 hash, revoked rather than deleted so
+//! the audit log keeps pointing at something.
+//!
+//! A token's rights come from the admin who created it: it is revoked when that admin is
+//! disabled or deleted (`users::update`, `users::delete`, with an audit row naming why),
+//! and refused meanwhile if its creator is disabled by any other path. Tokens made at the
+//! console (`relevo token add`, no creator) are not tied to anyone.
 
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use super::audit::{self, Actor, Target};
@@ -116,6 +121,33 @@ pub async fn revoke(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), StoreEr
     Ok(())
 }
 
+/// Revokes the live tokens `user_id` created, in the caller's transaction (the user is
+/// being disabled or deleted), each with an audit row whose `after.reason` is `reason`.
+/// Returns how many.
+pub(crate) async fn revoke_created_by(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+    reason: &str,
+) -> Result<u64, StoreError> {
+    let revoked = sqlx::query!(
+        "UPDATE api_tokens SET revoked = true WHERE created_by = $1 AND NOT revoked
+         RETURNING id, name",
+        user_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for t in &revoked {
+        let (b, a) = (
+            json!({ "revoked": false }),
+            json!({ "revoked": true, "reason": reason }),
+        );
+        let target = Target::row("api_token", t.id, &t.name);
+        audit::record(conn, actor, "api_token.revoke", target, Some(b), Some(a)).await?;
+    }
+    Ok(revoked.len() as u64)
+}
+
 /// The live token `presented` is, if any. Records the use, but writes at most once a
 /// minute per token: a script polling every second should not mean a write per second.
 pub async fn authenticate(pool: &PgPool, presented: &str) -> Result<Option<ApiToken>, StoreError> {
@@ -126,7 +158,8 @@ pub async fn authenticate(pool: &PgPool, presented: &str) -> Result<Option<ApiTo
     let Some(mut found) = sqlx::query_as!(
         ApiToken,
         r#"SELECT id, name, role AS "role: Role", created_by, last_used_at, revoked, created_at
-           FROM api_tokens WHERE token_hash = $1 AND NOT revoked"#,
+           FROM api_tokens t WHERE token_hash = $1 AND NOT revoked
+             AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = t.created_by AND u.disabled)"#,
         &hash[..]
     )
     .fetch_optional(pool)

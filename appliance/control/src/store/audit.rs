@@ -1,7 +1,9 @@
 //! The audit log: who changed what, when, from where, with before/after snapshots whose
 //! secrets are masked before they reach the database. Rows are append-only (a trigger
-//! refuses UPDATE, DELETE and TRUNCATE, migration 0011). [`query`] filters and pages the
-//! log for the API.
+//! refuses UPDATE, DELETE and TRUNCATE, migration 0011), with one exception: failed
+//! sign-ins, which anyone can cause, are deleted after a retention period
+//! ([`delete_failed_sign_ins`], migration 0019). [`query`] filters and pages the log for
+//! the API.
 
 use std::net::IpAddr;
 
@@ -89,6 +91,37 @@ pub(crate) async fn record(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The shortest retention [`delete_failed_sign_ins`] accepts: the trigger of migration 0019
+/// refuses to delete rows younger than this whatever the caller asks.
+pub const MIN_FAILED_SIGN_IN_RETENTION: time::Duration = time::Duration::DAY;
+
+/// Retention housekeeping: deletes the `auth.login_failed` rows with no authenticated actor
+/// (wrong passwords, unknown accounts, lockout summaries) older than `older_than` (at least
+/// [`MIN_FAILED_SIGN_IN_RETENTION`]). Returns how many.
+pub async fn delete_failed_sign_ins(
+    pool: &PgPool,
+    older_than: time::Duration,
+) -> Result<u64, StoreError> {
+    let older_than = older_than.max(MIN_FAILED_SIGN_IN_RETENTION);
+    let mut tx = pool.begin().await?;
+    // Declares this transaction the retention task to the append-only trigger; `true`:
+    // local to the transaction.
+    sqlx::query_scalar!("SELECT set_config('relevo.audit_retention', 'on', true)")
+        .fetch_one(&mut *tx)
+        .await?;
+    let deleted = sqlx::query!(
+        "DELETE FROM audit_log
+          WHERE action = 'auth.login_failed' AND actor_user_id IS NULL
+            AND created_at < now() - make_interval(secs => $1)",
+        older_than.as_seconds_f64()
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 /// `MASK` when a secret is set, `null` when not: the log shows that a key exists (and that

@@ -109,7 +109,6 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<User, StoreError> {
     .ok_or(StoreError::NotFound { what: "user", id })
 }
 
-/// The user with `id`, its row locked until the end of the transaction on `conn`.
 /// The user with `id` and their token generation (migration 0017: an access token issued
 /// under an older generation is refused); `NotFound` if there is none.
 pub async fn get_with_generation(pool: &PgPool, id: i64) -> Result<(User, i64), StoreError> {
@@ -135,6 +134,7 @@ pub async fn get_with_generation(pool: &PgPool, id: i64) -> Result<(User, i64), 
     Ok((user, r.token_generation))
 }
 
+/// The user with `id`, its row locked until the end of the transaction on `conn`.
 pub(crate) async fn lock(conn: &mut PgConnection, id: i64) -> Result<User, StoreError> {
     sqlx::query_as!(
         User,
@@ -228,8 +228,8 @@ pub async fn update(
     .await?;
     if disabled && !before.disabled {
         sessions::revoke_user_on(&mut tx, id).await?;
-    }
         api_tokens::revoke_created_by(&mut tx, actor, id, "creator_disabled").await?;
+    }
     let snapshot = |u: &User| json!({ "role": u.role, "disabled": u.disabled, "totp_required": u.totp_required });
     let (b, a) = (snapshot(&before), snapshot(&after));
     audit::record(
@@ -286,8 +286,8 @@ pub async fn delete(pool: &PgPool, actor: &Actor, id: i64) -> Result<(), StoreEr
     let admins = lock_admins(&mut tx).await?;
     let user = lock(&mut tx, id).await?;
     keep_an_admin(&admins, id, false)?;
-    sqlx::query!("DELETE FROM users WHERE id = $1", id)
     api_tokens::revoke_created_by(&mut tx, actor, id, "creator_deleted").await?;
+    sqlx::query!("DELETE FROM users WHERE id = $1", id)
         .execute(&mut *tx)
         .await?;
     let before = json!({ "email": user.email, "role": user.role, "disabled": user.disabled });
@@ -348,7 +348,6 @@ pub async fn verify_password(
     Ok(user.filter(|u| ok && !u.disabled))
 }
 
-/// An audit row for a login attempt: `auth.login` when `outcome` is [`LOGIN_OK`], else
 /// The token generation of user `id` now (0 if there is none: a token for a deleted user
 /// is refused anyway).
 pub async fn token_generation(pool: &PgPool, id: i64) -> Result<i64, StoreError> {
@@ -380,6 +379,7 @@ pub async fn record_lockout(
     record_attempt(pool, actor, email, "auth.login_failed", Some(after)).await
 }
 
+/// An audit row for a login attempt: `auth.login` when `outcome` is [`LOGIN_OK`], else
 /// `auth.login_failed` with `{"reason": outcome}`. The email is recorded as typed (cut to
 /// 254 characters), and linked to the account if one has it.
 pub async fn record_login(
@@ -387,7 +387,6 @@ pub async fn record_login(
     actor: &Actor,
     email: &str,
     outcome: &str,
-) -> Result<(), StoreError> {
 ) -> Result<(), StoreError> {
     if outcome == LOGIN_OK {
         record_attempt(pool, actor, email, "auth.login", None).await
@@ -403,6 +402,7 @@ async fn record_attempt(
     email: &str,
     action: &str,
     after: Option<serde_json::Value>,
+) -> Result<(), StoreError> {
     let email: String = email.trim().chars().take(Email::MAX_LEN).collect();
     let mut conn = pool.acquire().await?;
     let id = sqlx::query_scalar!("SELECT id FROM users WHERE lower(email) = lower($1)", email)

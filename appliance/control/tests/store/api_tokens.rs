@@ -172,3 +172,75 @@ async fn tokens_serialise_without_secrets_and_with_rfc3339_times() {
     );
     assert!(json.get("token_hash").is_none());
 }
+
+/// Regression (issue 14, finding 15): a token kept working after the admin who created it
+/// was disabled or deleted. It is revoked with them (audited with the reason); a console
+/// token, created by nobody, is not tied to anyone.
+#[tokio::test]
+async fn tokens_die_with_their_creator() {
+    use relevo_control::store::users::UserPatch;
+    let db = test_db().await;
+    let pool = &db.pool;
+    let password = Password::new(SecretString::from("correct horse battery")).expect("ok");
+    let mut admins = Vec::new();
+    for email in [
+        "keeper@example.org",
+        "leaver@example.org",
+        "gone@example.org",
+    ] {
+        let email = Email::new(email).expect("email");
+        let u = users::create(pool, &actor(), &email, &password, Role::Admin)
+            .await
+            .expect("user");
+        admins.push(u);
+    }
+    let by = |u: &users::User| Actor::user(u.id, &u.email, None);
+    let (_, kept) = api_tokens::create(pool, &by(&admins[0]), "kept", Role::Tecnico)
+        .await
+        .expect("create");
+    let (_, of_disabled) = api_tokens::create(pool, &by(&admins[1]), "disabled", Role::Admin)
+        .await
+        .expect("create");
+    let (_, of_deleted) = api_tokens::create(pool, &by(&admins[2]), "deleted", Role::Visor)
+        .await
+        .expect("create");
+    let (_, console) = api_tokens::create(pool, &actor(), "console", Role::Visor)
+        .await
+        .expect("create");
+
+    let disable = UserPatch {
+        disabled: Some(true),
+        ..UserPatch::default()
+    };
+    users::update(pool, &by(&admins[0]), admins[1].id, disable)
+        .await
+        .expect("disable");
+    users::delete(pool, &by(&admins[0]), admins[2].id)
+        .await
+        .expect("delete");
+
+    let works = |t: SecretString| async move {
+        api_tokens::authenticate(pool, t.expose_secret())
+            .await
+            .expect("authenticate")
+            .is_some()
+    };
+    assert!(works(kept).await);
+    assert!(works(console).await, "no creator: not tied to anyone");
+    assert!(!works(of_disabled).await, "its creator is disabled");
+    assert!(!works(of_deleted).await, "its creator is deleted");
+    let listed = api_tokens::list(pool).await.expect("list");
+    let revoked: Vec<&str> = listed
+        .iter()
+        .filter(|t| t.revoked)
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(revoked, ["disabled", "deleted"], "shown as revoked");
+    let reasons: Vec<String> = audit_log(pool, 20)
+        .await
+        .into_iter()
+        .filter(|e| e.action == "api_token.revoke")
+        .map(|e| e.after.expect("after")["reason"].to_string())
+        .collect();
+    assert_eq!(reasons, ["\"creator_deleted\"", "\"creator_disabled\""]);
+}

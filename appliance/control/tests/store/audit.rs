@@ -1,4 +1,4 @@
-use relevo_control::store::{inputs, outputs, InputDef};
+use relevo_control::store::{audit, inputs, outputs, InputDef};
 use relevo_engine::spec::{InputSource, OutputKind};
 
 use crate::common::*;
@@ -102,4 +102,75 @@ async fn audit_log_refuses_update_delete_and_truncate() {
         assert!(message.contains("append-only"), "{statement}: {message}");
     }
     assert_eq!(audit_log(&db.pool, 10).await.len(), 1);
+}
+
+/// One audit row written as the service would, `days` ago (INSERT is allowed).
+async fn row_aged(pool: &sqlx::PgPool, actor_user_id: Option<i64>, action: &str, days: i32) {
+    sqlx::query(
+        "INSERT INTO audit_log (created_at, actor_user_id, actor, action, target_kind)
+         VALUES (now() - make_interval(days => $1), $2, 'someone@example.org', $3, 'user')",
+    )
+    .bind(days)
+    .bind(actor_user_id)
+    .bind(action)
+    .execute(pool)
+    .await
+    .expect("insert");
+}
+
+/// Regression (issue 14, finding 17): failed sign-ins, which anyone can add, were kept for
+/// ever. Only they, once older than the retention, are deleted; every other row stays, and
+/// any other change is still refused.
+#[tokio::test]
+async fn old_failed_sign_ins_are_deleted_and_nothing_else() {
+    let db = test_db().await;
+    let pool = &db.pool;
+    row_aged(pool, None, "auth.login_failed", 100).await;
+    row_aged(pool, None, "auth.login_failed", 100).await;
+    row_aged(pool, None, "auth.login_failed", 10).await;
+    row_aged(pool, Some(1), "auth.login", 100).await;
+    row_aged(pool, None, "input.create", 100).await;
+    row_aged(pool, Some(1), "auth.login_failed", 100).await;
+
+    let deleted = audit::delete_failed_sign_ins(pool, time::Duration::days(90))
+        .await
+        .expect("retention");
+    assert_eq!(deleted, 2);
+    let left: Vec<(String, Option<i64>)> = audit_log(pool, 10)
+        .await
+        .into_iter()
+        .map(|e| (e.action, e.actor_user_id))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            ("auth.login_failed".to_owned(), Some(1)),
+            ("input.create".to_owned(), None),
+            ("auth.login".to_owned(), Some(1)),
+            ("auth.login_failed".to_owned(), None),
+        ]
+    );
+
+    // Asking for less than the floor keeps a day: the recent failure stays.
+    row_aged(pool, None, "auth.login_failed", 0).await;
+    let deleted = audit::delete_failed_sign_ins(pool, time::Duration::ZERO)
+        .await
+        .expect("retention");
+    assert_eq!(deleted, 1, "the 10-day-old row only");
+
+    // Without the retention task's flag, or for any other row, the trigger still refuses.
+    for statement in [
+        "DELETE FROM audit_log WHERE action = 'auth.login_failed'",
+        "BEGIN; SELECT set_config('relevo.audit_retention', 'on', true); \
+         DELETE FROM audit_log WHERE action = 'input.create'; COMMIT",
+        "BEGIN; SELECT set_config('relevo.audit_retention', 'on', true); \
+         UPDATE audit_log SET actor = 'x' WHERE action = 'auth.login_failed'; COMMIT",
+    ] {
+        let mut conn = pool.acquire().await.expect("connection");
+        let refused = sqlx::raw_sql(statement).execute(&mut *conn).await;
+        let message = refused.expect_err(statement).to_string();
+        assert!(message.contains("append-only"), "{statement}: {message}");
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+    }
+    assert_eq!(audit_log(pool, 10).await.len(), 4);
 }

@@ -126,3 +126,66 @@ async fn disabled_user_cannot_log_in() {
         .expect("find");
     assert!(found.is_some_and(|u| u.disabled));
 }
+
+/// Regression (issue 14, finding 9): the token generation (migration 0018's trigger) moves
+/// on with the password, the role, disabling and a 2FA reset, so older access tokens die;
+/// other changes leave it.
+#[tokio::test]
+async fn token_generation_moves_with_what_tokens_stand_for() {
+    let db = test_db().await;
+    let pool = &db.pool;
+    let cli = Actor::cli();
+    let (admin, ana) = (email("admin@example.org"), email("ana@example.org"));
+    let pw = password("correct horse battery");
+    users::create(pool, &cli, &admin, &pw, Role::Admin)
+        .await
+        .expect("admin");
+    let ana = users::create(pool, &cli, &ana, &pw, Role::Tecnico)
+        .await
+        .expect("ana");
+    let gen = || async {
+        users::get_with_generation(pool, ana.id)
+            .await
+            .expect("user")
+            .1
+    };
+    assert_eq!(gen().await, 0);
+    let patch = |p: users::UserPatch| users::update(pool, &cli, ana.id, p);
+    patch(users::UserPatch {
+        totp_required: Some(true),
+        ..Default::default()
+    })
+    .await
+    .expect("require 2FA");
+    assert_eq!(gen().await, 0, "requiring 2FA ends no token");
+    users::set_password(pool, &cli, ana.id, &password("another horse battery"))
+        .await
+        .expect("password");
+    assert_eq!(gen().await, 1);
+    patch(users::UserPatch {
+        role: Some(Role::Visor),
+        ..Default::default()
+    })
+    .await
+    .expect("role");
+    assert_eq!(gen().await, 2);
+    patch(users::UserPatch {
+        disabled: Some(true),
+        ..Default::default()
+    })
+    .await
+    .expect("disable");
+    assert_eq!(gen().await, 3);
+    let kek = relevo_control::keys::TotpKek::from_bytes(&[5; 32]);
+    users::totp_begin(pool, &kek, ana.id).await.expect("begin");
+    sqlx::query("UPDATE users SET totp_secret = totp_pending WHERE id = $1")
+        .bind(ana.id)
+        .execute(pool)
+        .await
+        .expect("enrolled");
+    assert_eq!(gen().await, 3, "turning 2FA on ends no token");
+    users::totp_disable(pool, &cli, ana.id)
+        .await
+        .expect("reset");
+    assert_eq!(gen().await, 4);
+}

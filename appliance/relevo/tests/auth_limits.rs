@@ -1,0 +1,167 @@
+//! Sign-in limits under bursts, through the real service (issue 14): a burst of refused
+//! first-admin calls costs no password hash and is counted (finding 1), concurrent wrong
+//! passwords get only the policy's free guesses (finding 8), and attempts refused by a
+//! lockout are audited and logged, once per lock and interval (finding C). The hash count
+//! comes from `relevo_password_hashes_total` in `/metrics`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Barrier;
+
+use common::*;
+use relevo_control::auth::limiter::PAIR_FREE_FAILURES;
+use serde_json::{json, Value};
+
+/// The relevo process's resident memory, in MiB.
+fn rss_mib(relevo: &Relevo) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", relevo.proc.child.id())).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
+/// Argon2 computations so far, from `/metrics`.
+fn hashes(relevo: &Relevo) -> u64 {
+    let text = relevo.get("/metrics").unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("relevo_password_hashes_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no hash counter in /metrics:\n{text}"))
+}
+
+/// `n` requests sent at once, one thread each: how many got each status.
+fn burst(relevo: &Relevo, n: usize, path: &str, body: &Value) -> BTreeMap<u16, usize> {
+    let start = Barrier::new(n);
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..n)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    http_request(relevo.http, "POST", path, None, Some(body)).0
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let mut counts = BTreeMap::new();
+    for st in statuses {
+        *counts.entry(st).or_default() += 1;
+    }
+    counts
+}
+
+/// The audit rows of sign-ins refused by a lockout, for `actor`.
+fn lockout_rows(relevo: &Relevo, actor: &str) -> Vec<Value> {
+    let (st, page) = relevo.api(
+        "GET",
+        &format!("/api/v1/audit?action=auth.login_failed&actor={actor}&limit=500"),
+        None,
+    );
+    assert_eq!(st, 200, "{page}");
+    page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["after"]["reason"] == "locked_out")
+        .cloned()
+        .collect()
+}
+
+/// The bound on the relay's resident memory during these bursts. Idle it is some tens of
+/// MiB; each concurrent Argon2 costs 19 MiB and at most 4 run at once. Before the fix 360
+/// setup calls took it to 4.5 GB.
+const RSS_BOUND_MIB: u64 = 200;
+
+/// Regression (issue 14, findings 1 and C): once the first admin existed, every
+/// `POST /api/v1/setup` still hashed its password before answering 409, uncounted and
+/// unbounded. Now the answer comes first, every refused call counts against the limiter,
+/// and the lockout refusals leave one audit row and one log line.
+#[test]
+fn a_setup_burst_hashes_nothing_and_is_locked_out() {
+    let relevo = Relevo::start("auth-setup-burst", "", "");
+    relevo.token();
+    let before = hashes(&relevo);
+    let body = json!({"token": "rlv_st_not-the-token", "email": "evil@example.org",
+                      "password": "a password long enough"});
+    let counts = burst(&relevo, 300, "/api/v1/setup", &body);
+    let rss = rss_mib(&relevo);
+
+    let refused = counts.get(&409).copied().unwrap_or(0);
+    let limited = counts.get(&429).copied().unwrap_or(0);
+    // 0: closed by the HTTP layer's per-address connection cap, before any handler.
+    let closed = counts.get(&0).copied().unwrap_or(0);
+    assert_eq!(
+        refused + limited + closed,
+        300,
+        "only 409 and 429: {counts:?}"
+    );
+    assert!(limited >= 200, "{counts:?}");
+    assert_eq!(refused, PAIR_FREE_FAILURES as usize, "{counts:?}");
+    assert_eq!(
+        hashes(&relevo),
+        before,
+        "a refused setup call hashes nothing"
+    );
+    assert!(rss < RSS_BOUND_MIB, "RSS {rss} MiB after the burst");
+
+    let rows = lockout_rows(&relevo, "setup");
+    assert_eq!(rows.len(), 1, "the lock's first refusal only: {rows:?}");
+    assert_eq!(rows[0]["after"]["refused"], 1);
+    assert_eq!(rows[0]["after"]["scope"], "account_and_address");
+    assert_eq!(rows[0]["from_addr"], "127.0.0.1");
+    assert_eq!(relevo.log_count("sign-in refused: locked out"), 1);
+
+    let (st, v) = relevo.login(ADMIN_EMAIL, json!({}));
+    assert_eq!(st, 200, "the admin still signs in: {v}");
+}
+
+/// Regression (issue 14, findings 8 and C): the limiter checked before the Argon2 work and
+/// counted after it, so a burst of 50 wrong passwords got 15–20 guesses where the policy
+/// allows 5. Now exactly the free ones are verified; the rest are refused unhashed, and
+/// the refusals are audited and logged once for the lock.
+#[test]
+fn concurrent_wrong_passwords_get_only_the_free_guesses() {
+    let relevo = Relevo::start("auth-login-burst", "", "");
+    relevo.token();
+    relevo.add_user("tec@relevo.test", "tecnico");
+    let before = hashes(&relevo);
+    let body = json!({"email": ADMIN_EMAIL, "password": "not the password at all"});
+    let counts = burst(&relevo, 50, "/api/v1/auth/login", &body);
+    let rss = rss_mib(&relevo);
+
+    let guesses = counts.get(&401).copied().unwrap_or(0);
+    let limited = counts.get(&429).copied().unwrap_or(0);
+    let busy = counts.get(&503).copied().unwrap_or(0);
+    assert_eq!(guesses + limited + busy, 50, "{counts:?}");
+    assert!(
+        (1..=PAIR_FREE_FAILURES as usize).contains(&guesses),
+        "{counts:?}"
+    );
+    let hashed = hashes(&relevo) - before;
+    assert!(
+        hashed <= u64::from(PAIR_FREE_FAILURES),
+        "{hashed} passwords verified"
+    );
+    assert!(rss < RSS_BOUND_MIB, "RSS {rss} MiB after the burst");
+
+    // The attack goes on, one at a time: refused, and still one row for this lock.
+    for _ in 0..20 {
+        let (st, _) = http_request(relevo.http, "POST", "/api/v1/auth/login", None, Some(&body));
+        assert_eq!(st, 429);
+    }
+    let rows = lockout_rows(&relevo, ADMIN_EMAIL);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["after"]["refused"], 1);
+    assert_eq!(rows[0]["target_name"], ADMIN_EMAIL);
+    assert_eq!(relevo.log_count("sign-in refused: locked out"), 1);
+
+    let (st, v) = relevo.login("tec@relevo.test", json!({}));
+    assert_eq!(st, 200, "another account still signs in from here: {v}");
+}
