@@ -451,6 +451,8 @@ fn srt_caller(field: &str, url: &str, srt: &SrtFields) -> Result<SrtCaller, Fiel
         stream_id: stream_id(srt)?,
         security: security(srt)?,
         latency: latency(srt)?,
+        // A document does not say where it came from: the reconciler sets the policy.
+        allow_private: true,
     })
 }
 

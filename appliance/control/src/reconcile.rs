@@ -107,9 +107,15 @@ impl Control {
         Ok(())
     }
 
-    /// The whole desired state: declared flows first, then the database's.
+    /// The whole desired state: declared flows first, then the database's. Declared flows
+    /// are the admin's own and may reach private addresses; the database's (created through
+    /// the API) only when the admin setting allows it.
     pub async fn desired(&self) -> Result<DesiredState, ReconcileError> {
-        let db = store::load_desired_state(&self.inner.pool).await?;
+        let mut db = store::load_desired_state(&self.inner.pool).await?;
+        let allowed = store::settings::private_destinations_allowed(&self.inner.pool).await?;
+        for input in &mut db.inputs {
+            input.set_private_allowed(allowed);
+        }
         let mut inputs = self.inner.file.read().await.inputs.clone();
         inputs.extend(db.inputs);
         let desired = DesiredState { inputs };

@@ -10,6 +10,16 @@ pub enum LinkError {
     Timeout,
     #[error("could not resolve host {0}")]
     Resolve(String),
+    /// The destination resolved to a loopback, private or link-local address and this flow
+    /// may not reach the internal network (see [`crate::destination`]).
+    #[error(
+        "refused: {host} is {addr}, a private, loopback or link-local address; \
+         an administrator can allow private destinations in the settings"
+    )]
+    PrivateAddress {
+        host: String,
+        addr: std::net::IpAddr,
+    },
     /// The destination answered but turned us away: bad stream key, authentication, streamid.
     #[error("rejected by destination: {0}")]
     Rejected(String),

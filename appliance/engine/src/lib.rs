@@ -14,6 +14,7 @@
 //! - `metrics`: counters and the shared snapshot; `live`: the task that samples them each
 //!   second; `prometheus`: the snapshot in Prometheus text format.
 pub mod backoff;
+pub mod destination;
 mod engine;
 pub mod error;
 pub mod hub;

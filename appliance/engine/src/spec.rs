@@ -180,6 +180,10 @@ pub struct SrtCaller {
     pub stream_id: Option<String>,
     pub security: Option<SrtSecurity>,
     pub latency: Latency,
+    /// Whether the host may resolve to a loopback, private or link-local address
+    /// ([`crate::destination`]): true for flows of the configuration file, the admin
+    /// setting's value for flows created through the API.
+    pub allow_private: bool,
 }
 
 /// Where an input's stream comes from.
@@ -263,6 +267,25 @@ impl GracePeriod {
 }
 
 impl InputSpec {
+    /// Lets the pull source and every push output reach loopback, private and link-local
+    /// addresses, or not ([`crate::destination`]).
+    pub fn set_private_allowed(&mut self, allowed: bool) {
+        match &mut self.source {
+            InputSource::PullSrt(c) => c.allow_private = allowed,
+            InputSource::PullRtmp(url) => *url = url.clone().with_private_allowed(allowed),
+            InputSource::Listen { .. } => {}
+        }
+        for out in &mut self.outputs {
+            match &mut out.kind {
+                OutputKind::PushSrt(c) => c.allow_private = allowed,
+                OutputKind::PushRtmp { url, .. } => {
+                    *url = url.clone().with_private_allowed(allowed);
+                }
+                OutputKind::PullSrt { .. } | OutputKind::PullRtmp { .. } => {}
+            }
+        }
+    }
+
     /// The input itself, ignoring its outputs: a change here restarts the input.
     pub fn same_source(&self, other: &InputSpec) -> bool {
         self.enabled == other.enabled && self.source == other.source

@@ -177,11 +177,29 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET /api/v1/settings`: the branding and the admin's switches.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SettingsView {
+    #[serde(flatten)]
+    pub brand: settings::Branding,
+    /// Whether flows created through the API may reach loopback, private and link-local
+    /// addresses (default false; flows of the configuration file always may).
+    pub allow_private_destinations: bool,
+}
+
+async fn settings_view(s: &ApiState) -> ApiResult<SettingsView> {
+    let pool = s.control.pool();
+    Ok(SettingsView {
+        brand: settings::get(pool).await?,
+        allow_private_destinations: settings::private_destinations_allowed(pool).await?,
+    })
+}
+
 pub async fn get_settings(
     State(s): State<ApiState>,
     _: Can<ADMIN>,
-) -> ApiResult<Json<settings::Branding>> {
-    Ok(Json(settings::get(s.control.pool()).await?))
+) -> ApiResult<Json<SettingsView>> {
+    Ok(Json(settings_view(&s).await?))
 }
 
 /// The login page's branding: what any visitor of the panel sees anyway.
@@ -215,19 +233,31 @@ pub struct SettingsPatch {
     pub product_name: Option<String>,
     #[serde(default)]
     pub primary_color: Option<String>,
+    #[serde(default)]
+    pub allow_private_destinations: Option<bool>,
 }
 
 pub async fn update_settings(
     State(s): State<ApiState>,
     Can(p): Can<ADMIN>,
     Body(b): Body<SettingsPatch>,
-) -> ApiResult<Json<settings::Branding>> {
+) -> ApiResult<Json<SettingsView>> {
     let patch = settings::BrandingPatch {
         product_name: b.product_name,
         primary_color: b.primary_color,
     };
     settings::update(s.control.pool(), &p.actor(), patch).await?;
-    Ok(Json(settings::get(s.control.pool()).await?))
+    if let Some(allowed) = b.allow_private_destinations {
+        let guard = s.control.write_lock().await;
+        if settings::set_private_destinations(s.control.pool(), &p.actor(), allowed).await? {
+            // Running flows take the new policy now (a forbidden destination stops at its
+            // next connection attempt).
+            if let Err(e) = s.control.apply_locked(&guard).await {
+                tracing::error!("the engine did not take the new destination policy: {e}");
+            }
+        }
+    }
+    Ok(Json(settings_view(&s).await?))
 }
 
 pub async fn set_logo(

@@ -179,6 +179,7 @@ pub async fn create_input(
     Body(doc): Body<InputDoc>,
 ) -> ApiResult<(StatusCode, Json<InputView>)> {
     let def = doc.to_def()?;
+    super::destinations::check_input(&s, &def).await?;
     let guard = s.control.write_lock().await;
     s.control.check_input(&def).await?;
     let created = inputs::create(s.control.pool(), &p.actor(), &def).await?;
@@ -193,6 +194,7 @@ pub async fn update_input(
     Body(doc): Body<InputDoc>,
 ) -> ApiResult<Json<InputView>> {
     let def = doc.to_def()?;
+    super::destinations::check_input(&s, &def).await?;
     let guard = s.control.write_lock().await;
     write_input(&s, &p, id, def, guard).await
 }
@@ -254,6 +256,7 @@ pub async fn create_output(
     Body(doc): Body<OutputDoc>,
 ) -> ApiResult<(StatusCode, Json<OutputView>)> {
     let spec = doc.to_spec()?;
+    super::destinations::check_output(&s, &spec).await?;
     let guard = s.control.write_lock().await;
     s.control.check_output(&spec).await?;
     let created = outputs::create(s.control.pool(), &p.actor(), input_id, &spec).await?;
@@ -277,6 +280,7 @@ pub async fn update_output(
     Body(doc): Body<OutputDoc>,
 ) -> ApiResult<Json<OutputView>> {
     let spec = doc.to_spec()?;
+    super::destinations::check_output(&s, &spec).await?;
     let guard = s.control.write_lock().await;
     write_output(&s, &p, id, spec, guard).await
 }

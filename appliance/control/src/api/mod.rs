@@ -3,6 +3,7 @@
 //! - `routes`: the table of every route and who may call it (router, OpenAPI, tests);
 //! - `schemas`: JSON Schemas of the request bodies, for the OpenAPI document;
 //! - `auth`: bearer tokens → [`auth::Principal`], and the role → permission matrix;
+//! - `destinations`: no private push/pull addresses from the API unless an admin allows;
 //! - `edge`: trusted proxies and the HTTP server's connection limits;
 //! - `error`, `json`: JSON errors with stable codes, strict bodies that name the field;
 //! - `session`: sign-in, refresh, logout, first admin, one's own account and 2FA;
@@ -11,6 +12,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod destinations;
 pub mod edge;
 pub mod error;
 pub mod events;

@@ -82,6 +82,7 @@ pub fn router(state: ApiState) -> Router {
             get(admin::settings_page).post(admin::update_settings),
         )
         .route("/settings/logo", post(admin::upload_logo))
+        .route("/settings/destinations", post(admin::update_destinations))
         .route("/settings/logo/delete", post(admin::clear_logo))
         .route("/assets/{file}", get(assets::serve))
         .route("/favicon.ico", get(assets::favicon))

@@ -372,6 +372,10 @@ impl Page {
             if e.code == "conflict" {
                 return self.t("error.conflict").to_owned();
             }
+            // Not a malformed value but a refused one: the code says why.
+            if e.code == "private_destination" {
+                return self.t("error.code.private_destination").to_owned();
+            }
             if let Some(text) = self.words.find(&format!("error.field.{leaf}")) {
                 return text.to_owned();
             }

@@ -395,6 +395,8 @@ fn caller(srt: &SrtCols) -> Result<SrtCaller, SpecError> {
         stream_id: srt.stream_id.clone(),
         security: security(srt)?,
         latency: latency(srt.latency_ms)?,
+        // The policy for private addresses is the reconciler's to set (it knows the origin).
+        allow_private: true,
     })
 }
 

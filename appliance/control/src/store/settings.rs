@@ -188,6 +188,49 @@ async fn change_logo(
     Ok(row.branding())
 }
 
+/// Whether flows created through the API may reach loopback, private and link-local
+/// addresses (migration 0020; `relevo_engine::destination`).
+pub async fn private_destinations_allowed(pool: &PgPool) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar!("SELECT allow_private_destinations FROM settings")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// Allows or forbids private destinations for API flows; a change writes an audit row.
+/// Returns whether the value changed (the caller then reconciles the engine).
+pub async fn set_private_destinations(
+    pool: &PgPool,
+    actor: &Actor,
+    allowed: bool,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    let before = sqlx::query_scalar!("SELECT allow_private_destinations FROM settings FOR UPDATE")
+        .fetch_one(&mut *tx)
+        .await?;
+    if before == allowed {
+        return Ok(false);
+    }
+    sqlx::query!(
+        "UPDATE settings SET allow_private_destinations = $1",
+        allowed
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "settings.private_destinations",
+        TARGET,
+        Some(json!({ "allow_private_destinations": before })),
+        Some(json!({ "allow_private_destinations": allowed })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// Reads the row without locking it (also in a read-only transaction).
 pub(crate) async fn read(conn: &mut PgConnection) -> Result<SettingsRow, StoreError> {
     Ok(sqlx::query_as!(

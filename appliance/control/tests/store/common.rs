@@ -142,6 +142,7 @@ pub fn srt_caller(host: &str, port: u16, stream_id: Option<&str>) -> SrtCaller {
         stream_id: stream_id.map(str::to_owned),
         security: security("caller-passphrase", 32),
         latency: latency(500),
+        allow_private: true,
     }
 }
 

@@ -383,6 +383,10 @@ async fn transport(url: &RtmpUrl, tls: &ClientTls) -> Result<Link, LinkError> {
     if addrs.is_empty() {
         return Err(LinkError::Resolve(host.to_string()));
     }
+    // Checked on every attempt: the name may resolve elsewhere than when it was saved.
+    for a in &addrs {
+        crate::destination::check(host, a.ip(), url.private_allowed())?;
+    }
     let tcp = tokio::time::timeout(SETUP_TIMEOUT, TcpStream::connect(addrs.as_slice()))
         .await
         .map_err(|_| LinkError::Timeout)?

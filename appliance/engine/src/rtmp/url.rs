@@ -43,9 +43,22 @@ pub struct RtmpUrl {
     explicit_port: bool,
     app: String,
     key: String,
+    /// See [`RtmpUrl::with_private_allowed`]; true once parsed.
+    allow_private: bool,
 }
 
 impl RtmpUrl {
+    /// The same URL, allowed (or not) to reach a loopback, private or link-local address
+    /// ([`crate::destination`]).
+    pub fn with_private_allowed(mut self, allowed: bool) -> Self {
+        self.allow_private = allowed;
+        self
+    }
+
+    pub fn private_allowed(&self) -> bool {
+        self.allow_private
+    }
+
     pub fn parse(input: &str) -> Result<Self, UrlError> {
         let input = input.trim();
         let (scheme, rest) = input
@@ -115,6 +128,7 @@ impl RtmpUrl {
             explicit_port,
             app: app.to_string(),
             key,
+            allow_private: true,
         })
     }
 

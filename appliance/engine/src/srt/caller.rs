@@ -39,9 +39,12 @@ async fn resolve(c: &SrtCaller) -> Result<SocketAddr, LinkError> {
     let mut addrs = tokio::net::lookup_host((c.host.as_str(), c.port))
         .await
         .map_err(|_| LinkError::Resolve(c.host.clone()))?;
-    addrs
+    let addr = addrs
         .next()
-        .ok_or_else(|| LinkError::Resolve(c.host.clone()))
+        .ok_or_else(|| LinkError::Resolve(c.host.clone()))?;
+    // Checked on every attempt: the name may resolve elsewhere than when it was saved.
+    crate::destination::check(&c.host, addr.ip(), c.allow_private)?;
+    Ok(addr)
 }
 
 async fn connect(c: &SrtCaller) -> Result<SrtStream, LinkError> {

@@ -261,7 +261,14 @@ impl Relevo {
                 let (st, text) = http_request(self.http, "POST", "/api/v1/setup", None, Some(&body));
                 assert!(st == 201 || st == 409, "setup: {st} {text}");
             }
-            self.access_token(ADMIN_EMAIL)
+            let token = self.access_token(ADMIN_EMAIL);
+            // Tests push to and pull from 127.0.0.1: private destinations are allowed for
+            // API flows (off by default; `http_destinations` tests it off).
+            let allow = serde_json::json!({"allow_private_destinations": true});
+            let (st, text) =
+                http_request(self.http, "PATCH", "/api/v1/settings", Some(&token), Some(&allow));
+            assert_eq!(st, 200, "allowing private destinations: {text}");
+            token
         })
     }
 

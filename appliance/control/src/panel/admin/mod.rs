@@ -40,7 +40,7 @@ mod tokens;
 mod users;
 
 pub use audit::audit_page;
-pub use settings::{clear_logo, settings_page, update_settings, upload_logo};
+pub use settings::{clear_logo, settings_page, update_destinations, update_settings, upload_logo};
 pub use tokens::{create_token, revoke_token, tokens_page};
 pub use users::{
     create_user, delete_user, reset_user_totp, set_user_password, update_user, users_page,

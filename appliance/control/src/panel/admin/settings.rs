@@ -7,17 +7,20 @@ struct SettingsPage {
     product_name: String,
     primary_color: String,
     has_logo: bool,
+    allow_private_destinations: bool,
     errors: FormErrors,
 }
 
 impl SettingsPage {
     async fn new(s: &ApiState, session: &Session) -> PanelResult<Self> {
-        let Json(brand) = api::get_settings(State(s.clone()), admin(session)?).await?;
+        let Json(view) = api::get_settings(State(s.clone()), admin(session)?).await?;
+        let brand = view.brand;
         Ok(SettingsPage {
             page: Page::new(s, session, "settings").await?,
             product_name: brand.product_name,
             primary_color: brand.primary_color,
             has_logo: brand.has_logo,
+            allow_private_destinations: view.allow_private_destinations,
             errors: FormErrors::default(),
         })
     }
@@ -61,6 +64,7 @@ pub async fn update_settings(
     let body = SettingsPatch {
         product_name: Some(f.product_name.clone()),
         primary_color: Some(f.primary_color.clone()),
+        allow_private_destinations: None,
     };
     match api::update_settings(State(s.clone()), can, Body(body)).await {
         Ok(_) => Ok(done("/settings", "saved")),
@@ -69,6 +73,34 @@ pub async fn update_settings(
             view.product_name = f.product_name.chars().take(100).collect();
             view.primary_color = f.primary_color.chars().take(7).collect();
             Ok(view.failed("brand", &["product_name", "primary_color"], &e))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DestinationsForm {
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    allow_private_destinations: Option<String>,
+}
+
+/// `POST /settings/destinations`: whether API flows may reach private addresses.
+pub async fn update_destinations(
+    State(s): State<ApiState>,
+    session: Session,
+    Form(f): Form<DestinationsForm>,
+) -> PanelResult<Response> {
+    let can = admin(&session)?;
+    let body = SettingsPatch {
+        product_name: None,
+        primary_color: None,
+        allow_private_destinations: Some(f.allow_private_destinations.is_some()),
+    };
+    match api::update_settings(State(s.clone()), can, Body(body)).await {
+        Ok(_) => Ok(done("/settings", "saved")),
+        Err(e) => {
+            let view = SettingsPage::new(&s, &session).await?;
+            Ok(view.failed("destinations", &[], &e))
         }
     }
 }

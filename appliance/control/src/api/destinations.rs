@@ -1,0 +1,75 @@
+//! The save-time half of the private-destination rule (`relevo_engine::destination` is the
+//! connect-time half): unless the admin allows it (`allow_private_destinations` in the
+//! settings), a push output or a pull input created or changed through the API (or the
+//! panel) may not name a loopback, private or link-local address. A literal IP is refused
+//! at once; a host name is resolved and each address checked. The engine checks again at
+//! every connection attempt, so a name that resolves elsewhere later is refused then.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use relevo_engine::destination::is_private;
+use relevo_engine::spec::{InputSource, OutputKind, OutputSpec};
+
+use super::error::{ApiError, ApiResult};
+use super::ApiState;
+use crate::store::{settings, InputDef};
+
+/// How long a save waits for the host name to resolve. A name that does not resolve in time
+/// is let through: the engine checks again when it connects.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Refuses an input whose pull source is private, unless allowed.
+pub async fn check_input(s: &ApiState, def: &InputDef) -> ApiResult<()> {
+    let (host, port) = match &def.source {
+        InputSource::PullSrt(c) => (c.host.as_str(), c.port),
+        InputSource::PullRtmp(url) => (url.host(), url.port()),
+        InputSource::Listen { .. } => return Ok(()),
+    };
+    check(s, "pull", host, port).await
+}
+
+/// Refuses an output whose push destination is private, unless allowed.
+pub async fn check_output(s: &ApiState, spec: &OutputSpec) -> ApiResult<()> {
+    let (host, port) = match &spec.kind {
+        OutputKind::PushSrt(c) => (c.host.as_str(), c.port),
+        OutputKind::PushRtmp { url, .. } => (url.host(), url.port()),
+        OutputKind::PullSrt { .. } | OutputKind::PullRtmp { .. } => return Ok(()),
+    };
+    check(s, "push", host, port).await
+}
+
+async fn check(s: &ApiState, field: &str, host: &str, port: u16) -> ApiResult<()> {
+    if settings::private_destinations_allowed(s.control.pool()).await? {
+        return Ok(());
+    }
+    let refuse = |addr: IpAddr| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "private_destination",
+            format!(
+                "{host} is {addr}, a loopback, private or link-local address; an admin can \
+                 allow private destinations in the settings (allow_private_destinations)"
+            ),
+        )
+        .field(field)
+    };
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = literal.parse::<IpAddr>() {
+        return if is_private(ip) {
+            Err(refuse(ip))
+        } else {
+            Ok(())
+        };
+    }
+    let resolved = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port)));
+    if let Ok(Ok(addrs)) = resolved.await {
+        for a in addrs {
+            if is_private(a.ip()) {
+                return Err(refuse(a.ip()));
+            }
+        }
+    }
+    Ok(())
+}
