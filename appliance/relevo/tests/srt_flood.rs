@@ -195,6 +195,7 @@ fn a_flood_of_refused_srt_callers_is_bounded_in_log_and_memory() {
     assert!(st.success(), "the good publisher was disturbed: {st}");
     reader.wait(Duration::from_secs(30));
     assert_full_stream("SRT reader during the flood", &dir.path("watch.ts"), SECS);
+    eprintln!("flood: RSS {} kB once the stream ended", rss_kb(pid));
     assert_eq!(
         relevo.log_count("SRT publisher connected"),
         1,

@@ -4,8 +4,8 @@
 //! flows and a second publisher are rejected inside libsrt's listen callback, before the
 //! handshake completes. Wrong passphrases are rejected by libsrt itself (enforced
 //! encryption) with the passphrase we set in the callback; a key weaker than the input's is
-//! found out only after the handshake. A source refused that late is held (see `hold`):
-//! its retries are refused in the callback. Every refusal line, ours and libsrt's, shares
+//! found out only after the handshake. A source refused that late twice is held (see
+//! `hold`): its retries are refused in the callback. Every refusal line, ours and libsrt's, shares
 //! one budget of [`REFUSALS_LOGGED_PER_SECOND`].
 
 use std::net::SocketAddr;
@@ -283,7 +283,7 @@ async fn log_handshake_failures(
         });
         if let Some(flow) = &flow {
             if CALLER_SETTING_REFUSALS.contains(&ev.code) {
-                hold.hold(ev.peer.ip(), flow, &ev.reason);
+                hold.refused(ev.peer.ip(), flow, &ev.reason);
             }
         }
         let Some(suppressed) = REJECT_LOG.allow() else {
@@ -357,7 +357,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
                             min.bytes() * 8,
                             min.bytes()
                         );
-                        hold.hold(peer.ip(), &input.flow, &reason);
+                        hold.refused(peer.ip(), &input.flow, &reason);
                         reclaim.note_refusal();
                         if let Some(suppressed) = REJECT_LOG.allow() {
                             tracing::info!(

@@ -5,10 +5,12 @@
 //! whose passphrase is wrong, is found out only once libsrt has set its connection up
 //! (buffers and loss lists, about 1.5 MB each) and, for a weak key, completed the handshake.
 //! srt-live-transmit retries at once: four such callers made about 200 set-ups a second and
-//! took `relevo serve` from 32 MB to 275 MB resident in 5 s. After such a refusal the same
-//! source asking for the same flow is refused inside the callback, before libsrt allocates
-//! anything, until [`REFUSAL_HOLD`] has passed: one costly attempt per source and flow per
-//! hold.
+//! took `relevo serve` from 32 MB to 275 MB resident in 5 s. After [`STRIKES`] such
+//! refusals within [`REFUSAL_HOLD`], the same source asking for the same flow is refused
+//! inside the callback, before libsrt allocates anything, until [`REFUSAL_HOLD`] has passed
+//! since the last of them: at most [`STRIKES`] costly attempts per source and flow per hold.
+//! The first refusal alone holds nothing, so an operator who fixes a typo at once is not
+//! kept waiting.
 //!
 //! The source is the caller's IPv4 address, or its IPv6 /64 (one host usually owns a whole
 //! /64): a source cannot be forged, since the SRT handshake's cookie must come back from the
@@ -23,6 +25,9 @@ use std::time::{Duration, Instant};
 /// is let in at most this long after it was refused (its retries get "refused again" until
 /// then); a misconfigured one costs one full handshake per hold instead of hundreds a second.
 pub(crate) const REFUSAL_HOLD: Duration = Duration::from_secs(5);
+
+/// Late refusals within [`REFUSAL_HOLD`] of each other that start the hold.
+pub(crate) const STRIKES: u32 = 2;
 
 /// Sources held at once at most; beyond it a new late refusal is not held (that source then
 /// costs full handshakes, as before). 4096 entries of about 100 bytes: well under 1 MB.
@@ -50,7 +55,10 @@ impl From<IpAddr> for Source {
 
 #[derive(Debug)]
 struct Held {
-    until: Instant,
+    /// Late refusals in a row, each within the hold of the previous one.
+    strikes: u32,
+    /// When the last of them happened.
+    last: Instant,
     /// Why it was refused, said again to the retries.
     reason: Arc<str>,
 }
@@ -70,24 +78,28 @@ impl RefusalHold {
         }
     }
 
-    /// Holds `peer` away from `flow` (such as "input main") for the hold, after a refusal
-    /// for `reason`.
-    pub(crate) fn hold(&self, peer: IpAddr, flow: &str, reason: &str) {
+    /// `peer` was refused late, for `reason`, when asking for `flow` (such as "input main").
+    pub(crate) fn refused(&self, peer: IpAddr, flow: &str, reason: &str) {
         let now = Instant::now();
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if held.len() >= MAX_HELD {
-            held.retain(|_, h| h.until > now);
+        let key = (Source::from(peer), Arc::<str>::from(flow));
+        if held.len() >= MAX_HELD && !held.contains_key(&key) {
+            held.retain(|_, h| now.duration_since(h.last) < self.hold);
             if held.len() >= MAX_HELD {
                 return;
             }
         }
-        held.insert(
-            (peer.into(), flow.into()),
-            Held {
-                until: now + self.hold,
-                reason: reason.into(),
-            },
-        );
+        let h = held.entry(key).or_insert_with(|| Held {
+            strikes: 0,
+            last: now,
+            reason: reason.into(),
+        });
+        if now.duration_since(h.last) >= self.hold {
+            h.strikes = 0;
+        }
+        h.strikes = h.strikes.saturating_add(1);
+        h.last = now;
+        h.reason = reason.into();
     }
 
     /// The reason `peer` was refused for `flow`, while it is held.
@@ -96,12 +108,12 @@ impl RefusalHold {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let key = (Source::from(peer), Arc::<str>::from(flow));
         match held.get(&key) {
-            Some(h) if h.until > now => Some(h.reason.clone()),
-            Some(_) => {
+            Some(h) if now.duration_since(h.last) >= self.hold => {
                 held.remove(&key);
                 None
             }
-            None => None,
+            Some(h) if h.strikes >= STRIKES => Some(h.reason.clone()),
+            _ => None,
         }
     }
 }
@@ -115,10 +127,18 @@ mod tests {
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
     }
 
+    fn strike_out(h: &RefusalHold, peer: &str, flow: &str, reason: &str) {
+        for _ in 0..STRIKES {
+            h.refused(ip(peer), flow, reason);
+        }
+    }
+
     #[test]
-    fn holds_one_source_for_one_flow_until_the_hold_ends() {
+    fn holds_one_source_for_one_flow_after_the_strikes_until_the_hold_ends() {
         let h = RefusalHold::new(Duration::from_secs(3600));
-        h.hold(ip("192.0.2.1"), "input main", "weak key");
+        h.refused(ip("192.0.2.1"), "input main", "wrong passphrase");
+        assert_eq!(h.held(ip("192.0.2.1"), "input main"), None, "one refusal");
+        h.refused(ip("192.0.2.1"), "input main", "weak key");
         assert_eq!(
             h.held(ip("192.0.2.1"), "input main").as_deref(),
             Some("weak key")
@@ -126,17 +146,17 @@ mod tests {
         assert_eq!(h.held(ip("192.0.2.2"), "input main"), None);
         assert_eq!(h.held(ip("192.0.2.1"), "input other"), None);
         let h0 = RefusalHold::new(Duration::ZERO);
-        h0.hold(ip("192.0.2.1"), "input main", "weak key");
+        strike_out(&h0, "192.0.2.1", "input main", "weak key");
         assert_eq!(h0.held(ip("192.0.2.1"), "input main"), None);
     }
 
     #[test]
     fn an_ipv6_source_is_its_slash_64() {
         let h = RefusalHold::new(Duration::from_secs(3600));
-        h.hold(ip("2001:db8:1:2::1"), "input main", "wrong passphrase");
+        strike_out(&h, "2001:db8:1:2::1", "input main", "wrong passphrase");
         assert!(h.held(ip("2001:db8:1:2:ffff::9"), "input main").is_some());
         assert!(h.held(ip("2001:db8:1:3::1"), "input main").is_none());
-        h.hold(ip("::ffff:192.0.2.7"), "input main", "weak key");
+        strike_out(&h, "::ffff:192.0.2.7", "input main", "weak key");
         assert!(h.held(ip("192.0.2.7"), "input main").is_some());
     }
 
@@ -144,9 +164,12 @@ mod tests {
     fn holds_at_most_max_held_sources() {
         let h = RefusalHold::new(Duration::from_secs(3600));
         for i in 0..=MAX_HELD as u32 {
-            h.hold(IpAddr::V4(i.into()), "input main", "weak key");
+            for _ in 0..STRIKES {
+                h.refused(IpAddr::V4(i.into()), "input main", "weak key");
+            }
         }
         assert_eq!(h.held.lock().map(|m| m.len()).unwrap_or(0), MAX_HELD);
+        assert!(h.held(IpAddr::V4(0.into()), "input main").is_some());
         assert!(h
             .held(IpAddr::V4((MAX_HELD as u32).into()), "input main")
             .is_none());
