@@ -2,7 +2,8 @@
 //!
 //! Every connection that gets past the listen callback (an accepted caller, or one that
 //! libsrt refuses later in the handshake: wrong passphrase) gets its buffers and loss lists
-//! (about 1.5 MB with the default `SRTO_FC`/`SRTO_RCVBUF`), allocated on libsrt's threads.
+//! (sized by `SRTO_FC` and `SRTO_RCVBUF`: about a megabyte each with the defaults), allocated
+//! on libsrt's threads.
 //! When such sockets are closed glibc keeps the freed memory in those threads' arenas:
 //! measured with libsrt 1.5.1, four srt-live-transmit callers with a weaker key retrying
 //! for 5 s left a `relevo serve` at 274 MB resident (from 32 MB) ten seconds later, and

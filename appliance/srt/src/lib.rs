@@ -24,6 +24,11 @@
 //!   [`SrtStream::key_len`] report the length in effect, so policy (log, or drop the
 //!   stream) is the caller of `accept`'s choice. A caller that sets 32 against a listener
 //!   set to 16 likewise gets AES-256.
+//!   Nor can the listen callback refuse a weaker key: libsrt runs it before the key
+//!   exchange (KMREQ), and `SRTO_PBKEYLEN` read on the new socket there is the listener's
+//!   own value. Setting `SRTO_PBKEYLEN` = 32 on the listening socket itself (with enforced
+//!   encryption) changes nothing for a caller that asks 16: it is accepted with AES-128
+//!   (a caller that asks nothing then gets AES-256). Measured with libsrt 1.5.1.
 //! - **Wrong passphrase**: rejected by libsrt after our decision accepted, code
 //!   `SRT_REJ_BADSECRET` (10, "Incorrect passphrase"); **missing passphrase** on an
 //!   encrypted input, or a passphrase on an unencrypted one: `SRT_REJ_UNSECURE` (11). Both

@@ -3,7 +3,9 @@
 //! libsrt's listen callback sees the caller's address and streamid, not its key: the key
 //! exchange comes after it. So a publisher whose key is weaker than the input requires, or
 //! whose passphrase is wrong, is found out only once libsrt has set its connection up
-//! (buffers and loss lists, about 1.5 MB each) and, for a weak key, completed the handshake.
+//! (buffers and loss lists sized by `SRTO_FC`/`SRTO_RCVBUF`, about a megabyte) and, for a
+//! weak key, completed the handshake. Those sizes cannot be kept small until the caller is
+//! accepted: libsrt fixes them when the connection is set up.
 //! srt-live-transmit retries at once: four such callers made about 200 set-ups a second and
 //! took `relevo serve` from 32 MB to 275 MB resident in 5 s. After [`STRIKES`] such
 //! refusals within [`REFUSAL_HOLD`], the same source asking for the same flow is refused
