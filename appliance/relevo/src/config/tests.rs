@@ -263,3 +263,32 @@ fn rtmp_limits_default_and_are_checked() {
         assert!(e.contains(field), "{bad}: {e}");
     }
 }
+
+#[test]
+fn http_section_sets_proxies_and_limits() {
+    let c = check(
+        "[http]\ntrusted_proxies = [\"127.0.0.1\", \"::1\"]\nheader_read_timeout_s = 5\n\
+         idle_timeout_s = 30\nmax_connections = 200\nmax_connections_per_address = 20\n",
+    )
+    .expect("valid");
+    let e = &c.api.edge;
+    assert!(e.trusts("127.0.0.1".parse().expect("ip")));
+    assert!(e.trusts("::ffff:127.0.0.1".parse().expect("ip")));
+    assert!(!e.trusts("127.0.0.2".parse().expect("ip")));
+    assert_eq!(e.header_read_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(e.idle_timeout, std::time::Duration::from_secs(30));
+    assert_eq!(
+        (e.max_connections, e.max_connections_per_address),
+        (200, 20)
+    );
+    // None trusted by default: forwarded headers are text anyone can send.
+    assert!(check("")
+        .expect("valid")
+        .api
+        .edge
+        .trusted_proxies
+        .is_empty());
+    assert!(err("[http]\ntrusted_proxies = [\"nginx\"]\n").contains("http.trusted_proxies[0]"));
+    assert!(err("[http]\nheader_read_timeout_s = 0\n").contains("http.header_read_timeout_s"));
+    assert!(err("[http]\nmax_connections = 0\n").contains("http.max_connections"));
+}
