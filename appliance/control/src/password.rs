@@ -10,17 +10,21 @@
 //! a few hundred requests at once took both CPUs and 4.5 GB. A call that gets no slot
 //! within [`SLOT_WAIT`] fails with [`PasswordError::Busy`] (the API answers 503 with
 //! `Retry-After`). [`hashes_total`] counts the Argon2 computations, for `/metrics`.
+//!
+//! The 19 MiB of working memory are allocated once per slot and reused, rather than by each
+//! computation: freed from many blocking-pool threads, glibc kept them in per-thread arenas
+//! and the process stayed large after a burst. So hashing never holds more than
+//! [`max_concurrent`] × 19 MiB, and that memory stays the same after any number of calls.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
-
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
 
 /// Memory cost in KiB (19 MiB).
 pub const M_COST_KIB: u32 = 19 * 1024;
@@ -83,7 +87,7 @@ pub fn metrics_text() -> String {
 
 /// Runs `work` on the blocking pool once a slot is free.
 async fn with_slot<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
+    work: impl FnOnce(&mut [Block]) -> T + Send + 'static,
 ) -> Result<T, PasswordError> {
     let permit = tokio::time::timeout(SLOT_WAIT, slots().acquire())
         .await
@@ -96,56 +100,141 @@ async fn with_slot<T: Send + 'static>(
         HASHES.fetch_add(1, Ordering::Relaxed);
         let running = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
         PEAK.fetch_max(running, Ordering::SeqCst);
-        let done = work();
+        let mut memory = take_memory();
+        let done = work(&mut memory);
+        give_back_memory(memory);
         RUNNING.fetch_sub(1, Ordering::SeqCst);
         done
     })
     .await?)
 }
 
-fn hasher() -> Argon2<'static> {
-    let params = Params::new(M_COST_KIB, T_COST, P_COST, None)
-        .unwrap_or_else(|_| unreachable!("constant Argon2 parameters are valid"));
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+fn params() -> Params {
+    Params::new(M_COST_KIB, T_COST, P_COST, None)
+        .unwrap_or_else(|_| unreachable!("constant Argon2 parameters are valid"))
+}
+
+/// Working memories not in use: at most one per slot ever exists, since only a slot's
+/// holder takes one.
+static MEMORIES: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+fn take_memory() -> Vec<Block> {
+    let spare = MEMORIES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .pop();
+    spare.unwrap_or_else(|| vec![Block::new(); params().block_count()])
+}
+
+fn give_back_memory(memory: Vec<Block>) {
+    MEMORIES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(memory);
+}
+
+/// Argon2 of `password` with `salt`, as a PHC hash, computed in `memory`. (What
+/// `PasswordHasher::hash_password` does, but without allocating its own memory.) A stored
+/// hash with a larger memory cost than ours gets a temporary buffer.
+fn compute<'a>(
+    memory: &mut [Block],
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    password: &[u8],
+    salt: Salt<'a>,
+) -> argon2::password_hash::Result<PasswordHash<'a>> {
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+    let len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let mut larger;
+    let blocks = if params.block_count() <= memory.len() {
+        memory
+    } else {
+        larger = vec![Block::new(); params.block_count()];
+        &mut larger[..]
+    };
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let output = Output::init_with(len, |out| {
+        Ok(argon2.hash_password_into_with_memory(password, salt_bytes, out, &mut *blocks)?)
+    })?;
+    Ok(PasswordHash {
+        algorithm: algorithm.ident(),
+        version: Some(version.into()),
+        params: ParamsString::try_from(&params)?,
+        salt: Some(salt),
+        hash: Some(output),
+    })
 }
 
 /// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
 pub async fn hash(password: SecretString) -> Result<String, PasswordError> {
-    with_slot(move || hash_blocking(&password))
+    with_slot(move |memory| hash_blocking(memory, &password))
         .await?
         .map_err(PasswordError::Hash)
 }
 
-fn hash_blocking(password: &SecretString) -> Result<String, argon2::password_hash::Error> {
+fn hash_blocking(
+    memory: &mut [Block],
+    password: &SecretString,
+) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(hasher()
-        .hash_password(password.expose_secret().as_bytes(), &salt)?
-        .to_string())
+    let (algorithm, version) = (Algorithm::Argon2id, Version::V0x13);
+    let password = password.expose_secret().as_bytes();
+    Ok(compute(
+        memory,
+        algorithm,
+        version,
+        params(),
+        password,
+        salt.as_salt(),
+    )?
+    .to_string())
+}
+
+/// Whether `password` matches the PHC hash `phc` (constant-time comparison of the outputs,
+/// as `PasswordVerifier` does). Anything that does not parse is a mismatch.
+fn verify_blocking(memory: &mut [Block], phc: &str, password: &[u8]) -> bool {
+    let Ok(stored) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
+        return false;
+    };
+    let algorithm = Algorithm::try_from(stored.algorithm);
+    let version = stored
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
+    let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, Params::try_from(&stored))
+    else {
+        return false;
+    };
+    compute(memory, algorithm, version, params, password, salt)
+        .is_ok_and(|computed| computed.hash == Some(expected))
 }
 
 /// Checks `password` against `phc`, or against a dummy hash when `phc` is `None` (unknown
 /// user) so that both cases cost the same; the dummy case is always `false`. A stored hash
 /// that does not parse counts as a mismatch.
 pub async fn verify(phc: Option<String>, password: SecretString) -> Result<bool, PasswordError> {
-    with_slot(move || {
+    with_slot(move |memory| {
         let known = phc.is_some();
-        let phc = phc.unwrap_or_else(|| dummy_hash().to_owned());
-        let ok = PasswordHash::new(&phc).is_ok_and(|parsed| {
-            hasher()
-                .verify_password(password.expose_secret().as_bytes(), &parsed)
-                .is_ok()
-        });
+        let phc = match phc {
+            Some(phc) => phc,
+            None => dummy_hash(memory).to_owned(),
+        };
+        let ok = verify_blocking(memory, &phc, password.expose_secret().as_bytes());
         known && ok
     })
     .await
 }
 
 /// A hash of a random password, computed once per process.
-fn dummy_hash() -> &'static str {
+fn dummy_hash(memory: &mut [Block]) -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let random = SaltString::generate(&mut OsRng);
-        hash_blocking(&SecretString::from(random.as_str().to_owned())).unwrap_or_default()
+        hash_blocking(memory, &SecretString::from(random.as_str().to_owned())).unwrap_or_default()
     })
 }
 
@@ -170,6 +259,43 @@ mod tests {
         assert!(!verify(None, "anything".into()).await.expect("verify"));
     }
 
+    /// The hashes are the argon2 crate's own: stored hashes from before verify, and ours
+    /// verify with the crate's verifier.
+    #[tokio::test]
+    async fn hashes_are_the_argon2_crates_own() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let _serial = SERIAL.lock().await;
+        let crate_own = Argon2::new(Algorithm::Argon2id, Version::V0x13, params());
+        let salt = SaltString::generate(&mut OsRng);
+        let old = crate_own
+            .hash_password(b"correct horse battery", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(verify(Some(old.clone()), "correct horse battery".into())
+            .await
+            .expect("verify"));
+        assert!(!verify(Some(old), "correct horse battery!".into())
+            .await
+            .expect("verify"));
+        let ours = hash("correct horse battery".into()).await.expect("hash");
+        let parsed = PasswordHash::new(&ours).expect("PHC");
+        assert!(crate_own
+            .verify_password(b"correct horse battery", &parsed)
+            .is_ok());
+        // A stored hash with a bigger memory cost still verifies (a temporary buffer).
+        let bigger = Params::new(M_COST_KIB * 2, 1, 1, None).expect("params");
+        let bigger = Argon2::new(Algorithm::Argon2id, Version::V0x13, bigger)
+            .hash_password(b"correct horse battery", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(verify(Some(bigger), "correct horse battery".into())
+            .await
+            .expect("verify"));
+        assert!(!verify(Some("$argon2id$garbage".into()), "x".into())
+            .await
+            .expect("verify"));
+    }
+
     /// Regression (issue 14, finding 1): hashes ran without bound on the blocking pool (a
     /// burst took both CPUs and 4.5 GB). At most `max_concurrent()` run at once, and when
     /// every slot stays taken a call is turned away without hashing.
@@ -187,6 +313,8 @@ mod tests {
             PEAK.load(Ordering::SeqCst) <= n,
             "never more than {n} at once"
         );
+        let memories = MEMORIES.lock().expect("not poisoned").len();
+        assert!(memories <= n, "{memories} working memories for {n} slots");
 
         let held = slots()
             .acquire_many(u32::try_from(n).expect("small"))
