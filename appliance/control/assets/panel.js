@@ -148,6 +148,7 @@
     ["connection closed by peer", "lasterr.closed"],
     ["protocol error", "lasterr.protocol"],
     ["I/O error", "lasterr.io"],
+    ["refused: ", "lasterr.private"],
   ];
   function explain(message) {
     const hit = ERRORS.find(([start]) => message.startsWith(start));
