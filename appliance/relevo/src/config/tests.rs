@@ -292,3 +292,18 @@ fn http_section_sets_proxies_and_limits() {
     assert!(err("[http]\nheader_read_timeout_s = 0\n").contains("http.header_read_timeout_s"));
     assert!(err("[http]\nmax_connections = 0\n").contains("http.max_connections"));
 }
+
+#[test]
+fn failed_sign_in_retention_is_read_and_bounded() {
+    let default = check("").expect("valid");
+    assert_eq!(
+        default.api.failed_sign_in_retention,
+        time::Duration::days(90)
+    );
+    let cfg = check("[api]\nfailed_sign_in_retention_days = 30\n").expect("valid");
+    assert_eq!(cfg.api.failed_sign_in_retention, time::Duration::days(30));
+    for bad in ["0", "3651"] {
+        let e = err(&format!("[api]\nfailed_sign_in_retention_days = {bad}\n"));
+        assert!(e.contains("api.failed_sign_in_retention_days"), "{e}");
+    }
+}
