@@ -68,6 +68,8 @@ impl fmt::Display for MessageType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::SET_CHUNK_SIZE => f.write_str("Set Chunk Size"),
+            Self::AUDIO => f.write_str("audio"),
+            Self::VIDEO => f.write_str("video"),
             Self::AMF3_DATA => f.write_str("AMF3 data"),
             Self::AMF3_COMMAND => f.write_str("AMF3 command"),
             Self::AMF0_DATA => f.write_str("AMF0 data"),

@@ -1,0 +1,153 @@
+//! The listener's rules for a connection that has not published yet (issue #14, findings 2
+//! and 3), seen from a hand-written peer: media before `publish` is refused, while an encoder
+//! that sends its whole setup and its first media in one go, without waiting for answers, is
+//! served; the same limits apply whatever the peer's write boundaries are.
+
+mod rtmp_support;
+
+use std::time::Duration;
+
+use relevo_engine::unit::FlvKind;
+use rtmp_support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// RTMP spec 1.0 §5.2.3: C1/S1/C2/S2 are 1536 bytes.
+const HANDSHAKE_SIZE: usize = 1536;
+const LONG: Duration = Duration::from_secs(20);
+
+async fn handshake(port: u16) -> TcpStream {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let mut c0c1 = vec![3u8];
+    c0c1.extend((0..HANDSHAKE_SIZE).map(|i| if i < 8 { 0 } else { (i * 7) as u8 }));
+    tcp.write_all(&c0c1).await.expect("send C0+C1");
+    let mut s0s1s2 = vec![0u8; 1 + 2 * HANDSHAKE_SIZE];
+    tcp.read_exact(&mut s0s1s2).await.expect("read S0+S1+S2");
+    tcp.write_all(&s0s1s2[1..1 + HANDSHAKE_SIZE])
+        .await
+        .expect("send C2");
+    tcp
+}
+
+/// One message on chunk stream `csid` in 128-byte chunks (§5.3.1).
+fn message(csid: u8, type_id: u8, stream_id: u32, ts: u32, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![csid];
+    out.extend_from_slice(&ts.to_be_bytes()[1..]);
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    out.push(type_id);
+    out.extend_from_slice(&stream_id.to_le_bytes());
+    for (i, piece) in body.chunks(128).enumerate() {
+        if i > 0 {
+            out.push(0xC0 | csid);
+        }
+        out.extend_from_slice(piece);
+    }
+    out
+}
+
+fn amf_string(s: &str) -> Vec<u8> {
+    let mut out = vec![0x02];
+    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+    out
+}
+
+fn amf_number(n: f64) -> Vec<u8> {
+    let mut out = vec![0x00];
+    out.extend_from_slice(&n.to_be_bytes());
+    out
+}
+
+/// `connect` to `live`, as a command message.
+fn connect() -> Vec<u8> {
+    let mut body = amf_string("connect");
+    body.extend(amf_number(1.0));
+    body.push(0x03);
+    body.extend_from_slice(&3u16.to_be_bytes());
+    body.extend_from_slice(b"app");
+    body.extend(amf_string("live"));
+    body.extend_from_slice(&[0, 0, 0x09]);
+    message(3, 20, 0, 0, &body)
+}
+
+/// `connect`, `createStream` and `publish` of key `in`.
+fn setup() -> Vec<u8> {
+    let mut create = amf_string("createStream");
+    create.extend(amf_number(2.0));
+    create.push(0x05);
+    let mut publish = amf_string("publish");
+    publish.extend(amf_number(3.0));
+    publish.push(0x05);
+    publish.extend(amf_string("in"));
+    publish.extend(amf_string("live"));
+    let mut out = connect();
+    out.extend(message(3, 20, 0, 0, &create));
+    out.extend(message(3, 20, 1, 0, &publish));
+    out
+}
+
+/// An AVC keyframe tag body of `len` bytes (FLV spec E.4.3.1: frame type 1, codec 7, NALU).
+fn keyframe(len: usize) -> Vec<u8> {
+    let mut body = vec![0x17, 0x01, 0, 0, 0];
+    body.resize(len, 0xAB);
+    body
+}
+
+async fn closed(tcp: &mut TcpStream) -> bool {
+    let mut sink = [0u8; 4096];
+    tokio::time::timeout(LONG, async {
+        loop {
+            match tcp.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn media_before_publish_is_refused() {
+    let server = start_server(None).await;
+    let mut tcp = handshake(server.port).await;
+    let mut bytes = connect();
+    bytes.extend(message(6, 9, 1, 0, &keyframe(300)));
+    tcp.write_all(&bytes).await.expect("write");
+    assert!(closed(&mut tcp).await, "the connection stayed open");
+    wait_logged(&[
+        "RTMP connection closed",
+        "video message before a publish was accepted",
+    ])
+    .await;
+    assert!(server.router.publications().is_empty());
+}
+
+#[tokio::test]
+async fn a_publisher_that_sends_everything_at_once_is_served() {
+    let server = start_server(None).await;
+    let mut tcp = handshake(server.port).await;
+    // Setup and a 100 KB keyframe in one write: no answer awaited. The keyframe is larger
+    // than anything allowed before publish, so it must be read as the publisher's.
+    let mut bytes = setup();
+    bytes.extend(message(6, 9, 1, 0, &keyframe(100_000)));
+    bytes.extend(message(6, 9, 1, 40, &keyframe(1_000)));
+    tcp.write_all(&bytes).await.expect("write");
+    for _ in 0..200 {
+        let pubs = server.router.publications();
+        if pubs.first().is_some_and(|p| p.len() >= 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pubs = server.router.publications();
+    let tags = pubs.first().expect("a publication");
+    let video: Vec<usize> = tags
+        .iter()
+        .filter(|t| t.kind == FlvKind::Video)
+        .map(|t| t.body.len())
+        .collect();
+    assert_eq!(video, [100_000, 1_000]);
+}
