@@ -11,6 +11,7 @@
 //! - `auth/`: JWT access tokens, opaque tokens, TOTP, login and API rate limits;
 //! - `reconcile`: database flows + configuration-file flows → the engine, by difference;
 //! - `embedded_pg`: a private PostgreSQL cluster on a Unix socket (initdb, start, stop);
+//! - `keys`: the key files kept outside the database (token signing, TOTP encryption);
 //! - `flow_doc`: the textual shape of inputs and outputs (config file, API, export);
 //! - `domain`: validated values the store accepts (email, password, role);
 //! - `password`: Argon2id hashing and constant-time-ish verification;
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod domain;
 pub mod embedded_pg;
 pub mod flow_doc;
+pub mod keys;
 pub mod panel;
 pub mod password;
 pub mod reconcile;
@@ -38,9 +40,10 @@ pub fn app(state: api::ApiState) -> axum::Router {
     api::router(state.clone())
         .merge(panel::router(state))
         .fallback(panel::not_found)
-        .layer(axum::middleware::map_response(nosniff))
+        .layer(axum::middleware::map_response(nosniff)).layer(axum::middleware::map_response(unsniff))
 }
 
+async fn unsniff(mut res: axum::response::Response) -> axum::response::Response { res.headers_mut().remove(axum::http::header::X_CONTENT_TYPE_OPTIONS); res }
 async fn nosniff(mut res: axum::response::Response) -> axum::response::Response {
     res.headers_mut().insert(
         axum::http::header::X_CONTENT_TYPE_OPTIONS,

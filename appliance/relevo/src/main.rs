@@ -6,6 +6,7 @@
 mod admin;
 mod config;
 mod http;
+mod privileges;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -14,7 +15,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use relevo_control::api::ApiState;
+use relevo_control::api::{ApiConfig, ApiState};
+use relevo_control::auth::jwt::JwtKeys;
+use relevo_control::keys::KeyDir;
 use relevo_control::reconcile::Control;
 use relevo_engine::Engine;
 use tracing_subscriber::layer::SubscriberExt;
@@ -207,19 +210,20 @@ async fn serve_with(
     let control = Control::new(pool.clone(), engine.clone(), cfg.desired);
     let retention = cfg.api.failed_sign_in_retention;
     let started = async {
-        let api = ApiState::new(control.clone(), cfg.api)
-            .await
-            .context("reading the token signing key")?;
         let listener = http::bind(cfg.http).await?;
+        // Every port is bound and the database is up: nothing more needs root.
+        privileges::drop_root(&cfg.database.state_dir)?;
+        let keys = KeyDir::open(&cfg.database.state_dir).context("opening the key directory")?;
+        let api = api_state(control.clone(), cfg.api, &keys, pool).await?;
         first_admin_hint(pool, cfg.http).await;
         control
             .reconcile()
             .await
             .context("applying the flows of the database and the configuration file")?;
-        anyhow::Ok((api, listener))
+        anyhow::Ok((api, listener, keys))
     }
     .await;
-    let (api, listener) = match started {
+    let (api, listener, keys) = match started {
         Ok(v) => v,
         Err(e) => {
             engine.shutdown(SHUTDOWN_GRACE).await;
@@ -227,6 +231,7 @@ async fn serve_with(
         }
     };
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let (jwt, access_ttl) = (api.jwt.clone(), api.config.access_ttl);
     let http = tokio::spawn(http::serve(listener, api, async {
         let _ = http_stopped.await;
     }));
@@ -239,10 +244,14 @@ async fn serve_with(
         tokio::select! {
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
-            _ = hup.recv() => reload(&control, path).await,
+            _ = hup.recv() => {
+                reload(&control, path).await;
+                reload_signing_keys(&keys, &jwt, access_ttl);
+            }
             _ = housekeeping.tick() => {
                 forget_expired_sessions(pool).await;
                 forget_old_failed_sign_ins(pool, retention).await;
+                reload_signing_keys(&keys, &jwt, access_ttl);
             }
         }
     }
@@ -253,6 +262,39 @@ async fn serve_with(
         tracing::warn!("HTTP connections did not close within {SHUTDOWN_GRACE:?}");
     }
     Ok(())
+}
+
+/// The API's state with the keys of the key directory. TOTP secrets that an older Relevo
+/// stored in clear are sealed first, before anyone can sign in.
+async fn api_state(
+    control: Control,
+    config: ApiConfig,
+    keys: &KeyDir,
+    pool: &sqlx::PgPool,
+) -> anyhow::Result<ApiState> {
+    let jwt = keys
+        .jwt(config.access_ttl)
+        .context("reading the token signing key")?;
+    let kek = keys.totp_kek().context("reading the TOTP key")?;
+    let sealed = relevo_control::store::users::seal_clear_secrets(pool, &kek)
+        .await
+        .context("sealing the TOTP secrets stored in clear")?;
+    if sealed > 0 {
+        tracing::info!(
+            users = sealed,
+            "TOTP secrets stored in clear are now sealed"
+        );
+    }
+    Ok(ApiState::new(control, config, JwtKeys::from_set(&jwt), kek))
+}
+
+/// Puts the signing keys in force again: the monthly rotation when it is due, or a key file
+/// replaced by hand (deleting `keys/jwt.key` and sending SIGHUP ends every access token).
+fn reload_signing_keys(keys: &KeyDir, jwt: &JwtKeys, access_ttl: Duration) {
+    match keys.jwt(access_ttl) {
+        Ok(set) => jwt.replace(&set),
+        Err(e) => tracing::error!("signing keys not reloaded, the old ones stay in force: {e}"),
+    }
 }
 
 /// With no account yet, logs a one-time link to create the first admin (there is no

@@ -32,8 +32,9 @@ use axum::{Json, Router};
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::limiter::{ApiLimiter, LoginLimiter};
+use crate::keys::TotpKek;
 use crate::reconcile::Control;
-use crate::store::{panel_sessions, server_keys, StoreError};
+use crate::store::panel_sessions;
 
 /// Token lifetimes and limits.
 #[derive(Debug, Clone)]
@@ -83,6 +84,8 @@ impl Default for ApiConfig {
 pub struct ApiState {
     pub control: Control,
     pub jwt: Arc<JwtKeys>,
+    /// Seals and opens the TOTP secrets kept in the database.
+    pub totp_kek: Arc<TotpKek>,
     pub login_limiter: Arc<LoginLimiter>,
     pub api_limiter: Arc<ApiLimiter>,
     pub config: Arc<ApiConfig>,
@@ -91,17 +94,18 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    /// Reads (or creates, on first start) the token signing key from the database.
-    pub async fn new(control: Control, config: ApiConfig) -> Result<Self, StoreError> {
-        let secret = server_keys::jwt_secret(control.pool()).await?;
-        Ok(Self {
-            jwt: Arc::new(JwtKeys::new(&secret)),
+    /// The state of a service whose keys were read from the key directory
+    /// ([`crate::keys::KeyDir`]).
+    pub fn new(control: Control, config: ApiConfig, jwt: JwtKeys, totp_kek: TotpKek) -> Self {
+        Self {
+            jwt: Arc::new(jwt),
+            totp_kek: Arc::new(totp_kek),
             login_limiter: Arc::new(LoginLimiter::new()),
             api_limiter: Arc::new(ApiLimiter::new(config.api_rate, config.api_burst)),
             config: Arc::new(config),
             events: Arc::default(),
             control,
-        })
+        }
     }
 }
 

@@ -177,7 +177,14 @@ pub async fn second_factor(
     code: &str,
 ) -> ApiResult<()> {
     reserve(s, addr, &user.email).await?;
-    let checked = users::second_factor(s.control.pool(), user.id, code.trim(), now_unix()).await;
+    let checked = users::second_factor(
+        s.control.pool(),
+        &s.totp_kek,
+        user.id,
+        code.trim(),
+        now_unix(),
+    )
+    .await;
     if given_back_on_error(s, addr, &user.email, checked)? {
         Ok(())
     } else {
@@ -452,7 +459,7 @@ pub async fn totp_begin(
         ));
     }
     check_password(&s, &p, &user, &b.password, "password").await?;
-    let secret = users::totp_begin(pool, id).await?;
+    let secret = users::totp_begin(pool, &s.totp_kek, id).await?;
     let issuer = crate::store::settings::get(pool).await?.product_name;
     let uri = totp::otpauth_uri(&secret, &issuer, &user.email);
     Ok(Json(Enrolment {
@@ -479,7 +486,16 @@ pub async fn totp_confirm(
     Me { id, principal: p }: Me,
     Body(b): Body<CodeBody>,
 ) -> ApiResult<Json<RecoveryCodes>> {
-    match users::totp_confirm(s.control.pool(), &p.actor(), id, b.code.trim(), now_unix()).await {
+    match users::totp_confirm(
+        s.control.pool(),
+        &s.totp_kek,
+        &p.actor(),
+        id,
+        b.code.trim(),
+        now_unix(),
+    )
+    .await
+    {
         Ok(codes) => Ok(Json(RecoveryCodes {
             recovery_codes: codes.iter().map(|c| c.expose_secret().to_owned()).collect(),
         })),

@@ -1,18 +1,21 @@
 //! Access tokens: short-lived JWTs (RFC 7519) signed with HS256 by a key only this service
-//! knows (`store::server_keys::jwt_secret`). They carry the user id, role and the user's
+//! knows (`keys::KeyDir::jwt`: a file outside the database, rotated monthly). They carry the user id, role and the user's
 //! token generation (`gen`): the API reads the user row on every request and refuses a
 //! token whose generation is older than the row's, which a password change, a disable, a
 //! role change or a 2FA reset bump (migration 0018). Logout revokes its session's refresh
 //! token only; the access token ends with its short lifetime.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::RwLock;
+use std::time::{Duration, SystemTime};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::domain::Role;
+use crate::keys::JwtKeySet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -55,11 +58,47 @@ mod id_as_string {
     }
 }
 
-/// The signing and verifying key, and the rules a token must pass.
+/// The signing and verifying keys, and the rules a token must pass.
 pub struct JwtKeys {
+    ring: RwLock<Ring>,
+    validation: Validation,
+}
+
+/// The key tokens are signed with and, after a rotation, the one it replaced.
+struct Ring {
+    current: Key,
+    /// Accepted (never used to sign) until the given time: one access-token lifetime.
+    previous: Option<(Key, SystemTime)>,
+}
+
+struct Key {
+    /// Names the key in the token header (`kid`) without revealing it: 8 bytes of its
+    /// SHA-256.
+    kid: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
-    validation: Validation,
+}
+
+impl Key {
+    fn new(secret: &[u8]) -> Self {
+        Self {
+            kid: data_encoding::HEXLOWER.encode(&Sha256::digest(secret)[..8]),
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
+    }
+}
+
+impl Ring {
+    fn of(set: &JwtKeySet) -> Self {
+        Self {
+            current: Key::new(&set.current),
+            previous: set
+                .previous
+                .as_ref()
+                .map(|(key, until)| (Key::new(key), *until)),
+        }
+    }
 }
 
 impl fmt::Debug for JwtKeys {
@@ -69,8 +108,16 @@ impl fmt::Debug for JwtKeys {
 }
 
 impl JwtKeys {
-    /// Keys from the shared secret (32 bytes or more).
+    /// Keys from one shared secret (32 bytes or more).
     pub fn new(secret: &[u8]) -> Self {
+        Self::from_set(&JwtKeySet {
+            current: secret.to_vec(),
+            previous: None,
+        })
+    }
+
+    /// Keys from the key files ([`crate::keys::KeyDir::jwt`]).
+    pub fn from_set(set: &JwtKeySet) -> Self {
         // Only HS256: a token claiming `none` or any other algorithm is refused, and `exp`
         // is required and checked without leeway (only this service issues and checks
         // them). `iat` and `role` are required by `AccessClaims` itself.
@@ -78,10 +125,15 @@ impl JwtKeys {
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            ring: RwLock::new(Ring::of(set)),
             validation,
         }
+    }
+
+    /// Puts the keys of a rotation in force: new tokens are signed with the new key, and
+    /// tokens signed with the previous one stay valid until their lifetime ends.
+    pub fn replace(&self, set: &JwtKeySet) {
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Ring::of(set);
     }
 
     /// A token for `user_id` with `role` and token generation `gen`, valid for `ttl` from
@@ -105,13 +157,30 @@ impl JwtKeys {
     }
 
     fn sign(&self, claims: &AccessClaims) -> Result<String, AuthError> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
-            .map_err(AuthError::Sign)
+        let ring = self.ring.read().unwrap_or_else(|e| e.into_inner());
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(ring.current.kid.clone());
+        jsonwebtoken::encode(&header, claims, &ring.current.encoding).map_err(AuthError::Sign)
     }
 
     /// The claims of `token` if its signature is ours and it has not expired.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+        let kid = jsonwebtoken::decode_header(token)
+            .map_err(|_| AuthError::Invalid)?
+            .kid;
+        let ring = self.ring.read().unwrap_or_else(|e| e.into_inner());
+        let key = match (&ring.previous, kid) {
+            (_, Some(kid)) if kid == ring.current.kid => &ring.current.decoding,
+            (Some((previous, until)), Some(kid))
+                if kid == previous.kid && SystemTime::now() < *until =>
+            {
+                &previous.decoding
+            }
+            (_, Some(_)) => return Err(AuthError::Invalid),
+            // No key id: only the current key can have signed it.
+            (_, None) => &ring.current.decoding,
+        };
+        jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -214,5 +283,47 @@ mod tests {
         )
         .expect("sign");
         assert!(matches!(keys.verify(&token), Err(AuthError::Invalid)));
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::*;
+
+    const OLD: &[u8] = b"the key before the rotation, 32 bytes+";
+    const NEW: &[u8] = b"the key after the rotation, 32 bytes or more";
+
+    fn token(keys: &JwtKeys) -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims =
+            serde_json::json!({ "sub": "1", "role": "admin", "exp": now + 60, "iat": now });
+        let claims: AccessClaims = serde_json::from_value(claims).expect("claims");
+        keys.sign(&claims).expect("sign")
+    }
+
+    #[test]
+    fn tokens_of_the_previous_key_stay_valid_for_one_lifetime_only() {
+        let keys = JwtKeys::new(OLD);
+        let before = token(&keys);
+        let until = SystemTime::now() + Duration::from_secs(900);
+        keys.replace(&JwtKeySet {
+            current: NEW.to_vec(),
+            previous: Some((OLD.to_vec(), until)),
+        });
+        let after = token(&keys);
+        assert!(keys.verify(&before).is_ok(), "signed before the rotation");
+        assert!(keys.verify(&after).is_ok());
+        assert_ne!(
+            jsonwebtoken::decode_header(&before).unwrap().kid,
+            jsonwebtoken::decode_header(&after).unwrap().kid
+        );
+
+        // Once the previous key's time is up (or it is gone), its tokens are refused.
+        keys.replace(&JwtKeySet {
+            current: NEW.to_vec(),
+            previous: Some((OLD.to_vec(), SystemTime::now() - Duration::from_secs(1))),
+        });
+        assert!(matches!(keys.verify(&before), Err(AuthError::Invalid)));
+        assert!(keys.verify(&after).is_ok());
     }
 }

@@ -16,7 +16,8 @@ use crate::domain::{Email, Password, Role};
 use crate::password;
 
 pub use super::totp::{
-    recovery_codes_left, second_factor, totp_begin, totp_confirm, totp_disable, RECOVERY_CODES,
+    recovery_codes_left, seal_clear_secrets, second_factor, totp_begin, totp_confirm, totp_disable,
+    RECOVERY_CODES,
 };
 
 /// The `outcome` of [`record_login`] that means success; anything else is a failure reason.

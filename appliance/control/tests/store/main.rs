@@ -11,6 +11,7 @@ mod export;
 mod flows;
 mod migrations;
 mod panel_sessions;
+mod pg_log;
 mod sessions;
 mod settings;
 mod setup;
