@@ -1,5 +1,6 @@
 //! A flood of SRT callers that are all refused (a key weaker than the input requires, a
-//! wrong passphrase, an unknown key, a busy input, garbage datagrams), each retrying at once,
+//! wrong passphrase, an unknown key, a busy input, a reader with a passphrase where none is
+//! set, garbage datagrams), each retrying at once,
 //! costs a bounded log and bounded memory, gives the memory back afterwards, and a real
 //! publisher and reader on the same port get the whole stream meanwhile.
 //!
@@ -140,6 +141,10 @@ fn a_flood_of_refused_srt_callers_is_bounded_in_log_and_memory() {
             "publish:live-key",
             &format!("&passphrase={LIVE_PASS}&pbkeylen=32"),
         )));
+        // The pull output has no passphrase: a reader with one is refused by libsrt.
+        flood.push(flooding_caller(
+            &relevo.srt_url("read:live-watch", &format!("&passphrase={WRONG_PASS}")),
+        ));
     }
     let datagrams = garbage(relevo.srt);
     let mut peak = rss_before;
@@ -168,6 +173,10 @@ fn a_flood_of_refused_srt_callers_is_bounded_in_log_and_memory() {
     assert!(
         relevo.log_count("Incorrect passphrase") >= 1,
         "the wrong-passphrase callers were not refused as such"
+    );
+    assert!(
+        relevo.log_count("Password required or unexpected") >= 1,
+        "the readers with a passphrase were not refused as such"
     );
     // One budget a second (a window opens with the first line, so one more window than
     // whole seconds), plus the one line that may say how many were dropped.

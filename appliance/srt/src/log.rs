@@ -135,3 +135,18 @@ unsafe extern "C" fn handler(
         }
     }));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_budget_decides_for_libsrt_lines() {
+        fn refuse_all() -> Option<u64> {
+            None
+        }
+        assert_eq!(admit(), Some(0), "our own budget first");
+        share_log_budget(refuse_all);
+        assert_eq!(admit(), None);
+    }
+}
