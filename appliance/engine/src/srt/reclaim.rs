@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Quiet time after the last refusal before memory is returned. libsrt's garbage collector
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 pub(crate) const QUIET: Duration = Duration::from_secs(5);
 /// During a flood that does not stop, memory is returned at least this often.
 pub(crate) const MAX_BETWEEN: Duration = Duration::from_secs(30);
-/// How often the task looks.
+/// How often the task looks while refusals are pending (idle, it sleeps until one comes).
 const TICK: Duration = Duration::from_secs(1);
 
 /// Refusals seen since memory was last returned.
@@ -24,6 +25,8 @@ const TICK: Duration = Duration::from_secs(1);
 pub(crate) struct Reclaim {
     refused: AtomicBool,
     last_refusal: Mutex<Option<Instant>>,
+    /// Wakes the idle task at the first refusal.
+    wake: Notify,
 }
 
 impl Reclaim {
@@ -31,6 +34,7 @@ impl Reclaim {
     pub(crate) fn note_refusal(&self) {
         self.refused.store(true, Ordering::Relaxed);
         *self.last_refusal.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        self.wake.notify_one();
     }
 
     /// Whether memory should be returned now, given when it last was.
@@ -47,9 +51,17 @@ impl Reclaim {
     pub(crate) async fn run(&self, cancel: CancellationToken) {
         let mut last_trim = Instant::now();
         loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(TICK) => {}
+            if self.refused.load(Ordering::Relaxed) {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(TICK) => {}
+                }
+            } else {
+                // No timer while nothing was refused: an idle relay stays asleep.
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = self.wake.notified() => continue,
+                }
             }
             let now = Instant::now();
             if self.due(now, last_trim) {
