@@ -4,7 +4,10 @@
 //! A connection is either a publisher (its tags go to the [`FlvIngest`] the router returns) or
 //! a player (tags from its [`FlvSubscription`] are written to it). Only the application
 //! [`APP_NAME`] is served. Whatever a peer sends can end only its own connection, with one log
-//! line naming the peer and the reason; stream keys are never logged. Until a connection has
+//! line naming the peer and the reason. Keys are never logged, not even in part: a refused
+//! stream name is not described at all (the peer's address tells which encoder it is), and a
+//! refused application name only by its length, since encoders that take one server URL put
+//! the key there ([`AppHint`]); tcUrl is never read. Until a connection has
 //! published or played it is unauthenticated: it must finish its setup within the deadline,
 //! may send no media and no message over [`MAX_SETUP_MESSAGE`], and what it makes us log goes
 //! through one limiter shared by all such connections (a flood of refusals writes at most
@@ -12,6 +15,7 @@
 //!
 //! [`FlvSubscription`]: super::router::FlvSubscription
 //! [`MAX_SETUP_MESSAGE`]: super::guard::MAX_SETUP_MESSAGE
+//! [`AppHint`]: super::router::AppHint
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -274,8 +278,15 @@ impl Connection {
             since_ack: 0,
             batch: Batch::default(),
         };
-        session.handle_results(initial).await?;
-        if !leftover.is_empty() && session.input(&leftover).await? {
+        // What followed the handshake (a pipelining client's `connect`…), within the deadline.
+        let first = async {
+            session.handle_results(initial).await?;
+            Ok::<_, ConnError>(!leftover.is_empty() && session.input(&leftover).await?)
+        };
+        if tokio::time::timeout_at(deadline, first)
+            .await
+            .map_err(|_| late())??
+        {
             return Ok(());
         }
         session.pump(reader, deadline, &self.cancel).await
