@@ -40,10 +40,9 @@ pub fn app(state: api::ApiState) -> axum::Router {
     api::router(state.clone())
         .merge(panel::router(state))
         .fallback(panel::not_found)
-        .layer(axum::middleware::map_response(nosniff)).layer(axum::middleware::map_response(unsniff))
+        .layer(axum::middleware::map_response(nosniff))
 }
 
-async fn unsniff(mut res: axum::response::Response) -> axum::response::Response { res.headers_mut().remove(axum::http::header::X_CONTENT_TYPE_OPTIONS); res }
 async fn nosniff(mut res: axum::response::Response) -> axum::response::Response {
     res.headers_mut().insert(
         axum::http::header::X_CONTENT_TYPE_OPTIONS,
