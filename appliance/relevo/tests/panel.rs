@@ -594,3 +594,33 @@ fn flow_actions_and_admin_pages() {
         "the filter holds"
     );
 }
+
+/// The admin's switch for private destinations (issue #14, 17): shown ticked as the harness
+/// left it, unticked by the form, and the API agrees.
+#[test]
+fn settings_page_switches_private_destinations() {
+    let relevo = Relevo::start("panel-private", "", "");
+    relevo.token(); // the admin exists; the harness allowed private destinations
+    let mut b = Browser::new(&relevo);
+    b.sign_in(ADMIN_EMAIL);
+    let page = b.get("/settings");
+    assert!(
+        page.body
+            .contains(r#"name="allow_private_destinations" value="on" checked"#),
+        "{}",
+        page.body
+    );
+    // An unticked checkbox sends nothing.
+    let a = b.post("/settings/destinations", &[]);
+    assert_eq!((a.status, location(&a)), (303, "/settings?ok=saved"));
+    let (_, v) = relevo.api("GET", "/api/v1/settings", None);
+    assert_eq!(v["allow_private_destinations"], false, "{v}");
+    assert!(!b.get("/settings").body.contains("checked"));
+    let a = b.post(
+        "/settings/destinations",
+        &[("allow_private_destinations", "on")],
+    );
+    assert_eq!(a.status, 303);
+    let (_, v) = relevo.api("GET", "/api/v1/settings", None);
+    assert_eq!(v["allow_private_destinations"], true, "{v}");
+}
