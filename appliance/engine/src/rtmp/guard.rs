@@ -36,6 +36,11 @@ pub const MAX_AMF_MESSAGE: u32 = 1 << 20;
 /// `rml_rtmp` buffers for a peer that has shown no key (it reserves a message's announced
 /// length as soon as its first chunk arrives).
 pub const MAX_SETUP_MESSAGE: u32 = 64 << 10;
+/// Chunk streams a server connection may open before its `publish` or `play` is accepted.
+/// Clients use a handful (ffmpeg and OBS: 2 to 8); each one costs a header kept by us and by
+/// `rml_rtmp`, and ids run to 65599 (§5.3.1.1), so an unbounded count is memory a peer with
+/// no key could pin.
+pub const MAX_SETUP_CHUNK_STREAMS: usize = 64;
 /// Largest chunk size a peer may set. The spec allows 0x7FFFFFFF, but a message length is 24
 /// bits (§5.3.1.2.1), so a chunk never needs to exceed 16 MiB.
 pub const MAX_CHUNK_SIZE: u32 = 1 << 24;
@@ -100,6 +105,8 @@ pub enum GuardError {
     TooLargeBeforeAuth { kind: MessageType, len: u32 },
     #[error("{kind} message before a publish was accepted")]
     MediaBeforePublish { kind: MessageType },
+    #[error("more than {MAX_SETUP_CHUNK_STREAMS} chunk streams before publish or play")]
+    TooManyChunkStreams,
 }
 
 /// The fields of a message header that later chunks on the same chunk stream inherit
@@ -134,6 +141,7 @@ pub struct ChunkInspector {
     /// Largest message accepted; media refused (server side, before `publish` is accepted).
     message_limit: u32,
     media_refused: bool,
+    max_streams: usize,
     /// Announced length of the message in progress (0 between messages).
     announced: u32,
     /// A command message was completed by the last chunk taken.
@@ -159,18 +167,21 @@ impl ChunkInspector {
             pending_whole: true,
             message_limit: u32::MAX,
             media_refused: false,
+            max_streams: usize::MAX,
             announced: 0,
             command_done: false,
         }
     }
 
     /// An inspector for a server connection that has not published or played yet: no audio
-    /// or video, and no message longer than [`MAX_SETUP_MESSAGE`], refused from its header
-    /// alone, before `rml_rtmp` reserves room for it.
+    /// or video, no message longer than [`MAX_SETUP_MESSAGE`], refused from its header
+    /// alone, before `rml_rtmp` reserves room for it, and at most
+    /// [`MAX_SETUP_CHUNK_STREAMS`] chunk streams.
     pub fn before_auth() -> Self {
         Self {
             message_limit: MAX_SETUP_MESSAGE,
             media_refused: true,
+            max_streams: MAX_SETUP_CHUNK_STREAMS,
             ..Self::new()
         }
     }
@@ -179,6 +190,7 @@ impl ChunkInspector {
     pub fn authorize(&mut self) {
         self.message_limit = u32::MAX;
         self.media_refused = false;
+        self.max_streams = usize::MAX;
     }
 
     /// Announced length of the message being received (what `rml_rtmp` may hold for it);
@@ -263,7 +275,9 @@ impl ChunkInspector {
             (_, None) => return Err(GuardError::NoPreviousHeader { csid }),
         };
         self.partial.clear();
-        self.streams.insert(csid, header);
+        if self.streams.insert(csid, header).is_none() && self.streams.len() > self.max_streams {
+            return Err(GuardError::TooManyChunkStreams);
+        }
 
         if header.kind.is_inspected() && header.length > MAX_AMF_MESSAGE {
             return Err(GuardError::TooLarge {
@@ -758,6 +772,23 @@ mod tests {
         g.authorize();
         let video = chunks(4, 9, 0, &vec![0x17; 2 * MAX_SETUP_MESSAGE as usize], 128);
         assert_eq!(g.inspect(&video), Ok(()));
+    }
+
+    #[test]
+    fn before_auth_caps_chunk_streams() {
+        let empty = |csid| chunks(csid, 20, 0, &[], 128);
+        let mut g = ChunkInspector::before_auth();
+        for csid in 3..3 + MAX_SETUP_CHUNK_STREAMS as u32 {
+            assert_eq!(g.inspect(&empty(csid)), Ok(()), "{csid}");
+        }
+        // Known streams again are fine; one more is not.
+        assert_eq!(g.inspect(&empty(3)), Ok(()));
+        let refused = g.inspect(&empty(3 + MAX_SETUP_CHUNK_STREAMS as u32));
+        assert_eq!(refused, Err(GuardError::TooManyChunkStreams));
+        let mut g = ChunkInspector::new();
+        for csid in 3..400 {
+            assert_eq!(g.inspect(&empty(csid)), Ok(()), "{csid}");
+        }
     }
 
     #[test]
