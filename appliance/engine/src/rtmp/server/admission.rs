@@ -27,8 +27,9 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Connections over both listeners. Far above any real load of one appliance (each
-/// connection is a publisher or a player); it bounds memory and file descriptors (a systemd
-/// service gets 524288 descriptors, a default shell 1024: raise `LimitNOFILE` with it).
+/// connection is a publisher or a player); it bounds memory and file descriptors. Each
+/// connection is one descriptor: the process needs a limit well above this (systemd's
+/// default soft limit for a service is 1024; `LimitNOFILE=` raises it).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Connections that have not yet published or played: a quarter of the total, so that three
 /// quarters stay reserved for authenticated publishers and players whatever a flood does.
