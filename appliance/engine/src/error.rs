@@ -11,15 +11,14 @@ pub enum LinkError {
     #[error("could not resolve host {0}")]
     Resolve(String),
     /// The destination resolved to a loopback, private or link-local address and this flow
-    /// may not reach the internal network (see [`crate::destination`]).
+    /// may not reach the internal network (see [`crate::destination`]). The message names
+    /// no address: `last_error` is shown to every role, and what an internal name resolves
+    /// to is itself something to keep.
     #[error(
-        "refused: {host} is {addr}, a private, loopback or link-local address; \
+        "refused: the destination is a loopback, private or link-local address; \
          an administrator can allow private destinations in the settings"
     )]
-    PrivateAddress {
-        host: String,
-        addr: std::net::IpAddr,
-    },
+    PrivateAddress,
     /// The destination answered but turned us away: bad stream key, authentication, streamid.
     #[error("rejected by destination: {0}")]
     Rejected(String),

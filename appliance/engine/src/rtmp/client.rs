@@ -385,7 +385,7 @@ async fn transport(url: &RtmpUrl, tls: &ClientTls) -> Result<Link, LinkError> {
     }
     // Checked on every attempt: the name may resolve elsewhere than when it was saved.
     for a in &addrs {
-        crate::destination::check(host, a.ip(), url.private_allowed())?;
+        crate::destination::check(a.ip(), url.private_allowed())?;
     }
     let tcp = tokio::time::timeout(SETUP_TIMEOUT, TcpStream::connect(addrs.as_slice()))
         .await

@@ -43,7 +43,7 @@ async fn resolve(c: &SrtCaller) -> Result<SocketAddr, LinkError> {
         .next()
         .ok_or_else(|| LinkError::Resolve(c.host.clone()))?;
     // Checked on every attempt: the name may resolve elsewhere than when it was saved.
-    crate::destination::check(&c.host, addr.ip(), c.allow_private)?;
+    crate::destination::check(addr.ip(), c.allow_private)?;
     Ok(addr)
 }
 
