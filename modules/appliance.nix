@@ -184,8 +184,21 @@ in
       };
       users.groups.${tlsGroup}.members = [ "nginx" ];
 
+      # nginx on loopback is the relay's only proxy: its X-Forwarded-* headers are believed.
+      services.relevo.trustedProxies = [
+        "127.0.0.1"
+        "::1"
+      ];
+
       services.nginx = {
         enable = true;
+        # Relevo exempts its proxy from its per-address connection cap, so nginx caps each
+        # client (the same 64 as Relevo's own default) and drops slow request heads sooner
+        # than its 60 s default.
+        commonHttpConfig = ''
+          limit_conn_zone $binary_remote_addr zone=relevo_per_address:10m;
+          client_header_timeout 10s;
+        '';
         recommendedProxySettings = true;
         recommendedTlsSettings = true;
         recommendedOptimisation = true;
@@ -197,6 +210,7 @@ in
           # are not ours to commit). `always`: also on error answers.
           extraConfig = ''
             add_header Strict-Transport-Security "max-age=31536000" always;
+            limit_conn relevo_per_address 64;
           '';
           locations = {
             "/" = {

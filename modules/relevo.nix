@@ -60,8 +60,14 @@ let
     else
       input // { grace_period_s = cfg.grace; };
 
+  # `[http]`: the typed trustedProxies option over anything else given in settings.http.
+  http =
+    (cfg.settings.http or { })
+    // lib.optionalAttrs (cfg.trustedProxies != [ ]) { trusted_proxies = cfg.trustedProxies; };
+
   rendered =
-    builtins.removeAttrs cfg.settings [ "tls" ]
+    builtins.removeAttrs cfg.settings [ "tls" "http" ]
+    // lib.optionalAttrs (http != { }) { inherit http; }
     // {
       inherit listen;
       input = map withGrace (cfg.settings.input or [ ]);
@@ -126,6 +132,22 @@ in
       type = lib.types.port;
       default = 8080;
       description = "TCP port of the HTTP listener.";
+    };
+
+    trustedProxies = lib.mkOption {
+      type = lib.types.listOf lib.types.str;
+      default = [ ];
+      example = [
+        "127.0.0.1"
+        "::1"
+      ];
+      description = ''
+        Addresses of the reverse proxies in front of the HTTP listener (`[http]
+        trusted_proxies`). Only their `X-Forwarded-For`/`-Proto` headers are believed: the
+        client address in the audit log and the rate limits, and the `Secure` cookie. They
+        are also exempt from the per-address connection cap, so the proxy must cap its own
+        clients (the appliance's nginx does).
+      '';
     };
 
     domain = lib.mkOption {
