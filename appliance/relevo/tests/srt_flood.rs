@@ -215,3 +215,70 @@ fn a_flood_of_refused_srt_callers_is_bounded_in_log_and_memory() {
         assert!(!log.contains(secret), "a secret reached the log: {secret}");
     }
 }
+
+/// Sources the many-sources flood comes from: 127.0.0.2 and up, each its own source for the
+/// relay's per-source hold (srt-live-transmit's `adapter`, with `mode=caller`: an adapter
+/// alone means rendezvous).
+const SOURCES: u8 = 12;
+
+/// Many sources with a wrong passphrase: each source is held after its own two refusals,
+/// and the flow, refused late from many of them, is guarded: it lets only a few costly
+/// handshakes through a second, whatever the number of sources.
+#[test]
+fn a_flood_from_many_sources_is_guarded_per_flow() {
+    let relevo = Relevo::start(
+        "srt-flood-sources",
+        "",
+        &(input_toml("main", "main-key")
+            + &format!("passphrase = \"{MAIN_PASS}\"\nkey_length = 32\n")),
+    );
+    let pid = relevo.proc.child.id();
+    let rss_before = rss_kb(pid);
+    let mut flood: Vec<Proc> = (2..2 + SOURCES)
+        .map(|n| {
+            flooding_caller(&relevo.srt_url(
+                "publish:main-key",
+                &format!("&passphrase={WRONG_PASS}&pbkeylen=32&mode=caller&adapter=127.0.0.{n}"),
+            ))
+        })
+        .collect();
+    let started = Instant::now();
+    let mut peak = rss_before;
+    while flood.iter_mut().any(Proc::is_running) {
+        peak = peak.max(rss_kb(pid));
+        assert!(
+            started.elapsed() < Duration::from_secs(u64::from(FLOOD_SECS) + 30),
+            "the flooding callers did not stop by themselves"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let elapsed = started.elapsed().as_secs() + 1;
+    let log = relevo.log_text();
+    let lines = refusal_lines(&log) as u64;
+    eprintln!(
+        "sources: {lines} refusal lines in {elapsed} s; RSS {rss_before} kB before, peak {peak} kB"
+    );
+    assert!(
+        lines <= LINES_PER_SEC * (elapsed + 1) + 1,
+        "{lines} refusal lines in {elapsed} s (at most {LINES_PER_SEC} a second)"
+    );
+    let sources: std::collections::BTreeSet<&str> = log
+        .lines()
+        .filter(|l| l.contains("Incorrect passphrase"))
+        .filter_map(|l| l.split("peer=127.0.0.").nth(1)?.split(':').next())
+        .collect();
+    assert!(
+        sources.len() >= 5,
+        "the callers did not come from several sources: {sources:?}"
+    );
+    assert!(
+        relevo.log_count("too many failed handshakes for this flow") >= 1,
+        "the flow was not guarded"
+    );
+    assert!(
+        peak <= rss_before + FLOOD_GROWTH_KB,
+        "RSS grew from {rss_before} kB to {peak} kB during the flood"
+    );
+    assert!(!relevo.log_text().contains(MAIN_PASS));
+}

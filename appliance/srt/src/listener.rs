@@ -101,6 +101,8 @@ pub enum RejectCode {
     Conflict,
     /// 1400: malformed stream id.
     BadRequest,
+    /// 1503: not now (e.g. too many failed handshakes for this resource); try again later.
+    Unavailable,
 }
 
 impl RejectCode {
@@ -111,6 +113,7 @@ impl RejectCode {
             RejectCode::Forbidden => 1403,
             RejectCode::Conflict => 1409,
             RejectCode::BadRequest => 1400,
+            RejectCode::Unavailable => 1503,
         }
     }
 
@@ -121,6 +124,7 @@ impl RejectCode {
             1403 => Some(RejectCode::Forbidden),
             1409 => Some(RejectCode::Conflict),
             1400 => Some(RejectCode::BadRequest),
+            1503 => Some(RejectCode::Unavailable),
             _ => None,
         }
     }
@@ -558,6 +562,7 @@ mod tests {
             RejectCode::Forbidden,
             RejectCode::Conflict,
             RejectCode::BadRequest,
+            RejectCode::Unavailable,
         ] {
             assert_eq!(RejectCode::from_code(c.code()), Some(c));
         }

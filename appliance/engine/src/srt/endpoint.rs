@@ -25,7 +25,7 @@ use crate::hub::Hub;
 use crate::log_limit::LogLimit;
 use crate::metrics::{LinkDirection, OutputCounters, PublisherInfo};
 use crate::spec::{InputSource, OutputKind};
-use crate::srt::hold::{RefusalHold, REFUSAL_HOLD};
+use crate::srt::hold::{RefusalHold, GUARDED_SETUPS_PER_SEC, REFUSAL_HOLD};
 use crate::srt::reclaim::Reclaim;
 use crate::srt::recv::Burst;
 use crate::srt::send::{send_feed, FeedEnd, STALL_AFTER};
@@ -116,6 +116,29 @@ fn refuse_held(req: &ConnectRequest, flow: &str, reason: &str) -> Decision {
     Decision::Reject(RejectCode::Forbidden)
 }
 
+/// `accept`, unless the flow is guarded against costly handshakes and this second's are
+/// spent (see `hold`).
+fn accept_costly(
+    hold: &RefusalHold,
+    req: &ConnectRequest,
+    flow: &str,
+    accept: Decision,
+) -> Decision {
+    if hold.admit_setup(flow) {
+        return accept;
+    }
+    if let Some(suppressed) = REJECT_LOG.allow() {
+        tracing::info!(
+            peer = %req.peer,
+            suppressed,
+            flow,
+            "SRT caller rejected: too many failed handshakes for this flow from several sources \
+             ({GUARDED_SETUPS_PER_SEC} a second let through)"
+        );
+    }
+    Decision::Reject(RejectCode::Unavailable)
+}
+
 fn decide(shared: &Shared, hold: &RefusalHold, req: &ConnectRequest) -> Decision {
     let sid = match streamid::parse(&req.stream_id) {
         Ok(s) => s,
@@ -152,11 +175,16 @@ fn decide(shared: &Shared, hold: &RefusalHold, req: &ConnectRequest) -> Decision
             match &rt.spec.source {
                 InputSource::Listen {
                     security, latency, ..
-                } => Decision::Accept {
-                    encryption: security.as_ref().map(|s| s.to_srt()),
-                    latency_ms: latency.ms(),
-                    tag: 0,
-                },
+                } => accept_costly(
+                    hold,
+                    req,
+                    &flow,
+                    Decision::Accept {
+                        encryption: security.as_ref().map(|s| s.to_srt()),
+                        latency_ms: latency.ms(),
+                        tag: 0,
+                    },
+                ),
                 _ => log_reject(req, "unknown stream key"),
             }
         }
@@ -174,11 +202,16 @@ fn decide(shared: &Shared, hold: &RefusalHold, req: &ConnectRequest) -> Decision
                 }
                 OutputKind::PullSrt {
                     security, latency, ..
-                } if o.spec.enabled => Decision::Accept {
-                    encryption: security.as_ref().map(|s| s.to_srt()),
-                    latency_ms: latency.ms(),
-                    tag: 0,
-                },
+                } if o.spec.enabled => accept_costly(
+                    hold,
+                    req,
+                    &flow,
+                    Decision::Accept {
+                        encryption: security.as_ref().map(|s| s.to_srt()),
+                        latency_ms: latency.ms(),
+                        tag: 0,
+                    },
+                ),
                 OutputKind::PullSrt { .. } => {
                     log_reject(req, &format!("output {output} of {input} is disabled"))
                 }

@@ -16,7 +16,15 @@
 //!
 //! The source is the caller's IPv4 address, or its IPv6 /64 (one host usually owns a whole
 //! /64): a source cannot be forged, since the SRT handshake's cookie must come back from the
-//! address it was sent to. Another source, or another flow, is never affected.
+//! address it was sent to. Another source, or another flow, is not affected.
+//!
+//! Many sources together (an IPv6 host can use thousands of /64s) could still make many
+//! costly attempts: a flow that sees [`FLOW_LATE_REFUSALS`] late refusals within
+//! [`REFUSAL_HOLD`], from whatever sources, is guarded until [`REFUSAL_HOLD`] after the last
+//! of them, and admits only [`GUARDED_SETUPS_PER_SEC`] costly attempts a second meanwhile
+//! (the rest get 1503, "try again"). Only a caller that knows the flow's key gets this far,
+//! and such a caller could already take an input by publishing first; the guard costs the
+//! flow's legitimate callers some retries, not the relay its memory.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -30,6 +38,14 @@ pub(crate) const REFUSAL_HOLD: Duration = Duration::from_secs(5);
 
 /// Late refusals within [`REFUSAL_HOLD`] of each other that start the hold.
 pub(crate) const STRIKES: u32 = 2;
+
+/// Late refusals for one flow, from any sources, within [`REFUSAL_HOLD`] that guard it.
+/// A misconfigured encoder makes [`STRIKES`] per hold: this takes five such sources.
+pub(crate) const FLOW_LATE_REFUSALS: u32 = 5 * STRIKES;
+
+/// Costly handshakes (those the listen callback lets through) a guarded flow admits per
+/// second: a guarded flow's attempts cost at most this many connection set-ups a second.
+pub(crate) const GUARDED_SETUPS_PER_SEC: u32 = 2;
 
 /// Sources held at once at most; beyond it a new late refusal is not held (that source then
 /// costs full handshakes, as before). 4096 entries of about 100 bytes: well under 1 MB.
@@ -65,11 +81,25 @@ struct Held {
     reason: Arc<str>,
 }
 
-/// The sources currently held, by (source, flow).
+/// Late refusals of one flow, and what it admits while guarded.
+#[derive(Debug)]
+struct Guard {
+    /// Start of the current count of late refusals, and the count.
+    window: Instant,
+    late: u32,
+    /// Guarded until then, if guarded.
+    until: Option<Instant>,
+    /// Start of the current second of admitted set-ups, and their number.
+    second: Instant,
+    setups: u32,
+}
+
+/// The sources currently held, by (source, flow), and the flows guarded.
 #[derive(Debug)]
 pub(crate) struct RefusalHold {
     hold: Duration,
     held: Mutex<HashMap<(Source, Arc<str>), Held>>,
+    guards: Mutex<HashMap<Arc<str>, Guard>>,
 }
 
 impl RefusalHold {
@@ -77,6 +107,7 @@ impl RefusalHold {
         Self {
             hold,
             held: Mutex::default(),
+            guards: Mutex::default(),
         }
     }
 
@@ -102,6 +133,58 @@ impl RefusalHold {
         h.strikes = h.strikes.saturating_add(1);
         h.last = now;
         h.reason = reason.into();
+        drop(held);
+        self.count_late_refusal(flow, now);
+    }
+
+    fn count_late_refusal(&self, flow: &str, now: Instant) {
+        let mut guards = self.guards.lock().unwrap_or_else(|e| e.into_inner());
+        if guards.len() >= MAX_HELD && !guards.contains_key(flow) {
+            // Flows are configured ones, so this takes a lot of flows removed over time.
+            guards.retain(|_, g| now.duration_since(g.window) < self.hold);
+            if guards.len() >= MAX_HELD {
+                return;
+            }
+        }
+        let g = guards.entry(flow.into()).or_insert_with(|| Guard {
+            window: now,
+            late: 0,
+            until: None,
+            second: now,
+            setups: 0,
+        });
+        if now.duration_since(g.window) >= self.hold {
+            g.window = now;
+            g.late = 0;
+        }
+        g.late = g.late.saturating_add(1);
+        if g.late >= FLOW_LATE_REFUSALS {
+            g.until = Some(now + self.hold);
+        }
+    }
+
+    /// Whether a caller of `flow` that the decision would accept may cost a connection set-up
+    /// now; `false` while the flow is guarded and this second's set-ups are spent.
+    pub(crate) fn admit_setup(&self, flow: &str) -> bool {
+        let now = Instant::now();
+        let mut guards = self.guards.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(g) = guards.get_mut(flow) else {
+            return true;
+        };
+        if g.until.is_none_or(|until| now >= until) {
+            g.until = None;
+            return true;
+        }
+        if now.duration_since(g.second) >= Duration::from_secs(1) {
+            g.second = now;
+            g.setups = 0;
+        }
+        if g.setups < GUARDED_SETUPS_PER_SEC {
+            g.setups += 1;
+            true
+        } else {
+            false
+        }
     }
 
     /// The reason `peer` was refused for `flow`, while it is held.
@@ -160,6 +243,30 @@ mod tests {
         assert!(h.held(ip("2001:db8:1:3::1"), "input main").is_none());
         strike_out(&h, "::ffff:192.0.2.7", "input main", "weak key");
         assert!(h.held(ip("192.0.2.7"), "input main").is_some());
+    }
+
+    #[test]
+    fn a_flow_refused_late_from_many_sources_admits_few_setups_a_second() {
+        let h = RefusalHold::new(Duration::from_secs(3600));
+        for i in 1..FLOW_LATE_REFUSALS {
+            h.refused(IpAddr::V4(i.into()), "input main", "wrong passphrase");
+        }
+        assert!(
+            (0..100).all(|_| h.admit_setup("input main")),
+            "not guarded yet"
+        );
+        h.refused(ip("192.0.2.1"), "input main", "wrong passphrase");
+        let admitted = (0..100).filter(|_| h.admit_setup("input main")).count();
+        assert_eq!(admitted, GUARDED_SETUPS_PER_SEC as usize);
+        assert!(h.admit_setup("input other"), "another flow is not guarded");
+        let h0 = RefusalHold::new(Duration::ZERO);
+        for i in 0..FLOW_LATE_REFUSALS {
+            h0.refused(IpAddr::V4(i.into()), "input main", "wrong passphrase");
+        }
+        assert!(
+            h0.admit_setup("input main"),
+            "the guard ended with the hold"
+        );
     }
 
     #[test]
