@@ -175,6 +175,11 @@ srt = "127.0.0.1:$SRT_PORT"
 rtmp = "127.0.0.1:$RTMP_PORT"
 http = "127.0.0.1:$HTTP_PORT"
 
+# Every player of a case connects from 127.0.0.1 at the same moment; nginx-rtmp has no such
+# cap either.
+[rtmp]
+max_unauthenticated_per_address = 1024
+
 [[input]]
 name = "in"
 key = "in"

@@ -6,6 +6,7 @@
 mod admin;
 mod config;
 mod http;
+mod open_files;
 mod privileges;
 
 use std::io::IsTerminal;
@@ -190,6 +191,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(path: PathBuf, cfg: config::Config) -> anyhow::Result<()> {
+    open_files::raise_to_hard_limit();
     let db = admin::Database::open(cfg.database.url.as_deref(), &cfg.database.state_dir)
         .await
         .context("opening the database")?;

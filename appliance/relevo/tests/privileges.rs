@@ -58,6 +58,19 @@ fn serve_started_as_root_runs_as_the_relevo_user() {
     assert_eq!(state.uid(), uid);
     assert_eq!(state.permissions().mode() & 0o777, 0o700);
 
+    // The open-file limit is raised to the hard one (every connection is a descriptor).
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", relevo.proc.child.id())).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .skip(3)
+        .take(2)
+        .collect();
+    assert_eq!(open_files[0], open_files[1], "soft = hard:\n{limits}");
+
     // Still working after the switch: the API answers from the database.
     let (code, _) = relevo.api("GET", "/api/v1/inputs", None);
     assert_eq!(code, 200);
