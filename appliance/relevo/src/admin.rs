@@ -213,7 +213,7 @@ mod tests {
     fn scratch(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("relevo-admin-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("test setup");
         dir
     }
 
@@ -221,25 +221,32 @@ mod tests {
     fn an_existing_export_file_becomes_private_and_is_replaced() {
         let dir = scratch("mode");
         let file = dir.join("export.json");
-        std::fs::write(&file, "old content that is longer than the new one").unwrap();
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        write_private(&file, b"{}").unwrap();
-        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        std::fs::write(&file, "old content that is longer than the new one").expect("test setup");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))
+            .expect("test setup");
+        write_private(&file, b"{}").expect("test setup");
+        let mode = std::fs::metadata(&file)
+            .expect("test setup")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(std::fs::read(&file).unwrap(), b"{}");
-        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(std::fs::read(&file).expect("test setup"), b"{}");
+        std::fs::remove_dir_all(dir).expect("test setup");
     }
 
     #[test]
     fn an_export_is_never_written_through_a_symbolic_link() {
         let dir = scratch("link");
         let target = dir.join("elsewhere");
-        std::fs::write(&target, "untouched").unwrap();
+        std::fs::write(&target, "untouched").expect("test setup");
         let link = dir.join("export.json");
-        std::os::unix::fs::symlink(&target, &link).unwrap();
-        let err = write_private(&link, b"secrets").unwrap_err();
+        std::os::unix::fs::symlink(&target, &link).expect("test setup");
+        let err = write_private(&link, b"secrets").expect_err("an error");
         assert_eq!(err.raw_os_error(), Some(nix::libc::ELOOP), "{err}");
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
-        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&target).expect("test setup"),
+            "untouched"
+        );
+        std::fs::remove_dir_all(dir).expect("test setup");
     }
 }

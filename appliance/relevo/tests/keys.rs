@@ -1,6 +1,8 @@
 //! The service's keys live in files outside the database (issue 14, finding 6): a database
 //! backup can neither mint access tokens nor reveal TOTP secrets. The signing key survives a
 //! restart, and deleting it (then SIGHUP) ends every access token at once.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

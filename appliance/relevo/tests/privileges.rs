@@ -2,6 +2,8 @@
 //! 7): the process that runs libsrt, the RTMP parser and HTTP is the `relevo` user's, and its
 //! state directory (keys, embedded cluster) is that user's alone. CI runs as root, so this
 //! is the case it checks; run as another user it checks that nothing changed identity.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

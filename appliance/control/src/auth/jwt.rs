@@ -314,8 +314,8 @@ mod rotation_tests {
         assert!(keys.verify(&before).is_ok(), "signed before the rotation");
         assert!(keys.verify(&after).is_ok());
         assert_ne!(
-            jsonwebtoken::decode_header(&before).unwrap().kid,
-            jsonwebtoken::decode_header(&after).unwrap().kid
+            jsonwebtoken::decode_header(&before).expect("header").kid,
+            jsonwebtoken::decode_header(&after).expect("header").kid
         );
 
         // Once the previous key's time is up (or it is gone), its tokens are refused.
