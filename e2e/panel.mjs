@@ -247,6 +247,22 @@ try {
     await phone.screenshot({ path: join(SHOTS, "dashboard-phone.png"), fullPage: true });
   });
 
+  await step("an admin's top bar is one row on a 1280-pixel screen, in both languages", async () => {
+    const laptop = await newPage({ width: 1280, height: 800 });
+    await laptop.context().addCookies(await admin.context().cookies());
+    for (const lang of ["es", "en"]) {
+      await laptop.goto(`${BASE}/lang/${lang}`);
+      await laptop.goto(`${BASE}/`);
+      const tops = await laptop.evaluate(() =>
+        [".top .brand", ".top .menu", ".top .me", ".top .langs"].map(
+          (sel) => document.querySelector(sel).getBoundingClientRect().top));
+      const spread = Math.max(...tops) - Math.min(...tops);
+      assert(spread < 20, `${lang}: the top bar wraps (rows start ${tops.join(", ")} px)`);
+    }
+    await laptop.goto(`${BASE}/lang/es`);
+    await laptop.close();
+  });
+
   await step("an admin creates a Visor in the users page", async () => {
     await admin.goto(`${BASE}/users`);
     await admin.fill("#new-email", VISOR);

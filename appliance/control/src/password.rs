@@ -31,8 +31,8 @@ pub const M_COST_KIB: u32 = 19 * 1024;
 pub const T_COST: u32 = 2;
 pub const P_COST: u32 = 1;
 
-/// Most concurrent Argon2 computations: the machine's cores, at most this many (the
-/// appliance has 2; beyond 4 a login burst would only take more memory, 19 MiB each).
+/// Most concurrent Argon2 computations: half the machine's cores, at most this many
+/// (beyond 4 a login burst would only take more memory, 19 MiB each).
 pub const MAX_CONCURRENT_CAP: usize = 4;
 /// How long a call waits for a slot before giving up: a few hashes' time (30–60 ms each),
 /// so an honest sign-in during a burst still gets through, while a flood waits briefly and
@@ -52,11 +52,11 @@ pub enum PasswordError {
     Busy,
 }
 
-/// How many hashes or verifications may run at once: the cores, 1 to [`MAX_CONCURRENT_CAP`].
+/// How many hashes or verifications may run at once: half the cores, 1 to
+/// [`MAX_CONCURRENT_CAP`]. A sign-in flood must never take every core from the relay: on
+/// the appliance's 2 cores one hashes while the other carries the streams.
 pub fn max_concurrent() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, MAX_CONCURRENT_CAP)
+    (std::thread::available_parallelism().map_or(1, usize::from) / 2).clamp(1, MAX_CONCURRENT_CAP)
 }
 
 fn slots() -> &'static Semaphore {
