@@ -18,19 +18,6 @@ use common::*;
 use relevo_control::auth::limiter::PAIR_FREE_FAILURES;
 use serde_json::{json, Value};
 
-/// The relevo process's resident memory, in MiB.
-fn rss_mib(relevo: &Relevo) -> u64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", relevo.proc.child.id())).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kib / 1024
-}
-
 /// Argon2 computations so far, from `/metrics`.
 fn hashes(relevo: &Relevo) -> u64 {
     let text = relevo.get("/metrics").unwrap();
@@ -91,11 +78,14 @@ const RSS_BOUND_MIB: u64 = 150;
 fn a_setup_burst_hashes_nothing_and_is_locked_out() {
     let relevo = Relevo::start("auth-setup-burst", "", "");
     relevo.token();
-    let (before, rss_before) = (hashes(&relevo), rss_mib(&relevo));
+    let (before, rss_before) = (
+        hashes(&relevo),
+        vm_kib(relevo.proc.child.id(), "VmRSS") / 1024,
+    );
     let body = json!({"token": "rlv_st_not-the-token", "email": "evil@example.org",
                       "password": "a password long enough"});
     let counts = burst(&relevo, 300, "/api/v1/setup", &body);
-    let rss = rss_mib(&relevo);
+    let rss = vm_kib(relevo.proc.child.id(), "VmRSS") / 1024;
     eprintln!("setup burst: {counts:?}, RSS {rss_before} -> {rss} MiB");
 
     let refused = counts.get(&409).copied().unwrap_or(0);
@@ -136,10 +126,13 @@ fn concurrent_wrong_passwords_get_only_the_free_guesses() {
     let relevo = Relevo::start("auth-login-burst", "", "");
     relevo.token();
     relevo.add_user("tec@relevo.test", "tecnico");
-    let (before, rss_before) = (hashes(&relevo), rss_mib(&relevo));
+    let (before, rss_before) = (
+        hashes(&relevo),
+        vm_kib(relevo.proc.child.id(), "VmRSS") / 1024,
+    );
     let body = json!({"email": ADMIN_EMAIL, "password": "not the password at all"});
     let counts = burst(&relevo, 50, "/api/v1/auth/login", &body);
-    let rss = rss_mib(&relevo);
+    let rss = vm_kib(relevo.proc.child.id(), "VmRSS") / 1024;
     eprintln!("login burst: {counts:?}, RSS {rss_before} -> {rss} MiB");
 
     let guesses = counts.get(&401).copied().unwrap_or(0);
@@ -188,7 +181,7 @@ fn concurrent_wrong_passwords_get_only_the_free_guesses() {
             .collect();
         threads.into_iter().map(|t| t.join().unwrap()).collect()
     });
-    let rss = rss_mib(&relevo);
+    let rss = vm_kib(relevo.proc.child.id(), "VmRSS") / 1024;
     eprintln!("25 unknown accounts: {statuses:?}, RSS {rss} MiB");
     assert!(
         statuses.iter().all(|st| matches!(st, 401 | 503)),

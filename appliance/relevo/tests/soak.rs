@@ -9,15 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn memory_stays_flat_while_everything_flaps() {
     let secs: u64 = std::env::var("RELEVO_SOAK_SECS")
@@ -81,7 +72,7 @@ grace_period_s = 3
             let _ = p.child.kill();
         }
         drop(flappers);
-        let rss = rss_kib(pid);
+        let rss = vm_kib(pid, "VmRSS");
         assert!(rss > 0, "relevo died:\n{}", relevo.log_text());
         samples.push((start.elapsed().as_secs(), rss));
     }

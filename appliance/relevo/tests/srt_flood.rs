@@ -37,15 +37,6 @@ const MAIN_PASS: &str = "main-input-passphrase";
 const LIVE_PASS: &str = "live-input-passphrase";
 const WRONG_PASS: &str = "not-the-passphrase";
 
-fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// srt-live-transmit calling `url` as a publisher's source side, retrying at once each time
 /// it is refused or dropped (`-a:yes`), for [`FLOOD_SECS`].
 fn flooding_caller(url: &str) -> Proc {
@@ -122,7 +113,7 @@ fn a_flood_of_refused_srt_callers_is_bounded_in_log_and_memory() {
         &dir.path("publisher.log"),
     );
     relevo.wait_log("SRT publisher connected", 1);
-    let rss_before = rss_kb(pid);
+    let rss_before = vm_kib(pid, "VmRSS");
     let lines_before = refusal_lines(&relevo.log_text());
 
     let started = Instant::now();
@@ -149,7 +140,7 @@ fn a_flood_of_refused_srt_callers_is_bounded_in_log_and_memory() {
     let datagrams = garbage(relevo.srt);
     let mut peak = rss_before;
     while flood.iter_mut().any(Proc::is_running) {
-        peak = peak.max(rss_kb(pid));
+        peak = peak.max(vm_kib(pid, "VmRSS"));
         assert!(
             started.elapsed() < Duration::from_secs(u64::from(FLOOD_SECS) + 30),
             "the flooding callers did not stop by themselves"
@@ -157,7 +148,7 @@ fn a_flood_of_refused_srt_callers_is_bounded_in_log_and_memory() {
         std::thread::sleep(Duration::from_millis(100));
     }
     datagrams.join().unwrap();
-    peak = peak.max(rss_kb(pid));
+    peak = peak.max(vm_kib(pid, "VmRSS"));
     // Refusals of the flood's last moments reach the log within a second.
     std::thread::sleep(Duration::from_secs(1));
     let elapsed = started.elapsed().as_secs() + 1;
@@ -193,7 +184,7 @@ fn a_flood_of_refused_srt_callers_is_bounded_in_log_and_memory() {
         "the memory of the flood to be given back",
         Duration::from_secs(60),
         || {
-            settled = rss_kb(pid);
+            settled = vm_kib(pid, "VmRSS");
             settled <= rss_before + SETTLED_MARGIN_KB
         },
     );
@@ -204,7 +195,10 @@ fn a_flood_of_refused_srt_callers_is_bounded_in_log_and_memory() {
     assert!(st.success(), "the good publisher was disturbed: {st}");
     reader.wait(Duration::from_secs(30));
     assert_full_stream("SRT reader during the flood", &dir.path("watch.ts"), SECS);
-    eprintln!("flood: RSS {} kB once the stream ended", rss_kb(pid));
+    eprintln!(
+        "flood: RSS {} kB once the stream ended",
+        vm_kib(pid, "VmRSS")
+    );
     assert_eq!(
         relevo.log_count("SRT publisher connected"),
         1,
@@ -233,7 +227,7 @@ fn a_flood_from_many_sources_is_guarded_per_flow() {
             + &format!("passphrase = \"{MAIN_PASS}\"\nkey_length = 32\n")),
     );
     let pid = relevo.proc.child.id();
-    let rss_before = rss_kb(pid);
+    let rss_before = vm_kib(pid, "VmRSS");
     let mut flood: Vec<Proc> = (2..2 + SOURCES)
         .map(|n| {
             flooding_caller(&relevo.srt_url(
@@ -245,7 +239,7 @@ fn a_flood_from_many_sources_is_guarded_per_flow() {
     let started = Instant::now();
     let mut peak = rss_before;
     while flood.iter_mut().any(Proc::is_running) {
-        peak = peak.max(rss_kb(pid));
+        peak = peak.max(vm_kib(pid, "VmRSS"));
         assert!(
             started.elapsed() < Duration::from_secs(u64::from(FLOOD_SECS) + 30),
             "the flooding callers did not stop by themselves"

@@ -912,3 +912,14 @@ impl Relevo {
         )
     }
 }
+
+/// A memory figure of process `pid` in KiB from `/proc/PID/status`: `VmRSS` (resident now)
+/// or `VmHWM` (its peak); 0 once the process is gone.
+pub fn vm_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}

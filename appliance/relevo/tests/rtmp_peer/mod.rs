@@ -154,13 +154,3 @@ pub async fn closed_within(tcp: &mut TcpStream, limit: Duration) -> bool {
     };
     tokio::time::timeout(limit, closed).await.is_ok()
 }
-
-/// A resident-set figure of process `pid` in KiB (`VmRSS`, or `VmHWM` for its peak).
-pub fn vm_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
