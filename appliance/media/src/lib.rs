@@ -12,6 +12,7 @@
 //! - [`aac`]: ADTS framing and AudioSpecificConfig.
 //! - [`ts`]: MPEG-TS (ISO/IEC 13818-1) demuxer and muxer.
 //! - [`flv`]: FLV video/audio tag bodies (FLV v10.1 and Enhanced RTMP v1).
+//! - [`mp4`]: fragmented MP4 (ISO BMFF / CMAF) muxer for recording and HLS.
 
 mod bits;
 
@@ -19,6 +20,7 @@ pub mod aac;
 pub mod annexb;
 pub mod flv;
 pub mod frame;
+pub mod mp4;
 pub mod streamid;
 pub mod timestamp;
 pub mod ts;
