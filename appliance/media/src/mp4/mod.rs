@@ -14,7 +14,7 @@
 //!   duration is reached), so each starts with a sync sample and can be decoded alone. An
 //!   audio-only muxer cuts by duration.
 //! - Samples are AVCC (4-byte lengths, ISO/IEC 14496-15 §5.3.2 / §8.3.2); AUDs and
-//!   parameter sets are taken out of the samples (see [`sample`]).
+//!   parameter sets are taken out of the samples (see `sample.rs` for why).
 //! - Each sample's duration is the distance to the next DTS of its track, so a sample is
 //!   written only once its successor is known: the last sample of each track waits for
 //!   the next fragment (or [`Fmp4Muxer::flush`]). Durations therefore add up exactly and
@@ -68,8 +68,9 @@ pub const MAX_START_FRAMES: usize = 500;
 /// has only one sample and so no previous duration: one 25 fps frame, in 90 kHz ticks.
 pub const LONE_VIDEO_SAMPLE_90K: u32 = 3600;
 
-/// Errors of the fMP4 muxer. After an error from `push` the frame was not taken and the
-/// muxer is unchanged, so the caller may skip the frame or `flush` and start a new file.
+/// Errors of the fMP4 muxer. After an input error from `push` (every variant but
+/// `Encode`, which would be a bug) the frame was not taken and the muxer is unchanged, so
+/// the caller may skip the frame, or `flush` and start a new file (`ParameterSetsChanged`).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Mp4Error {
     #[error("no tracks: a muxer needs at least one video or audio track")]

@@ -102,7 +102,12 @@ struct Track {
     last_dts: Option<i64>,
 }
 
-/// Fragmented-MP4 muxer; see the [module docs](super) and [`super::muxer`] docs.
+/// Fragmented-MP4 muxer; see the [module docs](super) for the layout and the input
+/// contract above (DTS strictly increasing per track, common origin, start buffering).
+///
+/// Audio durations come from the DTS converted to the sample rate, so a 90 kHz or
+/// millisecond source gives 1023/1024/1025-sample steps that add up exactly; decoders play
+/// 1024 samples per frame regardless.
 #[derive(Debug)]
 pub struct Fmp4Muxer {
     tracks: Vec<Track>,
