@@ -428,6 +428,21 @@ fn short_target_cuts_only_at_keyframes_and_fragments_join_without_gaps() {
         if k + 1 < fragments.len() {
             assert!(fragment.duration_90k >= target, "fragment {k}");
         }
+        let tfdt_90k = |t: usize, scale: u64| {
+            moof.traf
+                .iter()
+                .find(|tr| tr.tfhd.track_id as usize == t + 1)
+                .map(|tr| tr.tfdt.as_ref().unwrap().base_media_decode_time * 90_000 / scale)
+        };
+        if k > 0 {
+            // Audio is cut at the keyframe's DTS too: it starts within one AAC frame
+            // (1024 samples at 48 kHz = 1920 ticks) at or after the video.
+            let (v, a) = (tfdt_90k(0, 90_000).unwrap(), tfdt_90k(1, 48_000).unwrap());
+            assert!(
+                a + 2 >= v && a < v + 1920,
+                "fragment {k}: audio {a} video {v}"
+            );
+        }
         for traf in &moof.traf {
             let t = traf.tfhd.track_id as usize - 1;
             assert!(traf.tfhd.default_base_is_moof);

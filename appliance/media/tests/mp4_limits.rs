@@ -192,3 +192,32 @@ fn bad_tracks_and_changed_parameter_sets_are_typed_errors() {
     assert_eq!(out.len(), 1);
     assert_eq!(moof(&out[0]).traf[0].trun[0].samples.len(), 2);
 }
+
+#[test]
+fn a_silent_track_delays_fragments_by_at_most_the_skew_bound() {
+    let silent = TrackConfig::Audio(AudioConfig {
+        asc: Bytes::from_static(&[0x11, 0x90]),
+        sample_rate: 48_000,
+        channels: 2,
+    });
+    let tracks = vec![TrackConfig::Video(h264_config()), silent];
+    let mut m = Fmp4Muxer::new(tracks, Fmp4Options::default()).unwrap();
+    let mut out = Vec::new();
+    // 4 s at 25 fps, a keyframe every 10 frames; the audio track never sends anything.
+    for i in 0..100 {
+        m.push(0, &video(i * 3600, i % 10 == 0, 32), &mut out)
+            .unwrap();
+    }
+    // Cuts at 0.4 s, 0.8 s ... 3.6 s; a fragment waits until the video is
+    // MAX_TRACK_SKEW_90K (1 s) past its cut: the last DTS is 3.96 s, so cuts up to 2.8 s.
+    let skew = relevo_media::mp4::MAX_TRACK_SKEW_90K;
+    let ready = (1..10).filter(|k| 99 * 3600 - k * 36_000 >= skew).count();
+    assert_eq!(ready, 7);
+    assert_eq!(out.len(), ready);
+    m.flush(&mut out).unwrap();
+    assert_eq!(out.len(), 10);
+    assert!(out
+        .iter()
+        .all(|f| f.independent && f.duration_90k == 36_000));
+    assert_eq!(m.stats().samples, 100);
+}

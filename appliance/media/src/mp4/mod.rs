@@ -21,7 +21,7 @@
 //!   `tfdt` of fragment k+1 equals `tfdt` + durations of fragment k.
 //!
 //! Files: `sps` (display size), `sample` (Annex B to AVCC), `init` (`ftyp`+`moov`),
-//! `fragment` (`moof`+`mdat`), `muxer` (timing and cutting), `recover` (crash recovery).
+//! `fragment` (`moof`+`mdat`), `track` (per-track queue), `muxer` (timing and cutting), `recover` (crash recovery).
 
 mod fragment;
 mod init;
@@ -29,6 +29,7 @@ mod muxer;
 mod recover;
 mod sample;
 mod sps;
+mod track;
 
 pub use muxer::{Fmp4Muxer, Fmp4Options, Fragment, MuxerStats, TrackConfig};
 pub use recover::complete_len;
@@ -59,6 +60,12 @@ pub const AUDIO_ONLY_FRAGMENT_90K: i64 = 2 * 90_000;
 /// sample, so that the common time origin is the earliest of them; a track silent for this
 /// long (in 90 kHz ticks of the other tracks' DTS span) is left out of that choice.
 pub const START_WAIT_90K: i64 = 90_000;
+
+/// How far the leading track may run past a cut point before the fragment goes out
+/// without the other tracks' samples up to it, in 90 kHz ticks. MPEG-TS muxers keep
+/// audio and video within about 0.7 s of each other (ffmpeg's default `max_delay`); 1 s
+/// covers that, and bounds the extra latency of a fragment (HLS parts included).
+pub const MAX_TRACK_SKEW_90K: i64 = 90_000;
 
 /// Frames buffered at most while waiting for the start (≈ 5 s of 50 fps video with
 /// 48 kHz audio); past it the start is decided as with [`START_WAIT_90K`].

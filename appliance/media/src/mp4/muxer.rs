@@ -12,17 +12,26 @@
 //! dropped) the muxer buffers, at most [`START_WAIT_90K`] of DTS span or
 //! [`MAX_START_FRAMES`] frames. Frames later found before the origin are dropped and
 //! counted in [`MuxerStats::dropped_before_start`].
+//!
+//! Cutting: the leading track (video, else the first audio track) decides a cut point, the
+//! DTS of the keyframe that starts the next fragment. Every track's samples before that DTS
+//! go in the fragment, the rest in the next one, so audio and video fragments cover the
+//! same span (what HLS segments and split recording files need). Tracks arrive interleaved
+//! with some skew, so a fragment goes out once each other track has a sample at or past
+//! the cut point, or once the leader is [`MAX_TRACK_SKEW_90K`] past it (a silent or very
+//! late track then has its samples in the following fragment: still gapless per track).
 
-use super::fragment::{write_fragment, SampleEntry, TrackRun, FLAGS_NON_SYNC, FLAGS_SYNC};
-use super::init::{init_segment, timescale, track_id, VIDEO_TIMESCALE};
-use super::sample::append_avcc;
+use super::fragment::{write_fragment, TrackRun, FLAGS_SYNC};
+use super::init::{init_segment, VIDEO_TIMESCALE};
+use super::track::{to_timescale, Held, Prepared, Track};
 use super::{
     Mp4Error, AUDIO_ONLY_FRAGMENT_90K, LONE_VIDEO_SAMPLE_90K, MAX_AUDIO_TRACKS, MAX_FRAGMENT_BYTES,
-    MAX_FRAGMENT_SAMPLES, MAX_START_FRAMES, START_WAIT_90K,
+    MAX_FRAGMENT_SAMPLES, MAX_START_FRAMES, MAX_TRACK_SKEW_90K, START_WAIT_90K,
 };
 use crate::aac::SAMPLES_PER_FRAME;
 use crate::frame::{AudioConfig, Codec, Frame, VideoConfig};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use std::collections::VecDeque;
 
 /// One track of the muxer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,32 +85,6 @@ pub struct MuxerStats {
     pub forced_cuts: u64,
 }
 
-/// A frame converted to its sample form, not yet placed on the file's timeline.
-#[derive(Debug, Clone)]
-struct Prepared {
-    dts: i64,
-    cto: i32,
-    sync: bool,
-    data: Bytes,
-}
-
-/// The last sample of a track, waiting for its successor to know its duration.
-#[derive(Debug, Clone)]
-struct Held {
-    decode_time: u64,
-    sample: Prepared,
-}
-
-#[derive(Debug)]
-struct Track {
-    config: TrackConfig,
-    timescale: u32,
-    run: TrackRun,
-    held: Option<Held>,
-    last_duration: Option<u32>,
-    last_dts: Option<i64>,
-}
-
 /// Fragmented-MP4 muxer; see the [module docs](super) for the layout and the input
 /// contract above (DTS strictly increasing per track, common origin, start buffering).
 ///
@@ -118,6 +101,10 @@ pub struct Fmp4Muxer {
     prestart: Vec<(usize, Prepared)>,
     /// DTS (90 kHz) of the leader's first sample in the fragment being built.
     fragment_start: Option<i64>,
+    /// Decided cut points (90 kHz DTS) whose fragment is not out yet.
+    cuts: VecDeque<i64>,
+    /// DTS of the leader's newest sample.
+    leader_dts: Option<i64>,
     sequence: u32,
     stats: MuxerStats,
 }
@@ -157,17 +144,7 @@ impl Fmp4Muxer {
         let tracks = tracks
             .into_iter()
             .enumerate()
-            .map(|(i, config)| Track {
-                timescale: timescale(&config),
-                config,
-                run: TrackRun {
-                    track_id: track_id(i),
-                    ..Default::default()
-                },
-                held: None,
-                last_duration: None,
-                last_dts: None,
-            })
+            .map(|(i, config)| Track::new(i, config))
             .collect();
         Ok(Self {
             tracks,
@@ -176,6 +153,8 @@ impl Fmp4Muxer {
             origin: None,
             prestart: Vec::new(),
             fragment_start: None,
+            cuts: VecDeque::new(),
+            leader_dts: None,
             sequence: 0,
             stats: MuxerStats::default(),
         })
@@ -221,7 +200,7 @@ impl Fmp4Muxer {
                 dts: frame.dts,
             });
         }
-        let prepared = prepare(track, t, frame)?;
+        let prepared = t.prepare(track, frame)?;
         match self.origin {
             Some(_) => self.place(track, prepared, out)?,
             None => self.buffer_start(track, prepared, out)?,
@@ -243,10 +222,13 @@ impl Fmp4Muxer {
                     TrackConfig::Video(_) => LONE_VIDEO_SAMPLE_90K,
                     TrackConfig::Audio(_) => SAMPLES_PER_FRAME,
                 });
-                append(t, held, duration);
+                t.complete(held, duration);
             }
         }
-        self.cut(false, out)
+        while let Some(cut) = self.cuts.pop_front() {
+            self.emit(Some(cut), false, out)?;
+        }
+        self.emit(None, false, out)
     }
 
     fn buffer_start(
@@ -286,8 +268,8 @@ impl Fmp4Muxer {
         Ok(())
     }
 
-    /// Puts a sample on the timeline: completes the track's held sample and cuts a fragment
-    /// before `prepared` when it is time.
+    /// Puts a sample on the timeline: completes the track's held sample, decides a cut
+    /// before `prepared` when it is time, and writes the fragments that are ready.
     fn place(
         &mut self,
         track: usize,
@@ -322,21 +304,35 @@ impl Fmp4Muxer {
         };
         let t = &mut self.tracks[track];
         if let (Some(held), Some(duration)) = (t.held.take(), duration) {
-            append(t, held, duration);
-            t.last_duration = Some(duration);
+            t.complete(held, duration);
         }
-        if track == self.leader && self.leader_cuts_before(&prepared) {
-            self.cut(false, out)?;
-        } else if self.over_limits(prepared.data.len()) {
-            self.cut(true, out)?;
+        if self.over_limits(prepared.data.len()) {
+            // Everything queued goes out now, the decided cuts first.
+            while let Some(cut) = self.cuts.pop_front() {
+                self.emit(Some(cut), false, out)?;
+            }
+            self.emit(None, true, out)?;
+            self.fragment_start = None;
         }
-        if track == self.leader && self.fragment_start.is_none() {
-            self.fragment_start = Some(prepared.dts);
+        if track == self.leader {
+            if self.leader_cuts_before(&prepared) {
+                self.cuts.push_back(prepared.dts);
+                self.fragment_start = Some(prepared.dts);
+            }
+            self.fragment_start.get_or_insert(prepared.dts);
+            self.leader_dts = Some(prepared.dts);
         }
         self.tracks[track].held = Some(Held {
             decode_time,
             sample: prepared,
         });
+        while let Some(&cut) = self.cuts.front() {
+            if !self.ready(cut) {
+                break;
+            }
+            self.cuts.pop_front();
+            self.emit(Some(cut), false, out)?;
+        }
         Ok(())
     }
 
@@ -344,70 +340,76 @@ impl Fmp4Muxer {
         let Some(start) = self.fragment_start else {
             return false;
         };
-        let is_video = matches!(self.tracks[self.leader].config, TrackConfig::Video(_));
-        let target = match (self.options.fragment_duration_90k, is_video) {
+        let target = match (
+            self.options.fragment_duration_90k,
+            self.tracks[self.leader].is_video(),
+        ) {
             (Some(d), _) => d,
             (None, true) => 0,
             (None, false) => AUDIO_ONLY_FRAGMENT_90K,
         };
-        next.sync && next.dts.saturating_sub(start) >= target
+        next.sync && next.dts > start && next.dts.saturating_sub(start) >= target
+    }
+
+    /// True when every sample before `cut` is known: each other track has a sample at or
+    /// past it, or the leader is far enough past it that waiting longer is pointless.
+    fn ready(&self, cut: i64) -> bool {
+        let leader_past = self
+            .leader_dts
+            .is_some_and(|d| d.saturating_sub(cut) >= MAX_TRACK_SKEW_90K);
+        leader_past
+            || self.tracks.iter().enumerate().all(|(i, t)| {
+                i == self.leader || t.held.as_ref().is_some_and(|h| h.sample.dts >= cut)
+            })
     }
 
     fn over_limits(&self, incoming: usize) -> bool {
-        let bytes: usize = self.tracks.iter().map(|t| t.run.data.len()).sum();
-        bytes + incoming > MAX_FRAGMENT_BYTES
-            || self
-                .tracks
-                .iter()
-                .any(|t| t.run.samples.len() >= MAX_FRAGMENT_SAMPLES)
+        let (bytes, most) = self
+            .tracks
+            .iter()
+            .map(Track::queued)
+            .fold((0, 0), |(b, m), (tb, ts)| (b + tb, m.max(ts)));
+        bytes + incoming > MAX_FRAGMENT_BYTES || most >= MAX_FRAGMENT_SAMPLES
     }
 
-    /// Emits the completed samples of every track as one fragment (nothing if none).
-    fn cut(&mut self, forced: bool, out: &mut Vec<Fragment>) -> Result<(), Mp4Error> {
+    /// Writes the queued samples before `limit` (all when `None`) as one fragment; nothing
+    /// when there are none.
+    fn emit(
+        &mut self,
+        limit: Option<i64>,
+        forced: bool,
+        out: &mut Vec<Fragment>,
+    ) -> Result<(), Mp4Error> {
         let runs: Vec<TrackRun> = self
             .tracks
             .iter_mut()
-            .filter(|t| !t.run.samples.is_empty())
-            .map(|t| {
-                let id = t.run.track_id;
-                std::mem::replace(
-                    &mut t.run,
-                    TrackRun {
-                        track_id: id,
-                        ..Default::default()
-                    },
-                )
-            })
+            .map(|t| t.take_run(limit))
+            .filter(|r| !r.samples.is_empty())
             .collect();
         if runs.is_empty() {
             return Ok(());
         }
         let leader = &self.tracks[self.leader];
-        let leader_id = leader.run.track_id;
-        let lead = runs.iter().find(|r| r.track_id == leader_id);
-        let scale = i128::from(VIDEO_TIMESCALE);
+        let lead = runs.iter().find(|r| r.track_id == leader.id);
         let to_90k = |v: u64| {
-            i64::try_from(i128::from(v) * scale / i128::from(leader.timescale)).unwrap_or(i64::MAX)
+            let ticks = i128::from(v) * i128::from(VIDEO_TIMESCALE) / i128::from(leader.timescale);
+            i64::try_from(ticks).unwrap_or(i64::MAX)
         };
         let (start_90k, duration_90k) = lead.map_or((0, 0), |r| {
             let total: u64 = r.samples.iter().map(|s| u64::from(s.duration)).sum();
             (to_90k(r.base_decode_time), to_90k(total))
         });
-        let has_video = self
-            .tracks
-            .iter()
-            .any(|t| matches!(t.config, TrackConfig::Video(_)));
-        let independent = !has_video
+        let independent = !leader.is_video()
             || lead
                 .and_then(|r| r.samples.first())
                 .is_some_and(|s| s.flags == FLAGS_SYNC);
         self.sequence = self.sequence.wrapping_add(1);
         let data = write_fragment(self.sequence, &runs)?;
         self.stats.fragments += 1;
+        self.stats.samples += runs.iter().map(|r| r.samples.len() as u64).sum::<u64>();
         if forced {
             self.stats.forced_cuts += 1;
         }
-        self.fragment_start = None;
         out.push(Fragment {
             sequence: self.sequence,
             data,
@@ -417,60 +419,4 @@ impl Fmp4Muxer {
         });
         Ok(())
     }
-}
-
-/// Adds a completed sample to the track's run.
-fn append(t: &mut Track, held: Held, duration: u32) {
-    if t.run.samples.is_empty() {
-        t.run.base_decode_time = held.decode_time;
-    }
-    let s = held.sample;
-    t.run.samples.push(SampleEntry {
-        duration,
-        // Bounded by MAX_FRAGMENT_BYTES when prepared.
-        size: u32::try_from(s.data.len()).unwrap_or(u32::MAX),
-        flags: if s.sync { FLAGS_SYNC } else { FLAGS_NON_SYNC },
-        cto: s.cto,
-    });
-    t.run.data.extend_from_slice(&s.data);
-}
-
-/// Converts a frame to its sample bytes and composition offset, without touching state.
-fn prepare(track: usize, t: &Track, frame: &Frame) -> Result<Prepared, Mp4Error> {
-    let data = match &t.config {
-        TrackConfig::Video(config) => {
-            let mut buf = BytesMut::with_capacity(frame.data.len());
-            append_avcc(track, config, &frame.data, &mut buf)?;
-            buf.freeze()
-        }
-        TrackConfig::Audio(_) => frame.data.clone(),
-    };
-    if data.len() > MAX_FRAGMENT_BYTES {
-        return Err(Mp4Error::SampleTooLarge {
-            track,
-            len: data.len(),
-            max: MAX_FRAGMENT_BYTES,
-        });
-    }
-    let offset = frame.pts.saturating_sub(frame.dts);
-    let cto = i64::try_from(i128::from(offset) * i128::from(t.timescale) / 90_000)
-        .ok()
-        .and_then(|c| i32::try_from(c).ok())
-        .ok_or(Mp4Error::CompositionOffset { track, offset })?;
-    let sync = match t.config {
-        TrackConfig::Video(_) => frame.keyframe,
-        TrackConfig::Audio(_) => true,
-    };
-    Ok(Prepared {
-        dts: frame.dts,
-        cto,
-        sync,
-        data,
-    })
-}
-
-/// 90 kHz ticks since the origin in `timescale` units, rounded to nearest.
-fn to_timescale(ticks: i64, timescale: u32) -> Option<u64> {
-    let scaled = (i128::from(ticks) * i128::from(timescale) + 45_000) / 90_000;
-    u64::try_from(scaled).ok()
 }
