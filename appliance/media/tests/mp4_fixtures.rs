@@ -412,6 +412,7 @@ fn short_target_cuts_only_at_keyframes_and_fragments_join_without_gaps() {
     let target = 90_000 * 9 / 10;
     let options = Fmp4Options {
         fragment_duration_90k: Some(target),
+        ..Default::default()
     };
     let (init, fragments, _) = mux(&source, options);
     // 100 frames in GOPs of 12 (0.48 s): a cut every second GOP (0.96 s ≥ 0.9 s).
@@ -542,4 +543,44 @@ fn a_dts_going_backwards_is_a_typed_error_and_changes_nothing() {
     let probe = ffprobe(&path);
     let (vi, _) = stream(&probe, "video").unwrap();
     check_stream("after errors", &packets(&probe, vi), &video, 90_000, 0);
+}
+
+#[test]
+fn parts_cut_between_keyframes_and_say_which_are_independent() {
+    let source = ts_source(&generated_ts());
+    let part = 90_000 / 5;
+    let options = Fmp4Options {
+        part_duration_90k: Some(part),
+        ..Default::default()
+    };
+    let (init, fragments, _) = mux(&source, options);
+    let video = source.of(0);
+    // Parts of 5 frames (0.2 s), restarted at every keyframe (every 12 frames): 5, 5, 2.
+    let mut at = 0;
+    let mut file = init.to_vec();
+    for (k, fragment) in fragments.iter().enumerate() {
+        file.extend_from_slice(&fragment.data);
+        let moof = &moofs(&fragment.data)[0];
+        let n = moof.traf[0].trun[0].samples.len();
+        assert_eq!(n, [5, 5, 2][k % 3].min(video.len() - at), "part {k}");
+        assert_eq!(fragment.independent, video[at].keyframe, "part {k}");
+        assert!(fragment.duration_90k <= part, "part {k}");
+        at += n;
+    }
+    assert_eq!(at, video.len());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parts.mp4");
+    std::fs::write(&path, &file).unwrap();
+    let probe = ffprobe(&path);
+    let (vi, _) = stream(&probe, "video").unwrap();
+    check_stream("parts", &packets(&probe, vi), &video, 90_000, 0);
+    let (ai, _) = stream(&probe, "audio").unwrap();
+    check_stream(
+        "parts audio",
+        &packets(&probe, ai),
+        &source.of(1),
+        48_000,
+        AUDIO_TOLERANCE,
+    );
+    assert_eq!(ffmpeg_copy_stderr(&path), "");
 }

@@ -56,6 +56,11 @@ pub struct Fmp4Options {
     /// keyframe, once at least this much of it is buffered. `None`: one fragment per GOP
     /// (video), or [`AUDIO_ONLY_FRAGMENT_90K`] (audio only).
     pub fragment_duration_90k: Option<i64>,
+    /// LL-HLS parts, in 90 kHz ticks: a fragment is also cut at a non-keyframe once it
+    /// spans this much, and at every keyframe (so the caller can start a segment at any
+    /// of them); `fragment_duration_90k` is then not used. A part that does not start
+    /// with a keyframe has [`Fragment::independent`] false. `None`: no parts.
+    pub part_duration_90k: Option<i64>,
 }
 
 /// One `moof`+`mdat`, ready to append to the file after the init segment.
@@ -348,7 +353,14 @@ impl Fmp4Muxer {
             (None, true) => 0,
             (None, false) => AUDIO_ONLY_FRAGMENT_90K,
         };
-        next.sync && next.dts > start && next.dts.saturating_sub(start) >= target
+        let elapsed = next.dts.saturating_sub(start);
+        if elapsed <= 0 {
+            return false;
+        }
+        match self.options.part_duration_90k {
+            Some(part) => next.sync || elapsed >= part,
+            None => next.sync && elapsed >= target,
+        }
     }
 
     /// True when every sample before `cut` is known: each other track has a sample at or
