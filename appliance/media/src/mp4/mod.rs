@@ -11,8 +11,10 @@
 //!   (parameter sets only in the sample entry, as Apple's HLS authoring spec requires),
 //!   AAC as `mp4a`+`esds`. Video uses the 90 kHz clock as timescale, audio its sample rate.
 //! - Fragments are cut before a video keyframe (one per GOP by default, or once a target
-//!   duration is reached), so each starts with a sync sample and can be decoded alone. An
-//!   audio-only muxer cuts by duration.
+//!   duration is reached), so each starts with a sync sample and can be decoded alone;
+//!   every track is cut at that keyframe's DTS, so audio and video cover the same span.
+//!   An audio-only muxer cuts by duration. With `part_duration_90k` (LL-HLS parts) it
+//!   also cuts between keyframes and flags those fragments as not independent.
 //! - Samples are AVCC (4-byte lengths, ISO/IEC 14496-15 §5.3.2 / §8.3.2); AUDs and
 //!   parameter sets are taken out of the samples (see `sample.rs` for why).
 //! - Each sample's duration is the distance to the next DTS of its track, so a sample is
@@ -21,7 +23,12 @@
 //!   `tfdt` of fragment k+1 equals `tfdt` + durations of fragment k.
 //!
 //! Files: `sps` (display size), `sample` (Annex B to AVCC), `init` (`ftyp`+`moov`),
-//! `fragment` (`moof`+`mdat`), `track` (per-track queue), `muxer` (timing and cutting), `recover` (crash recovery).
+//! `fragment` (`moof`+`mdat`), `track` (per-track queue), `muxer` (timing and cutting),
+//! `recover` (crash recovery: [`complete_len`]).
+//!
+//! Not written: edit lists (`elst`; the first video PTS is the first DTS plus its
+//! composition offset, which players show as a start time slightly above 0), `sidx`,
+//! `mfra`, `mehd`, encryption, `btrt`, colour boxes.
 
 mod fragment;
 mod init;

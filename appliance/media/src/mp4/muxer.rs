@@ -216,7 +216,7 @@ impl Fmp4Muxer {
 
     /// Ends the stream: the last sample of each track gets the duration of the one before
     /// it (one AAC frame for audio, [`LONE_VIDEO_SAMPLE_90K`] for a lone video sample) and
-    /// everything buffered comes out as a last fragment.
+    /// everything buffered comes out as the last fragments. A new file takes a new muxer.
     pub fn flush(&mut self, out: &mut Vec<Fragment>) -> Result<(), Mp4Error> {
         if self.origin.is_none() && !self.prestart.is_empty() {
             self.start(out)?;
