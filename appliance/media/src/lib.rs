@@ -9,6 +9,7 @@
 //! - [`timestamp`]: 90 kHz helpers and the 33-bit MPEG timestamp unwrapper.
 //! - [`streamid`]: SRT `streamid` parsing (access-control syntax and common encoder forms).
 //! - [`annexb`]: H.264/H.265 Annex B and length-prefixed NAL unit framing.
+//! - `sps`: the fields of H.264/H.265 SPSs that containers repeat (chroma, depth, size).
 //! - [`aac`]: ADTS framing and AudioSpecificConfig.
 //! - [`ts`]: MPEG-TS (ISO/IEC 13818-1) demuxer and muxer.
 //! - [`flv`]: FLV video/audio tag bodies (FLV v10.1 and Enhanced RTMP v1).
@@ -21,6 +22,7 @@ pub mod annexb;
 pub mod flv;
 pub mod frame;
 pub mod mp4;
+mod sps;
 pub mod streamid;
 pub mod timestamp;
 pub mod ts;

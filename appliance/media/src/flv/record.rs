@@ -4,8 +4,8 @@
 
 use super::FlvError;
 use crate::annexb::{nal, nal_type};
-use crate::bits::{rbsp, BitReader};
 use crate::frame::{Codec, VideoConfig};
+use crate::sps;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// lengthSizeMinusOne written and required (4-byte NAL lengths).
@@ -19,24 +19,6 @@ fn put_nal16(b: &mut BytesMut, n: &[u8]) {
 
 /// Profiles whose record carries the chroma/bit-depth extension (14496-15 §5.3.3.1.2).
 const AVC_HIGH_PROFILES: [u8; 4] = [100, 110, 122, 144];
-
-/// chroma_format_idc and bit depths of a High-profile H.264 SPS (H.264 §7.3.2.1.1).
-fn avc_sps_chroma(sps: &[u8]) -> Option<(u8, u8, u8)> {
-    let data = rbsp(sps.get(4..)?);
-    let mut r = BitReader::new(&data);
-    r.ue()?; // seq_parameter_set_id
-    let chroma = r.ue()?;
-    if chroma == 3 {
-        r.bit()?;
-    }
-    let luma = r.ue()?;
-    let chroma_depth = r.ue()?;
-    Some((
-        (chroma & 3) as u8,
-        (luma & 7) as u8,
-        (chroma_depth & 7) as u8,
-    ))
-}
 
 /// AVCDecoderConfigurationRecord with one SPS and one PPS; profile, compatibility and
 /// level are copied from SPS bytes 1..4, and High profiles get the chroma/bit-depth
@@ -56,7 +38,13 @@ pub fn avc_decoder_config(cfg: &VideoConfig) -> Bytes {
     b.put_u8(1);
     put_nal16(&mut b, &cfg.pps);
     if AVC_HIGH_PROFILES.contains(&ptl(1)) {
-        let (chroma, luma, chroma_depth) = avc_sps_chroma(&cfg.sps).unwrap_or((1, 0, 0));
+        let (chroma, luma, chroma_depth) = sps::avc(&cfg.sps).map_or((1, 0, 0), |s| {
+            (
+                s.chroma_format,
+                s.bit_depth_luma_minus8,
+                s.bit_depth_chroma_minus8,
+            )
+        });
         b.put_slice(&[0xFC | chroma, 0xF8 | luma, 0xF8 | chroma_depth, 0]);
     }
     b.freeze()
@@ -108,78 +96,18 @@ pub fn parse_avc_config(mut rec: &[u8]) -> Result<VideoConfig, FlvError> {
     })
 }
 
-/// Fields of an H.265 SPS the HEVC record repeats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct HevcSpsInfo {
-    /// general_profile_space .. general_level_idc: 12 bytes as in the record.
-    ptl: [u8; 12],
-    max_sub_layers: u8,
-    temporal_id_nested: bool,
-    chroma_format: u8,
-    bit_depth_luma_minus8: u8,
-    bit_depth_chroma_minus8: u8,
-}
-
-fn parse_hevc_sps(sps: &[u8]) -> Option<HevcSpsInfo> {
-    let data = rbsp(sps.get(2..)?);
-    let mut r = BitReader::new(&data);
-    r.bits(4)?; // sps_video_parameter_set_id
-    let max_sub_layers_minus1 = r.bits(3)? as usize;
-    let nested = r.bit()? == 1;
-    let mut ptl = [0u8; 12];
-    for b in ptl.iter_mut() {
-        *b = r.bits(8)? as u8;
-    }
-    let mut present = [(false, false); 8];
-    for p in present.iter_mut().take(max_sub_layers_minus1) {
-        *p = (r.bit()? == 1, r.bit()? == 1);
-    }
-    if max_sub_layers_minus1 > 0 {
-        r.skip(2 * (8 - max_sub_layers_minus1))?;
-    }
-    for (profile, level) in present.iter().take(max_sub_layers_minus1) {
-        if *profile {
-            r.skip(88)?;
-        }
-        if *level {
-            r.skip(8)?;
-        }
-    }
-    r.ue()?; // sps_seq_parameter_set_id
-    let chroma_format = r.ue()?;
-    if chroma_format == 3 {
-        r.bit()?;
-    }
-    r.ue()?;
-    r.ue()?;
-    if r.bit()? == 1 {
-        for _ in 0..4 {
-            r.ue()?;
-        }
-    }
-    let luma = r.ue()?;
-    let chroma = r.ue()?;
-    Some(HevcSpsInfo {
-        ptl,
-        max_sub_layers: max_sub_layers_minus1 as u8 + 1,
-        temporal_id_nested: nested,
-        chroma_format: (chroma_format & 0x3) as u8,
-        bit_depth_luma_minus8: (luma & 0x7) as u8,
-        bit_depth_chroma_minus8: (chroma & 0x7) as u8,
-    })
-}
-
 /// HEVCDecoderConfigurationRecord with one VPS, SPS and PPS array. Profile, tier, level,
 /// chroma format and bit depths come from the SPS; an unreadable SPS gives Main 4:2:0
 /// 8-bit defaults with the level left 0.
 pub fn hevc_decoder_config(cfg: &VideoConfig) -> Bytes {
-    let info = parse_hevc_sps(&cfg.sps).unwrap_or(HevcSpsInfo {
+    let info = sps::hevc(&cfg.sps).unwrap_or(sps::HevcSps {
         ptl: [0x01, 0x60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
         max_sub_layers: 1,
         temporal_id_nested: true,
         chroma_format: 1,
         bit_depth_luma_minus8: 0,
         bit_depth_chroma_minus8: 0,
+        size: (0, 0),
     });
     let mut b = BytesMut::with_capacity(64 + cfg.sps.len() + cfg.pps.len());
     b.put_u8(1);
@@ -270,7 +198,7 @@ mod tests {
 
     #[test]
     fn hevc_sps_fields() {
-        let info = parse_hevc_sps(&x265_config().sps).expect("parses");
+        let info = crate::sps::hevc(&x265_config().sps).expect("parses");
         assert_eq!(info.ptl[0], 0x01); // Main profile, tier 0
         assert_eq!(info.ptl[11], 0x1E); // level 1 (30)
         assert_eq!(info.chroma_format, 1);

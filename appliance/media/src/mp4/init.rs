@@ -1,10 +1,10 @@
 //! The init segment: `ftyp` + `moov` with one `trak` per track and `mvex`/`trex`
 //! (ISO/IEC 14496-12 §8.2–8.8), no samples (every sample lives in a fragment).
 
-use super::sps::dimensions;
 use super::{Mp4Error, TrackConfig};
 use crate::flv::{avc_decoder_config, hevc_decoder_config};
 use crate::frame::{AudioConfig, Codec, VideoConfig};
+use crate::sps::dimensions;
 use bytes::{Bytes, BytesMut};
 use mp4_atom::esds::{DecoderConfig, DecoderSpecific, EsDescriptor};
 use mp4_atom::{

@@ -22,9 +22,9 @@
 //!   the next fragment (or [`Fmp4Muxer::flush`]). Durations therefore add up exactly and
 //!   `tfdt` of fragment k+1 equals `tfdt` + durations of fragment k.
 //!
-//! Files: `sps` (display size), `sample` (Annex B to AVCC), `init` (`ftyp`+`moov`),
+//! Files: `sample` (Annex B to AVCC), `init` (`ftyp`+`moov`),
 //! `fragment` (`moof`+`mdat`), `track` (per-track queue), `muxer` (timing and cutting),
-//! `recover` (crash recovery: [`complete_len`]).
+//! `recover` (crash recovery: [`complete_len`]); the display size comes from `crate::sps`.
 //!
 //! Not written: edit lists (`elst`; the first video PTS is the first DTS plus its
 //! composition offset, which players show as a start time slightly above 0), `sidx`,
@@ -35,7 +35,6 @@ mod init;
 mod muxer;
 mod recover;
 mod sample;
-mod sps;
 mod track;
 
 pub use muxer::{Fmp4Muxer, Fmp4Options, Fragment, MuxerStats, TrackConfig};
