@@ -81,7 +81,8 @@ fn chroma_subsampling(chroma_format: u32) -> (u32, u32) {
     }
 }
 
-/// An H.264 SPS NAL unit (with its 1-byte header).
+/// An H.264 SPS NAL unit (with its 1-byte header). Every field is network input: all
+/// arithmetic is checked (a fuzzed cropping window once overflowed a multiplication).
 pub(crate) fn avc(sps: &[u8]) -> Option<AvcSps> {
     let data = rbsp(sps.get(1..)?);
     let mut r = BitReader::new(&data);
@@ -148,8 +149,10 @@ fn avc_size(r: &mut BitReader<'_>, high: bool, chroma_format: u32) -> Option<(u3
         let (left, right, top, bottom) = (r.ue()?, r.ue()?, r.ue()?, r.ue()?);
         // CropUnitX/Y, H.264 equations 7-19..7-22; field coding doubles the vertical unit.
         let (sub_w, sub_h) = chroma_subsampling(chroma_format);
-        crop_x = sub_w * left.checked_add(right)?;
-        crop_y = sub_h * (2 - frame_mbs_only) * top.checked_add(bottom)?;
+        crop_x = left.checked_add(right)?.checked_mul(sub_w)?;
+        crop_y = top
+            .checked_add(bottom)?
+            .checked_mul(sub_h * (2 - frame_mbs_only))?;
     }
     let width = width_mbs.checked_mul(16)?.checked_sub(crop_x)?;
     let height = (2 - frame_mbs_only)
@@ -197,8 +200,8 @@ pub(crate) fn hevc(sps: &[u8]) -> Option<HevcSps> {
         // conformance_window offsets, in chroma units.
         let (left, right, top, bottom) = (r.ue()?, r.ue()?, r.ue()?, r.ue()?);
         let (sub_w, sub_h) = chroma_subsampling(chroma_format);
-        width = width.checked_sub(sub_w * left.checked_add(right)?)?;
-        height = height.checked_sub(sub_h * top.checked_add(bottom)?)?;
+        width = width.checked_sub(left.checked_add(right)?.checked_mul(sub_w)?)?;
+        height = height.checked_sub(top.checked_add(bottom)?.checked_mul(sub_h)?)?;
     }
     let luma = r.ue()?;
     let chroma = r.ue()?;

@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 use relevo_media::aac::{parse_asc, split_adts};
-use relevo_media::flv::{parse_audio, parse_video, video_is_config, video_is_keyframe};
+use relevo_media::flv::{
+    parse_audio, parse_video, video_config_body, video_frame_body, video_is_config,
+    video_is_keyframe, FlvVideo,
+};
 use relevo_media::streamid;
 use relevo_media::ts::TsDemuxer;
 use std::path::PathBuf;
@@ -18,11 +21,21 @@ fn run(target: &str, data: &[u8]) {
             d.flush(&mut events);
         }
         "flv_video" => {
-            let _ = (
-                video_is_config(data),
-                video_is_keyframe(data),
-                parse_video(data, 0),
-            );
+            // As the fuzz target: peek, parse, and re-encode whatever parses.
+            let _ = (video_is_config(data), video_is_keyframe(data));
+            match parse_video(data, 1000) {
+                Ok(FlvVideo::Config(c)) => {
+                    for enhanced in [false, true] {
+                        let _ = parse_video(&video_config_body(&c, enhanced), 0);
+                    }
+                }
+                Ok(FlvVideo::Frame(f)) => {
+                    for enhanced in [false, true] {
+                        let _ = parse_video(&video_frame_body(&f, 33, enhanced), 0);
+                    }
+                }
+                _ => {}
+            }
         }
         "flv_audio" => {
             let _ = parse_audio(data, 0);
