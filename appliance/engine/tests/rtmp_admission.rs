@@ -12,53 +12,7 @@ use rtmp_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// RTMP spec 1.0 §5.2.3: C1/S1/C2/S2 are 1536 bytes.
-const HANDSHAKE_SIZE: usize = 1536;
 const LONG: Duration = Duration::from_secs(20);
-
-async fn handshake(port: u16) -> TcpStream {
-    let mut tcp = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let mut c0c1 = vec![3u8];
-    c0c1.extend((0..HANDSHAKE_SIZE).map(|i| if i < 8 { 0 } else { (i * 7) as u8 }));
-    tcp.write_all(&c0c1).await.expect("send C0+C1");
-    let mut s0s1s2 = vec![0u8; 1 + 2 * HANDSHAKE_SIZE];
-    tcp.read_exact(&mut s0s1s2).await.expect("read S0+S1+S2");
-    tcp.write_all(&s0s1s2[1..1 + HANDSHAKE_SIZE])
-        .await
-        .expect("send C2");
-    tcp
-}
-
-/// One message on chunk stream `csid` in 128-byte chunks (§5.3.1).
-fn message(csid: u8, type_id: u8, stream_id: u32, ts: u32, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![csid];
-    out.extend_from_slice(&ts.to_be_bytes()[1..]);
-    out.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    out.push(type_id);
-    out.extend_from_slice(&stream_id.to_le_bytes());
-    for (i, piece) in body.chunks(128).enumerate() {
-        if i > 0 {
-            out.push(0xC0 | csid);
-        }
-        out.extend_from_slice(piece);
-    }
-    out
-}
-
-fn amf_string(s: &str) -> Vec<u8> {
-    let mut out = vec![0x02];
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-    out
-}
-
-fn amf_number(n: f64) -> Vec<u8> {
-    let mut out = vec![0x00];
-    out.extend_from_slice(&n.to_be_bytes());
-    out
-}
 
 /// `connect` to `live`, as a command message.
 fn connect() -> Vec<u8> {

@@ -22,50 +22,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 const LONG: Duration = Duration::from_secs(60);
-/// RTMP spec 1.0 §5.2.3: C1/S1/C2/S2 are 1536 bytes.
-const HANDSHAKE_SIZE: usize = 1536;
-/// RTMP spec 1.0 §5.4.1: the chunk size until a Set Chunk Size message changes it.
-const DEFAULT_CHUNK_SIZE: usize = 128;
-
-/// Completes the simple (non-digest) handshake of RTMP spec 1.0 §5.2 by hand.
-async fn handshake(port: u16) -> TcpStream {
-    let mut tcp = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let mut c0c1 = vec![3u8];
-    c0c1.extend((0..HANDSHAKE_SIZE).map(|i| if i < 8 { 0 } else { (i * 7) as u8 }));
-    tcp.write_all(&c0c1).await.expect("send C0+C1");
-    let mut s0s1s2 = vec![0u8; 1 + 2 * HANDSHAKE_SIZE];
-    tcp.read_exact(&mut s0s1s2).await.expect("read S0+S1+S2");
-    assert_eq!(s0s1s2[0], 3, "S0 is RTMP version 3");
-    let s1 = &s0s1s2[1..1 + HANDSHAKE_SIZE];
-    tcp.write_all(s1).await.expect("send C2");
-    tcp
-}
-
-/// One message split into chunks of [`DEFAULT_CHUNK_SIZE`] on chunk stream 3, message
-/// stream 0 (spec §5.3.1: a type 0 header, then type 3 headers).
-fn chunked(type_id: u8, body: &[u8]) -> Vec<u8> {
-    let len = body.len() as u32;
-    let mut out = vec![0x03, 0, 0, 0];
-    out.extend_from_slice(&len.to_be_bytes()[1..]);
-    out.push(type_id);
-    out.extend_from_slice(&[0, 0, 0, 0]);
-    for (i, piece) in body.chunks(DEFAULT_CHUNK_SIZE).enumerate() {
-        if i > 0 {
-            out.push(0xC3);
-        }
-        out.extend_from_slice(piece);
-    }
-    out
-}
-
-fn amf_string(s: &str) -> Vec<u8> {
-    let mut out = vec![0x02];
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-    out
-}
 
 /// `connect`, transaction 1, then objects nested `levels` deep: `{a: {a: {a: …}}}`.
 fn nested_connect(levels: usize) -> Vec<u8> {
@@ -121,7 +77,7 @@ async fn deep_amf0_nesting_closes_only_that_connection() {
 
     let command = nested_connect(5000);
     assert!(command.len() > 20_000);
-    send_and_expect_close(port, &chunked(20, &command)).await;
+    send_and_expect_close(port, &message(3, 20, 0, 0, &command)).await;
     wait_logged(&[
         "RTMP connection closed",
         "127.0.0.1",
@@ -132,7 +88,7 @@ async fn deep_amf0_nesting_closes_only_that_connection() {
 
     let data = nested_data(4000);
     assert!(data.len() > 20_000);
-    send_and_expect_close(port, &chunked(18, &data)).await;
+    send_and_expect_close(port, &message(3, 18, 0, 0, &data)).await;
     wait_logged(&["RTMP connection closed", "127.0.0.1", "AMF0 data", "nest"]).await;
 
     let url = format!("rtmp://127.0.0.1:{port}/live/in");
@@ -194,7 +150,7 @@ async fn hostile_server(listener: TcpListener) {
     for _ in 0..5000 {
         body.extend_from_slice(&[0x03, 0x00, 0x01, b'a']);
     }
-    let _ = tcp.write_all(&chunked(20, &body)).await;
+    let _ = tcp.write_all(&message(3, 20, 0, 0, &body)).await;
     // Hold the connection until the client drops it.
     while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
 }

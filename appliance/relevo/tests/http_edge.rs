@@ -54,28 +54,11 @@ fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: 
     s.write_all(&bytes).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete answer");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
+    let (status, headers, body) = parse_http_head(&raw);
     Answer {
         status,
         headers,
-        body: raw[split + 4..].to_vec(),
+        body: raw[body..].to_vec(),
     }
 }
 

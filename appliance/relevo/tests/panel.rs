@@ -88,26 +88,14 @@ impl Browser {
         req.push_str("\r\n");
         req.push_str(body);
         s.write_all(req.as_bytes()).unwrap();
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).unwrap();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let (status, headers, body) = parse_http_head(&raw);
+        let body = String::from_utf8_lossy(&raw[body..]).into_owned();
         let answer = Answer {
             status,
             headers,
-            body: body.to_owned(),
+            body,
         };
         for c in answer.cookies() {
             let first = c.split(';').next().unwrap();

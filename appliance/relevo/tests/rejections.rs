@@ -113,14 +113,7 @@ fn bad_callers_are_rejected_while_a_flow_keeps_delivering() {
     let mut x: u32 = 0x1234_5678;
     for i in 0..500u32 {
         let len = 16 + (i as usize * 7) % 1400;
-        let buf: Vec<u8> = (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect();
+        let buf = garbage(&mut x, len);
         udp.send_to(&buf, ("127.0.0.1", relevo.srt)).unwrap();
     }
 

@@ -63,14 +63,7 @@ fn garbage(port: u16) -> std::thread::JoinHandle<()> {
                 break;
             }
             let len = 16 + (i as usize * 7) % 1400;
-            let buf: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 17;
-                    x ^= x << 5;
-                    x as u8
-                })
-                .collect();
+            let buf = common::garbage(&mut x, len);
             let _ = udp.send_to(&buf, ("127.0.0.1", port));
             if i % 100 == 0 {
                 std::thread::sleep(Duration::from_millis(10));

@@ -923,3 +923,37 @@ pub fn vm_kib(pid: u32, field: &str) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
+
+/// The status line and headers of a raw HTTP answer: (status, headers with lower-case
+/// names, where the body starts).
+pub fn parse_http_head(raw: &[u8]) -> (u16, Vec<(String, String)>, usize) {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete answer head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, split + 4)
+}
+
+/// `len` bytes of garbage from a xorshift32 generator whose state is `x` (deterministic,
+/// so a failing case can be replayed): what a port scanner or a broken sender writes.
+pub fn garbage(x: &mut u32, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            *x ^= *x << 13;
+            *x ^= *x >> 17;
+            *x ^= *x << 5;
+            *x as u8
+        })
+        .collect()
+}
