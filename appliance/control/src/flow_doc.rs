@@ -255,6 +255,8 @@ impl OutputDoc {
                 doc.pull = Some("rtmp".to_owned());
                 doc.key = Some(key.expose().to_owned());
             }
+            // TEMPORARY (issue #15, being built): the document's record fields.
+            OutputKind::Record(_) => {}
         }
         doc
     }

@@ -304,7 +304,7 @@ impl Engine {
         let wants_ts = enabled().any(|o| {
             matches!(
                 o.spec.kind,
-                OutputKind::PushSrt(_) | OutputKind::PullSrt { .. }
+                OutputKind::PushSrt(_) | OutputKind::PullSrt { .. } | OutputKind::Record(_)
             )
         });
         let wants_flv = enabled().any(|o| {
@@ -347,6 +347,7 @@ pub(crate) fn output_kind_name(kind: &OutputKind) -> &'static str {
         OutputKind::PushRtmp { .. } => "push_rtmp",
         OutputKind::PullSrt { .. } => "pull_srt",
         OutputKind::PullRtmp { .. } => "pull_rtmp",
+        OutputKind::Record(_) => "record",
     }
 }
 

@@ -122,6 +122,6 @@ async fn attempt(
             drop(peer);
             result
         }
-        OutputKind::PullSrt { .. } | OutputKind::PullRtmp { .. } => Ok(()),
+        OutputKind::PullSrt { .. } | OutputKind::PullRtmp { .. } | OutputKind::Record(_) => Ok(()),
     }
 }

@@ -29,6 +29,12 @@ pub enum SpecError {
     Grace(u64),
     #[error("key length is set but there is no passphrase")]
     KeyLengthWithoutPassphrase,
+    #[error("{0:?} is not a recording format (mp4 or ts)")]
+    RecordFormat(String),
+    #[error("{0} s is outside the {min}–{max} s a recorded file may last", min = SegmentDuration::MIN_S, max = SegmentDuration::MAX_S)]
+    Segment(u64),
+    #[error("a retention limit must be at least 1 (got 0)")]
+    RetentionZero,
 }
 
 /// SRT latency (SRTO_LATENCY), per input or output. The 80–1000 ms range is the product's
@@ -223,6 +229,86 @@ pub enum OutputKind {
     PullRtmp {
         key: StreamKey,
     },
+    /// The input written to files on this machine, without transcoding.
+    Record(RecordSpec),
+}
+
+/// The container a recording is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordFormat {
+    /// Fragmented MP4 (ISO BMFF/CMAF), one fragment per GOP: playable up to its last whole
+    /// fragment after a crash.
+    Mp4,
+    /// MPEG-TS as it arrives (SRT) or remuxed once (RTMP): every program and track kept.
+    Ts,
+}
+
+impl RecordFormat {
+    pub fn parse(s: &str) -> Result<Self, SpecError> {
+        match s {
+            "mp4" => Ok(Self::Mp4),
+            "ts" => Ok(Self::Ts),
+            other => Err(SpecError::RecordFormat(other.to_owned())),
+        }
+    }
+
+    /// The name in the configuration, the API and the file extension.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mp4 => "mp4",
+            Self::Ts => "ts",
+        }
+    }
+}
+
+/// How long one recorded file lasts before the next begins (at the next keyframe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentDuration(std::time::Duration);
+
+impl SegmentDuration {
+    /// Shorter files are a segmenter's job (HLS), not a recorder's.
+    pub const MIN_S: u64 = 10;
+    /// One day: a file per day is the longest an editor wants to handle.
+    pub const MAX_S: u64 = 86_400;
+    /// One hour, the brief's default.
+    pub const DEFAULT: SegmentDuration = SegmentDuration(std::time::Duration::from_secs(3600));
+
+    pub fn from_secs(s: u64) -> Result<Self, SpecError> {
+        if (Self::MIN_S..=Self::MAX_S).contains(&s) {
+            Ok(Self(std::time::Duration::from_secs(s)))
+        } else {
+            Err(SpecError::Segment(s))
+        }
+    }
+
+    pub fn duration(self) -> std::time::Duration {
+        self.0
+    }
+}
+
+/// How much of a recording output's past is kept; the oldest files go first. `None` keeps
+/// files until the disk floor stops the recording.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub max_days: Option<u32>,
+    pub max_gib: Option<u32>,
+}
+
+impl Retention {
+    pub fn new(max_days: Option<u32>, max_gib: Option<u32>) -> Result<Self, SpecError> {
+        if max_days == Some(0) || max_gib == Some(0) {
+            return Err(SpecError::RetentionZero);
+        }
+        Ok(Self { max_days, max_gib })
+    }
+}
+
+/// A recording output: files under `<recording dir>/<input>/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSpec {
+    pub format: RecordFormat,
+    pub segment: SegmentDuration,
+    pub retention: Retention,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,7 +367,9 @@ impl InputSpec {
                 OutputKind::PushRtmp { url, .. } => {
                     *url = url.clone().with_private_allowed(allowed);
                 }
-                OutputKind::PullSrt { .. } | OutputKind::PullRtmp { .. } => {}
+                OutputKind::PullSrt { .. }
+                | OutputKind::PullRtmp { .. }
+                | OutputKind::Record(_) => {}
             }
         }
     }

@@ -255,6 +255,14 @@ impl OutputCols {
                 false,
                 SrtCols::default(),
             ),
+            // TEMPORARY (issue #15, being built): record outputs get their own columns.
+            OutputKind::Record(_) => (
+                OutputKindDb::PullRtmp,
+                None,
+                None,
+                false,
+                SrtCols::default(),
+            ),
         };
         Self {
             name: spec.name.as_str().to_owned(),
