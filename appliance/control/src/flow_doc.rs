@@ -2,7 +2,7 @@
 //! configuration file (TOML), the REST API (JSON) and the configuration export.
 //!
 //! The fields are the operator's vocabulary (`key`, `pull = "srt://host:port"`,
-//! `passphrase`, `latency_ms`…), not the database's columns. Parsing is strict: unknown
+//! `passphrase`, `latency_ms`, `record = "mp4"`…), not the database's columns. Parsing is strict: unknown
 //! fields are refused by serde, and [`InputDoc::to_def`] / [`OutputDoc::to_spec`] refuse
 //! fields that would be silently ignored, naming the field. Single values are checked by
 //! `relevo_engine::spec`'s newtypes, so the file, the API and an import obey the same rules.
@@ -10,8 +10,9 @@
 
 use relevo_engine::rtmp::RtmpUrl;
 use relevo_engine::spec::{
-    self, GracePeriod, InputSource, Latency, Name, OutputKind, OutputSpec, Passphrase, SpecError,
-    SrtCaller, SrtSecurity, StreamKey,
+    self, GracePeriod, InputSource, Latency, Name, OutputKind, OutputSpec, Passphrase,
+    RecordFormat, RecordSpec, Retention, SegmentDuration, SpecError, SrtCaller, SrtSecurity,
+    StreamKey,
 };
 use serde::{Deserialize, Serialize};
 
@@ -68,8 +69,8 @@ pub struct InputDoc {
     pub grace_period_s: Option<u64>,
 }
 
-/// An output: either `push` (a URL we send to) or `pull` (`"srt"` or `"rtmp"`: readers
-/// fetch it from us with the output's own `key`).
+/// An output: `push` (a URL we send to), `pull` (`"srt"` or `"rtmp"`: readers fetch it from
+/// us with the output's own `key`) or `record` (`"mp4"` or `"ts"`: files on this machine).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputDoc {
@@ -93,6 +94,18 @@ pub struct OutputDoc {
     /// Push RTMP(S) only: the destination accepts Enhanced RTMP (H.265).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enhanced_rtmp: Option<bool>,
+    /// The recording's container: `"mp4"` (fragmented MP4) or `"ts"` (MPEG-TS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+    /// Record only: seconds one file lasts (10–86400, default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_s: Option<u64>,
+    /// Record only: files older than this many days are removed (at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_days: Option<u32>,
+    /// Record only: the oldest files are removed past this many GiB (at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_gib: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -229,6 +242,10 @@ impl OutputDoc {
             latency_ms: None,
             stream_id: None,
             enhanced_rtmp: None,
+            record: None,
+            segment_s: None,
+            keep_days: None,
+            keep_gib: None,
         };
         match &spec.kind {
             OutputKind::PushSrt(c) => {
@@ -255,8 +272,13 @@ impl OutputDoc {
                 doc.pull = Some("rtmp".to_owned());
                 doc.key = Some(key.expose().to_owned());
             }
-            // TEMPORARY (issue #15, being built): the document's record fields.
-            OutputKind::Record(_) => {}
+            OutputKind::Record(r) => {
+                doc.record = Some(r.format.as_str().to_owned());
+                // Written even at the default: an export says how long its files are.
+                doc.segment_s = Some(r.segment.duration().as_secs());
+                doc.keep_days = r.retention.max_days;
+                doc.keep_gib = r.retention.max_gib;
+            }
         }
         doc
     }
@@ -264,6 +286,69 @@ impl OutputDoc {
     /// Validates the document into an output spec.
     pub fn to_spec(&self) -> Result<OutputSpec, FieldError> {
         let name = Name::new(self.name.clone()).map_err(|e| FieldError::new("name", e))?;
+        let kind = match &self.record {
+            Some(format) => OutputKind::Record(self.record_spec(format)?),
+            None => {
+                self.no_record_fields()?;
+                self.stream_kind()?
+            }
+        };
+        Ok(OutputSpec {
+            name,
+            enabled: self.enabled,
+            kind,
+        })
+    }
+
+    /// A recording: only the record fields may be set, every other one would be ignored.
+    fn record_spec(&self, format: &str) -> Result<RecordSpec, FieldError> {
+        const WHY: &str = "not used by a record output (it writes files on this machine)";
+        let others = [
+            ("push", self.push.is_some()),
+            ("pull", self.pull.is_some()),
+            ("key", self.key.is_some()),
+            ("enhanced_rtmp", self.enhanced_rtmp.is_some()),
+        ];
+        if let Some((f, _)) = others.iter().find(|(_, set)| *set) {
+            return Err(FieldError::new(*f, WHY));
+        }
+        no_srt_fields(&self.srt(), WHY)?;
+        let format = RecordFormat::parse(format).map_err(|e| FieldError::new("record", e))?;
+        let segment = match self.segment_s {
+            Some(s) => {
+                SegmentDuration::from_secs(s).map_err(|e| FieldError::new("segment_s", e))?
+            }
+            None => SegmentDuration::DEFAULT,
+        };
+        // Checked one by one so that the error names the field at fault.
+        Retention::new(self.keep_days, None).map_err(|e| FieldError::new("keep_days", e))?;
+        let retention = Retention::new(self.keep_days, self.keep_gib)
+            .map_err(|e| FieldError::new("keep_gib", e))?;
+        Ok(RecordSpec {
+            format,
+            segment,
+            retention,
+        })
+    }
+
+    /// Refuses the record fields on a push or pull output, where they would be ignored.
+    fn no_record_fields(&self) -> Result<(), FieldError> {
+        let fields = [
+            ("segment_s", self.segment_s.is_some()),
+            ("keep_days", self.keep_days.is_some()),
+            ("keep_gib", self.keep_gib.is_some()),
+        ];
+        match fields.iter().find(|(_, set)| *set) {
+            Some((f, _)) => Err(FieldError::new(
+                *f,
+                "only for record outputs (record = \"mp4\"|\"ts\")",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// A push or pull output.
+    fn stream_kind(&self) -> Result<OutputKind, FieldError> {
         let srt = self.srt();
         let kind = match (&self.push, &self.pull) {
             (Some(url), None) => {
@@ -335,15 +420,11 @@ impl OutputDoc {
             (None, None) => {
                 return Err(FieldError::new(
                     "push",
-                    "missing: set push = URL or pull = \"srt\"|\"rtmp\"",
+                    "missing: set push = URL, pull = \"srt\"|\"rtmp\" or record = \"mp4\"|\"ts\"",
                 ))
             }
         };
-        Ok(OutputSpec {
-            name,
-            enabled: self.enabled,
-            kind,
-        })
+        Ok(kind)
     }
 }
 

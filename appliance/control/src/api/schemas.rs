@@ -81,10 +81,15 @@ pub fn schemas() -> Value {
             json!({
                 "name": {"type": "string", "minLength": 1, "maxLength": 100},
                 "enabled": {"type": "boolean", "default": true},
-                "push": {"type": "string", "description": "srt://host:port or rtmp(s)://host[:port]/app/streamkey: Relevo sends to it; either push or pull"},
+                "push": {"type": "string", "description": "srt://host:port or rtmp(s)://host[:port]/app/streamkey: Relevo sends to it; exactly one of push, pull and record"},
                 "pull": {"enum": ["srt", "rtmp"], "description": "Readers fetch the stream from Relevo with the output's key"},
                 "key": {"type": "string", "pattern": KEY, "description": "Pull outputs: the readers' key (SRT streamid read:KEY, RTMP /live/KEY)"},
-                "enhanced_rtmp": {"type": "boolean", "description": "Push RTMP(S): the destination accepts Enhanced RTMP (H.265)"}
+                "enhanced_rtmp": {"type": "boolean", "description": "Push RTMP(S): the destination accepts Enhanced RTMP (H.265)"},
+                "record": {"enum": ["mp4", "ts"], "description": "Relevo writes the input to files on its disk: fragmented MP4 or MPEG-TS, without transcoding"},
+                "segment_s": {"type": "integer", "minimum": 10, "maximum": 86400, "default": 3600,
+                              "description": "Record outputs: seconds one file lasts (a new file begins at the next keyframe)"},
+                "keep_days": {"type": "integer", "minimum": 1, "description": "Record outputs: files older than this many days are removed"},
+                "keep_gib": {"type": "integer", "minimum": 1, "description": "Record outputs: the oldest files are removed past this many GiB"}
             }),
             srt_properties(),
         ),
@@ -217,6 +222,10 @@ mod tests {
             latency_ms: Some(200),
             stream_id: Some("s".into()),
             enhanced_rtmp: Some(true),
+            record: Some("mp4".into()),
+            segment_s: Some(3600),
+            keep_days: Some(7),
+            keep_gib: Some(100),
         };
         assert_eq!(
             fields(serde_json::to_value(output).unwrap_or_default()),

@@ -37,6 +37,10 @@ fn outputs_round_trip() {
                "passphrase": "0123456789ab", "key_length": 24, "latency_ms": 800}),
         json!({"name": "srt-read", "enabled": false, "pull": "srt", "key": "r1", "latency_ms": 200}),
         json!({"name": "play", "enabled": true, "pull": "rtmp", "key": "p1"}),
+        json!({"name": "rec", "enabled": true, "record": "mp4", "segment_s": 3600}),
+        json!({"name": "archive", "enabled": false, "record": "ts", "segment_s": 10,
+               "keep_days": 30, "keep_gib": 500}),
+        json!({"name": "day", "enabled": true, "record": "mp4", "segment_s": 86400, "keep_gib": 1}),
     ] {
         let doc = output(v.clone());
         let spec = doc.to_spec().expect("valid");
@@ -96,10 +100,81 @@ fn errors_name_the_field() {
             "stream_id",
         ),
         (json!({"name": "o"}), "push"),
+        (json!({"name": "o", "record": "avi"}), "record"),
+        (json!({"name": "o", "record": "MP4"}), "record"),
+        (
+            json!({"name": "o", "record": "mp4", "segment_s": 9}),
+            "segment_s",
+        ),
+        (
+            json!({"name": "o", "record": "mp4", "segment_s": 86401}),
+            "segment_s",
+        ),
+        (
+            json!({"name": "o", "record": "ts", "keep_days": 0}),
+            "keep_days",
+        ),
+        (
+            json!({"name": "o", "record": "ts", "keep_days": 1, "keep_gib": 0}),
+            "keep_gib",
+        ),
+        (
+            json!({"name": "o", "record": "mp4", "push": "rtmp://h/app/k"}),
+            "push",
+        ),
+        (json!({"name": "o", "record": "mp4", "pull": "srt"}), "pull"),
+        (json!({"name": "o", "record": "mp4", "key": "k"}), "key"),
+        (
+            json!({"name": "o", "record": "mp4", "latency_ms": 200}),
+            "latency_ms",
+        ),
+        (
+            json!({"name": "o", "record": "mp4", "passphrase": "0123456789ab"}),
+            "passphrase",
+        ),
+        (
+            json!({"name": "o", "record": "mp4", "stream_id": "s"}),
+            "stream_id",
+        ),
+        (
+            json!({"name": "o", "record": "mp4", "enhanced_rtmp": true}),
+            "enhanced_rtmp",
+        ),
+        (
+            json!({"name": "o", "push": "rtmp://h/app/k", "segment_s": 60}),
+            "segment_s",
+        ),
+        (
+            json!({"name": "o", "pull": "rtmp", "key": "k", "keep_days": 7}),
+            "keep_days",
+        ),
+        (
+            json!({"name": "o", "pull": "srt", "key": "k", "keep_gib": 7}),
+            "keep_gib",
+        ),
     ];
     for (v, field) in cases {
         let err = output(v.clone()).to_spec().expect_err("refused");
         assert_eq!(err.field, field, "{v}: {err}");
+    }
+}
+
+/// A record output without `segment_s` gets the one-hour default; the limits are inclusive.
+#[test]
+fn record_defaults_and_limits() {
+    let spec = output(json!({"name": "r", "record": "ts"}))
+        .to_spec()
+        .expect("valid");
+    let OutputKind::Record(r) = spec.kind else {
+        panic!("not a record output: {spec:?}");
+    };
+    assert_eq!(r.format, RecordFormat::Ts);
+    assert_eq!(r.segment, SegmentDuration::DEFAULT);
+    assert_eq!(r.segment.duration().as_secs(), 3600);
+    assert_eq!(r.retention, Retention::default());
+    for s in [SegmentDuration::MIN_S, SegmentDuration::MAX_S] {
+        let doc = output(json!({"name": "r", "record": "mp4", "segment_s": s}));
+        assert!(doc.to_spec().is_ok(), "{s} s");
     }
 }
 

@@ -168,6 +168,10 @@ impl OutputForm {
             },
             stream_id: None,
             enhanced_rtmp: None,
+            record: None,
+            segment_s: None,
+            keep_days: None,
+            keep_gib: None,
         };
         match self.kind.as_str() {
             "push_rtmp" => {
