@@ -35,6 +35,7 @@ const SETTLED_MARGIN_KB: u64 = 12 * 1024;
 
 const MAIN_PASS: &str = "main-input-passphrase";
 const LIVE_PASS: &str = "live-input-passphrase";
+const OTHER_PASS: &str = "other-input-passphrase";
 const WRONG_PASS: &str = "not-the-passphrase";
 
 /// srt-live-transmit calling `url` as a publisher's source side, retrying at once each time
@@ -85,6 +86,10 @@ fn a_flood_of_refused_srt_callers_is_bounded_in_log_and_memory() {
     let flows = [
         input_toml("main", "main-key")
             + &format!("passphrase = \"{MAIN_PASS}\"\nkey_length = 32\n"),
+        // The wrong-passphrase callers have an input of their own: the refusal hold is per
+        // source and flow, and a hold says the first reason again to every later caller.
+        input_toml("other", "other-key")
+            + &format!("passphrase = \"{OTHER_PASS}\"\nkey_length = 32\n"),
         input_toml("live", "live-key")
             + &format!("passphrase = \"{LIVE_PASS}\"\nkey_length = 32\n")
             + &pull_toml("watch", "srt", "live-watch"),
@@ -116,9 +121,10 @@ fn a_flood_of_refused_srt_callers_is_bounded_in_log_and_memory() {
         flood.push(flooding_caller(&main(&format!(
             "&passphrase={MAIN_PASS}&pbkeylen=16"
         ))));
-        flood.push(flooding_caller(&main(&format!(
-            "&passphrase={WRONG_PASS}&pbkeylen=32"
-        ))));
+        flood.push(flooding_caller(&relevo.srt_url(
+            "publish:other-key",
+            &format!("&passphrase={WRONG_PASS}&pbkeylen=32"),
+        )));
         flood.push(flooding_caller(&relevo.srt_url("publish:nope", "")));
         // The live input is busy: a second publisher is refused.
         flood.push(flooding_caller(&relevo.srt_url(

@@ -80,31 +80,50 @@ enum Target {
 /// SRT refusal lines (ours and libsrt's) logged per second at most, the figure the README
 /// promises; the rest are counted in the next line's `suppressed` field.
 pub(crate) const REFUSALS_LOGGED_PER_SECOND: u32 = 20;
+/// Kept for the first line of each kind of refusal in a second, so a flood of one kind
+/// (libsrt's own lines are several per refusal) cannot hide why another caller is refused.
+const RESERVED_FOR_NEW_KINDS: u32 = 10;
 static REJECT_LOG: LogLimit = LogLimit::new(
     REFUSALS_LOGGED_PER_SECOND,
+    RESERVED_FOR_NEW_KINDS,
     std::time::Duration::from_secs(1),
 );
 
+/// Kinds of refusal lines ([`LogLimit`]): our own decisions add their SRT rejection code,
+/// libsrt's handshake refusals theirs (below 1000, so the two never meet).
+mod kind {
+    use crate::log_limit::LineKind;
+    pub const LIBSRT_LINE: LineKind = 1;
+    pub const LAGGED: LineKind = 2;
+    pub const ACCEPT_FAILED: LineKind = 3;
+    pub const FLOW_REMOVED: LineKind = 4;
+    pub const WEAK_KEY: LineKind = 5;
+    pub const HELD: LineKind = 6;
+    pub const RACE: LineKind = 7;
+    pub const HANDSHAKE: LineKind = 100;
+}
+
 /// The budget libsrt's own lines share with ours.
 fn refusal_line_allowed() -> Option<u64> {
-    REJECT_LOG.allow()
+    REJECT_LOG.allow(kind::LIBSRT_LINE)
 }
 
 fn log_reject(req: &ConnectRequest, reason: &str) -> Decision {
-    if let Some(suppressed) = REJECT_LOG.allow() {
-        tracing::info!(peer = %req.peer, suppressed, "SRT caller rejected: {reason}");
-    }
-    Decision::Reject(match reason {
+    let code = match reason {
         r if r.starts_with("unknown") => RejectCode::NotFound,
         r if r.contains("already") => RejectCode::Conflict,
         r if r.starts_with("bad streamid") => RejectCode::BadRequest,
         _ => RejectCode::Forbidden,
-    })
+    };
+    if let Some(suppressed) = REJECT_LOG.allow(code.code().unsigned_abs()) {
+        tracing::info!(peer = %req.peer, suppressed, "SRT caller rejected: {reason}");
+    }
+    Decision::Reject(code)
 }
 
 /// Refuses a caller whose source was refused late for this flow a moment ago.
 fn refuse_held(req: &ConnectRequest, flow: &str, reason: &str) -> Decision {
-    if let Some(suppressed) = REJECT_LOG.allow() {
+    if let Some(suppressed) = REJECT_LOG.allow(kind::HELD) {
         tracing::info!(
             peer = %req.peer,
             suppressed,
@@ -127,7 +146,7 @@ fn accept_costly(
     if hold.admit_setup(flow) {
         return accept;
     }
-    if let Some(suppressed) = REJECT_LOG.allow() {
+    if let Some(suppressed) = REJECT_LOG.allow(RejectCode::Unavailable.code().unsigned_abs()) {
         tracing::info!(
             peer = %req.peer,
             suppressed,
@@ -286,7 +305,7 @@ async fn log_handshake_failures(
             Ok(ev) => ev,
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 reclaim.note_refusal();
-                if let Some(suppressed) = REJECT_LOG.allow() {
+                if let Some(suppressed) = REJECT_LOG.allow(kind::LAGGED) {
                     tracing::warn!(
                         suppressed,
                         "{n} SRT rejections not logged (too many at once)"
@@ -319,7 +338,8 @@ async fn log_handshake_failures(
                 hold.refused(ev.peer.ip(), flow, &ev.reason);
             }
         }
-        let Some(suppressed) = REJECT_LOG.allow() else {
+        let line_kind = kind::HANDSHAKE + u32::try_from(ev.code).unwrap_or(0);
+        let Some(suppressed) = REJECT_LOG.allow(line_kind) else {
             continue;
         };
         tracing::info!(
@@ -358,7 +378,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
         let (stream, info) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                if let Some(suppressed) = REJECT_LOG.allow() {
+                if let Some(suppressed) = REJECT_LOG.allow(kind::ACCEPT_FAILED) {
                     tracing::warn!(suppressed, "SRT accept failed: {e}");
                 }
                 continue;
@@ -366,7 +386,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
         };
         let peer = info.peer;
         let Some(target) = resolve(&shared, &info.stream_id) else {
-            if let Some(suppressed) = REJECT_LOG.allow() {
+            if let Some(suppressed) = REJECT_LOG.allow(kind::FLOW_REMOVED) {
                 tracing::info!(
                     %peer,
                     suppressed,
@@ -392,7 +412,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
                         );
                         hold.refused(peer.ip(), &input.flow, &reason);
                         reclaim.note_refusal();
-                        if let Some(suppressed) = REJECT_LOG.allow() {
+                        if let Some(suppressed) = REJECT_LOG.allow(kind::WEAK_KEY) {
                             tracing::info!(
                                 %peer,
                                 suppressed,
@@ -438,7 +458,7 @@ async fn run_publisher(
         Err(e) => {
             // Two callers raced past the listen callback; the second loses.
             hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
-            if let Some(suppressed) = REJECT_LOG.allow() {
+            if let Some(suppressed) = REJECT_LOG.allow(kind::RACE) {
                 tracing::info!(%peer, suppressed, "SRT publisher rejected: {e}");
             }
             return;

@@ -78,7 +78,7 @@ pub const MAX_LOGGED_REASON: usize = 200;
 const SETUP_READ_BUFFER: usize = 4096;
 
 /// Lines about unauthenticated connections, shared by all of them.
-static REFUSAL_LOG: LogLimit = LogLimit::new(REFUSALS_PER_SECOND, Duration::from_secs(1));
+static REFUSAL_LOG: LogLimit = LogLimit::new(REFUSALS_PER_SECOND, 0, Duration::from_secs(1));
 
 /// Accepts RTMP (or, with `tls`, RTMPS) connections until `cancel` fires, then waits for the
 /// connection tasks, which also observe `cancel`, to end. Uses the default [`RtmpLimits`].
@@ -144,7 +144,7 @@ pub async fn serve_with(
 
 /// One line about an unauthenticated connection, within [`REFUSALS_PER_SECOND`].
 fn log_refusal(peer: std::net::SocketAddr, reason: &str) {
-    if let Some(suppressed) = REFUSAL_LOG.allow() {
+    if let Some(suppressed) = REFUSAL_LOG.allow(0) {
         let reason = truncate(reason, MAX_LOGGED_REASON);
         tracing::info!(%peer, suppressed, "RTMP {reason}");
     }
