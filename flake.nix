@@ -95,6 +95,7 @@
         vm-security = vmTest ./vm-tests/security.nix;
         vm-update = vmTest ./vm-tests/update.nix;
         vm-backup = vmTest ./vm-tests/backup.nix;
+        vm-recording = vmTest ./vm-tests/recording.nix;
       };
 
       apps.${system} = {

@@ -26,6 +26,9 @@ let
   certDir = config.security.acme.certs.${domain}.directory;
   # Group that may read the ACME certificate: nginx (panel) and relevo (RTMPS).
   tlsGroup = "relevo-tls";
+  # The service has DynamicUser: its state directory is /var/lib/private/relevo behind the
+  # /var/lib/relevo symlink, and a mount goes on the real path.
+  recordingMount = "/var/lib/private/" + lib.removePrefix "/var/lib/" relevo.recording.directory;
 in
 {
   options.relevo.appliance = {
@@ -117,6 +120,27 @@ in
         type = lib.types.ints.positive;
         default = 14;
         description = "How many dated exports to keep.";
+      };
+    };
+
+    recordingDisk = {
+      label = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "relevo-rec";
+        description = ''
+          Filesystem label of a disk or partition of its own for recordings, mounted at
+          `services.relevo.recording.directory`. A full recordings disk then never touches
+          the system, PostgreSQL or the journal. The relay does not wait for it: if it is
+          missing at boot, live streams go on and recordings land on the system disk, still
+          held back by the free-space floor.
+        '';
+      };
+
+      fsType = lib.mkOption {
+        type = lib.types.str;
+        default = "ext4";
+        description = "Filesystem type of the recordings disk.";
       };
     };
 
@@ -369,6 +393,29 @@ in
           PrivateDevices = true;
           RestrictAddressFamilies = [ "AF_UNIX" ];
         };
+      };
+    })
+
+    (lib.mkIf (cfg.recordingDisk.label != null) {
+      fileSystems.${recordingMount} = {
+        device = "/dev/disk/by-label/${cfg.recordingDisk.label}";
+        inherit (cfg.recordingDisk) fsType;
+        # Reason: a missing recordings disk must not stop the boot or the live relay.
+        options = [
+          "nofail"
+          "x-systemd.device-timeout=10s"
+          "nodev"
+          "nosuid"
+          "noexec"
+        ];
+      };
+      systemd.services.relevo = {
+        unitConfig.WantsMountsFor = [ recordingMount ];
+        # The disk's root belongs to root; `+` runs this as root once the dynamic user
+        # exists, so the service may write there.
+        serviceConfig.ExecStartPre = [
+          "+${pkgs.coreutils}/bin/install -d -m 0750 -o relevo -g relevo ${recordingMount}"
+        ];
       };
     })
 

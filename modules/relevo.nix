@@ -65,11 +65,24 @@ let
     (cfg.settings.http or { })
     // lib.optionalAttrs (cfg.trustedProxies != [ ]) { trusted_proxies = cfg.trustedProxies; };
 
+  # `[recording]`: the typed recording options over anything else in settings.recording.
+  recording = (cfg.settings.recording or { }) // {
+    dir = cfg.recording.directory;
+    min_free_percent = cfg.recording.minFreePercent;
+    min_free_gib = cfg.recording.minFreeGiB;
+  };
+
+  stateDir = "/var/lib/relevo";
+
   rendered =
-    builtins.removeAttrs cfg.settings [ "tls" "http" ]
+    builtins.removeAttrs cfg.settings [
+      "tls"
+      "http"
+      "recording"
+    ]
     // lib.optionalAttrs (http != { }) { inherit http; }
     // {
-      inherit listen;
+      inherit listen recording;
       input = map withGrace (cfg.settings.input or [ ]);
     }
     // lib.optionalAttrs tlsEnabled { inherit tls; };
@@ -279,6 +292,37 @@ in
       };
     };
 
+    recording = {
+      directory = lib.mkOption {
+        type = lib.types.str;
+        default = "${stateDir}/recordings";
+        description = ''
+          Where record outputs write their files (`[recording] dir`), one folder per input
+          and output. It must lie inside the service's state directory, the only place the
+          sandboxed service may write; to record on a disk of its own, mount it there (the
+          appliance's `relevo.appliance.recordingDisk` does). Recordings are files, never part
+          of the database dumps.
+        '';
+      };
+
+      minFreePercent = lib.mkOption {
+        type = lib.types.ints.between 0 50;
+        default = 5;
+        description = ''
+          Free space, in percent of the recordings' filesystem, that no recording uses: at
+          the floor recordings stop with the state "disk full" (live outputs go on) and
+          resume by themselves when space returns. The floor is the smaller of this and
+          `minFreeGiB`, as journald's `SystemKeepFree`.
+        '';
+      };
+
+      minFreeGiB = lib.mkOption {
+        type = lib.types.ints.unsigned;
+        default = 2;
+        description = "Free space in GiB that no recording uses (see `minFreePercent`).";
+      };
+    };
+
     memoryMax = lib.mkOption {
       type = lib.types.str;
       default = "75%";
@@ -321,6 +365,10 @@ in
       {
         assertion = cfg.settings ? tls -> tlsEnabled;
         message = "relevo: settings.tls.extra_roots needs services.relevo.tls.certificateFile/keyFile (the binary wants a complete [tls] section).";
+      }
+      {
+        assertion = lib.hasPrefix "${stateDir}/" cfg.recording.directory;
+        message = "relevo: services.relevo.recording.directory must lie inside ${stateDir}/ (the service may write nowhere else); mount a recordings disk there.";
       }
       {
         assertion = cfg.database.createLocally -> config.services.postgresql.enable;
