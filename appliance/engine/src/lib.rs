@@ -24,6 +24,7 @@ mod log_limit;
 pub mod metrics;
 mod output;
 pub mod prometheus;
+pub mod record;
 pub mod remux;
 pub mod rtmp;
 pub mod spec;
