@@ -24,7 +24,8 @@
 //!
 //! Files: `sample` (Annex B to AVCC), `init` (`ftyp`+`moov`),
 //! `fragment` (`moof`+`mdat`), `track` (per-track queue), `muxer` (timing and cutting),
-//! `recover` (crash recovery: [`complete_len`]); the display size comes from `crate::sps`.
+//! `recover` (crash recovery: [`complete_len`]), `probe` (codecs and duration of a file,
+//! for the recordings catalogue); the display size comes from `crate::sps`.
 //!
 //! Not written: edit lists (`elst`; the first video PTS is the first DTS plus its
 //! composition offset, which players show as a start time slightly above 0), `sidx`,
@@ -33,6 +34,7 @@
 mod fragment;
 mod init;
 mod muxer;
+pub mod probe;
 mod recover;
 mod sample;
 mod track;

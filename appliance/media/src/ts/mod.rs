@@ -6,12 +6,14 @@
 //! [`DemuxEvent::Program`]. No clock recovery is done here: PCR is written, never read.
 //!
 //! Files: `packet` (§2.4.3.2 header, adaptation field), `psi` (§2.4.4 PAT/PMT, CRC),
-//! `pes` (§2.4.3.6 PES header), `demux`, `mux`.
+//! `pes` (§2.4.3.6 PES header), `demux`, `mux`, `probe` (codecs and span of a recorded
+//! file, for the recordings catalogue).
 
 mod demux;
 mod mux;
 mod packet;
 mod pes;
+pub mod probe;
 mod psi;
 
 pub use demux::TsDemuxer;
