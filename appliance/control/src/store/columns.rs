@@ -4,8 +4,9 @@
 
 use relevo_engine::rtmp::RtmpUrl;
 use relevo_engine::spec::{
-    self, GracePeriod, InputSource, Latency, Name, OutputKind, OutputSpec, Passphrase, SpecError,
-    SrtCaller, SrtSecurity, StreamKey,
+    self, GracePeriod, InputSource, Latency, Name, OutputKind, OutputSpec, Passphrase,
+    RecordFormat, RecordSpec, Retention, SegmentDuration, SpecError, SrtCaller, SrtSecurity,
+    StreamKey,
 };
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -31,6 +32,7 @@ pub(crate) enum OutputKindDb {
     PushRtmp,
     PullSrt,
     PullRtmp,
+    Record,
 }
 
 /// SRT columns common to inputs and outputs.
@@ -72,6 +74,58 @@ impl SrtCols {
             "passphrase": mask(self.passphrase.as_deref()),
             "key_length": self.key_length,
             "latency_ms": self.latency_ms,
+        })
+    }
+}
+
+/// The columns of a record output (migration 0023); empty for every other kind.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RecordCols {
+    pub record_format: Option<String>,
+    pub segment_s: Option<i32>,
+    pub keep_days: Option<i32>,
+    pub keep_gib: Option<i32>,
+}
+
+impl RecordCols {
+    fn of(r: &RecordSpec) -> Self {
+        // Segments are at most 86 400 s and limits come from u32 documents: a value past
+        // i32 is clamped, and the CHECK or the read-back refuses nothing an operator can
+        // reasonably mean (2^31 days or GiB).
+        let int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+        Self {
+            record_format: Some(r.format.as_str().to_owned()),
+            segment_s: Some(r.segment.duration().as_secs() as i32),
+            keep_days: r.retention.max_days.map(int),
+            keep_gib: r.retention.max_gib.map(int),
+        }
+    }
+
+    /// Back to the spec value; an error names the column.
+    fn to_spec(&self) -> Result<RecordSpec, (&'static str, SpecError)> {
+        let format = RecordFormat::parse(self.record_format.as_deref().unwrap_or_default())
+            .map_err(|e| ("record_format", e))?;
+        let segment =
+            SegmentDuration::from_secs(self.segment_s.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
+                .map_err(|e| ("segment_s", e))?;
+        // A negative limit reads as 0, which `Retention` refuses.
+        let limit = |v: Option<i32>| v.map(|v| u32::try_from(v).unwrap_or(0));
+        let (days, gib) = (limit(self.keep_days), limit(self.keep_gib));
+        Retention::new(days, None).map_err(|e| ("keep_days", e))?;
+        let retention = Retention::new(days, gib).map_err(|e| ("keep_gib", e))?;
+        Ok(RecordSpec {
+            format,
+            segment,
+            retention,
+        })
+    }
+
+    fn audit(&self) -> Value {
+        json!({
+            "record_format": self.record_format,
+            "segment_s": self.segment_s,
+            "keep_days": self.keep_days,
+            "keep_gib": self.keep_gib,
         })
     }
 }
@@ -222,6 +276,7 @@ pub(crate) struct OutputCols {
     pub rtmp_url: Option<String>,
     pub enhanced_rtmp: bool,
     pub srt: SrtCols,
+    pub record: RecordCols,
 }
 
 impl OutputCols {
@@ -255,14 +310,11 @@ impl OutputCols {
                 false,
                 SrtCols::default(),
             ),
-            // TEMPORARY (issue #15, being built): record outputs get their own columns.
-            OutputKind::Record(_) => (
-                OutputKindDb::PullRtmp,
-                None,
-                None,
-                false,
-                SrtCols::default(),
-            ),
+            OutputKind::Record(_) => (OutputKindDb::Record, None, None, false, SrtCols::default()),
+        };
+        let record = match &spec.kind {
+            OutputKind::Record(r) => RecordCols::of(r),
+            _ => RecordCols::default(),
         };
         Self {
             name: spec.name.as_str().to_owned(),
@@ -272,6 +324,7 @@ impl OutputCols {
             rtmp_url,
             enhanced_rtmp,
             srt,
+            record,
         }
     }
 
@@ -299,6 +352,11 @@ impl OutputCols {
                 latency: latency(srt.latency_ms).map_err(bad("latency_ms"))?,
             },
             OutputKindDb::PullRtmp => OutputKind::PullRtmp { key: key()? },
+            OutputKindDb::Record => OutputKind::Record(
+                self.record
+                    .to_spec()
+                    .map_err(|(field, reason)| bad(field)(reason))?,
+            ),
         };
         Ok(OutputSpec {
             name: Name::new(self.name.clone()).map_err(bad("name"))?,
@@ -319,6 +377,7 @@ impl OutputCols {
             "enhanced_rtmp": self.enhanced_rtmp,
         });
         merge(&mut v, self.srt.audit());
+        merge(&mut v, self.record.audit());
         v
     }
 }
@@ -340,6 +399,10 @@ pub(crate) struct OutputRow {
     pub passphrase: Option<String>,
     pub key_length: Option<i16>,
     pub latency_ms: Option<i32>,
+    pub record_format: Option<String>,
+    pub segment_s: Option<i32>,
+    pub keep_days: Option<i32>,
+    pub keep_gib: Option<i32>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -360,6 +423,12 @@ impl OutputRow {
                 passphrase: self.passphrase.clone(),
                 key_length: self.key_length,
                 latency_ms: self.latency_ms,
+            },
+            record: RecordCols {
+                record_format: self.record_format.clone(),
+                segment_s: self.segment_s,
+                keep_days: self.keep_days,
+                keep_gib: self.keep_gib,
             },
         }
     }

@@ -76,11 +76,12 @@ pub(crate) async fn insert(
         OutputRow,
         r#"INSERT INTO outputs (input_id, name, enabled, kind, key, srt_host, srt_port,
                                 stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
-                                latency_ms)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                latency_ms, record_format, segment_s, keep_days, keep_gib)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
            RETURNING id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
                      srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
-                     latency_ms, created_at, updated_at"#,
+                     latency_ms, record_format, segment_s, keep_days, keep_gib, created_at,
+                     updated_at"#,
         input_id,
         c.name,
         c.enabled,
@@ -94,6 +95,10 @@ pub(crate) async fn insert(
         c.srt.passphrase,
         c.srt.key_length,
         c.srt.latency_ms,
+        c.record.record_format,
+        c.record.segment_s,
+        c.record.keep_days,
+        c.record.keep_gib,
     )
     .fetch_one(conn)
     .await?)
@@ -112,11 +117,13 @@ pub async fn update(
         OutputRow,
         r#"UPDATE outputs SET name = $2, enabled = $3, kind = $4, key = $5, srt_host = $6,
                   srt_port = $7, stream_id = $8, rtmp_url = $9, enhanced_rtmp = $10,
-                  passphrase = $11, key_length = $12, latency_ms = $13
+                  passphrase = $11, key_length = $12, latency_ms = $13, record_format = $14,
+                  segment_s = $15, keep_days = $16, keep_gib = $17
            WHERE id = $1
            RETURNING id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
                      srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
-                     latency_ms, created_at, updated_at"#,
+                     latency_ms, record_format, segment_s, keep_days, keep_gib, created_at,
+                     updated_at"#,
         id,
         c.name,
         c.enabled,
@@ -130,6 +137,10 @@ pub async fn update(
         c.srt.passphrase,
         c.srt.key_length,
         c.srt.latency_ms,
+        c.record.record_format,
+        c.record.segment_s,
+        c.record.keep_days,
+        c.record.keep_gib,
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -172,7 +183,8 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<StoredOutput, StoreError> {
         OutputRow,
         r#"SELECT id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
                   srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
-                  latency_ms, created_at, updated_at
+                  latency_ms, record_format, segment_s, keep_days, keep_gib, created_at,
+                  updated_at
            FROM outputs WHERE id = $1"#,
         id
     )
@@ -198,7 +210,8 @@ pub(crate) async fn list_rows<'e>(
         OutputRow,
         r#"SELECT id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
                   srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
-                  latency_ms, created_at, updated_at
+                  latency_ms, record_format, segment_s, keep_days, keep_gib, created_at,
+                  updated_at
            FROM outputs ORDER BY input_id, id"#
     )
     .fetch_all(conn)
@@ -210,7 +223,8 @@ async fn lock(conn: &mut PgConnection, id: i64) -> Result<OutputRow, StoreError>
         OutputRow,
         r#"SELECT id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
                   srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
-                  latency_ms, created_at, updated_at
+                  latency_ms, record_format, segment_s, keep_days, keep_gib, created_at,
+                  updated_at
            FROM outputs WHERE id = $1 FOR UPDATE"#,
         id
     )

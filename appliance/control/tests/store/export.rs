@@ -1,12 +1,15 @@
 use relevo_control::store::export::{self, ConfigExport, ImportError, ImportMode};
 use relevo_control::store::settings::{self, BrandingPatch};
 use relevo_control::store::{self, audit, inputs, outputs, InputDef};
-use relevo_engine::spec::{InputSource, Latency, OutputKind};
+use relevo_engine::spec::{
+    InputSource, Latency, OutputKind, RecordFormat, RecordSpec, Retention, SegmentDuration,
+};
 
 use crate::common::*;
 use crate::settings::PNG;
 
-/// Inputs of every source kind (with and without SRT encryption), outputs of every kind,
+/// Inputs of every source kind (with and without SRT encryption), outputs of every kind
+/// (a recording among them),
 /// branding and a logo.
 async fn fill(db: &TestDb) {
     let input = |n: &str, source: InputSource| InputDef {
@@ -69,6 +72,14 @@ async fn fill(db: &TestDb) {
             },
         ),
         pull_rtmp_output("Players", "play-a"),
+        output(
+            "Archivo",
+            OutputKind::Record(RecordSpec {
+                format: RecordFormat::Ts,
+                segment: SegmentDuration::from_secs(900).expect("segment"),
+                retention: Retention::new(Some(14), None).expect("retention"),
+            }),
+        ),
     ];
     for spec in &outs {
         outputs::create(&db.pool, &actor(), ids[0], spec)
@@ -124,7 +135,7 @@ async fn export_import_export_round_trips_through_json() {
 
     assert_eq!(parsed, doc);
     assert_eq!(without_time(again), without_time(doc.clone()));
-    assert_eq!((summary.inputs, summary.outputs), (4, 5));
+    assert_eq!((summary.inputs, summary.outputs), (4, 6));
     assert_eq!(
         store::load_desired_state(&target.pool).await.expect("load"),
         store::load_desired_state(&source.pool).await.expect("load")
@@ -162,7 +173,7 @@ async fn import_writes_one_audit_row_without_secrets() {
     assert_eq!(
         row.after,
         Some(serde_json::json!({
-            "mode": "empty", "inputs": 4, "outputs": 5, "replaced_inputs": 0, "logo": true
+            "mode": "empty", "inputs": 4, "outputs": 6, "replaced_inputs": 0, "logo": true
         }))
     );
 }

@@ -12,6 +12,7 @@ mod flows;
 mod migrations;
 mod panel_sessions;
 mod pg_log;
+mod record_outputs;
 mod sessions;
 mod settings;
 mod setup;
