@@ -148,7 +148,10 @@ impl Control {
         let file = self.inner.file.read().await;
         let key = match &spec.kind {
             OutputKind::PullSrt { key, .. } | OutputKind::PullRtmp { key } => key,
-            _ => return Ok(()),
+            // Pushes carry their key in their URL; a recording has none.
+            OutputKind::PushSrt(_) | OutputKind::PushRtmp { .. } | OutputKind::Record(_) => {
+                return Ok(())
+            }
         };
         if declared_keys(&file).contains(key.expose()) {
             return Err(FieldError::new(

@@ -1,7 +1,7 @@
 //! Flows through the API with a real stream: create an input and outputs, push with
 //! ffmpeg, read the live bit rate from the WebSocket, stop an output, restart Relevo and see
 //! the flows come back from PostgreSQL; export and import into an empty appliance; bad
-//! bodies get a 4xx naming the field and change nothing.
+//! bodies get a 4xx naming the field and change nothing. Record outputs go the same way.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -234,4 +234,172 @@ fn api_flows_carry_a_stream_survive_a_restart_and_export() {
     );
     let (st, _) = fresh.api("POST", "/api/v1/config/import?mode=replace", Some(&export));
     assert_eq!(st, 204);
+}
+
+/// A record output (issue #15) through the API and the configuration file: created, read
+/// back, its file duration changed, disabled and deleted like any output, every change
+/// audited with the record fields; malformed bodies are refused naming the field and change
+/// nothing. No stream is published: the recorder itself is tested elsewhere.
+#[test]
+fn record_outputs_through_the_api_and_the_file() {
+    let file_flows = format!(
+        "{}\n  [[input.output]]\n  name = \"archive\"\n  record = \"ts\"\n  segment_s = 900\n  keep_gib = 20\n",
+        input_toml("declared", "declared-key")
+    );
+    // The file's record fields obey the same rules: `relevo config check` names the field.
+    let dir = TempDir::new("api-record-check");
+    let bad = dir.path("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "[listen]\nhttp = \"127.0.0.1:8080\"\n{}",
+            file_flows.replace("segment_s = 900", "segment_s = 5")
+        ),
+    )
+    .unwrap();
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_relevo"))
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(!check.status.success(), "segment_s = 5 was accepted");
+    assert!(stderr.contains("output[0] (archive).segment_s"), "{stderr}");
+
+    let relevo = Relevo::start("api-record", "", &file_flows);
+    let (st, cam) = relevo.api(
+        "POST",
+        "/api/v1/inputs",
+        Some(&json!({"name": "cam", "key": "cam-key"})),
+    );
+    assert_eq!(st, 201, "{cam}");
+    let outputs_url = format!("/api/v1/inputs/{}/outputs", cam["id"]);
+    let (st, rec) = relevo.api(
+        "POST",
+        &outputs_url,
+        Some(&json!({"name": "grabación", "record": "mp4", "keep_days": 7})),
+    );
+    assert_eq!(st, 201, "{rec}");
+    let url = format!("/api/v1/outputs/{}", rec["id"]);
+
+    // Read back: the default file duration is written out, nothing of push or pull.
+    let (st, got) = relevo.api("GET", &url, None);
+    assert_eq!(st, 200, "{got}");
+    for (field, value) in [
+        ("record", json!("mp4")),
+        ("segment_s", json!(3600)),
+        ("keep_days", json!(7)),
+        ("enabled", json!(true)),
+    ] {
+        assert_eq!(got[field], value, "{field}: {got}");
+    }
+    for absent in ["keep_gib", "push", "pull", "key", "latency_ms"] {
+        assert!(got.get(absent).is_none(), "{absent}: {got}");
+    }
+    // The declared recording is listed as the configuration's, with its fields.
+    let (_, list) = relevo.api("GET", "/api/v1/inputs", None);
+    let declared = &list["inputs"][0];
+    assert_eq!(declared["origin"], "config", "{list}");
+    assert_eq!(
+        (
+            &declared["outputs"][0]["record"],
+            &declared["outputs"][0]["segment_s"],
+            &declared["outputs"][0]["keep_gib"]
+        ),
+        (&json!("ts"), &json!(900), &json!(20)),
+        "{list}"
+    );
+
+    // Change its file duration (and drop the day limit), then disable it.
+    let (st, changed) = relevo.api(
+        "PUT",
+        &url,
+        Some(&json!({"name": "grabación", "record": "mp4", "segment_s": 600})),
+    );
+    assert_eq!(st, 200, "{changed}");
+    assert_eq!(
+        (&changed["segment_s"], changed.get("keep_days")),
+        (&json!(600), None)
+    );
+    let (st, stopped) = relevo.api("POST", &format!("{url}/stop"), None);
+    assert_eq!(
+        (st, &stopped["enabled"], &stopped["segment_s"]),
+        (200, &json!(false), &json!(600)),
+        "{stopped}"
+    );
+
+    // Malformed bodies: 422 naming the field, on create and on update; nothing changes.
+    let bad_bodies = [
+        (json!({"name": "r2", "record": "avi"}), "record"),
+        (
+            json!({"name": "r2", "record": "mp4", "segment_s": 5}),
+            "segment_s",
+        ),
+        (
+            json!({"name": "r2", "record": "mp4", "segment_s": 90000}),
+            "segment_s",
+        ),
+        (
+            json!({"name": "r2", "record": "ts", "keep_gib": 0}),
+            "keep_gib",
+        ),
+        (
+            json!({"name": "r2", "record": "mp4", "push": "rtmp://127.0.0.1/live/x"}),
+            "push",
+        ),
+        (
+            json!({"name": "r2", "record": "mp4", "pull": "srt", "key": "k2"}),
+            "pull",
+        ),
+        (
+            json!({"name": "r2", "record": "ts", "latency_ms": 200}),
+            "latency_ms",
+        ),
+        (
+            json!({"name": "r2", "pull": "rtmp", "key": "k2", "segment_s": 60}),
+            "segment_s",
+        ),
+        (
+            json!({"name": "r2", "record": "mp4", "keep_hours": 3}),
+            "keep_hours",
+        ),
+    ];
+    let (_, audit_before) = relevo.api("GET", "/api/v1/audit?target_kind=output", None);
+    for (body, field) in &bad_bodies {
+        for (method, at) in [("POST", outputs_url.as_str()), ("PUT", url.as_str())] {
+            let (st, e) = relevo.api(method, at, Some(body));
+            assert_eq!(
+                (st, e["error"]["field"].as_str()),
+                (422, Some(*field)),
+                "{method} {body}: {e}"
+            );
+        }
+    }
+    let (_, still) = relevo.api("GET", &url, None);
+    assert_eq!(still, stopped, "updated_at included");
+    let (_, audit_after) = relevo.api("GET", "/api/v1/audit?target_kind=output", None);
+    assert_eq!(
+        audit_after, audit_before,
+        "a refused body wrote an audit row"
+    );
+    let (_, list) = relevo.api("GET", "/api/v1/inputs", None);
+    assert_eq!(list["inputs"][1]["outputs"].as_array().unwrap().len(), 1);
+
+    // Every change is audited with the record fields; then delete it.
+    let text = audit_after.to_string();
+    for needle in [
+        "output.create",
+        "output.update",
+        "\"record_format\":\"mp4\"",
+        "\"segment_s\":600",
+    ] {
+        assert!(text.contains(needle), "{needle} missing: {text}");
+    }
+    let (st, _) = relevo.api("DELETE", &url, None);
+    assert_eq!(st, 204);
+    let (st, _) = relevo.api("GET", &url, None);
+    assert_eq!(st, 404);
+    let (_, audit) = relevo.api("GET", "/api/v1/audit?target_kind=output&limit=1", None);
+    assert_eq!(audit["entries"][0]["action"], "output.delete", "{audit}");
+    assert_eq!(audit["entries"][0]["before"]["segment_s"], 600, "{audit}");
 }
