@@ -14,7 +14,9 @@ use tokio::time::MissedTickBehavior;
 
 use crate::engine::{output_kind_name, Shared};
 use crate::hub::Hub;
-use crate::metrics::{FlowState, InputSnapshot, OutputCounters, OutputSnapshot, Snapshot};
+use crate::metrics::{
+    FlowState, InputSnapshot, OutputCounters, OutputSnapshot, RecordingDisk, Snapshot,
+};
 use crate::spec::OutputKind;
 
 /// How often rates are sampled and subscribers get a new snapshot.
@@ -32,6 +34,7 @@ struct OutputRef {
     name: String,
     kind: &'static str,
     pull: bool,
+    record: bool,
     enabled: bool,
     counters: Arc<OutputCounters>,
 }
@@ -54,6 +57,7 @@ fn collect(shared: &Shared) -> Vec<InputRef> {
                         o.spec.kind,
                         OutputKind::PullSrt { .. } | OutputKind::PullRtmp { .. }
                     ),
+                    record: matches!(o.spec.kind, OutputKind::Record(_)),
                     enabled: o.spec.enabled,
                     counters: o.counters.clone(),
                 })
@@ -66,7 +70,7 @@ fn secs_since(t: SystemTime, now: SystemTime) -> f64 {
     now.duration_since(t).unwrap_or_default().as_secs_f64()
 }
 
-fn build(flows: &[InputRef]) -> Snapshot {
+fn build(flows: &[InputRef], recording_disk: Option<RecordingDisk>) -> Snapshot {
     let now = SystemTime::now();
     let inputs = flows
         .iter()
@@ -100,7 +104,10 @@ fn build(flows: &[InputRef]) -> Snapshot {
             }
         })
         .collect();
-    Snapshot { inputs }
+    Snapshot {
+        inputs,
+        recording_disk,
+    }
 }
 
 fn output(
@@ -154,12 +161,19 @@ fn output(
             .map(|t| secs_since(t, now)),
         last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
         latency: c.latency.summary(),
+        record: o.record.then(|| c.record.snapshot()),
     }
 }
 
 /// A snapshot built now, without moving the rate windows.
 pub(crate) fn snapshot(shared: &Shared) -> Snapshot {
-    build(&collect(shared))
+    build(&collect(shared), recording_disk(shared))
+}
+
+/// The recordings filesystem's figures.
+fn recording_disk(_shared: &Shared) -> Option<RecordingDisk> {
+    // TEMPORARY (issue #15, rec-disk): read from the recording config once the engine holds it.
+    None
 }
 
 /// Once a second: samples every byte counter into its rate window, then publishes a new
@@ -185,6 +199,6 @@ pub(crate) async fn run_sampler(shared: Arc<Shared>, tx: watch::Sender<Arc<Snaps
                 }
             }
         }
-        tx.send_replace(Arc::new(build(&flows)));
+        tx.send_replace(Arc::new(build(&flows, recording_disk(&shared))));
     }
 }

@@ -16,11 +16,13 @@ use relevo_srt::SrtStats;
 
 mod latency;
 mod peers;
+mod record;
 #[cfg(test)]
 mod tests;
 
 pub use latency::{LatencyHistogram, LatencySummary};
 pub use peers::{PeerGuard, PeerSnapshot, Peers};
+pub use record::{RecordCounters, RecordSnapshot, RecordingDisk};
 
 /// Where a flow stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -36,16 +38,20 @@ pub enum FlowState {
     Stopped,
     /// The publisher dropped; outputs are held for the grace period, waiting for it.
     Waiting,
+    /// A record output stopped writing because the disk reached its free-space floor; it
+    /// resumes by itself once there is room.
+    DiskFull,
 }
 
 impl FlowState {
-    pub const ALL: [FlowState; 6] = [
+    pub const ALL: [FlowState; 7] = [
         FlowState::Idle,
         FlowState::Connecting,
         FlowState::Live,
         FlowState::Retrying,
         FlowState::Stopped,
         FlowState::Waiting,
+        FlowState::DiskFull,
     ];
 
     /// The name used in JSON and in the `state` label of `/metrics`.
@@ -57,6 +63,7 @@ impl FlowState {
             FlowState::Retrying => "retrying",
             FlowState::Stopped => "stopped",
             FlowState::Waiting => "waiting",
+            FlowState::DiskFull => "disk_full",
         }
     }
 }
@@ -105,6 +112,8 @@ pub struct OutputCounters {
     pub rate: Mutex<RateWindow>,
     /// Time from arrival in the relay to departure through this output.
     pub latency: Arc<LatencyHistogram>,
+    /// Files of a record output (unused by the others); its bytes are `bytes_out`.
+    pub record: RecordCounters,
 }
 
 impl Default for OutputCounters {
@@ -120,6 +129,7 @@ impl Default for OutputCounters {
             connections: Peers::default(),
             rate: Mutex::default(),
             latency: Arc::default(),
+            record: RecordCounters::default(),
         }
     }
 }
@@ -311,6 +321,8 @@ pub struct OutputSnapshot {
     /// Time through the relay (arrival to departure), since the output was configured.
     pub latency: Option<LatencySummary>,
     pub last_error: Option<LastError>,
+    /// Files of a record output (`bytes_out` is what it wrote); `None` for other kinds.
+    pub record: Option<RecordSnapshot>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -335,6 +347,8 @@ pub struct InputSnapshot {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Snapshot {
     pub inputs: Vec<InputSnapshot>,
+    /// The recordings filesystem; `None` when its folder does not exist (yet).
+    pub recording_disk: Option<RecordingDisk>,
 }
 
 impl Snapshot {

@@ -11,7 +11,8 @@ use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::metrics::{
-    Bitrate, FlowState, InputSnapshot, OutputSnapshot, PeerSnapshot, Snapshot, SrtLink,
+    Bitrate, FlowState, InputSnapshot, OutputSnapshot, PeerSnapshot, RecordSnapshot, RecordingDisk,
+    Snapshot, SrtLink,
 };
 
 /// The `Content-Type` of [`render`]'s output.
@@ -132,9 +133,68 @@ pub fn render(snap: &Snapshot) -> String {
     for input in &snap.inputs {
         for output in &input.outputs {
             render_output(&mut f, &input.name, output);
+            if let Some(r) = &output.record {
+                render_record(&mut f, &input.name, output, r);
+            }
         }
     }
+    if let Some(d) = &snap.recording_disk {
+        render_disk(&mut f, d);
+    }
     f.finish()
+}
+
+/// A record output's files; labelled by input and output only (the kind is implied). File
+/// names are not labels: one series per file would grow without end.
+fn render_record(f: &mut Families, input: &str, o: &OutputSnapshot, r: &RecordSnapshot) {
+    use Type::{Counter, Gauge};
+    let l: &[(&str, &str)] = &[("input", input), ("output", &o.name)];
+    f.add(
+        "relevo_record_bytes_written_total",
+        "Bytes written to recorded files.",
+        Counter,
+        l,
+        Value::Int(o.bytes_out),
+    );
+    f.add(
+        "relevo_record_files_total",
+        "Recorded files opened, the one being written included.",
+        Counter,
+        l,
+        Value::Int(r.files),
+    );
+    f.add(
+        "relevo_record_current_file_seconds",
+        "Media seconds in the file being written (0 when none is).",
+        Gauge,
+        l,
+        Value::Float(r.current_file_secs.unwrap_or(0.0)),
+    );
+}
+
+fn render_disk(f: &mut Families, d: &RecordingDisk) {
+    use Type::Gauge;
+    f.add(
+        "relevo_recording_disk_free_bytes",
+        "Free bytes of the recordings filesystem available to the relay.",
+        Gauge,
+        &[],
+        Value::Int(d.free_bytes),
+    );
+    f.add(
+        "relevo_recording_disk_total_bytes",
+        "Size of the recordings filesystem.",
+        Gauge,
+        &[],
+        Value::Int(d.total_bytes),
+    );
+    f.add(
+        "relevo_recording_disk_floor_bytes",
+        "Free bytes recording leaves alone: below them record outputs stop (disk_full).",
+        Gauge,
+        &[],
+        Value::Int(d.floor_bytes),
+    );
 }
 
 fn states(

@@ -1,7 +1,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
-use crate::metrics::{LastError, PublisherInfo};
+use crate::metrics::{LastError, PublisherInfo, RecordSnapshot, RecordingDisk};
 
 fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
@@ -60,6 +60,7 @@ fn snapshot() -> Snapshot {
                         at: at(1_700_000_100),
                     }),
                     latency: None,
+                    record: None,
                 },
                 OutputSnapshot {
                     name: "readers".into(),
@@ -82,9 +83,56 @@ fn snapshot() -> Snapshot {
                     uptime_secs: Some(2.0),
                     last_error: None,
                     latency: None,
+                    record: None,
+                },
+                OutputSnapshot {
+                    name: "archive".into(),
+                    kind: "record",
+                    state: FlowState::DiskFull,
+                    bitrate: Bitrate::default(),
+                    bytes_out: 3_000_000_000,
+                    dropped: 0,
+                    reconnects: 0,
+                    peers: 0,
+                    connections: vec![],
+                    uptime_secs: None,
+                    last_error: Some(LastError {
+                        message: "disk full: 900 MiB free, floor 1024 MiB".into(),
+                        at: at(1_700_000_200),
+                    }),
+                    latency: None,
+                    record: Some(RecordSnapshot {
+                        files: 4,
+                        current_file: None,
+                        current_file_secs: None,
+                    }),
+                },
+                OutputSnapshot {
+                    name: "backup".into(),
+                    kind: "record",
+                    state: FlowState::Live,
+                    bitrate: Bitrate::default(),
+                    bytes_out: 5000,
+                    dropped: 0,
+                    reconnects: 0,
+                    peers: 0,
+                    connections: vec![],
+                    uptime_secs: Some(12.0),
+                    last_error: None,
+                    latency: None,
+                    record: Some(RecordSnapshot {
+                        files: 1,
+                        current_file: Some("2023-11-14T22-13-20Z_0001.ts".into()),
+                        current_file_secs: Some(11.5),
+                    }),
                 },
             ],
         }],
+        recording_disk: Some(RecordingDisk {
+            free_bytes: 900 << 20,
+            total_bytes: 20 << 30,
+            floor_bytes: 1 << 30,
+        }),
     }
 }
 
@@ -182,4 +230,45 @@ fn outputs_report_errors_by_time_and_peers_with_their_link() {
 #[test]
 fn an_empty_engine_renders_nothing() {
     assert_eq!(render(&Snapshot::default()), "");
+}
+
+#[test]
+fn record_outputs_report_files_and_the_disk() {
+    let text = render(&snapshot());
+    let ar = format!("{IN},output=\"archive\"");
+    let bk = format!("{IN},output=\"backup\"");
+    for line in [
+        format!("relevo_output_state{{{ar},kind=\"record\",state=\"disk_full\"}} 1"),
+        format!("relevo_output_state{{{ar},kind=\"record\",state=\"live\"}} 0"),
+        format!("relevo_output_state{{{bk},kind=\"record\",state=\"disk_full\"}} 0"),
+        format!("relevo_output_last_error_timestamp_seconds{{{ar},kind=\"record\"}} 1700000200"),
+        format!("relevo_record_bytes_written_total{{{ar}}} 3000000000"),
+        format!("relevo_record_files_total{{{ar}}} 4"),
+        format!("relevo_record_current_file_seconds{{{ar}}} 0"),
+        format!("relevo_record_bytes_written_total{{{bk}}} 5000"),
+        format!("relevo_record_files_total{{{bk}}} 1"),
+        format!("relevo_record_current_file_seconds{{{bk}}} 11.5"),
+        "relevo_recording_disk_free_bytes 943718400".to_owned(),
+        "relevo_recording_disk_total_bytes 21474836480".to_owned(),
+        "relevo_recording_disk_floor_bytes 1073741824".to_owned(),
+    ] {
+        assert!(
+            text.contains(&format!("{line}\n")),
+            "missing {line} in\n{text}"
+        );
+    }
+    // Only record outputs have record families; file names and messages are not labels.
+    assert!(!text.contains(&format!("relevo_record_files_total{{{IN},output=\"cdn\"")));
+    assert_eq!(text.matches("relevo_record_files_total{").count(), 2);
+    assert!(!text.contains("2023-11-14T22-13-20Z"));
+    assert!(!text.contains("disk full:"));
+}
+
+#[test]
+fn no_recording_folder_no_disk_families() {
+    let snap = Snapshot {
+        recording_disk: None,
+        ..snapshot()
+    };
+    assert!(!render(&snap).contains("relevo_recording_disk"));
 }
