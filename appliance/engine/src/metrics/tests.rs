@@ -128,3 +128,43 @@ fn output_live_since_follows_the_state() {
     c.set_state(FlowState::Retrying);
     assert_eq!(c.live_since(), None);
 }
+
+#[test]
+fn record_counters_follow_the_file_being_written() {
+    let c = OutputCounters::default();
+    let empty = c.record.snapshot();
+    assert_eq!(
+        (empty.files, empty.current_file, empty.current_file_secs),
+        (0, None, None)
+    );
+    c.record.file_opened("2026-12-07T10-00-00Z_0001.mp4".into());
+    c.record.set_file_duration(Duration::from_millis(12_500));
+    let s = c.record.snapshot();
+    assert_eq!(s.files, 1);
+    assert_eq!(
+        s.current_file.as_deref(),
+        Some("2026-12-07T10-00-00Z_0001.mp4")
+    );
+    assert_eq!(s.current_file_secs, Some(12.5));
+    // The next file starts from zero and counts as the second.
+    c.record.file_opened("2026-12-07T11-00-00Z_0002.mp4".into());
+    let s = c.record.snapshot();
+    assert_eq!((s.files, s.current_file_secs), (2, Some(0.0)));
+    c.record.file_closed();
+    let s = c.record.snapshot();
+    assert_eq!(
+        (s.files, s.current_file, s.current_file_secs),
+        (2, None, None)
+    );
+}
+
+#[test]
+fn disk_full_is_a_state_with_its_own_name() {
+    assert!(FlowState::ALL.contains(&FlowState::DiskFull));
+    assert_eq!(FlowState::DiskFull.as_str(), "disk_full");
+    // The API's JSON (serde) and `/metrics` (as_str) say the same.
+    for state in FlowState::ALL {
+        let json = serde_json::to_string(&state).expect("serialise");
+        assert_eq!(json, format!("\"{}\"", state.as_str()));
+    }
+}
