@@ -76,6 +76,20 @@ fn state_of(enabled: bool, live: Option<&'static str>) -> &'static str {
 
 /// The destination of an output in words, never with a stream key.
 pub fn output_kind(o: &OutputView, words: &Words) -> (String, String) {
+    if let Some(format) = o.doc.record.as_deref() {
+        // "Fragmented MP4 · 60 min files": what is written, where a push shows its URL.
+        let s = o.doc.segment_s.unwrap_or(3600);
+        let minutes = if s % 60 == 0 {
+            (s / 60).to_string()
+        } else {
+            format!("{:.1}", s as f64 / 60.0).replace('.', words.get("format.decimal"))
+        };
+        let target = words
+            .get("flows.record_target")
+            .replace("{format}", words.get(&format!("flows.record_{format}")))
+            .replace("{minutes}", &minutes);
+        return (words.get("kind.record").to_owned(), target);
+    }
     match (&o.doc.push, o.doc.pull.as_deref()) {
         (Some(url), _) if url.starts_with("srt://") => {
             (words.get("kind.push_srt").to_owned(), url.clone())

@@ -6,7 +6,8 @@
 //! [`InputDoc`] / [`OutputDoc`] and shows a refusal next to the field it names.
 //!
 //! - `inputs`: the input form and its actions; `outputs`: the output form, presets and
-//!   actions; `details`: the input's page with the connection details.
+//!   actions; `record`: the recording's file duration in minutes; `details`: the input's
+//!   page with the connection details.
 //!
 //! [`InputDoc`]: crate::flow_doc::InputDoc
 //! [`OutputDoc`]: crate::flow_doc::OutputDoc
@@ -34,6 +35,7 @@ use crate::flow_doc::{InputDoc, OutputDoc};
 mod details;
 mod inputs;
 mod outputs;
+mod record;
 
 pub use details::input_page;
 pub use inputs::{
