@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -14,6 +14,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::hub::Hub;
 use crate::metrics::{FlowState, OutputCounters, Snapshot};
+use crate::record::disk::SpaceCheck;
+use crate::record::task::{RecordOutput, Recordings};
+use crate::record::{self, RecordingConfig};
 use crate::rtmp::server::{Admission, RtmpLimits};
 use crate::rtmp::tls::{CertReloader, ClientTls};
 use crate::spec::{DesiredState, InputSource, InputSpec, Name, OutputKind, OutputSpec, StateError};
@@ -31,6 +34,8 @@ pub struct EngineConfig {
     pub client_tls: ClientTls,
     /// Connection limits shared by the RTMP and RTMPS listeners.
     pub rtmp_limits: RtmpLimits,
+    /// Where record outputs write, created (0750) at start.
+    pub recording: RecordingConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +62,11 @@ pub enum StartError {
     Tls(#[from] crate::rtmp::tls::TlsError),
     #[error("RTMPS is enabled but no certificate and key are configured")]
     NoCertificate,
+    #[error("cannot create the recordings directory {}: {source}", .dir.display())]
+    RecordingDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// What a stream key leads to.
@@ -94,6 +104,7 @@ pub(crate) struct Shared {
     pub cancel: CancellationToken,
     pub tasks: TaskTracker,
     pub client_tls: ClientTls,
+    pub recordings: Arc<Recordings>,
 }
 
 impl Shared {
@@ -125,11 +136,22 @@ pub struct Engine {
 impl Engine {
     /// Binds the listeners and starts with nothing configured; call [`Engine::apply`].
     pub async fn start(config: EngineConfig) -> Result<Self, StartError> {
+        let dir = config.recording.dir.clone();
+        crate::record::files::create_dir(&dir)
+            .map_err(|source| StartError::RecordingDir { dir, source })?;
+        let recordings = Arc::new(Recordings {
+            root: config.recording.dir.clone(),
+            space: Arc::new(SpaceCheck::new(
+                config.recording.dir.clone(),
+                config.recording.floor,
+            )),
+        });
         let shared = Arc::new(Shared {
             registry: RwLock::new(Registry::default()),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
             client_tls: config.client_tls.clone(),
+            recordings,
         });
         let mut bound = BoundAddrs::default();
         if let Some(addr) = config.srt {
@@ -194,6 +216,17 @@ impl Engine {
 
     pub fn bound(&self) -> BoundAddrs {
         self.bound
+    }
+
+    /// The recordings directory: `<input dir>/<output dir>/<files>` inside it (see
+    /// [`crate::record::files`]).
+    pub fn recording_root(&self) -> &Path {
+        &self.shared.recordings.root
+    }
+
+    /// The recordings filesystem's figures as last read by a writer's space check.
+    pub fn recording_space(&self) -> &SpaceCheck {
+        &self.shared.recordings.space
     }
 
     /// Makes the running flows match `desired`, touching only what changed: an input whose
@@ -276,6 +309,18 @@ impl Engine {
             let cancel = rt.cancel.child_token();
             if !(spec.enabled && out.enabled) {
                 counters.set_state(FlowState::Stopped);
+            } else if let OutputKind::Record(record) = &out.kind {
+                self.shared.tasks.spawn(record::task::run_record(
+                    self.shared.recordings.clone(),
+                    rt.hub.clone(),
+                    RecordOutput {
+                        input: spec.name.clone(),
+                        output: out.name.clone(),
+                        spec: record.clone(),
+                        counters: counters.clone(),
+                    },
+                    cancel.clone(),
+                ));
             } else if matches!(
                 out.kind,
                 OutputKind::PushRtmp { .. } | OutputKind::PushSrt(_)

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use relevo_control::flow_doc::{FieldError, InputDoc, OutputDoc};
+use relevo_engine::record::disk::DiskFloor;
+use relevo_engine::record::RecordingConfig;
 use relevo_engine::rtmp::{ClientTls, RtmpLimits};
 use relevo_engine::spec::{DesiredState, InputSpec, Name, OutputSpec};
 use relevo_engine::{EngineConfig, TlsFiles};
@@ -53,7 +55,20 @@ struct RawFile {
     #[serde(default)]
     rtmp: RawRtmp,
     #[serde(default)]
+    recording: RawRecording,
+    #[serde(default)]
     input: Vec<RawInput>,
+}
+
+/// `[recording]`: where record outputs write and the free space they leave (the floor is
+/// the smaller of the two, see `relevo_engine::record::disk`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRecording {
+    /// Default `<state_dir>/recordings`.
+    dir: Option<PathBuf>,
+    min_free_percent: Option<u8>,
+    min_free_gib: Option<u32>,
 }
 
 /// `[rtmp]`: connection limits of the RTMP and RTMPS listeners together (see
@@ -232,12 +247,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         url: std::env::var("RELEVO_DATABASE_URL")
             .ok()
             .filter(|u| !u.is_empty())
-            .or(raw.database.url),
-        state_dir: std::env::var_os("RELEVO_STATE_DIR")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or(raw.database.state_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            .or(raw.database.url.clone()),
+        state_dir: state_dir(&raw),
     };
     let mut api = relevo_control::api::ApiConfig::default();
     api.endpoints = relevo_control::api::Endpoints {
@@ -323,6 +334,40 @@ fn addr(ctx: &Ctx, field: &str, v: Option<&str>, default: &str) -> Result<Socket
         .map_err(|_| ctx.err(field, format!("{s:?} is not an address like 0.0.0.0:8890")))
 }
 
+/// `RELEVO_STATE_DIR`, else `[database] state_dir`, else [`DEFAULT_STATE_DIR`].
+fn state_dir(raw: &RawFile) -> PathBuf {
+    std::env::var_os("RELEVO_STATE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| raw.database.state_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+}
+
+fn recording_config(ctx: &Ctx, raw: &RawFile) -> Result<RecordingConfig, ConfigError> {
+    let r = &raw.recording;
+    let dir = match &r.dir {
+        Some(d) if d.as_os_str().is_empty() => {
+            return Err(ctx.err("recording.dir", "must not be empty"))
+        }
+        Some(d) => d.clone(),
+        None => state_dir(raw).join("recordings"),
+    };
+    let percent = match r.min_free_percent {
+        None => DiskFloor::DEFAULT_PERCENT,
+        Some(p @ 0..=100) => p,
+        Some(_) => return Err(ctx.err("recording.min_free_percent", "must be 0–100")),
+    };
+    let gib = match r.min_free_gib {
+        None => DiskFloor::DEFAULT_GIB,
+        Some(g @ 0..=1_000_000) => g,
+        Some(_) => return Err(ctx.err("recording.min_free_gib", "must be 0–1000000")),
+    };
+    Ok(RecordingConfig {
+        dir,
+        floor: DiskFloor { percent, gib },
+    })
+}
+
 fn engine_config(ctx: &Ctx, raw: &RawFile) -> Result<EngineConfig, ConfigError> {
     let srt = Some(addr(
         ctx,
@@ -373,6 +418,7 @@ fn engine_config(ctx: &Ctx, raw: &RawFile) -> Result<EngineConfig, ConfigError> 
         tls,
         client_tls,
         rtmp_limits: rtmp_limits(ctx, &raw.rtmp)?,
+        recording: recording_config(ctx, raw)?,
     })
 }
 

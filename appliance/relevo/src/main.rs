@@ -206,6 +206,7 @@ async fn serve_with(
     pool: &sqlx::PgPool,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
+    let recordings = cfg.engine.recording.dir.clone();
     let engine = Engine::start(cfg.engine)
         .await
         .context("starting the relay")?;
@@ -214,7 +215,7 @@ async fn serve_with(
     let started = async {
         let listener = http::bind(cfg.http).await?;
         // Every port is bound and the database is up: nothing more needs root.
-        privileges::drop_root(&cfg.database.state_dir)?;
+        privileges::drop_root(&cfg.database.state_dir, &recordings)?;
         let keys = KeyDir::open(&cfg.database.state_dir).context("opening the key directory")?;
         let api = api_state(control.clone(), cfg.api, &keys, pool).await?;
         first_admin_hint(pool, cfg.http).await;

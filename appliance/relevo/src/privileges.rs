@@ -13,8 +13,10 @@ use anyhow::{bail, Context};
 use nix::unistd::{setgid, setgroups, setuid, Uid};
 use relevo_control::embedded_pg::{self, RunAs};
 
-/// Becomes the service user if running as root; does nothing otherwise.
-pub fn drop_root(state_dir: &std::path::Path) -> anyhow::Result<()> {
+/// Becomes the service user if running as root; does nothing otherwise. The recordings
+/// directory, created by the engine at start (as root here), is given to that user when
+/// root owns it, since the recordings are written after the switch.
+pub fn drop_root(state_dir: &std::path::Path, recordings: &std::path::Path) -> anyhow::Result<()> {
     let Some(user) = embedded_pg::service_user_if_root().context("finding the relevo user")? else {
         return Ok(());
     };
@@ -26,6 +28,12 @@ pub fn drop_root(state_dir: &std::path::Path) -> anyhow::Result<()> {
         .create(state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
     embedded_pg::chown(state_dir, &user)?;
+    let owner = std::fs::metadata(recordings)
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .with_context(|| format!("reading {}", recordings.display()))?;
+    if owner == 0 {
+        embedded_pg::chown(recordings, &user)?;
+    }
     become_user(&user)?;
     tracing::info!(
         user = %user.name,

@@ -104,15 +104,6 @@ impl Mp4Writer {
         self.close_file(sink)
     }
 
-    /// DTS span of the open file so far (90 kHz).
-    pub fn file_duration_90k(&self) -> i64 {
-        let last = self.last_video.max(self.last_audio);
-        match (&self.file, last) {
-            (Some(f), Some(l)) => (l - f.start).max(0),
-            _ => 0,
-        }
-    }
-
     fn event(&mut self, ev: DemuxEvent, sink: &mut dyn Sink) -> Result<(), RecordError> {
         match ev {
             DemuxEvent::Program(tracks) => {

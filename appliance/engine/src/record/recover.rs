@@ -24,7 +24,11 @@ const MAX_RECOVER_BYTES: u64 = 8 << 30;
 pub(crate) enum Recovered {
     /// Nothing to do: no file, or the last one is whole.
     Whole,
-    Truncated { path: PathBuf, from: u64, to: u64 },
+    Truncated {
+        path: PathBuf,
+        from: u64,
+        to: u64,
+    },
     Removed(PathBuf),
 }
 

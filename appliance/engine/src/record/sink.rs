@@ -19,11 +19,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::disk::{self, DiskFull, SpaceCheck};
 use super::{files, retention, RecordError, Sink};
-use crate::metrics::{OutputCounters, RecordCounters};
+use crate::metrics::OutputCounters;
 use crate::spec::{RecordFormat, Retention};
 
 /// Longest time written data waits for `fdatasync` (see the module docs).
 pub(crate) const SYNC_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How often retention runs while a file is being written (and after each file closes).
+pub(crate) const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 struct OpenFile {
@@ -42,8 +45,8 @@ pub(crate) struct FileSink {
     retention: Retention,
     space: Arc<SpaceCheck>,
     counters: Arc<OutputCounters>,
-    record: Arc<RecordCounters>,
     open: Option<OpenFile>,
+    last_retention: Instant,
 }
 
 impl FileSink {
@@ -53,7 +56,6 @@ impl FileSink {
         retention: Retention,
         space: Arc<SpaceCheck>,
         counters: Arc<OutputCounters>,
-        record: Arc<RecordCounters>,
     ) -> Self {
         Self {
             dir,
@@ -61,14 +63,9 @@ impl FileSink {
             retention,
             space,
             counters,
-            record,
             open: None,
+            last_retention: Instant::now(),
         }
-    }
-
-    /// The file being written, if any.
-    pub fn current(&self) -> Option<&Path> {
-        self.open.as_ref().map(|o| o.path.as_path())
     }
 
     /// After a failure: the file ends at its last whole unit, synced and closed.
@@ -81,7 +78,8 @@ impl FileSink {
     }
 
     /// Syncs what was written if [`SYNC_INTERVAL`] has passed (the task calls it while
-    /// the stream is quiet, as in a grace period), and applies retention.
+    /// the stream is quiet, as in a grace period), and applies retention every
+    /// [`RETENTION_INTERVAL`] (files also age while one file is being written).
     pub fn tick(&mut self) {
         if let Some(o) = self.open.as_mut() {
             if o.last_sync.elapsed() >= SYNC_INTERVAL {
@@ -89,16 +87,19 @@ impl FileSink {
                 o.last_sync = Instant::now();
             }
         }
-        self.enforce_retention();
+        if self.last_retention.elapsed() >= RETENTION_INTERVAL {
+            self.enforce_retention();
+        }
     }
 
     fn closed(&mut self, path: &Path) {
-        self.record.file_closed();
+        self.counters.record.file_closed();
         tracing::info!(file = %path.display(), "recorded file closed");
         self.enforce_retention();
     }
 
-    fn enforce_retention(&self) {
+    fn enforce_retention(&mut self) {
+        self.last_retention = Instant::now();
         let writing = self.open.as_ref().map(|o| o.path.as_path());
         match retention::enforce(&self.dir, &self.retention, SystemTime::now(), writing) {
             Ok(removed) => {
@@ -128,7 +129,10 @@ impl FileSink {
 }
 
 fn is_no_space(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
 }
 
 impl Sink for FileSink {
@@ -141,7 +145,8 @@ impl Sink for FileSink {
         let path = dir.join(files::file_name(SystemTime::now(), seq, self.format));
         let file = files::create_file(&path).map_err(|e| self.io(&path, e))?;
         tracing::info!(file = %path.display(), "recording to a new file");
-        self.record.file_opened();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        self.counters.record.file_opened(name.unwrap_or_default());
         self.open = Some(OpenFile {
             file,
             path,
@@ -168,9 +173,11 @@ impl Sink for FileSink {
         }
         o.len += len;
         self.counters.add_bytes(data.len());
-        self.record.set_file_duration(Duration::from_millis(
-            u64::try_from(media_90k / 90).unwrap_or(0),
-        ));
+        self.counters
+            .record
+            .set_file_duration(Duration::from_millis(
+                u64::try_from(media_90k / 90).unwrap_or(0),
+            ));
         if o.last_sync.elapsed() >= SYNC_INTERVAL {
             if let Err(e) = o.file.sync_data() {
                 let path = o.path.clone();

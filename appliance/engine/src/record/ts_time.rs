@@ -145,23 +145,6 @@ pub(crate) fn pat_pmt_pids(p: &[u8]) -> Vec<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use relevo_media::frame::{AudioConfig, Codec, Frame, VideoConfig};
-    use relevo_media::ts::TsMuxer;
-
-    fn stamps_of(data: &[u8]) -> Vec<u64> {
-        data.chunks(PACKET_SIZE).filter_map(pes_dts).collect()
-    }
-
-    #[test]
-    fn stamps_round_trip_and_shift_wraps() {
-        let mut b = [0x21, 0, 1, 0, 1];
-        for v in [0u64, 1, 90_000, TS_MASK, 0x1_2345_6789 & TS_MASK] {
-            write_stamp(&mut b, v);
-            assert_eq!(read_stamp(&b), v);
-            assert_eq!(b[0] & 0xF1, 0x21, "prefix and marker kept");
-        }
-    }
 
     /// A video packet: adaptation field with a PCR, then a PES header with PTS and DTS.
     fn packet(pcr: u64, pts: u64, dts: u64) -> Vec<u8> {

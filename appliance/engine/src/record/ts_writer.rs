@@ -76,9 +76,11 @@ impl TsWriter {
     }
 
     pub fn push(&mut self, chunk: &TsChunk, sink: &mut dyn Sink) -> Result<(), RecordError> {
+        // A keyframe chunk starts with the video PES, or (remuxed from RTMP) with the
+        // PAT and PMT repeated before it.
         let key_dts = chunk
             .keyframe
-            .then(|| chunk.data.get(..PACKET_SIZE).and_then(pes_dts))
+            .then(|| chunk.data.chunks_exact(PACKET_SIZE).find_map(pes_dts))
             .flatten();
         if self.rebase {
             let Some(raw) = key_dts else {

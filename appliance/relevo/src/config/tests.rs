@@ -307,3 +307,29 @@ fn failed_sign_in_retention_is_read_and_bounded() {
         assert!(e.contains("api.failed_sign_in_retention_days"), "{e}");
     }
 }
+
+#[test]
+fn recording_section_sets_dir_and_floor() {
+    use relevo_engine::record::disk::DiskFloor;
+    if std::env::var_os("RELEVO_STATE_DIR").is_none() {
+        let cfg = check("[database]\nstate_dir = \"/srv/relevo\"\n").expect("valid");
+        let r = &cfg.engine.recording;
+        assert_eq!(r.dir, Path::new("/srv/relevo/recordings"));
+        assert_eq!(r.floor, DiskFloor::default());
+        assert_eq!((r.floor.percent, r.floor.gib), (5, 2));
+    }
+    let cfg = check("[recording]\ndir = \"/mnt/grab\"\nmin_free_percent = 10\nmin_free_gib = 0\n")
+        .expect("valid");
+    let r = &cfg.engine.recording;
+    assert_eq!(r.dir, Path::new("/mnt/grab"));
+    assert_eq!((r.floor.percent, r.floor.gib), (10, 0));
+    for (bad, field) in [
+        ("min_free_percent = 101", "recording.min_free_percent"),
+        ("min_free_gib = 1000001", "recording.min_free_gib"),
+        ("dir = \"\"", "recording.dir"),
+        ("size = 3", "size"),
+    ] {
+        let e = err(&format!("[recording]\n{bad}\n"));
+        assert!(e.contains(field), "{bad}: {e}");
+    }
+}
