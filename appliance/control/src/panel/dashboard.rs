@@ -79,7 +79,7 @@ pub fn output_kind(o: &OutputView, words: &Words) -> (String, String) {
     if let Some(format) = o.doc.record.as_deref() {
         // "Fragmented MP4 · 60 min files": what is written, where a push shows its URL.
         let s = o.doc.segment_s.unwrap_or(3600);
-        let minutes = if s % 60 == 0 {
+        let minutes = if s.is_multiple_of(60) {
             (s / 60).to_string()
         } else {
             format!("{:.1}", s as f64 / 60.0).replace('.', words.get("format.decimal"))

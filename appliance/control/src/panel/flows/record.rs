@@ -9,7 +9,7 @@ use crate::api::error::ApiError;
 /// Seconds as minutes for the form: whole minutes when exact (`60`), else up to two
 /// decimals (`0.17` for 10 s, `1.5` for 90 s) so an API-set value shows and saves back.
 pub fn minutes(segment_s: u64) -> String {
-    if segment_s % 60 == 0 {
+    if segment_s.is_multiple_of(60) {
         return (segment_s / 60).to_string();
     }
     let text = format!("{:.2}", segment_s as f64 / 60.0);
