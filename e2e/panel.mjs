@@ -188,6 +188,37 @@ try {
     assert(play.startsWith("rtmp://127.0.0.1") && play.includes("/live/"), `player URL ${play}`);
   });
 
+  await step("add a recording output with the form; a refused duration is shown on its field", async () => {
+    await admin.goto(`${BASE}${inputPath}/outputs/new`);
+    await admin.selectOption("#preset", "record");
+    assert(await admin.locator("fieldset[data-kind='push_rtmp']").isHidden(), "push fields hide");
+    assert(await admin.locator("fieldset[data-kind='record']").isVisible(), "recording fields show");
+    assert((await admin.inputValue("#segment_min")) === "60", "one file an hour by default");
+    await admin.fill("#name", "grabacion");
+    await admin.selectOption("#record_format", "mp4");
+    await admin.fill("#segment_min", "0.1"); // 6 s: under the 10 s minimum
+    await admin.click("#output-form button[type=submit]");
+    assert(await admin.locator("#segment_min-err").isVisible(), "an error under the duration");
+    assert((await admin.textContent("#segment_min-err")).includes("24 horas"), "says the range");
+    assert((await admin.getAttribute("#segment_min", "aria-invalid")) === "true", "the field is marked invalid");
+    assert((await admin.inputValue("#preset")) === "record", "the form stays a recording");
+    await admin.fill("#segment_min", "30");
+    await admin.fill("#keep_days", "7");
+    await admin.screenshot({ path: join(SHOTS, "output-form-record.png"), fullPage: true });
+    await admin.click("#output-form button[type=submit]");
+    await admin.waitForURL((u) => new URL(u).pathname === inputPath);
+    assert(await admin.locator("h3", { hasText: "grabacion" }).locator("small", { hasText: "Grabación" }).count() === 1,
+      "listed on the input's page as a recording");
+    await admin.goto(`${BASE}/`);
+    const row = flowCard(admin, "estudio-a").locator('tr[data-output="grabacion"]');
+    assert((await row.locator("td").first().textContent()).includes("Grabación"), "the kind on the dashboard");
+    const target = await row.locator("code").textContent();
+    assert(target === "MP4 fragmentado · archivos de 30 min", `format and file duration: ${target}`);
+    await row.locator("a[href$='/edit']").click();
+    assert((await admin.inputValue("#keep_days")) === "7", "the form reads the recording back");
+    assert((await admin.inputValue("#segment_min")) === "30", "with its duration in minutes");
+  });
+
   await step("push a real stream; the dashboard turns live without a reload", async () => {
     await admin.goto(`${BASE}/`);
     await admin.evaluate(() => { window.__sameDocument = true; });
