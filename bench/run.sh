@@ -179,7 +179,7 @@ http = "127.0.0.1:$HTTP_PORT"
 # cap either.
 [rtmp]
 max_unauthenticated_per_address = 1024
-
+${RELEVO_TABLES:-}
 [[input]]
 name = "in"
 key = "in"
@@ -377,6 +377,41 @@ push_case() { # push_case IN OUT N relevo|nginx|ffmpeg
   record "$in-$out-push" "$n" "$server" "" "$CASE_DIR/load.json"
 }
 
+# One recording of an SRT input, to MP4 or MPEG-TS: Relevo with one record output, ffmpeg
+# reading the same SRT stream and writing the same container with -c copy (fragmented MP4,
+# one fragment per keyframe, as Relevo writes it). The load tool counts the bytes written
+# under the directory as one connection's.
+record_case() { # record_case mp4|ts relevo|ffmpeg
+  local fmt=$1 server=$2 url dir loadpid
+  new_case "srt-record-$fmt" 1 "$server"
+  dir=$CASE_DIR/recordings
+  mkdir -p "$dir"
+  chmod 777 "$dir"
+  case "$server" in
+    relevo)
+      RELEVO_TABLES=$(printf '\n[recording]\ndir = "%s"\n' "$dir") \
+        relevo_start "$(output_block rec "  record = \"$fmt\"")"
+      url="srt://127.0.0.1:$SRT_PORT?streamid=publish:in" ;;
+    ffmpeg)
+      local muxer=(-f mpegts)
+      [ "$fmt" = mp4 ] && muxer=(-f mp4 -movflags +frag_keyframe+empty_moov+default_base_moof)
+      ports 1
+      url="srt://127.0.0.1:$PORT?latency=120000"
+      start "$CASE_DIR/ffmpeg.log" "${SERVER[@]}" ffmpeg -hide_banner -loglevel error -nostdin \
+        -i "srt://127.0.0.1:$PORT?mode=listener&latency=120000" -map 0 -c copy "${muxer[@]}" "$dir/out.$fmt"
+      SRV=$PID
+      sleep 0.5 ;;
+  esac
+  echo "$SRV" >"$CASE_DIR/server.pid"
+  start "$CASE_DIR/load.json" "${CLIENT[@]}" "$BENCH" file-growth --dir "$dir" --count 1 \
+    --expect-mbps "$SOURCE_MBPS" "${LOAD[@]}" --pid-file "$CASE_DIR/server.pid"
+  loadpid=$PID
+  publish srt "$url"
+  wait "$loadpid" || true
+  stop "$PUB" "$SRV"
+  record "srt-record-$fmt" 1 "$server" "" "$CASE_DIR/load.json"
+}
+
 # ---------------------------------------------------------------- the run
 STARTED=$(date +%s)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -399,6 +434,8 @@ for io in "srt rtmp" "rtmp srt"; do
   # shellcheck disable=SC2086
   run push_case $io 1 relevo; run push_case $io 1 ffmpeg
 done
+# Recording, one file each way.
+for fmt in mp4 ts; do run record_case "$fmt" relevo; run record_case "$fmt" ffmpeg; done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$(( $(date +%s) - STARTED ))
 

@@ -2,8 +2,10 @@
 //! one process, or a light sink for push outputs; each run waits for its connections, warms
 //! up, measures a steady window and prints one JSON line: per-connection byte counts, their
 //! min/median rate, failed and incomplete connections, and the CPU and memory of the server
-//! process given with `--pid` (from /proc, over the same window).
+//! process given with `--pid` (from /proc, over the same window). A recording counts as one
+//! connection: the bytes written under its directory.
 
+mod files;
 mod measure;
 mod rtmp;
 mod srt;
@@ -59,6 +61,13 @@ enum Cmd {
     RtmpSink {
         #[arg(long)]
         listen: SocketAddr,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The bytes a recorder writes under a directory, as one connection (use --count 1).
+    FileGrowth {
+        #[arg(long)]
+        dir: std::path::PathBuf,
         #[command(flatten)]
         common: Common,
     },
@@ -152,6 +161,7 @@ fn main() -> anyhow::Result<()> {
                 srt::read(target, common.plan("srt-read"), common.ramp()).await
             }
             Cmd::RtmpSink { listen, common } => rtmp::sink(listen, common.plan("rtmp-sink")).await,
+            Cmd::FileGrowth { dir, common } => files::watch(dir, common.plan("file-growth")).await,
             Cmd::SrtSink {
                 listen,
                 latency_ms,
