@@ -170,10 +170,16 @@ pub(crate) fn snapshot(shared: &Shared) -> Snapshot {
     build(&collect(shared), recording_disk(shared))
 }
 
-/// The recordings filesystem's figures.
-fn recording_disk(_shared: &Shared) -> Option<RecordingDisk> {
-    // TEMPORARY (issue #15, rec-disk): read from the recording config once the engine holds it.
-    None
+/// The recordings filesystem's figures; `None` while its folder cannot be read (a disk
+/// not mounted yet). Read fresh, which also refreshes the writers' cached figure.
+fn recording_disk(shared: &Shared) -> Option<RecordingDisk> {
+    let space = &shared.recordings.space;
+    let u = space.refresh().ok()?;
+    Some(RecordingDisk {
+        free_bytes: u.free_bytes,
+        total_bytes: u.total_bytes,
+        floor_bytes: space.floor().floor_bytes(u.total_bytes),
+    })
 }
 
 /// Once a second: samples every byte counter into its rate window, then publishes a new

@@ -159,6 +159,18 @@ impl SpaceCheck {
         result
     }
 
+    /// Reads the figures now (the metrics sampler, once a second) and keeps them for the
+    /// writers' next checks.
+    pub fn refresh(&self) -> io::Result<DiskUsage> {
+        let usage = usage(&self.dir)?;
+        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        *cached = Some(Cached {
+            at: Instant::now(),
+            usage,
+        });
+        Ok(usage)
+    }
+
     /// The last figures read (for the metrics), without calling `statvfs`.
     pub fn last(&self) -> Option<DiskUsage> {
         self.cached
@@ -254,6 +266,21 @@ mod tests {
         // Once the cache is old the disk is read again (files were deleted meanwhile).
         assert_eq!(check.ok_at(t0 + SPACE_CHECK_TTL, 3 * MIB, disk(50)), Ok(()));
         assert_eq!(check.last().map(|u| u.free_bytes), Some(47 * MIB));
+    }
+
+    #[test]
+    fn refresh_reads_the_disk_and_feeds_the_cache() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let check = SpaceCheck::new(dir.path(), DiskFloor::default());
+        assert_eq!(check.last(), None);
+        let u = check.refresh().expect("statvfs");
+        assert_eq!(check.last(), Some(u));
+        assert_eq!(
+            u.total_bytes,
+            usage(dir.path()).expect("statvfs").total_bytes
+        );
+        let gone = SpaceCheck::new(dir.path().join("missing"), DiskFloor::default());
+        assert!(gone.refresh().is_err());
     }
 
     #[test]
