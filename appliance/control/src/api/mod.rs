@@ -8,6 +8,7 @@
 //! - `error`, `json`: JSON errors with stable codes, strict bodies that name the field;
 //! - `session`: sign-in, refresh, logout, first admin, one's own account and 2FA;
 //! - `flows`: inputs and outputs; `events`: status, metrics, WebSocket;
+//! - `recordings`: recorded files (list, download with ranges, delete) and their disk use;
 //! - `admin`: users, API tokens, settings, audit log, configuration export/import.
 
 pub mod admin;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod flows;
 pub mod json;
+pub mod recordings;
 pub mod routes;
 pub mod schemas;
 pub mod session;
@@ -91,6 +93,8 @@ pub struct ApiState {
     pub config: Arc<ApiConfig>,
     /// The WebSockets' shared snapshot feed and per-principal counts.
     pub events: Arc<events::EventHub>,
+    /// The recorded files in the engine's recordings folder.
+    pub recordings: Arc<relevo_engine::record::catalog::Recordings>,
 }
 
 impl ApiState {
@@ -104,6 +108,9 @@ impl ApiState {
             api_limiter: Arc::new(ApiLimiter::new(config.api_rate, config.api_burst)),
             config: Arc::new(config),
             events: Arc::default(),
+            recordings: Arc::new(relevo_engine::record::catalog::Recordings::new(
+                control.engine().recording_root(),
+            )),
             control,
         }
     }
@@ -153,6 +160,12 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/v1/outputs/{id}/start", post(f::switch_output::<true>))
         .route("/api/v1/outputs/{id}/stop", post(f::switch_output::<false>))
+        .route("/api/v1/recordings", get(recordings::usage))
+        .route("/api/v1/recordings/{input}", get(recordings::list))
+        .route(
+            "/api/v1/recordings/{input}/{output}/{file}",
+            get(recordings::download).delete(recordings::delete),
+        )
         .route("/api/v1/audit", get(a::audit_log))
         .route("/api/v1/users", get(a::list_users).post(a::create_user))
         .route(

@@ -75,6 +75,10 @@ pub const ROUTES: &[RouteDoc] = &[
     r("DELETE", "/api/v1/outputs/{id}", Operate, "Delete an output"),
     r("POST", "/api/v1/outputs/{id}/start", Operate, "Enable an output"),
     r("POST", "/api/v1/outputs/{id}/stop", Operate, "Disable an output"),
+    r("GET", "/api/v1/recordings", Read, "Recordings' disk use: used_bytes (every recorded file), free_bytes and total_bytes of their filesystem, floor_bytes (recording stops rather than leave less free)"),
+    r("GET", "/api/v1/recordings/{input}", Read, "An input's recorded files, newest first ({input}: the input's name, percent-encoded, or its folder): output, file, format, start, duration_s, size_bytes, codecs, recording (being written), url"),
+    r("GET", "/api/v1/recordings/{input}/{output}/{file}", Read, "Download a recorded file (Range requests: 206 with Content-Range, 416 past the end; If-Range with the ETag)"),
+    r("DELETE", "/api/v1/recordings/{input}/{output}/{file}", Operate, "Delete a recorded file (audited; 409 while it is being written)"),
     r("GET", "/api/v1/audit", Read, "The audit log, newest first (filters: actor, action, target_kind, since, until; page with before_id, limit)"),
     r("GET", "/api/v1/users", Admin, "Users"),
     r("POST", "/api/v1/users", Admin, "Create a user"),
@@ -115,7 +119,11 @@ pub fn openapi() -> Value {
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "integer"}}))
+            .map(|name| {
+                // Ids are numbers; a recording's input, output and file are names.
+                let kind = if name == "id" { "integer" } else { "string" };
+                json!({"name": name, "in": "path", "required": true, "schema": {"type": kind}})
+            })
             .collect();
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);

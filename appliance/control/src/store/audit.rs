@@ -93,6 +93,32 @@ pub(crate) async fn record(
     Ok(())
 }
 
+/// Records a change made outside the database (a recorded file deleted from disk): the row
+/// is written in a transaction around `change` and committed only when `change` succeeds,
+/// so the log never shows what did not happen. `before` describes what the change removed.
+pub async fn record_outside<T, E>(
+    pool: &PgPool,
+    actor: &Actor,
+    action: &str,
+    kind: &'static str,
+    name: &str,
+    before: Value,
+    change: impl FnOnce() -> Result<T, E>,
+) -> Result<Result<T, E>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let target = Target {
+        kind,
+        id: None,
+        name: Some(name),
+    };
+    record(&mut tx, actor, action, target, Some(before), None).await?;
+    let done = change();
+    if done.is_ok() {
+        tx.commit().await?;
+    }
+    Ok(done)
+}
+
 /// The shortest retention [`delete_failed_sign_ins`] accepts: the trigger of migration 0019
 /// refuses to delete rows younger than this whatever the caller asks.
 pub const MIN_FAILED_SIGN_IN_RETENTION: time::Duration = time::Duration::DAY;
