@@ -165,3 +165,171 @@ fn an_rtmp_publisher_is_recorded_as_mp4_and_ts() {
     assert_recorded("mp4", &mp4[0], secs, 1);
     assert_recorded("ts", &ts[0], secs, 1);
 }
+
+#[test]
+fn a_relevo_killed_during_an_mp4_recording_leaves_a_file_that_plays() {
+    let flows = [
+        input_toml("studio", "studio-key"),
+        record_toml("mp4", "mp4", ""),
+    ];
+    let mut relevo = start("rec-kill", &flows);
+    let publisher = publish(
+        "publisher",
+        30,
+        "mpegts",
+        &relevo.srt_url("studio-key", ""),
+        &relevo.dir.path("publisher.log"),
+    );
+    wait_until("a few fragments", Duration::from_secs(30), || {
+        files(&relevo.dir, "studio", "mp4")
+            .first()
+            .is_some_and(|f| file_len(f) > 400_000)
+    });
+    relevo.proc.child.kill().unwrap();
+    relevo.proc.child.wait().unwrap();
+    drop(publisher);
+    let file = files(&relevo.dir, "studio", "mp4").remove(0);
+    let killed_len = file_len(&file);
+    // As the kill left it: it opens and plays up to its last fragment.
+    let p = probe(&file);
+    assert!(p.frames("h264") >= 2 * u64::from(GOP), "{p:?}");
+    assert!(p.non_monotonic.is_empty(), "{p:?}");
+
+    // A power loss can also tear the last fragment's moof, which ffmpeg cannot open:
+    // the next start cuts it off.
+    let mut torn = std::fs::read(&file).unwrap();
+    let at = torn.windows(4).rposition(|w| w == b"moof").unwrap() - 4;
+    let size = u32::from_be_bytes(torn[at..at + 4].try_into().unwrap()) as usize;
+    let half = torn[at..at + size / 2].to_vec();
+    torn.extend_from_slice(&half);
+    std::fs::write(&file, &torn).unwrap();
+    assert!(
+        !copy_warnings(&file).is_empty(),
+        "a torn moof is not noticed"
+    );
+    relevo.start_again();
+    wait_until("the torn file to be cut", Duration::from_secs(20), || {
+        relevo.log_text().contains("last file of the previous run")
+    });
+    let len = file_len(&file);
+    assert!(len <= killed_len && len > 0, "{len} of {killed_len}");
+    let p = probe(&file);
+    assert!(p.frames("h264") >= 2 * u64::from(GOP), "{p:?}");
+    let warnings = copy_warnings(&file);
+    assert!(warnings.is_empty(), "ffmpeg says:\n{warnings}");
+}
+
+/// A publisher over SRT for `secs` seconds.
+fn srt_publisher(relevo: &Relevo, name: &str, secs: u32) -> Proc {
+    publish(
+        name,
+        secs,
+        "mpegts",
+        &relevo.srt_url("studio-key", ""),
+        &relevo.dir.path(&format!("{name}.log")),
+    )
+}
+
+#[test]
+fn a_blip_inside_the_grace_period_continues_the_file_and_a_later_one_starts_another() {
+    let flows = [
+        "\n[[input]]\nname = \"studio\"\nkey = \"studio-key\"\ngrace_period_s = 4\n".to_owned(),
+        record_toml("mp4", "mp4", ""),
+        record_toml("ts", "ts", ""),
+    ];
+    let relevo = start("rec-grace", &flows);
+    // The first encoder dies without a goodbye; its replacement comes back at once.
+    let mut first = srt_publisher(&relevo, "first", 30);
+    wait_until(
+        "the first encoder's recording",
+        Duration::from_secs(30),
+        || {
+            files(&relevo.dir, "studio", "ts")
+                .first()
+                .is_some_and(|f| file_len(f) > 600_000)
+        },
+    );
+    first.child.kill().unwrap();
+    let _ = first.child.wait();
+    // SRT notices a dead caller only after its idle timeout; a new publisher may replace a
+    // silent one after `STALE_PUBLISHER` (2 s), as a rebooted encoder does.
+    std::thread::sleep(Duration::from_secs(3));
+    let second = srt_publisher(&relevo, "second", 8);
+    relevo.wait_log("publisher back within the grace period", 1);
+    assert!(second.wait(Duration::from_secs(40)).success());
+    // After the grace period the files close; the next publication starts new ones.
+    relevo.wait_log("grace period over", 1);
+    wait_closed(&relevo, 2);
+    let third = srt_publisher(&relevo, "third", 8);
+    assert!(third.wait(Duration::from_secs(40)).success());
+    relevo.wait_log("grace period over", 2);
+    wait_closed(&relevo, 4);
+
+    for output in ["mp4", "ts"] {
+        let f = files(&relevo.dir, "studio", output);
+        assert_eq!(f.len(), 2, "{output}: {f:?}");
+        let p = probe(&f[0]);
+        // Both encoders in one file: the second alone sent 8 s.
+        assert!(p.duration > 10.0, "{output}: {p:?}");
+        assert!(p.frames("h264") > 200, "{output}: {p:?}");
+        assert!(p.non_monotonic.is_empty(), "{output}: {p:?}");
+        // At the splice: a frame's step in MP4, the TS muxer's audio lead in TS.
+        assert!(p.max_gap < 1.5, "{output}: {p:?}");
+        let warnings = copy_warnings(&f[0]);
+        assert!(warnings.is_empty(), "{output}: ffmpeg says:\n{warnings}");
+        assert_recorded(output, &f[1], 8, 1);
+    }
+}
+
+#[test]
+fn files_of_10_s_start_with_a_keyframe_and_add_up_to_the_recording() {
+    let flows = [
+        input_toml("studio", "studio-key"),
+        record_toml("mp4", "mp4", "  segment_s = 10\n"),
+        record_toml("ts", "ts", "  segment_s = 10\n"),
+    ];
+    let relevo = start("rec-segments", &flows);
+    let secs = 25;
+    let publisher = srt_publisher(&relevo, "publisher", secs);
+    assert!(publisher.wait(Duration::from_secs(60)).success());
+    wait_closed(&relevo, 6);
+    for output in ["mp4", "ts"] {
+        let f = files(&relevo.dir, "studio", output);
+        assert_eq!(f.len(), 3, "{output}: {f:?}");
+        let (mut duration, mut frames) = (0.0, 0);
+        for file in &f {
+            assert!(starts_with_keyframe(file), "{}", file.display());
+            let warnings = copy_warnings(file);
+            assert!(warnings.is_empty(), "{}: {warnings}", file.display());
+            let p = probe(file);
+            duration += p.duration;
+            frames += p.frames("h264");
+        }
+        let sent = u64::from(secs * FPS);
+        assert!(
+            frames + u64::from(GOP) >= sent && frames <= sent,
+            "{output}: {frames} frames of {sent}"
+        );
+        let expected = f64::from(secs);
+        assert!(
+            (duration - expected).abs() <= expected * 0.05,
+            "{output}: {duration} s of {secs} s"
+        );
+        // The first two files hold 10 s each (the next keyframe after 10 s).
+        for file in &f[..2] {
+            let d = probe(file).duration;
+            assert!((d - 10.0).abs() < 0.1, "{}: {d} s", file.display());
+        }
+    }
+    // TS keeps the stream's clock: each file begins one frame after the last ended.
+    let ts = files(&relevo.dir, "studio", "ts");
+    for pair in ts.windows(2) {
+        let (_, end) = video_dts_span(&pair[0]);
+        let (start, _) = video_dts_span(&pair[1]);
+        let step = start - end;
+        assert!(
+            (step - 1.0 / f64::from(FPS)).abs() < 0.005,
+            "a gap of {step} s between {pair:?}"
+        );
+    }
+}

@@ -112,6 +112,52 @@ pub(crate) fn shift(p: &mut [u8], offset: i64) {
     }
 }
 
+/// Continuity counters (§2.4.3.3) kept continuous across a publisher change: the new
+/// publisher's packets are numbered after the last written ones of their PID, or a reader
+/// (ffmpeg) takes the splice for lost packets and flags the frames around it corrupt.
+#[derive(Debug)]
+pub(crate) struct Continuity {
+    /// Last counter written per PID; `NONE` when the PID has not been seen.
+    last: Vec<u8>,
+    /// Renumbering since the first publisher change; before it packets pass untouched.
+    renumber: bool,
+}
+
+impl Continuity {
+    const NONE: u8 = 0xFF;
+
+    pub fn new() -> Self {
+        Self {
+            last: vec![Self::NONE; 1 << 13],
+            renumber: false,
+        }
+    }
+
+    /// From now on every packet continues its PID's count.
+    pub fn renumber(&mut self) {
+        self.renumber = true;
+    }
+
+    /// Notes (and after a publisher change, rewrites) the counter of one packet.
+    pub fn apply(&mut self, p: &mut [u8]) {
+        let Some(id) = pid(p) else { return };
+        let Some(last) = self.last.get_mut(usize::from(id)) else {
+            return;
+        };
+        // A packet without payload does not advance the counter (§2.4.3.3).
+        let has_payload = p[3] & 0x10 != 0;
+        if self.renumber && *last != Self::NONE {
+            let cc = if has_payload {
+                (*last + 1) & 0x0F
+            } else {
+                *last
+            };
+            p[3] = (p[3] & 0xF0) | cc;
+        }
+        *last = p[3] & 0x0F;
+    }
+}
+
 /// The PMT PIDs named by a PAT section that starts in this packet (program 0, the NIT,
 /// left out). Only single-packet PATs are read: a PAT of up to 42 programs fits one.
 pub(crate) fn pat_pmt_pids(p: &[u8]) -> Vec<u16> {
@@ -179,6 +225,23 @@ mod tests {
         // Backwards across zero wraps modulo 2^33.
         shift(&mut p, -100_000);
         assert_eq!(p, packet(TS_MASK - 8_999, TS_MASK - 999, TS_MASK - 3_999));
+    }
+
+    #[test]
+    fn counters_continue_across_a_renumbering() {
+        let mut c = Continuity::new();
+        let mut cc_of = |cc: u8, payload: bool| {
+            let mut p = packet(0, 0, 0);
+            p[3] = if payload { 0x30 } else { 0x20 } | cc;
+            c.apply(&mut p);
+            p[3] & 0x0F
+        };
+        assert_eq!(cc_of(14, true), 14, "untouched before");
+        assert_eq!(cc_of(15, true), 15);
+        c.renumber();
+        assert_eq!(cc_of(3, true), 0, "continues after 15");
+        assert_eq!(cc_of(4, false), 0, "no payload, no step");
+        assert_eq!(cc_of(5, true), 1);
     }
 
     #[test]

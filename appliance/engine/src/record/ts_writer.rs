@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use relevo_media::timestamp::Unwrapper33;
 use relevo_media::ts::PACKET_SIZE;
 
-use super::ts_time::{pat_pmt_pids, pes_dts, pid, shift};
+use super::ts_time::{pat_pmt_pids, pes_dts, pid, shift, Continuity};
 use super::{RecordError, Sink, REBASE_STEP_90K};
 use crate::unit::TsChunk;
 
@@ -45,6 +45,7 @@ pub(crate) struct TsWriter {
     offset: i64,
     /// Waiting for the returning publisher's first keyframe to choose `offset`.
     rebase: bool,
+    continuity: Continuity,
 }
 
 impl TsWriter {
@@ -59,6 +60,7 @@ impl TsWriter {
             block: Vec::new(),
             offset: 0,
             rebase: false,
+            continuity: Continuity::new(),
         }
     }
 
@@ -89,6 +91,7 @@ impl TsWriter {
                 return Ok(());
             };
             self.rebase = false;
+            self.continuity.renumber();
             if let Some(last) = self.last {
                 self.offset = last + REBASE_STEP_90K + RESUME_LEAD_90K - raw as i64;
                 // The unwrapper follows the shifted clock, which continues the old one.
@@ -97,10 +100,11 @@ impl TsWriter {
             }
         }
         let mut data = chunk.data.to_vec();
-        if self.offset != 0 {
-            for p in data.chunks_exact_mut(PACKET_SIZE) {
+        for p in data.chunks_exact_mut(PACKET_SIZE) {
+            if self.offset != 0 {
                 shift(p, self.offset);
             }
+            self.continuity.apply(p);
         }
         if let Some(raw) = key_dts {
             let dts = self
