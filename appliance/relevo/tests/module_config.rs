@@ -1,6 +1,7 @@
 //! The configuration file as the NixOS module writes it (`modules/relevo.nix`:
 //! `pkgs.formats.toml` renders `services.relevo.settings` with sorted keys, `[[input]]` and
-//! `[[input.output]]` tables, the module's `grace` copied into each input; the database comes
+//! `[[input.output]]` tables, the module's `grace` copied into each input, `[recording]` from
+//! its recording options; the database comes
 //! from `RELEVO_DATABASE_URL`, not the file). The VM test `streams` runs the same flows
 //! between VMs; this runs them on the host: the build-time `relevo config check` passes, the
 //! flows start, show in the API as managed by the file, and carry real streams.
@@ -56,7 +57,12 @@ fn the_modules_file_runs_the_vm_tests_flows() {
 
     // The module's build step: `relevo config check` on the generated file.
     let file = dir.path("generated.toml");
-    std::fs::write(&file, format!("[listen]\nsrt = \"127.0.0.1:8890\"\nrtmp = \"127.0.0.1:1935\"\nhttp = \"127.0.0.1:8080\"\n{flows}")).unwrap();
+    // `[recording]` as the module renders its recording options (defaults; keys sorted).
+    let recording = format!(
+        "[recording]\ndir = \"{}\"\nmin_free_gib = 2\nmin_free_percent = 5\n",
+        dir.path("recordings").display()
+    );
+    std::fs::write(&file, format!("[listen]\nsrt = \"127.0.0.1:8890\"\nrtmp = \"127.0.0.1:1935\"\nhttp = \"127.0.0.1:8080\"\n{recording}{flows}")).unwrap();
     let check = Command::new(env!("CARGO_BIN_EXE_relevo"))
         .args(["config", "check"])
         .arg(&file)
