@@ -203,6 +203,22 @@ fn a_full_disk_stops_only_the_recording_and_it_resumes_when_files_are_deleted() 
         Some((DISK_BYTES * FLOOR_PERCENT / 100).to_string().as_str())
     );
     assert!(relevo.log_text().contains("disk full: "));
+    let rl = "input=\"studio\",output=\"archive\"";
+    let files_metric = metric(&relevo, &format!("relevo_record_files_total{{{rl}}}"));
+    assert!(
+        files_metric.is_some_and(|n| n.parse::<u64>().unwrap() >= 1),
+        "relevo_record_files_total"
+    );
+    let written = metric(
+        &relevo,
+        &format!("relevo_record_bytes_written_total{{{rl}}}"),
+    );
+    assert!(
+        written.is_some_and(|n| n.parse::<u64>().unwrap() > 0),
+        "relevo_record_bytes_written_total"
+    );
+    let api_disk = relevo.status()["recording_disk"].clone();
+    assert_eq!(api_disk["total_bytes"], DISK_BYTES, "{api_disk}");
 
     // Nothing else touched: the floor is left free, nothing outside the output's folder
     // was written, the input and its pull output go on.
