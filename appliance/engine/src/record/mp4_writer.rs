@@ -190,7 +190,7 @@ impl Mp4Writer {
             _ => 0,
         };
         let waited = span >= START_WAIT_90K || self.pending.len() >= MAX_PENDING_FRAMES;
-        if !(video_ready && audio_ready) && !waited {
+        if !(waited || video_ready && audio_ready) {
             return Ok(());
         }
         let video = self.video.clone().filter(|_| self.has_video_key());

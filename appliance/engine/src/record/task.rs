@@ -164,7 +164,7 @@ async fn apply_retention(dir: &Path, spec: &RecordSpec) {
 /// One format's writer.
 #[derive(Debug)]
 enum Writer {
-    Mp4(Mp4Writer),
+    Mp4(Box<Mp4Writer>),
     Ts(TsWriter),
 }
 
@@ -172,7 +172,7 @@ impl Writer {
     fn new(format: RecordFormat, segment: Duration) -> Self {
         let segment_90k = i64::try_from(segment.as_millis() * 90).unwrap_or(i64::MAX);
         match format {
-            RecordFormat::Mp4 => Self::Mp4(Mp4Writer::new(segment_90k)),
+            RecordFormat::Mp4 => Self::Mp4(Box::new(Mp4Writer::new(segment_90k))),
             RecordFormat::Ts => Self::Ts(TsWriter::new(segment_90k)),
         }
     }

@@ -185,10 +185,8 @@ impl TsWriter {
             if starts {
                 kept.clear();
             }
-            if !kept.is_empty() || starts {
-                if kept.len() < MAX_PSI_PACKETS * PACKET_SIZE {
-                    kept.extend_from_slice(p);
-                }
+            if (!kept.is_empty() || starts) && kept.len() < MAX_PSI_PACKETS * PACKET_SIZE {
+                kept.extend_from_slice(p);
             }
         }
     }
