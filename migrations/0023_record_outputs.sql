@@ -16,8 +16,9 @@ ALTER TABLE outputs
         CHECK (record_format IN ('mp4', 'ts')),
     ADD COLUMN segment_s integer CONSTRAINT outputs_segment_s_check
         CHECK (segment_s BETWEEN 10 AND 86400),
-    ADD COLUMN keep_days integer CONSTRAINT outputs_keep_days_check CHECK (keep_days >= 1),
-    ADD COLUMN keep_gib integer CONSTRAINT outputs_keep_gib_check CHECK (keep_gib >= 1);
+    -- bigint: the spec's limits are u32, which integer would not hold whole.
+    ADD COLUMN keep_days bigint CONSTRAINT outputs_keep_days_check CHECK (keep_days >= 1),
+    ADD COLUMN keep_gib bigint CONSTRAINT outputs_keep_gib_check CHECK (keep_gib >= 1);
 
 ALTER TABLE outputs DROP CONSTRAINT outputs_kind_shape;
 

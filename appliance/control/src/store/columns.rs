@@ -83,21 +83,18 @@ impl SrtCols {
 pub(crate) struct RecordCols {
     pub record_format: Option<String>,
     pub segment_s: Option<i32>,
-    pub keep_days: Option<i32>,
-    pub keep_gib: Option<i32>,
+    pub keep_days: Option<i64>,
+    pub keep_gib: Option<i64>,
 }
 
 impl RecordCols {
     fn of(r: &RecordSpec) -> Self {
-        // Segments are at most 86 400 s and limits come from u32 documents: a value past
-        // i32 is clamped, and the CHECK or the read-back refuses nothing an operator can
-        // reasonably mean (2^31 days or GiB).
-        let int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
         Self {
             record_format: Some(r.format.as_str().to_owned()),
+            // At most 86 400 (SegmentDuration::MAX_S).
             segment_s: Some(r.segment.duration().as_secs() as i32),
-            keep_days: r.retention.max_days.map(int),
-            keep_gib: r.retention.max_gib.map(int),
+            keep_days: r.retention.max_days.map(i64::from),
+            keep_gib: r.retention.max_gib.map(i64::from),
         }
     }
 
@@ -108,8 +105,9 @@ impl RecordCols {
         let segment =
             SegmentDuration::from_secs(self.segment_s.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
                 .map_err(|e| ("segment_s", e))?;
-        // A negative limit reads as 0, which `Retention` refuses.
-        let limit = |v: Option<i32>| v.map(|v| u32::try_from(v).unwrap_or(0));
+        // A limit outside u32 (negative, or written by hand past it) reads as 0, which
+        // `Retention` refuses.
+        let limit = |v: Option<i64>| v.map(|v| u32::try_from(v).unwrap_or(0));
         let (days, gib) = (limit(self.keep_days), limit(self.keep_gib));
         Retention::new(days, None).map_err(|e| ("keep_days", e))?;
         let retention = Retention::new(days, gib).map_err(|e| ("keep_gib", e))?;
@@ -401,8 +399,8 @@ pub(crate) struct OutputRow {
     pub latency_ms: Option<i32>,
     pub record_format: Option<String>,
     pub segment_s: Option<i32>,
-    pub keep_days: Option<i32>,
-    pub keep_gib: Option<i32>,
+    pub keep_days: Option<i64>,
+    pub keep_gib: Option<i64>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

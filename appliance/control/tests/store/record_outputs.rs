@@ -34,7 +34,11 @@ async fn record_outputs_round_trip_and_are_audited() {
         "Archivo",
         record(RecordFormat::Mp4, 3600, Some(30), Some(500)),
     );
-    let plain = output("Copia TS", record(RecordFormat::Ts, 10, None, None));
+    // The limits are u32 in the spec: the largest is kept whole.
+    let plain = output(
+        "Copia TS",
+        record(RecordFormat::Ts, 10, Some(u32::MAX), None),
+    );
     let players = pull_rtmp_output("Players", "play-a");
     let archive_row = outputs::create(&db.pool, &actor(), a.id, &archive)
         .await
@@ -175,6 +179,7 @@ async fn a_bad_record_column_is_named() {
         ("segment_s = 5", "segment_s"),
         ("keep_days = 0", "keep_days"),
         ("keep_days = -3", "keep_days"),
+        ("keep_gib = 4294967296", "keep_gib"),
         ("keep_gib = 0", "keep_gib"),
     ] {
         sqlx::query(
