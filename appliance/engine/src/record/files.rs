@@ -29,7 +29,10 @@ const SEQ_DIGITS: usize = 4;
 /// A name of only `[A-Za-z0-9._-]` that does not start with `.` is used as it is. Any other
 /// name has each other character (and a leading `.`) replaced by `_`, followed by `-` and 8
 /// hex digits of a hash of the whole name, so `a b` and `a/b` get different folders and
-/// `..`, `.` or `/` can never be a path component. The result is never empty.
+/// `..`, `.` or `/` can never be a path component. The result is never empty, and at most
+/// 109 bytes ([`Name::MAX_LEN`] characters, `-` and the hash), within any filesystem's 255.
+/// Two names could only meet if one were typed as the other's sanitised form plus its
+/// 32-bit hash: a deliberate act, not an accident.
 pub fn dir_name(name: &Name) -> String {
     let s = name.as_str();
     if is_plain(s) {
