@@ -333,3 +333,68 @@ fn files_of_10_s_start_with_a_keyframe_and_add_up_to_the_recording() {
         );
     }
 }
+
+#[test]
+fn h265_is_recorded_and_a_new_resolution_after_a_blip_starts_a_new_mp4_file() {
+    let flows = [
+        "\n[[input]]\nname = \"studio\"\nkey = \"studio-key\"\ngrace_period_s = 5\n".to_owned(),
+        record_toml("mp4", "mp4", ""),
+        record_toml("ts", "ts", ""),
+    ];
+    let relevo = start("rec-hevc", &flows);
+    let secs = 8;
+    let url = relevo.srt_url("studio-key", "");
+    let first = publish_with(
+        "first",
+        &source_args_of("hevc", 1, secs),
+        "mpegts",
+        &url,
+        &relevo.dir.path("first.log"),
+    );
+    assert!(first.wait(Duration::from_secs(40)).success());
+    // The encoder comes back at once with another picture size: new parameter sets.
+    let larger: Vec<String> = source_args_of("hevc", 1, secs)
+        .into_iter()
+        .map(|a| a.replace("size=320x240", "size=480x272"))
+        .collect();
+    let second = publish_with(
+        "second",
+        &larger,
+        "mpegts",
+        &url,
+        &relevo.dir.path("second.log"),
+    );
+    relevo.wait_log("publisher back within the grace period", 1);
+    assert!(second.wait(Duration::from_secs(40)).success());
+    relevo.wait_log("grace period over", 1);
+    wait_closed(&relevo, 3);
+
+    // An init segment describes one set of parameter sets: one MP4 file per size.
+    let mp4 = files(&relevo.dir, "studio", "mp4");
+    assert_eq!(mp4.len(), 2, "{mp4:?}");
+    for f in &mp4 {
+        let p = probe(f);
+        assert_eq!((p.count("hevc"), p.count("aac")), (1, 1), "{p:?}");
+        // Within one GOP of what each encoder sent: an x265 publisher's last half second
+        // may not reach the input (the TS recording lacks it too).
+        let d = f64::from(secs);
+        let gop = f64::from(GOP) / f64::from(FPS);
+        assert!(
+            p.duration >= d - gop && p.duration <= d * 1.05,
+            "{}: {p:?}",
+            f.display()
+        );
+        assert!(starts_with_keyframe(f));
+        let warnings = copy_warnings(f);
+        assert!(warnings.is_empty(), "{}: {warnings}", f.display());
+    }
+    // TS carries the change in-band: one file through the blip.
+    let ts = files(&relevo.dir, "studio", "ts");
+    assert_eq!(ts.len(), 1, "{ts:?}");
+    let p = probe(&ts[0]);
+    assert!(
+        p.frames("hevc") > u64::from(2 * secs * FPS - 2 * GOP),
+        "{p:?}"
+    );
+    assert!(p.non_monotonic.is_empty(), "{p:?}");
+}
