@@ -229,6 +229,14 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_name_fits_a_file_name() {
+        let longest = "é".repeat(Name::MAX_LEN);
+        assert_eq!(dir_name(&name(&longest)).len(), Name::MAX_LEN + 9);
+        let plain = "a".repeat(Name::MAX_LEN);
+        assert_eq!(dir_name(&name(&plain)), plain);
+    }
+
+    #[test]
     fn dangerous_names_never_escape_the_folder() {
         for s in [".", "..", "../x", "/", "a/../../b", ".hidden", " ", "\u{0}"] {
             let Ok(n) = Name::new(s) else { continue };
