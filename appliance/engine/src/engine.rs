@@ -139,13 +139,10 @@ impl Engine {
         let dir = config.recording.dir.clone();
         crate::record::files::create_dir(&dir)
             .map_err(|source| StartError::RecordingDir { dir, source })?;
-        let recordings = Arc::new(Recordings {
-            root: config.recording.dir.clone(),
-            space: Arc::new(SpaceCheck::new(
-                config.recording.dir.clone(),
-                config.recording.floor,
-            )),
-        });
+        let recordings = Arc::new(Recordings::new(
+            config.recording.dir.clone(),
+            SpaceCheck::new(config.recording.dir.clone(), config.recording.floor),
+        ));
         let shared = Arc::new(Shared {
             registry: RwLock::new(Registry::default()),
             cancel: CancellationToken::new(),

@@ -398,3 +398,80 @@ fn h265_is_recorded_and_a_new_resolution_after_a_blip_starts_a_new_mp4_file() {
     );
     assert!(p.non_monotonic.is_empty(), "{p:?}");
 }
+
+#[test]
+fn a_changed_record_output_closes_its_file_and_starts_another_that_plays() {
+    let flows = [
+        input_toml("studio", "studio-key"),
+        record_toml("mp4", "mp4", ""),
+    ];
+    let relevo = start("rec-change", &flows);
+    let publisher = srt_publisher(&relevo, "publisher", 16);
+    wait_until("the first file", Duration::from_secs(30), || {
+        files(&relevo.dir, "studio", "mp4")
+            .first()
+            .is_some_and(|f| file_len(f) > 300_000)
+    });
+    // A new segment duration restarts the output (SIGHUP re-reads the file).
+    let config = relevo.dir.path("relevo.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}  segment_s = 600\n")).unwrap();
+    let st = Command::new("kill")
+        .args(["-HUP", &relevo.proc.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_until("a second file", Duration::from_secs(20), || {
+        files(&relevo.dir, "studio", "mp4").len() == 2
+    });
+    assert!(publisher.wait(Duration::from_secs(40)).success());
+    wait_closed(&relevo, 2);
+    let f = files(&relevo.dir, "studio", "mp4");
+    assert_eq!(f.len(), 2, "{f:?}");
+    let mut frames = 0;
+    for file in &f {
+        let p = probe(file);
+        frames += p.frames("h264");
+        assert!(starts_with_keyframe(file), "{}", file.display());
+        let warnings = copy_warnings(file);
+        assert!(warnings.is_empty(), "{}: {warnings}", file.display());
+    }
+    // The new output starts at the keyframe the old one's file may already hold.
+    assert!(
+        frames + u64::from(GOP) >= u64::from(16 * FPS),
+        "{frames} frames"
+    );
+}
+
+#[test]
+fn a_recordings_dir_that_cannot_be_made_stops_the_start_with_a_clear_error() {
+    let dir = TempDir::new("rec-baddir");
+    std::fs::write(dir.path("file"), b"not a folder").unwrap();
+    let config = dir.path("relevo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[listen]\nsrt = \"127.0.0.1:{}\"\nrtmp = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:{}\"\n\
+             [database]\nstate_dir = \"{}\"\n[recording]\ndir = \"{}\"\n",
+            free_udp_port(),
+            free_tcp_port(),
+            free_tcp_port(),
+            dir.path("state").display(),
+            dir.path("file").join("rec").display(),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_relevo"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("JOURNAL_STREAM")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot create the recordings directory")
+            && stderr.contains(&dir.path("file").join("rec").display().to_string()),
+        "{stderr}"
+    );
+}

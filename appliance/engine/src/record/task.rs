@@ -13,8 +13,9 @@
 //! knows the timeline may have changed. After the grace period the queue closes, the file
 //! is closed, and the next publication starts a new one.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::runtime::Handle;
@@ -46,6 +47,26 @@ const IDLE_RETENTION: Duration = Duration::from_secs(60);
 pub(crate) struct Recordings {
     pub root: PathBuf,
     pub space: Arc<SpaceCheck>,
+    /// Output folders whose last file was checked since the engine started. Only a previous
+    /// run can have left a torn file; an output restarted by a change of its spec must not
+    /// cut the file its predecessor may still be closing.
+    pub recovered: Mutex<HashSet<PathBuf>>,
+}
+
+impl Recordings {
+    pub fn new(root: PathBuf, space: SpaceCheck) -> Self {
+        Self {
+            root,
+            space: Arc::new(space),
+            recovered: Mutex::default(),
+        }
+    }
+
+    /// True the first time `dir` is asked about.
+    fn first_look(&self, dir: &Path) -> bool {
+        let mut seen = self.recovered.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(dir.to_owned())
+    }
 }
 
 /// One record output, as the engine starts it.
@@ -66,7 +87,12 @@ pub(crate) async fn run_record(
     let dir = files::output_dir(&recordings.root, &out.input, &out.output);
     let counters = out.counters.clone();
     let d = dir.clone();
-    match tokio::task::spawn_blocking(move || recover::recover_last(&d)).await {
+    let first = recordings.first_look(&dir);
+    let recovered = tokio::task::spawn_blocking(move || match first {
+        true => recover::recover_last(&d),
+        false => Ok(recover::Recovered::Whole),
+    });
+    match recovered.await {
         Ok(Ok(recover::Recovered::Whole)) => {}
         Ok(Ok(r)) => {
             tracing::warn!(input = %out.input, output = %out.output, "last file of the previous run: {r:?}")
