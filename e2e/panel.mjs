@@ -266,6 +266,51 @@ try {
       null, { timeout: LIVE_WAIT });
   });
 
+  await step("recordings page: the file being recorded, its download, deleting it once stopped", async () => {
+    await admin.goto(`${BASE}/`);
+    assert(await admin.locator("#recordings-disk a[href='/recordings']").isVisible(), "the dashboard shows the recordings' disk");
+    await admin.goto(`${BASE}${inputPath}`);
+    await admin.click(`a[href='/recordings?input=estudio-a']`);
+    await admin.waitForURL(/\/recordings\?input=estudio-a/);
+    const rows = admin.locator("#input-estudio-a table.recordings tbody tr");
+    for (let i = 0; i < 30 && (await rows.count()) === 0; i++) {
+      await admin.waitForTimeout(1_000);
+      await admin.reload();
+    }
+    assert(await rows.count() >= 1, "the recording's file is listed");
+    const row = rows.first();
+    const name = await row.locator("a[download]").getAttribute("download");
+    assert(/^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ_\d{4,}\.mp4$/.test(name), `a recorder's file name: ${name}`);
+    assert(await row.locator(".badge", { hasText: "Grabando" }).isVisible(), "marked as being recorded");
+    assert(await row.locator("button.danger").count() === 0, "no delete while it is written");
+    assert((await row.locator("td").nth(5).textContent()).includes("h264"), "its codecs");
+    assert(await admin.locator("#recordings-disk [data-f=free]").isVisible(), "free space on the page");
+    await admin.screenshot({ path: join(SHOTS, "recordings.png"), fullPage: true });
+    // The download link works with the session cookie: its first bytes are an MP4 header.
+    const href = await row.locator("a[download]").getAttribute("href");
+    const res = await admin.request.get(`${BASE}${href}`, { headers: { Range: "bytes=0-7" } });
+    assert(res.status() === 206, `a range of the file (${res.status()})`);
+    const head = await res.body();
+    assert(head.length === 8 && head.subarray(4, 8).toString() === "ftyp", `an MP4 file: ${head.toString("hex")}`);
+    assert((res.headers()["content-disposition"] || "").includes(name), "offered as a download with its name");
+    // Stopping the recording closes the file; then it can be deleted, after a confirmation.
+    await admin.goto(`${BASE}/`);
+    await flowCard(admin, "estudio-a").locator('tr[data-output="grabacion"] button[data-action=stop]').click();
+    await admin.waitForURL((u) => new URL(u).pathname === "/");
+    await admin.goto(`${BASE}/recordings?input=estudio-a`);
+    const stopped = admin.locator("#input-estudio-a tbody tr", { hasText: name });
+    for (let i = 0; i < 10 && (await stopped.locator(".badge").count()) > 0; i++) {
+      await admin.waitForTimeout(500);
+      await admin.reload();
+    }
+    admin.once("dialog", (d) => d.accept());
+    await stopped.locator("button.danger").click();
+    await admin.waitForURL(/ok=deleted/);
+    assert(await admin.locator("tbody tr", { hasText: name }).count() === 0, "the file is gone");
+    const gone = await admin.request.get(`${BASE}${href}`);
+    assert(gone.status() === 404, `the download is gone too (${gone.status()})`);
+  });
+
   await step("the dashboard on a phone-sized screen", async () => {
     const phone = await newPage({ width: 390, height: 844 });
     await phone.context().addCookies(await admin.context().cookies());

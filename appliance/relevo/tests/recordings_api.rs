@@ -388,3 +388,66 @@ fn names_that_leave_the_folder_reach_nothing() {
     let (_, audit) = relevo.api("GET", "/api/v1/audit?action=recording.delete", None);
     assert_eq!(audit["entries"], Value::Array(vec![]), "{audit}");
 }
+
+/// A real recording (ffmpeg over RTMP into a `record = "mp4"` output): listed while it is
+/// written (`recording: true`, and a DELETE is refused with 409), then, once the publisher
+/// has gone, with the duration published, served whole and deleted.
+#[test]
+fn a_real_recording_is_listed_while_written_then_served_and_deleted() {
+    let dir = TempDir::new("rec-live");
+    let recordings = dir.path("rec");
+    let extra = format!(
+        "[recording]\ndir = \"{}\"\nmin_free_percent = 0\nmin_free_gib = 0\n",
+        recordings.display()
+    );
+    let flows = format!(
+        "{}\n  [[input.output]]\n  name = \"grabacion\"\n  record = \"mp4\"\n",
+        input_toml("estudio-a", "estudio-a-key")
+    );
+    let relevo = Relevo::start_in(dir, &extra, &flows);
+    let secs = 6;
+    let log = relevo.dir.path("ffmpeg.log");
+    let publisher = publish(
+        "ffmpeg",
+        secs,
+        "flv",
+        &relevo.rtmp_url("estudio-a-key"),
+        &log,
+    );
+    let list = || relevo.api("GET", "/api/v1/recordings/estudio-a", None).1;
+    wait_until(
+        "the file being written is listed",
+        Duration::from_secs(20),
+        || list()["files"][0]["recording"] == true,
+    );
+    let url = list()["files"][0]["url"].as_str().unwrap().to_owned();
+    let (st, text) = relevo.api("DELETE", &url, None);
+    assert_eq!(st, 409, "{text}");
+    assert_eq!(text["error"]["code"], "recording_in_progress");
+
+    publisher.wait(Duration::from_secs(30));
+    wait_until("the file is closed", Duration::from_secs(20), || {
+        list()["files"][0]["recording"] == false
+    });
+    let files = list();
+    let files = files["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let f = &files[0];
+    let d = f["duration_s"].as_f64().unwrap();
+    // Within 5 % of the time published, as the recorder's own tests ask of ffprobe.
+    assert!(
+        (d - f64::from(secs)).abs() <= 0.05 * f64::from(secs),
+        "duration {d}"
+    );
+    assert_eq!(f["codecs"], json!(["h264", "aac"]));
+    let path = recordings
+        .join("estudio-a")
+        .join("grabacion")
+        .join(f["file"].as_str().unwrap());
+    let (st, _, body) = get_raw(relevo.http, &url, Some(relevo.token()), &[]);
+    assert_eq!(st, 200);
+    assert_eq!(body, std::fs::read(&path).unwrap());
+    let (st, text) = relevo.api("DELETE", &url, None);
+    assert_eq!(st, 204, "{text}");
+    assert!(!path.exists());
+}

@@ -10,6 +10,7 @@ use relevo_engine::metrics::{InputSnapshot, OutputSnapshot, Snapshot};
 use relevo_engine::rtmp::RtmpUrl;
 
 use super::i18n::Words;
+use super::recordings::DiskLine;
 use super::web::{render, Notice, Page, PanelResult, Session};
 use crate::api::auth::{Can, READ};
 use crate::api::flows::{list_inputs, InputView, OutputView};
@@ -33,6 +34,19 @@ pub struct FlowCard {
 impl FlowCard {
     pub fn from_config(&self) -> bool {
         self.id.is_none()
+    }
+
+    /// This input's recordings page (its folder name needs no escaping in a URL).
+    pub fn recordings_href(&self) -> String {
+        relevo_engine::spec::Name::new(self.name.as_str()).map_or_else(
+            |_| "/recordings".to_owned(),
+            |n| {
+                format!(
+                    "/recordings?input={}",
+                    relevo_engine::record::files::dir_name(&n)
+                )
+            },
+        )
     }
 }
 
@@ -173,6 +187,8 @@ struct DashboardPage {
     page: Page,
     flows: Vec<FlowCard>,
     words_json: String,
+    /// Recordings' disk use and free space (`None` if the filesystem cannot be read).
+    disk: Option<DiskLine>,
 }
 
 pub async fn page(
@@ -192,9 +208,14 @@ pub async fn page(
         .map(|v| card(v, &snap, page.words))
         .collect();
     let words_json = script_words(page.words);
+    let disk = crate::api::recordings::disk_usage(&s)
+        .await
+        .ok()
+        .map(|u| DiskLine::new(&u, page.words));
     Ok(render(&DashboardPage {
         page,
         flows,
         words_json,
+        disk,
     }))
 }

@@ -10,6 +10,7 @@
 //! - `sign_in`: sign-in with 2FA, sign-out, the first admin's page;
 //! - `dashboard`: every flow live (the browser follows `/api/v1/events` with its cookie);
 //! - `flows`: input and output forms, connection details, presets;
+//! - `recordings`: recorded files (download, delete) and their disk use;
 //! - `account`: one's password and 2FA; `admin/`: users, API tokens, audit log, settings;
 //! - `assets`: the stylesheet and script, served by Relevo (no CDN: the appliance may be
 //!   offline).
@@ -22,6 +23,7 @@ pub mod flows;
 pub mod form_errors;
 pub mod i18n;
 pub mod local_path;
+pub mod recordings;
 pub mod sign_in;
 pub mod web;
 
@@ -64,6 +66,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/outputs/{id}/start", post(flows::switch_output::<true>))
         .route("/outputs/{id}/stop", post(flows::switch_output::<false>))
         .route("/outputs/{id}/new-key", post(flows::new_output_key))
+        .route("/recordings", get(recordings::page))
+        .route(
+            "/recordings/{input}/{output}/{file}/delete",
+            post(recordings::delete),
+        )
         .route("/account", get(account::page))
         .route("/account/password", post(account::change_password))
         .route("/account/totp/begin", post(account::totp_begin))

@@ -11,6 +11,7 @@ const KINDS: &[(&str, &str)] = &[
     ("api_token", "audit.kind_api_token"),
     ("settings", "audit.kind_settings"),
     ("config", "audit.kind_config"),
+    ("recording", "audit.kind_recording"),
 ];
 
 /// The filter form (a GET form: the filters are in the page's address, to share or
