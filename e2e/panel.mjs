@@ -299,7 +299,7 @@ try {
     await admin.waitForURL((u) => new URL(u).pathname === "/");
     await admin.goto(`${BASE}/recordings?input=estudio-a`);
     const stopped = admin.locator("#input-estudio-a tbody tr", { hasText: name });
-    for (let i = 0; i < 10 && (await stopped.locator(".badge").count()) > 0; i++) {
+    for (let i = 0; i < 30 && (await stopped.locator(".badge").count()) > 0; i++) {
       await admin.waitForTimeout(500);
       await admin.reload();
     }
