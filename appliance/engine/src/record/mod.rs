@@ -25,6 +25,8 @@ mod sink;
 pub(crate) mod task;
 mod ts_time;
 mod ts_writer;
+#[cfg(test)]
+mod writer_tests;
 
 use disk::{DiskFloor, DiskFull};
 

@@ -80,11 +80,24 @@ impl Mp4Writer {
         }
     }
 
-    /// The stream continues from another publisher (or after a loss): a new demuxer, and the
-    /// next frames follow the last written ones.
-    pub fn resume(&mut self) {
+    /// The stream continues from another publisher (or after a loss): what the old
+    /// demuxer holds is written, then a new demuxer, and the next frames follow the last
+    /// written ones.
+    pub fn resume(&mut self, sink: &mut dyn Sink) -> Result<(), RecordError> {
+        let flushed = self.flush_demuxer(sink);
         self.demux = TsDemuxer::new();
         self.rebase = true;
+        flushed
+    }
+
+    /// The last PES of each stream, which the demuxer emits only when the next one starts.
+    fn flush_demuxer(&mut self, sink: &mut dyn Sink) -> Result<(), RecordError> {
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        self.demux.flush(&mut events);
+        let result = events.drain(..).try_for_each(|ev| self.event(ev, sink));
+        self.events = events;
+        result
     }
 
     /// Takes whole TS packets in the order the hub sent them.
@@ -100,8 +113,10 @@ impl Mp4Writer {
 
     /// The stream ended: everything held goes out and the file is closed.
     pub fn finish(&mut self, sink: &mut dyn Sink) -> Result<(), RecordError> {
+        let flushed = self.flush_demuxer(sink);
         self.pending.clear();
-        self.close_file(sink)
+        let closed = self.close_file(sink);
+        flushed.and(closed)
     }
 
     fn event(&mut self, ev: DemuxEvent, sink: &mut dyn Sink) -> Result<(), RecordError> {

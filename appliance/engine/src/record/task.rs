@@ -203,10 +203,13 @@ impl Writer {
         }
     }
 
-    fn resume(&mut self) {
+    fn resume(&mut self, sink: &mut dyn Sink) -> Result<(), RecordError> {
         match self {
-            Self::Mp4(w) => w.resume(),
-            Self::Ts(w) => w.resume(),
+            Self::Mp4(w) => w.resume(sink),
+            Self::Ts(w) => {
+                w.resume();
+                Ok(())
+            }
         }
     }
 
@@ -281,7 +284,7 @@ impl Session {
                     // Replayed chunks (no arrival time) after live ones: the hub resynced
                     // this output to a returning publisher's keyframe, or after a loss.
                     if chunk.arrived.is_none() && after_live {
-                        writer.resume();
+                        writer.resume(sink)?;
                     }
                     after_live = chunk.arrived.is_some();
                     writer.push(&chunk, sink)?;

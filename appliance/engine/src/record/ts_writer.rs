@@ -67,6 +67,7 @@ impl TsWriter {
     /// The stream continues from another publisher (or after a loss).
     pub fn resume(&mut self) {
         self.rebase = true;
+        self.continuity.renumber();
     }
 
     /// DTS span of the open file so far (90 kHz).
@@ -86,12 +87,19 @@ impl TsWriter {
             .flatten();
         if self.rebase {
             let Some(raw) = key_dts else {
-                // Before the new publisher's first keyframe only its tables are kept.
-                self.note_psi(&chunk.data);
+                // Before the new publisher's first keyframe come its tables (the hub
+                // replays them): written as they are, they carry no timestamps.
+                let mut data = chunk.data.to_vec();
+                for p in data.chunks_exact_mut(PACKET_SIZE) {
+                    self.continuity.apply(p);
+                }
+                self.note_psi(&data);
+                if self.file_start.is_some() {
+                    self.block.extend_from_slice(&data);
+                }
                 return Ok(());
             };
             self.rebase = false;
-            self.continuity.renumber();
             if let Some(last) = self.last {
                 self.offset = last + REBASE_STEP_90K + RESUME_LEAD_90K - raw as i64;
                 // The unwrapper follows the shifted clock, which continues the old one.
