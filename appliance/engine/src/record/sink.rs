@@ -206,3 +206,64 @@ impl Drop for FileSink {
         self.abandon();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::disk::DiskFloor;
+
+    fn sink(dir: &Path, floor: DiskFloor) -> (FileSink, Arc<OutputCounters>) {
+        let counters = Arc::new(OutputCounters::default());
+        let s = FileSink::new(
+            dir.join("in").join("out"),
+            RecordFormat::Ts,
+            Retention::default(),
+            Arc::new(SpaceCheck::new(dir, floor)),
+            counters.clone(),
+        );
+        (s, counters)
+    }
+
+    #[test]
+    fn files_are_numbered_written_whole_and_counted() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (mut s, counters) = sink(root.path(), DiskFloor { percent: 0, gib: 0 });
+        for n in 0..2u8 {
+            s.open().expect("open");
+            s.write(&[n; 376], 90_000).expect("write");
+            s.close().expect("close");
+        }
+        let mut names: Vec<String> = std::fs::read_dir(root.path().join("in/out"))
+            .expect("folder")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 2);
+        assert!(names[0].ends_with("_0001.ts") && names[1].ends_with("_0002.ts"));
+        assert_eq!(
+            counters
+                .bytes_out
+                .load(std::sync::atomic::Ordering::Relaxed),
+            752
+        );
+        assert_eq!(counters.record.snapshot().files, 2);
+        assert_eq!(counters.record.snapshot().current_file, None);
+    }
+
+    #[test]
+    fn below_the_floor_no_file_is_opened_and_nothing_more_is_written() {
+        let root = tempfile::tempdir().expect("tempdir");
+        // A floor of the whole disk: never enough room.
+        let (mut s, _) = sink(
+            root.path(),
+            DiskFloor {
+                percent: 100,
+                gib: u32::MAX,
+            },
+        );
+        let err = s.open().expect_err("disk full");
+        assert!(matches!(err, RecordError::DiskFull(_)), "{err}");
+        assert!(err.to_string().starts_with("disk full: "), "{err}");
+        assert!(!root.path().join("in/out").exists());
+    }
+}
