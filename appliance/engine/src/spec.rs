@@ -286,20 +286,29 @@ impl SegmentDuration {
     }
 }
 
-/// How much of a recording output's past is kept; the oldest files go first. `None` keeps
-/// files until the disk floor stops the recording.
+/// How much of a recording output's past is kept, by age, size and number of files; the
+/// oldest files go first. `None` keeps files until the disk floor stops the recording.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Retention {
     pub max_days: Option<u32>,
     pub max_gib: Option<u32>,
+    pub max_files: Option<u32>,
 }
 
 impl Retention {
-    pub fn new(max_days: Option<u32>, max_gib: Option<u32>) -> Result<Self, SpecError> {
-        if max_days == Some(0) || max_gib == Some(0) {
+    pub fn new(
+        max_days: Option<u32>,
+        max_gib: Option<u32>,
+        max_files: Option<u32>,
+    ) -> Result<Self, SpecError> {
+        if max_days == Some(0) || max_gib == Some(0) || max_files == Some(0) {
             return Err(SpecError::RetentionZero);
         }
-        Ok(Self { max_days, max_gib })
+        Ok(Self {
+            max_days,
+            max_gib,
+            max_files,
+        })
     }
 }
 

@@ -1,10 +1,10 @@
 //! Retention of one record output's folder: files past `keep_days` go, then the oldest
-//! until the folder is within `keep_gib`.
+//! until the folder is within `keep_gib`, then the oldest until at most `keep_files` remain.
 //!
 //! Only files whose names [`files::parse_file_name`] accepts are counted or removed, so an
 //! operator's notes or an exported clip in the folder are never touched. Age is by the
 //! start written in the name (not the modification time, which a copy or `touch` changes).
-//! The file being written is counted in the size but never removed.
+//! The file being written is counted in the size and the number of files but never removed.
 //!
 //! Retention does not run to make room when the disk floor is reached: the floor stops the
 //! recording instead (see [`super::disk`]).
@@ -35,7 +35,8 @@ pub fn enforce(
     now: SystemTime,
     writing: Option<&Path>,
 ) -> io::Result<Vec<PathBuf>> {
-    if retention.max_days.is_none() && retention.max_gib.is_none() {
+    if retention.max_days.is_none() && retention.max_gib.is_none() && retention.max_files.is_none()
+    {
         return Ok(Vec::new());
     }
     let mut recorded = list(dir, writing)?;
@@ -58,12 +59,25 @@ pub fn enforce(
     if let Some(gib) = retention.max_gib {
         let limit = u64::from(gib).saturating_mul(GIB);
         let mut total: u64 = recorded.iter().map(|r| r.len).sum();
-        for r in recorded.iter().filter(|r| !r.writing) {
+        for r in recorded.iter_mut().filter(|r| !r.writing) {
             if total <= limit {
                 break;
             }
             remove(&r.path)?;
             total -= r.len;
+            removed.push(std::mem::take(&mut r.path));
+        }
+        recorded.retain(|r| !r.path.as_os_str().is_empty());
+    }
+    if let Some(files) = retention.max_files {
+        let limit = usize::try_from(files).unwrap_or(usize::MAX);
+        let mut count = recorded.len();
+        for r in recorded.iter().filter(|r| !r.writing) {
+            if count <= limit {
+                break;
+            }
+            remove(&r.path)?;
+            count -= 1;
             removed.push(r.path.clone());
         }
     }
@@ -160,7 +174,7 @@ mod tests {
         let old1 = put(dir.path(), 9 * 86_400, 1, 10);
         let kept = put(dir.path(), 3 * 86_400 - 1, 3, 10);
         let fresh = put(dir.path(), 60, 4, 10);
-        let r = Retention::new(Some(3), None).expect("retention");
+        let r = Retention::new(Some(3), None, None).expect("retention");
         let removed = enforce(dir.path(), &r, at(NOW_S), None).expect("ok");
         assert_eq!(names(&removed), names(&[old1, old2]));
         assert!(kept.exists() && fresh.exists());
@@ -175,7 +189,7 @@ mod tests {
         let b = put(dir.path(), 3000, 2, part);
         let c = put(dir.path(), 2000, 3, part);
         let d = put(dir.path(), 1000, 4, part);
-        let r = Retention::new(None, Some(1)).expect("retention");
+        let r = Retention::new(None, Some(1), None).expect("retention");
         let removed = enforce(dir.path(), &r, at(NOW_S), None).expect("ok");
         assert_eq!(names(&removed), names(&[a, b]));
         assert!(c.exists() && d.exists());
@@ -190,7 +204,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let second = put(dir.path(), 100, 12, GIB);
         let first = put(dir.path(), 100, 11, GIB);
-        let r = Retention::new(None, Some(1)).expect("retention");
+        let r = Retention::new(None, Some(1), None).expect("retention");
         let removed = enforce(dir.path(), &r, at(NOW_S), None).expect("ok");
         assert_eq!(names(&removed), names(&[first]));
         assert!(second.exists());
@@ -201,15 +215,57 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let writing = put(dir.path(), 10 * 86_400, 1, 2 * GIB);
         let other = put(dir.path(), 20 * 86_400, 2, 10);
-        let r = Retention::new(Some(1), Some(1)).expect("retention");
+        let r = Retention::new(Some(1), Some(1), None).expect("retention");
         let removed = enforce(dir.path(), &r, at(NOW_S), Some(&writing)).expect("ok");
         assert_eq!(names(&removed), names(&[other]));
         assert!(writing.exists());
         // Size alone: the only other file goes (though newer), the one being written stays over the limit.
         let newer = put(dir.path(), 30, 3, 10);
-        let r = Retention::new(None, Some(1)).expect("retention");
+        let r = Retention::new(None, Some(1), None).expect("retention");
         let removed = enforce(dir.path(), &r, at(NOW_S), Some(&writing)).expect("ok");
         assert_eq!(names(&removed), names(&[newer]));
+        assert!(writing.exists());
+    }
+
+    #[test]
+    fn the_oldest_go_until_at_most_the_files_remain() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = put(dir.path(), 3000, 2, 10);
+        let a = put(dir.path(), 4000, 1, 10);
+        let c = put(dir.path(), 2000, 3, 10);
+        let d = put(dir.path(), 1000, 4, 10);
+        let r = Retention::new(None, None, Some(2)).expect("retention");
+        let removed = enforce(dir.path(), &r, at(NOW_S), None).expect("ok");
+        assert_eq!(names(&removed), names(&[a, b]));
+        assert!(c.exists() && d.exists());
+        assert_eq!(left(dir.path()), 2);
+        // Exactly at the limit: a second pass removes nothing.
+        assert!(enforce(dir.path(), &r, at(NOW_S), None)
+            .expect("ok")
+            .is_empty());
+    }
+
+    #[test]
+    fn the_count_applies_after_age_and_size_and_counts_the_file_being_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ancient = put(dir.path(), 5 * 86_400, 1, 10);
+        let big = put(dir.path(), 4000, 2, GIB);
+        let c = put(dir.path(), 3000, 3, 10);
+        let d = put(dir.path(), 2000, 4, 10);
+        let e = put(dir.path(), 1000, 5, 10);
+        // The one being written is the oldest of what is left: it counts, but `d` goes instead.
+        let writing = put(dir.path(), 6 * 86_400, 6, 10);
+        let r = Retention::new(Some(2), Some(1), Some(2)).expect("retention");
+        let removed = enforce(dir.path(), &r, at(NOW_S), Some(&writing)).expect("ok");
+        // Age removes `ancient` (the one being written stays), size `big`, the count `c` and `d`.
+        assert_eq!(names(&removed), names(&[ancient, big, c, d]));
+        assert!(writing.exists() && e.exists());
+        assert_eq!(left(dir.path()), 2);
+        // A limit of one file keeps only the one being written.
+        let r = Retention::new(None, None, Some(1)).expect("retention");
+        let removed = enforce(dir.path(), &r, at(NOW_S), Some(&writing)).expect("ok");
+        assert_eq!(names(&removed), names(&[e]));
+        assert_eq!(left(dir.path()), 1);
         assert!(writing.exists());
     }
 
@@ -228,7 +284,7 @@ mod tests {
         let target = put(dir.path(), 100, 3, 10);
         let link = dir.path().join("2020-01-01T00-00-00Z_0004.mp4");
         std::os::unix::fs::symlink(&target, &link).expect("symlink");
-        let r = Retention::new(Some(1), Some(1)).expect("retention");
+        let r = Retention::new(Some(1), Some(1), Some(1)).expect("retention");
         let removed = enforce(dir.path(), &r, at(NOW_S), None).expect("ok");
         assert!(removed.is_empty(), "{removed:?}");
         assert_eq!(left(dir.path()), 5);
@@ -241,7 +297,7 @@ mod tests {
             .path()
             .join(files::file_name(at(NOW_S + 86_400), 1, RecordFormat::Ts));
         std::fs::write(&future, b"x").expect("write");
-        let r = Retention::new(Some(1), None).expect("retention");
+        let r = Retention::new(Some(1), None, None).expect("retention");
         assert!(enforce(dir.path(), &r, at(NOW_S), None)
             .expect("ok")
             .is_empty());
