@@ -2,7 +2,7 @@
 -- to files on this machine. Columns of kind `record`:
 --   record_format: 'mp4' (fragmented MP4) or 'ts' (MPEG-TS)
 --   segment_s:     seconds one file lasts, 10–86400 (`SegmentDuration`)
---   keep_days, keep_gib: optional retention limits, at least 1 (`Retention`)
+--   keep_days, keep_gib, keep_files: optional retention limits, at least 1 (`Retention`)
 -- and none of the push/pull columns; the other kinds leave the record columns empty.
 --
 -- sqlx runs each migration in one transaction, and PostgreSQL refuses to use an enum value
@@ -18,7 +18,8 @@ ALTER TABLE outputs
         CHECK (segment_s BETWEEN 10 AND 86400),
     -- bigint: the spec's limits are u32, which integer would not hold whole.
     ADD COLUMN keep_days bigint CONSTRAINT outputs_keep_days_check CHECK (keep_days >= 1),
-    ADD COLUMN keep_gib bigint CONSTRAINT outputs_keep_gib_check CHECK (keep_gib >= 1);
+    ADD COLUMN keep_gib bigint CONSTRAINT outputs_keep_gib_check CHECK (keep_gib >= 1),
+    ADD COLUMN keep_files bigint CONSTRAINT outputs_keep_files_check CHECK (keep_files >= 1);
 
 ALTER TABLE outputs DROP CONSTRAINT outputs_kind_shape;
 
@@ -29,7 +30,7 @@ ALTER TABLE outputs ADD CONSTRAINT outputs_kind_shape CHECK (
             AND passphrase IS NULL AND key_length IS NULL AND latency_ms IS NULL
             AND record_format IS NOT NULL AND segment_s IS NOT NULL
         ELSE record_format IS NULL AND segment_s IS NULL AND keep_days IS NULL
-            AND keep_gib IS NULL AND CASE kind::text
+            AND keep_gib IS NULL AND keep_files IS NULL AND CASE kind::text
                 WHEN 'push_srt' THEN key IS NULL AND srt_host IS NOT NULL
                     AND srt_port IS NOT NULL AND rtmp_url IS NULL AND NOT enhanced_rtmp
                     AND latency_ms IS NOT NULL

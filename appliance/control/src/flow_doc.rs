@@ -106,6 +106,9 @@ pub struct OutputDoc {
     /// Record only: the oldest files are removed past this many GiB (at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_gib: Option<u32>,
+    /// Record only: the oldest files are removed past this many files (at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_files: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -246,6 +249,7 @@ impl OutputDoc {
             segment_s: None,
             keep_days: None,
             keep_gib: None,
+            keep_files: None,
         };
         match &spec.kind {
             OutputKind::PushSrt(c) => {
@@ -278,6 +282,7 @@ impl OutputDoc {
                 doc.segment_s = Some(r.segment.duration().as_secs());
                 doc.keep_days = r.retention.max_days;
                 doc.keep_gib = r.retention.max_gib;
+                doc.keep_files = r.retention.max_files;
             }
         }
         doc
@@ -321,9 +326,10 @@ impl OutputDoc {
             None => SegmentDuration::DEFAULT,
         };
         // Checked one by one so that the error names the field at fault.
-        Retention::new(self.keep_days, None).map_err(|e| FieldError::new("keep_days", e))?;
-        let retention = Retention::new(self.keep_days, self.keep_gib)
-            .map_err(|e| FieldError::new("keep_gib", e))?;
+        Retention::new(self.keep_days, None, None).map_err(|e| FieldError::new("keep_days", e))?;
+        Retention::new(None, self.keep_gib, None).map_err(|e| FieldError::new("keep_gib", e))?;
+        let retention = Retention::new(self.keep_days, self.keep_gib, self.keep_files)
+            .map_err(|e| FieldError::new("keep_files", e))?;
         Ok(RecordSpec {
             format,
             segment,
@@ -337,6 +343,7 @@ impl OutputDoc {
             ("segment_s", self.segment_s.is_some()),
             ("keep_days", self.keep_days.is_some()),
             ("keep_gib", self.keep_gib.is_some()),
+            ("keep_files", self.keep_files.is_some()),
         ];
         match fields.iter().find(|(_, set)| *set) {
             Some((f, _)) => Err(FieldError::new(

@@ -41,6 +41,9 @@ fn outputs_round_trip() {
         json!({"name": "archive", "enabled": false, "record": "ts", "segment_s": 10,
                "keep_days": 30, "keep_gib": 500}),
         json!({"name": "day", "enabled": true, "record": "mp4", "segment_s": 86400, "keep_gib": 1}),
+        json!({"name": "last", "enabled": true, "record": "ts", "segment_s": 600, "keep_files": 1}),
+        json!({"name": "all", "enabled": true, "record": "mp4", "segment_s": 60,
+               "keep_days": 7, "keep_gib": 50, "keep_files": 4294967295u32}),
     ] {
         let doc = output(v.clone());
         let spec = doc.to_spec().expect("valid");
@@ -119,6 +122,14 @@ fn errors_name_the_field() {
             "keep_gib",
         ),
         (
+            json!({"name": "o", "record": "ts", "keep_files": 0}),
+            "keep_files",
+        ),
+        (
+            json!({"name": "o", "record": "mp4", "keep_days": 1, "keep_gib": 1, "keep_files": 0}),
+            "keep_files",
+        ),
+        (
             json!({"name": "o", "record": "mp4", "push": "rtmp://h/app/k"}),
             "push",
         ),
@@ -151,6 +162,14 @@ fn errors_name_the_field() {
         (
             json!({"name": "o", "pull": "srt", "key": "k", "keep_gib": 7}),
             "keep_gib",
+        ),
+        (
+            json!({"name": "o", "push": "srt://10.0.0.1:9000", "keep_files": 3}),
+            "keep_files",
+        ),
+        (
+            json!({"name": "o", "pull": "rtmp", "key": "k", "keep_files": 3}),
+            "keep_files",
         ),
     ];
     for (v, field) in cases {

@@ -85,6 +85,7 @@ pub(crate) struct RecordCols {
     pub segment_s: Option<i32>,
     pub keep_days: Option<i64>,
     pub keep_gib: Option<i64>,
+    pub keep_files: Option<i64>,
 }
 
 impl RecordCols {
@@ -95,6 +96,7 @@ impl RecordCols {
             segment_s: Some(r.segment.duration().as_secs() as i32),
             keep_days: r.retention.max_days.map(i64::from),
             keep_gib: r.retention.max_gib.map(i64::from),
+            keep_files: r.retention.max_files.map(i64::from),
         }
     }
 
@@ -108,9 +110,14 @@ impl RecordCols {
         // A limit outside u32 (negative, or written by hand past it) reads as 0, which
         // `Retention` refuses.
         let limit = |v: Option<i64>| v.map(|v| u32::try_from(v).unwrap_or(0));
-        let (days, gib) = (limit(self.keep_days), limit(self.keep_gib));
-        Retention::new(days, None).map_err(|e| ("keep_days", e))?;
-        let retention = Retention::new(days, gib).map_err(|e| ("keep_gib", e))?;
+        let (days, gib, files) = (
+            limit(self.keep_days),
+            limit(self.keep_gib),
+            limit(self.keep_files),
+        );
+        Retention::new(days, None, None).map_err(|e| ("keep_days", e))?;
+        Retention::new(None, gib, None).map_err(|e| ("keep_gib", e))?;
+        let retention = Retention::new(days, gib, files).map_err(|e| ("keep_files", e))?;
         Ok(RecordSpec {
             format,
             segment,
@@ -124,6 +131,7 @@ impl RecordCols {
             "segment_s": self.segment_s,
             "keep_days": self.keep_days,
             "keep_gib": self.keep_gib,
+            "keep_files": self.keep_files,
         })
     }
 }
@@ -401,6 +409,7 @@ pub(crate) struct OutputRow {
     pub segment_s: Option<i32>,
     pub keep_days: Option<i64>,
     pub keep_gib: Option<i64>,
+    pub keep_files: Option<i64>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -427,6 +436,7 @@ impl OutputRow {
                 segment_s: self.segment_s,
                 keep_days: self.keep_days,
                 keep_gib: self.keep_gib,
+                keep_files: self.keep_files,
             },
         }
     }

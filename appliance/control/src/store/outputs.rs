@@ -76,12 +76,14 @@ pub(crate) async fn insert(
         OutputRow,
         r#"INSERT INTO outputs (input_id, name, enabled, kind, key, srt_host, srt_port,
                                 stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
-                                latency_ms, record_format, segment_s, keep_days, keep_gib)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                                latency_ms, record_format, segment_s, keep_days, keep_gib,
+                                keep_files)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                   $18)
            RETURNING id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
                      srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
-                     latency_ms, record_format, segment_s, keep_days, keep_gib, created_at,
-                     updated_at"#,
+                     latency_ms, record_format, segment_s, keep_days, keep_gib, keep_files,
+                     created_at, updated_at"#,
         input_id,
         c.name,
         c.enabled,
@@ -99,6 +101,7 @@ pub(crate) async fn insert(
         c.record.segment_s,
         c.record.keep_days,
         c.record.keep_gib,
+        c.record.keep_files,
     )
     .fetch_one(conn)
     .await?)
@@ -118,12 +121,12 @@ pub async fn update(
         r#"UPDATE outputs SET name = $2, enabled = $3, kind = $4, key = $5, srt_host = $6,
                   srt_port = $7, stream_id = $8, rtmp_url = $9, enhanced_rtmp = $10,
                   passphrase = $11, key_length = $12, latency_ms = $13, record_format = $14,
-                  segment_s = $15, keep_days = $16, keep_gib = $17
+                  segment_s = $15, keep_days = $16, keep_gib = $17, keep_files = $18
            WHERE id = $1
            RETURNING id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
                      srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
-                     latency_ms, record_format, segment_s, keep_days, keep_gib, created_at,
-                     updated_at"#,
+                     latency_ms, record_format, segment_s, keep_days, keep_gib, keep_files,
+                     created_at, updated_at"#,
         id,
         c.name,
         c.enabled,
@@ -141,6 +144,7 @@ pub async fn update(
         c.record.segment_s,
         c.record.keep_days,
         c.record.keep_gib,
+        c.record.keep_files,
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -183,8 +187,8 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<StoredOutput, StoreError> {
         OutputRow,
         r#"SELECT id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
                   srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
-                  latency_ms, record_format, segment_s, keep_days, keep_gib, created_at,
-                  updated_at
+                  latency_ms, record_format, segment_s, keep_days, keep_gib, keep_files,
+                  created_at, updated_at
            FROM outputs WHERE id = $1"#,
         id
     )
@@ -210,8 +214,8 @@ pub(crate) async fn list_rows<'e>(
         OutputRow,
         r#"SELECT id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
                   srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
-                  latency_ms, record_format, segment_s, keep_days, keep_gib, created_at,
-                  updated_at
+                  latency_ms, record_format, segment_s, keep_days, keep_gib, keep_files,
+                  created_at, updated_at
            FROM outputs ORDER BY input_id, id"#
     )
     .fetch_all(conn)
@@ -223,8 +227,8 @@ async fn lock(conn: &mut PgConnection, id: i64) -> Result<OutputRow, StoreError>
         OutputRow,
         r#"SELECT id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
                   srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
-                  latency_ms, record_format, segment_s, keep_days, keep_gib, created_at,
-                  updated_at
+                  latency_ms, record_format, segment_s, keep_days, keep_gib, keep_files,
+                  created_at, updated_at
            FROM outputs WHERE id = $1 FOR UPDATE"#,
         id
     )

@@ -77,7 +77,7 @@ async fn fill(db: &TestDb) {
             OutputKind::Record(RecordSpec {
                 format: RecordFormat::Ts,
                 segment: SegmentDuration::from_secs(900).expect("segment"),
-                retention: Retention::new(Some(14), None).expect("retention"),
+                retention: Retention::new(Some(14), None, Some(96)).expect("retention"),
             }),
         ),
     ];

@@ -16,11 +16,17 @@ fn studio() -> InputDef {
     }
 }
 
-fn record(format: RecordFormat, segment_s: u64, days: Option<u32>, gib: Option<u32>) -> OutputKind {
+fn record(
+    format: RecordFormat,
+    segment_s: u64,
+    days: Option<u32>,
+    gib: Option<u32>,
+    files: Option<u32>,
+) -> OutputKind {
     OutputKind::Record(RecordSpec {
         format,
         segment: SegmentDuration::from_secs(segment_s).expect("valid segment"),
-        retention: Retention::new(days, gib).expect("valid retention"),
+        retention: Retention::new(days, gib, files).expect("valid retention"),
     })
 }
 
@@ -32,12 +38,12 @@ async fn record_outputs_round_trip_and_are_audited() {
         .expect("input");
     let archive = output(
         "Archivo",
-        record(RecordFormat::Mp4, 3600, Some(30), Some(500)),
+        record(RecordFormat::Mp4, 3600, Some(30), Some(500), None),
     );
     // The limits are u32 in the spec: the largest is kept whole.
     let plain = output(
         "Copia TS",
-        record(RecordFormat::Ts, 10, Some(u32::MAX), None),
+        record(RecordFormat::Ts, 10, Some(u32::MAX), None, Some(u32::MAX)),
     );
     let players = pull_rtmp_output("Players", "play-a");
     let archive_row = outputs::create(&db.pool, &actor(), a.id, &archive)
@@ -51,7 +57,10 @@ async fn record_outputs_round_trip_and_are_audited() {
         .expect("a pull output beside them");
 
     // Change the file duration and the retention, then disable it.
-    let mut changed = output("Archivo", record(RecordFormat::Mp4, 600, None, Some(2)));
+    let mut changed = output(
+        "Archivo",
+        record(RecordFormat::Mp4, 600, None, Some(2), Some(48)),
+    );
     changed.enabled = false;
     let updated = outputs::update(&db.pool, &actor(), archive_row.id, &changed)
         .await
@@ -80,9 +89,11 @@ async fn record_outputs_round_trip_and_are_audited() {
     assert_eq!(before["segment_s"], 3600);
     assert_eq!(before["keep_days"], 30);
     assert_eq!(before["keep_gib"], 500);
+    assert_eq!(before["keep_files"], serde_json::Value::Null);
     assert_eq!(after["segment_s"], 600);
     assert_eq!(after["keep_days"], serde_json::Value::Null);
     assert_eq!(after["keep_gib"], 2);
+    assert_eq!(after["keep_files"], 48);
     assert_eq!(after["enabled"], false);
 
     outputs::delete(&db.pool, &actor(), archive_row.id)
@@ -108,7 +119,7 @@ async fn the_database_refuses_record_rows_of_the_wrong_shape() {
         &db.pool,
         &actor(),
         a.id,
-        &output("rec", record(RecordFormat::Ts, 3600, None, None)),
+        &output("rec", record(RecordFormat::Ts, 3600, None, None, None)),
     )
     .await
     .expect("record");
@@ -125,12 +136,14 @@ async fn the_database_refuses_record_rows_of_the_wrong_shape() {
         (rec.id, "segment_s = 86401", "outputs_segment_s_check"),
         (rec.id, "keep_days = 0", "outputs_keep_days_check"),
         (rec.id, "keep_gib = 0", "outputs_keep_gib_check"),
+        (rec.id, "keep_files = 0", "outputs_keep_files_check"),
         (rec.id, "record_format = NULL", "outputs_kind_shape"),
         (rec.id, "segment_s = NULL", "outputs_kind_shape"),
         (rec.id, "latency_ms = 200", "outputs_kind_shape"),
         (rec.id, "key = 'k'", "outputs_kind_shape"),
         (pull.id, "segment_s = 60", "outputs_kind_shape"),
         (pull.id, "keep_days = 1", "outputs_kind_shape"),
+        (pull.id, "keep_files = 1", "outputs_kind_shape"),
     ];
 
     for (id, set, constraint) in cases {
@@ -160,7 +173,10 @@ async fn a_bad_record_column_is_named() {
         &db.pool,
         &actor(),
         a.id,
-        &output("rec", record(RecordFormat::Mp4, 3600, Some(7), Some(7))),
+        &output(
+            "rec",
+            record(RecordFormat::Mp4, 3600, Some(7), Some(7), Some(7)),
+        ),
     )
     .await
     .expect("record");
@@ -168,7 +184,8 @@ async fn a_bad_record_column_is_named() {
         "ALTER TABLE outputs DROP CONSTRAINT outputs_record_format_check,
                              DROP CONSTRAINT outputs_segment_s_check,
                              DROP CONSTRAINT outputs_keep_days_check,
-                             DROP CONSTRAINT outputs_keep_gib_check",
+                             DROP CONSTRAINT outputs_keep_gib_check,
+                             DROP CONSTRAINT outputs_keep_files_check",
     )
     .execute(&db.pool)
     .await
@@ -181,10 +198,13 @@ async fn a_bad_record_column_is_named() {
         ("keep_days = -3", "keep_days"),
         ("keep_gib = 4294967296", "keep_gib"),
         ("keep_gib = 0", "keep_gib"),
+        ("keep_files = 0", "keep_files"),
+        ("keep_files = -1", "keep_files"),
+        ("keep_files = 4294967296", "keep_files"),
     ] {
         sqlx::query(
             "UPDATE outputs SET record_format = 'mp4', segment_s = 3600, keep_days = 7,
-                                keep_gib = 7 WHERE id = $1",
+                                keep_gib = 7, keep_files = 7 WHERE id = $1",
         )
         .bind(rec.id)
         .execute(&db.pool)
