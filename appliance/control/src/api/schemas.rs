@@ -89,7 +89,8 @@ pub fn schemas() -> Value {
                 "segment_s": {"type": "integer", "minimum": 10, "maximum": 86400, "default": 3600,
                               "description": "Record outputs: seconds one file lasts (a new file begins at the next keyframe)"},
                 "keep_days": {"type": "integer", "minimum": 1, "description": "Record outputs: files older than this many days are removed"},
-                "keep_gib": {"type": "integer", "minimum": 1, "description": "Record outputs: the oldest files are removed past this many GiB"}
+                "keep_gib": {"type": "integer", "minimum": 1, "description": "Record outputs: the oldest files are removed past this many GiB"},
+                "keep_files": {"type": "integer", "minimum": 1, "description": "Record outputs: the oldest files are removed past this many files (the one being written counts and stays)"}
             }),
             srt_properties(),
         ),
@@ -226,6 +227,7 @@ mod tests {
             segment_s: Some(3600),
             keep_days: Some(7),
             keep_gib: Some(100),
+            keep_files: Some(24),
         };
         assert_eq!(
             fields(serde_json::to_value(output).unwrap_or_default()),

@@ -67,6 +67,8 @@ pub struct OutputForm {
     #[serde(default)]
     pub keep_gib: String,
     #[serde(default)]
+    pub keep_files: String,
+    #[serde(default)]
     pub enabled: Option<String>,
 }
 
@@ -88,6 +90,7 @@ const OUTPUT_FIELDS: &[&str] = &[
     "segment_min",
     "keep_days",
     "keep_gib",
+    "keep_files",
 ];
 
 impl OutputForm {
@@ -130,6 +133,7 @@ impl OutputForm {
             }
             f.keep_days = doc.keep_days.map(|d| d.to_string()).unwrap_or_default();
             f.keep_gib = doc.keep_gib.map(|g| g.to_string()).unwrap_or_default();
+            f.keep_files = doc.keep_files.map(|n| n.to_string()).unwrap_or_default();
             return f;
         }
         match (&doc.push, doc.pull.as_deref()) {
@@ -205,6 +209,7 @@ impl OutputForm {
             segment_s: None,
             keep_days: None,
             keep_gib: None,
+            keep_files: None,
         };
         match self.kind.as_str() {
             "push_rtmp" => {
@@ -231,6 +236,7 @@ impl OutputForm {
                 doc.segment_s = record::segment_s(&self.segment_min)?;
                 doc.keep_days = number("keep_days", &self.keep_days)?;
                 doc.keep_gib = number("keep_gib", &self.keep_gib)?;
+                doc.keep_files = number("keep_files", &self.keep_files)?;
             }
             other => {
                 return Err(ApiError::invalid(
@@ -467,6 +473,7 @@ mod tests {
             segment_min: "1,5".into(),
             keep_days: "30".into(),
             keep_gib: String::new(),
+            keep_files: "48".into(),
             // Left over from another kind in the same form: not sent.
             key: "readers-key".into(),
             latency_ms: "200".into(),
@@ -480,9 +487,10 @@ mod tests {
                 doc.record.as_deref(),
                 doc.segment_s,
                 doc.keep_days,
-                doc.keep_gib
+                doc.keep_gib,
+                doc.keep_files
             ),
-            (Some("ts"), Some(90), Some(30), None)
+            (Some("ts"), Some(90), Some(30), None, Some(48))
         );
         assert_eq!(
             (&doc.push, &doc.pull, &doc.key, doc.latency_ms),
@@ -497,9 +505,10 @@ mod tests {
                 back.record_format.as_str(),
                 back.segment_min.as_str(),
                 back.keep_days.as_str(),
-                back.keep_gib.as_str()
+                back.keep_gib.as_str(),
+                back.keep_files.as_str()
             ),
-            ("record", "record", "ts", "1.5", "30", "")
+            ("record", "record", "ts", "1.5", "30", "", "48")
         );
         // An empty duration is the default; a duration out of range is the document's to
         // refuse, under the document's field name.
