@@ -394,7 +394,9 @@ record_case() { # record_case mp4|ts relevo|ffmpeg
       url="srt://127.0.0.1:$SRT_PORT?streamid=publish:in" ;;
     ffmpeg)
       local muxer=(-f mpegts)
-      [ "$fmt" = mp4 ] && muxer=(-f mp4 -movflags +frag_keyframe+empty_moov+default_base_moof)
+      # ADTS (as AAC travels in TS) to the AudioSpecificConfig MP4 wants: ffmpeg 5.1 refuses
+      # the packets without this filter.
+      [ "$fmt" = mp4 ] && muxer=(-bsf:a aac_adtstoasc -f mp4 -movflags +frag_keyframe+empty_moov+default_base_moof)
       ports 1
       url="srt://127.0.0.1:$PORT?latency=120000"
       start "$CASE_DIR/ffmpeg.log" "${SERVER[@]}" ffmpeg -hide_banner -loglevel error -nostdin \
