@@ -243,7 +243,7 @@ fn api_flows_carry_a_stream_survive_a_restart_and_export() {
 #[test]
 fn record_outputs_through_the_api_and_the_file() {
     let file_flows = format!(
-        "{}\n  [[input.output]]\n  name = \"archive\"\n  record = \"ts\"\n  segment_s = 900\n  keep_gib = 20\n",
+        "{}\n  [[input.output]]\n  name = \"archive\"\n  record = \"ts\"\n  segment_s = 900\n  keep_gib = 20\n  keep_files = 48\n",
         input_toml("declared", "declared-key")
     );
     // The file's record fields obey the same rules: `relevo config check` names the field.
@@ -277,7 +277,7 @@ fn record_outputs_through_the_api_and_the_file() {
     let (st, rec) = relevo.api(
         "POST",
         &outputs_url,
-        Some(&json!({"name": "grabación", "record": "mp4", "keep_days": 7})),
+        Some(&json!({"name": "grabación", "record": "mp4", "keep_days": 7, "keep_files": 24})),
     );
     assert_eq!(st, 201, "{rec}");
     let url = format!("/api/v1/outputs/{}", rec["id"]);
@@ -289,6 +289,7 @@ fn record_outputs_through_the_api_and_the_file() {
         ("record", json!("mp4")),
         ("segment_s", json!(3600)),
         ("keep_days", json!(7)),
+        ("keep_files", json!(24)),
         ("enabled", json!(true)),
     ] {
         assert_eq!(got[field], value, "{field}: {got}");
@@ -304,13 +305,14 @@ fn record_outputs_through_the_api_and_the_file() {
         (
             &declared["outputs"][0]["record"],
             &declared["outputs"][0]["segment_s"],
-            &declared["outputs"][0]["keep_gib"]
+            &declared["outputs"][0]["keep_gib"],
+            &declared["outputs"][0]["keep_files"]
         ),
-        (&json!("ts"), &json!(900), &json!(20)),
+        (&json!("ts"), &json!(900), &json!(20), &json!(48)),
         "{list}"
     );
 
-    // Change its file duration (and drop the day limit), then disable it.
+    // Change its file duration (and drop the day and file limits), then disable it.
     let (st, changed) = relevo.api(
         "PUT",
         &url,
@@ -318,8 +320,12 @@ fn record_outputs_through_the_api_and_the_file() {
     );
     assert_eq!(st, 200, "{changed}");
     assert_eq!(
-        (&changed["segment_s"], changed.get("keep_days")),
-        (&json!(600), None)
+        (
+            &changed["segment_s"],
+            changed.get("keep_days"),
+            changed.get("keep_files")
+        ),
+        (&json!(600), None, None)
     );
     let (st, stopped) = relevo.api("POST", &format!("{url}/stop"), None);
     assert_eq!(
@@ -342,6 +348,14 @@ fn record_outputs_through_the_api_and_the_file() {
         (
             json!({"name": "r2", "record": "ts", "keep_gib": 0}),
             "keep_gib",
+        ),
+        (
+            json!({"name": "r2", "record": "mp4", "keep_files": 0}),
+            "keep_files",
+        ),
+        (
+            json!({"name": "r2", "pull": "rtmp", "key": "k2", "keep_files": 5}),
+            "keep_files",
         ),
         (
             json!({"name": "r2", "record": "mp4", "push": "rtmp://127.0.0.1/live/x"}),
@@ -392,6 +406,7 @@ fn record_outputs_through_the_api_and_the_file() {
         "output.update",
         "\"record_format\":\"mp4\"",
         "\"segment_s\":600",
+        "\"keep_files\":24",
     ] {
         assert!(text.contains(needle), "{needle} missing: {text}");
     }

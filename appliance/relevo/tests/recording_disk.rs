@@ -2,7 +2,7 @@
 //! (a tmpfs mounted by the test, as root like CI) filled by a recording stops that recording
 //! alone at the floor, a pull output of the same input keeps the whole stream, and the
 //! recording resumes by itself once files are deleted; retention runs in the live recorder
-//! (by age and by size, oldest first, leaving other files alone).
+//! (by age, by size and by count, oldest first, leaving other files alone).
 //!
 //! Retention's arithmetic (many files, the file being written, ties) is unit-tested in
 //! `relevo_engine::record::retention`; here it is the recorder that must call it.
@@ -359,4 +359,115 @@ fn the_live_recorder_applies_retention_by_age_then_size_oldest_first() {
         assert!(logged, "no log line for {gone}");
     }
     assert!(publisher.wait(Duration::from_secs(60)).success());
+}
+
+/// `keep_files`: past it the oldest files go, the prepared ones first and then the
+/// recorder's own, and once the last file is closed exactly `keep_files` remain, the
+/// newest; a file that is not a recording does not count.
+#[test]
+fn the_live_recorder_applies_retention_by_count_oldest_first() {
+    const KEEP: usize = 3;
+    // 36 s in 10 s files: at least four files of its own, so one of them goes too.
+    const SECS: u32 = 36;
+    let dir = TempDir::new("rec-retention-files");
+    let rec = dir.path("rec");
+    let folder = files::output_dir(
+        &rec,
+        &relevo_engine::spec::Name::new("studio").unwrap(),
+        &relevo_engine::spec::Name::new("archive").unwrap(),
+    );
+    std::fs::create_dir_all(&folder).unwrap();
+    let hour = Duration::from_secs(3600);
+    // Within any age or size: only the count removes them.
+    let old: Vec<String> = (1..=4)
+        .map(|seq| prepared(&folder, (5 - seq) * hour, seq, 188))
+        .collect();
+    std::fs::write(folder.join("notes.txt"), b"keep me").unwrap();
+    give_to_service_user(&rec);
+
+    let extra = format!(
+        "[recording]\ndir = \"{}\"\nmin_free_percent = 0\nmin_free_gib = 0\n",
+        rec.display()
+    );
+    let flows = [
+        input_toml("studio", "studio-files"),
+        record_toml("archive", "ts", "  segment_s = 10\n  keep_files = 3\n"),
+    ];
+    let relevo = Relevo::start_in(dir, &extra, &flows.concat());
+    let publisher = publish(
+        "publisher",
+        SECS,
+        "mpegts",
+        &relevo.srt_url("publish:studio-files", ""),
+        &relevo.dir.path("publisher.log"),
+    );
+    // A figure for the report, not asserted: the most recordings seen in the folder while
+    // recording (retention runs when a file closes, before the next one is opened).
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let peak = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let n = names(&folder).len().saturating_sub(1);
+                peak = peak.max(n);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            peak
+        });
+        let ok = publisher
+            .wait(Duration::from_secs(u64::from(SECS) + 30))
+            .success();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(ok);
+        watcher.join().unwrap()
+    });
+    let own = |now: &BTreeSet<String>| -> Vec<String> {
+        now.iter()
+            .filter(|n| n.as_str() != "notes.txt" && seq_of(n) > 4)
+            .cloned()
+            .collect()
+    };
+    // The grace period is 0: the last file closes when the publisher leaves, and retention
+    // runs once it is closed.
+    wait_until(
+        "the last file to close and retention to run",
+        Duration::from_secs(30),
+        || {
+            let now = names(&folder);
+            let log = relevo.log_text();
+            own(&now).last().is_some_and(|last| {
+                log.lines()
+                    .any(|l| l.contains("recorded file closed") && l.contains(last.as_str()))
+            }) && own(&now).len() == KEEP
+        },
+    );
+    let now = names(&folder);
+    let kept = own(&now);
+    let newest = seq_of(kept.last().unwrap());
+    assert!(newest >= 8, "only {} files recorded: {now:?}", newest - 4);
+    // The newest KEEP, in sequence, and the notes; nothing of the prepared ones.
+    assert_eq!(
+        kept.iter().map(|n| seq_of(n)).collect::<Vec<_>>(),
+        ((newest - 2)..=newest).collect::<Vec<_>>(),
+        "{now:?}"
+    );
+    assert_eq!(now.len(), KEEP + 1, "{now:?}");
+    assert!(now.contains("notes.txt"), "{now:?}");
+    // Every removal is logged, oldest first: the prepared files, then the recorder's own.
+    let log = relevo.log_text();
+    let removed: Vec<u32> = log
+        .lines()
+        .filter(|l| l.contains("removed by retention"))
+        .filter_map(|l| {
+            l.split(|c: char| c == '/' || c.is_whitespace() || c == '"')
+                .find_map(files::parse_file_name)
+                .map(|(_, seq, _)| seq)
+        })
+        .collect();
+    assert_eq!(
+        removed,
+        (1..newest - 2).collect::<Vec<_>>(),
+        "{old:?}: {log}"
+    );
+    println!("kept {kept:?}, removed {removed:?}, at most {peak} recordings seen while recording");
 }
