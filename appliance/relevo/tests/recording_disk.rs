@@ -402,7 +402,8 @@ fn the_live_recorder_applies_retention_by_count_oldest_first() {
         &relevo.dir.path("publisher.log"),
     );
     // A figure for the report, not asserted: the most recordings seen in the folder while
-    // recording (retention runs when a file closes, before the next one is opened).
+    // recording (retention runs as each new file opens, so only a poll that falls between
+    // its creation and the removal of the oldest sees one more than KEEP).
     let done = std::sync::atomic::AtomicBool::new(false);
     let peak = std::thread::scope(|s| {
         let watcher = s.spawn(|| {

@@ -14,11 +14,6 @@ use relevo_media::ts::PACKET_SIZE;
 use super::files;
 use crate::spec::RecordFormat;
 
-/// Largest file read whole to find its complete length. A recording file is bounded by its
-/// segment duration; 8 GiB is 24 h at 760 kbit/s or 1 h at 19 Mbit/s. A larger last file
-/// is left as it is (and logged) rather than read into memory.
-const MAX_RECOVER_BYTES: u64 = 8 << 30;
-
 /// What [`recover_last`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Recovered {
@@ -60,13 +55,21 @@ pub(crate) fn recover_last(dir: &Path) -> io::Result<Recovered> {
     let len = meta.len();
     let whole = match format {
         RecordFormat::Ts => len - len % PACKET_SIZE as u64,
-        RecordFormat::Mp4 if len > MAX_RECOVER_BYTES => {
-            tracing::warn!(file = %path.display(), len, "too large to check after a crash");
-            return Ok(Recovered::Whole);
-        }
+        // Only the box headers are read: a day-long file is never held in memory.
         RecordFormat::Mp4 => {
-            let data = std::fs::read(&path)?;
-            relevo_media::mp4::complete_len(&data) as u64
+            let file = std::fs::File::open(&path)?;
+            let mut failed = None;
+            let whole = relevo_media::mp4::complete_len_by(len, |pos, buf| {
+                read_fully_at(&file, pos, buf).unwrap_or_else(|e| {
+                    failed = Some(e);
+                    0
+                })
+            });
+            // A read error is not a torn file: cut nothing.
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            whole
         }
     };
     if whole == len {
@@ -84,6 +87,21 @@ pub(crate) fn recover_last(dir: &Path) -> io::Result<Recovered> {
         from: len,
         to: whole,
     })
+}
+
+/// Fills `buf` from `pos` as far as the file goes.
+fn read_fully_at(file: &std::fs::File, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], pos + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 #[cfg(test)]

@@ -153,6 +153,8 @@ impl Sink for FileSink {
             len: 0,
             last_sync: Instant::now(),
         });
+        // The new file counts toward `keep_files`: the oldest goes now, not a minute later.
+        self.enforce_retention();
         Ok(())
     }
 

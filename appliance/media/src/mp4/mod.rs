@@ -40,7 +40,7 @@ mod sample;
 mod track;
 
 pub use muxer::{Fmp4Muxer, Fmp4Options, Fragment, MuxerStats, TrackConfig};
-pub use recover::complete_len;
+pub use recover::{complete_len, complete_len_by};
 
 use crate::frame::Codec;
 use thiserror::Error;

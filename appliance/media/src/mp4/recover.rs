@@ -5,23 +5,54 @@
 //! `mdat` still opens in ffmpeg, but a cut inside its `moof` makes ffmpeg's reader fail
 //! the whole file ("corrupted TRUN atom"), since it indexes every `moof` while opening.
 //! Truncating the file to [`complete_len`] before reusing it (the caller does the I/O:
-//! read the file, `set_len`) keeps exactly the complete fragments.
+//! positioned reads of box headers for [`complete_len_by`], then `set_len`) keeps exactly
+//! the complete fragments.
 
-/// Box header: 32-bit size and type (§4.2); size 1 announces a 64-bit size after the type.
-const HEADER_LEN: usize = 8;
-const LARGE_HEADER_LEN: usize = 16;
+use super::probe::{BoxHeader, MAX_HEADER_LEN};
 
 /// Length of the prefix of `file` that ends after the last complete `mdat` that follows a
 /// complete `moof` (or after the `moov` when no fragment is complete). 0 when even the
 /// init segment is incomplete.
 pub fn complete_len(file: &[u8]) -> usize {
-    let mut pos = 0usize;
-    let mut good = 0usize;
+    let len = complete_len_by(file.len() as u64, |pos, buf| {
+        let rest = usize::try_from(pos)
+            .ok()
+            .and_then(|p| file.get(p..))
+            .unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        n
+    });
+    usize::try_from(len).unwrap_or(file.len())
+}
+
+/// [`complete_len`] of a file of `len` bytes that is never held whole: only box headers
+/// are read, through `read_at(pos, buf)`, which fills `buf` (up to [`MAX_HEADER_LEN`]
+/// bytes) from offset `pos` and returns how many bytes it read (fewer at the end of the
+/// file or on an error, which ends the walk there). A one-hour recording is a few
+/// thousand boxes, so a few thousand small reads.
+pub fn complete_len_by(len: u64, mut read_at: impl FnMut(u64, &mut [u8]) -> usize) -> u64 {
+    let mut pos = 0u64;
+    let mut good = 0u64;
     let mut seen_moov = false;
     let mut moof_pending = false;
-    while let Some((kind, len)) = box_at(file, pos) {
-        let end = match pos.checked_add(len) {
-            Some(end) if end <= file.len() => end,
+    let mut header = [0u8; MAX_HEADER_LEN];
+    loop {
+        let want = usize::try_from(len.saturating_sub(pos))
+            .unwrap_or(MAX_HEADER_LEN)
+            .min(MAX_HEADER_LEN);
+        let got = read_at(pos, &mut header[..want]).min(want);
+        // Size 0 ("to the end of the file") cannot be known complete.
+        let Ok(BoxHeader {
+            kind,
+            size: Some(size),
+            ..
+        }) = BoxHeader::parse(&header[..got])
+        else {
+            break;
+        };
+        let end = match pos.checked_add(size) {
+            Some(end) if end <= len => end,
             _ => break,
         };
         match &kind {
@@ -41,23 +72,6 @@ pub fn complete_len(file: &[u8]) -> usize {
         pos = end;
     }
     good
-}
-
-/// Type and total size of the box at `pos`, if its header is whole.
-fn box_at(file: &[u8], pos: usize) -> Option<([u8; 4], usize)> {
-    let h = file.get(pos..pos.checked_add(HEADER_LEN)?)?;
-    let size = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
-    let kind = [h[4], h[5], h[6], h[7]];
-    let len = match size {
-        // Size 0 ("to the end of the file") cannot be known complete.
-        0 => return None,
-        1 => {
-            let l = file.get(pos + HEADER_LEN..pos.checked_add(LARGE_HEADER_LEN)?)?;
-            usize::try_from(u64::from_be_bytes(l.try_into().ok()?)).ok()?
-        }
-        n => usize::try_from(n).ok()?,
-    };
-    (len >= HEADER_LEN).then_some((kind, len))
 }
 
 #[cfg(test)]
@@ -91,5 +105,18 @@ mod tests {
         let mut bad = file.clone();
         bad[init.len()..init.len() + 4].copy_from_slice(&3u32.to_be_bytes());
         assert_eq!(complete_len(&bad), init.len());
+    }
+
+    #[test]
+    fn large_sizes_are_read_and_a_torn_large_header_stops_the_walk() {
+        let init = [b(b"ftyp", 8), b(b"moov", 20)].concat();
+        let mut mdat = 1u32.to_be_bytes().to_vec();
+        mdat.extend_from_slice(b"mdat");
+        mdat.extend_from_slice(&40u64.to_be_bytes());
+        mdat.resize(40, 0);
+        let file = [init.clone(), b(b"moof", 30), mdat].concat();
+        assert_eq!(complete_len(&file), file.len());
+        let torn = init.len() + 38 + 12;
+        assert_eq!(complete_len(&file[..torn]), init.len());
     }
 }
