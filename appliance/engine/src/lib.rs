@@ -10,9 +10,13 @@
 //! - `remux`: TS ⇄ FLV conversion shared by all outputs of the other protocol;
 //! - `rtmp/`, `srt/`: protocol endpoints (listeners, push, pull) and how each sends and
 //!   receives; `rtmp::routes` answers RTMP publishers and players from the registry;
-//! - `output/`: push output handlers with classified errors and backoff;
+//! - `engine`: the registry and reconciliation; `input`: pull inputs; `output`: push
+//!   outputs (wait for the input, connect, retry with `backoff`); `destination`: which
+//!   addresses a push or pull may reach;
+//! - `record/`: record outputs (files, disk floor, retention) and the recordings catalogue;
 //! - `metrics`: counters and the shared snapshot; `live`: the task that samples them each
-//!   second; `prometheus`: the snapshot in Prometheus text format.
+//!   second; `prometheus`: the snapshot in Prometheus text format; `log_limit`: a cap on
+//!   repetitive log lines.
 pub mod backoff;
 pub mod destination;
 mod engine;
