@@ -27,6 +27,12 @@ pub const SHARED_STREAM_ID: u32 = 1;
 pub const AUDIO_CSID: u8 = 8;
 pub const VIDEO_CSID: u8 = 9;
 pub const META_CSID: u8 = 10;
+/// Chunk stream for the commands a client sends beside `rml_rtmp`'s (`releaseStream`,
+/// `FCPublish`, `FCUnpublish`), each a self-contained type-0 message.
+pub const COMMAND_CSID: u8 = 11;
+/// Chunk stream on which a client's session is handed the server's messages again, one
+/// whole message at a time (any id works: the session reads nothing else).
+pub const SESSION_CSID: u8 = 3;
 /// Serialises one message as type-0 + type-3 chunks of at most `chunk_size` payload bytes.
 /// Timestamps from 0xFFFFFF on go in the extended timestamp field.
 pub fn media_message(

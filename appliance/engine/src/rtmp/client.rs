@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rml_rtmp::handshake::PeerType;
-use rml_rtmp::rml_amf0::Amf0Value;
+use rml_rtmp::rml_amf0::{self, Amf0Value};
 use rml_rtmp::sessions::{
     ClientSession, ClientSessionConfig, ClientSessionError, ClientSessionEvent, ClientSessionResult,
 };
@@ -18,7 +18,7 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_util::sync::CancellationToken;
 
 use super::chunk;
-use super::chunk_reader::{ChunkReader, Message};
+use super::chunk_reader::{ChunkReader, Message, INITIAL_CHUNK_SIZE};
 use super::direct::{self, DirectSlot, SharedWriter};
 use super::guard::{ChunkInspector, MessageType};
 use super::io::{self, BoxReader, BoxWriter, HandshakeError, WriteError, READ_BUFFER};
@@ -34,6 +34,12 @@ pub(crate) const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Time allowed to say goodbye when a link ends on our side.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Transaction ids of the commands we send beside the session's (`releaseStream`,
+/// `FCPublish`, `FCUnpublish`) start here: `rml_rtmp` numbers its own from 1 (`connect`,
+/// `createStream`), so an answer to ours (SRS answers `releaseStream` with `_result`, some
+/// servers with `_error` when nothing was published yet) is never taken for one of its own.
+const OWN_TRANSACTION_BASE: f64 = 1_000_000.0;
 
 /// An RTMP client connection with a `connect`ed session.
 pub(crate) struct ClientConn {
@@ -52,6 +58,18 @@ pub(crate) struct ClientConn {
     sent: SentStream,
     /// The server, for the log line when the inspector refuses its input.
     peer: String,
+    /// Every byte from the server, reassembled into messages: media and data stay with us,
+    /// the rest is handed to the session one whole message at a time (see
+    /// [`ClientConn::process`]).
+    inbound: ChunkReader,
+    /// Media and data messages waiting for a pull (`None`: not kept).
+    media: Option<Vec<Message>>,
+    /// Bytes received in all (wrapping, as acknowledgements count them) and since the last
+    /// acknowledgement.
+    received: u32,
+    since_ack: u32,
+    /// The stream key announced with `FCPublish`, to withdraw with `FCUnpublish` at the end.
+    announced: Option<String>,
 }
 
 /// Our own chunk stream, followed until the session's first command on a message stream of
@@ -89,6 +107,16 @@ impl SentStream {
             self.reader = None;
         }
     }
+}
+
+/// Whether `rml_rtmp`'s session can be given this message: it panics on an AMF0 command of
+/// fewer than three values (name, transaction, command object), and ffmpeg's own server
+/// answers `FCPublish` with a bare `onFCPublish`.
+fn session_reads(m: &Message) -> bool {
+    if MessageType(m.kind) != MessageType::AMF0_COMMAND {
+        return true;
+    }
+    rml_amf0::deserialize(&mut std::io::Cursor::new(&m.body[..])).is_ok_and(|v| v.len() >= 3)
 }
 
 /// A connected socket, before the RTMP handshake.
@@ -141,6 +169,15 @@ impl ClientConn {
             inspector: ChunkInspector::new(),
             sent: SentStream::new(),
             peer: url.redacted().to_string(),
+            announced: None,
+            inbound: {
+                let mut reader = ChunkReader::new();
+                reader.deliver();
+                reader
+            },
+            media: None,
+            received: 0,
+            since_ack: 0,
         };
         conn.send_results(initial).await?;
         let request = conn
@@ -221,11 +258,65 @@ impl ClientConn {
             tracing::info!(peer = %self.peer, "RTMP connection closed: refused input: {e}");
             return Err(LinkError::Protocol(format!("refused input: {e}")));
         }
-        let session = &mut self.session;
-        let results = io::guard(|| session.handle_input(bytes))
-            .ok_or_else(|| LinkError::Protocol(io::PANIC_REASON.to_string()))?
-            .map_err(protocol)?;
-        self.send_results(results).await
+        let mut messages = Vec::new();
+        let read = self.inbound.push(bytes, &mut messages);
+        self.received = self.received.wrapping_add(bytes.len() as u32);
+        self.since_ack = self.since_ack.saturating_add(bytes.len() as u32);
+        let mut events = Vec::new();
+        for m in messages {
+            match MessageType(m.kind) {
+                MessageType::AUDIO
+                | MessageType::VIDEO
+                | MessageType::AMF0_DATA
+                | MessageType::AMF3_DATA => {
+                    if let Some(media) = &mut self.media {
+                        media.push(m);
+                    }
+                }
+                _ if !session_reads(&m) => {
+                    tracing::debug!(peer = %self.peer, kind = m.kind, "RTMP message ignored: fewer than three AMF0 values");
+                }
+                kind => {
+                    // Re-chunked as one type-0 message at the initial chunk size, which the
+                    // session keeps: Set Chunk Size is applied by our reader, not passed on.
+                    let wire = chunk::media_message(
+                        chunk::SESSION_CSID,
+                        kind,
+                        m.stream_id,
+                        m.timestamp,
+                        &m.body,
+                        INITIAL_CHUNK_SIZE as usize,
+                    );
+                    let session = &mut self.session;
+                    let results = io::guard(|| session.handle_input(&wire))
+                        .ok_or_else(|| LinkError::Protocol(io::PANIC_REASON.to_string()))?
+                        .map_err(protocol)?;
+                    events.extend(self.send_results(results).await?);
+                }
+            }
+        }
+        read.map_err(|e| LinkError::Protocol(format!("refused input: {e}")))?;
+        // The session never sees Window Acknowledgement Size (the reader keeps it), so the
+        // acknowledgements are ours: the total received, as RTMP 1.0 §5.4.3 says.
+        if let Some(window) = self.inbound.peer_window() {
+            if self.since_ack >= window {
+                self.since_ack = 0;
+                self.write(&chunk::acknowledgement(self.received)).await?;
+            }
+        }
+        Ok(events)
+    }
+
+    /// From now on audio, video and data messages are kept for [`ClientConn::take_media`]
+    /// (a pull); otherwise they are dropped (a push receives none worth reading).
+    pub(crate) fn keep_media(&mut self) {
+        self.media.get_or_insert_with(Vec::new);
+    }
+
+    /// Audio, video and data messages received since the last call, on whatever message
+    /// stream the server sent them (ffmpeg's `-listen 1` server uses stream 0).
+    pub(crate) fn take_media(&mut self) -> Vec<Message> {
+        self.media.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Writes the session's outbound packets; returns its events.
@@ -247,13 +338,47 @@ impl ClientConn {
         Ok(events)
     }
 
-    /// Ends the stream politely (`deleteStream`/`FCUnpublish` as `rml_rtmp` sends them) and
-    /// shuts the transport down, best effort and bounded in time.
+    /// Announces a publication as OBS and ffmpeg do before `createStream`: `releaseStream`
+    /// then `FCPublish` with the stream key (commands from Flash Media Server that many
+    /// ingests, as Twitch's and Facebook's, expect; servers that do not know them ignore them).
+    pub(crate) async fn announce_publish(&mut self, key: &str) -> Result<(), LinkError> {
+        self.own_command("releaseStream", 0.0, key).await?;
+        self.own_command("FCPublish", 1.0, key).await?;
+        self.announced = Some(key.to_string());
+        Ok(())
+    }
+
+    /// One AMF0 command on message stream 0: `name`, a transaction id of ours, null, `key`.
+    async fn own_command(&mut self, name: &str, offset: f64, key: &str) -> Result<(), LinkError> {
+        let values = [
+            Amf0Value::Utf8String(name.to_string()),
+            Amf0Value::Number(OWN_TRANSACTION_BASE + offset),
+            Amf0Value::Null,
+            Amf0Value::Utf8String(key.to_string()),
+        ];
+        // Strings, a number and null always serialize.
+        let body = rml_amf0::serialize(&values.to_vec()).unwrap_or_default();
+        let bytes = chunk::media_message(
+            chunk::COMMAND_CSID,
+            MessageType::AMF0_COMMAND,
+            0,
+            0,
+            &body,
+            chunk::OUT_CHUNK_SIZE,
+        );
+        self.write(&bytes).await
+    }
+
+    /// Ends the stream politely (`FCUnpublish` for what was announced, then `deleteStream`, as
+    /// OBS and ffmpeg do) and shuts the transport down, best effort and bounded in time.
     pub(crate) async fn close(mut self, publishing: bool) {
         if let Some(slot) = &self.direct {
             slot.detach();
         }
         let bye = async {
+            if let (true, Some(key)) = (publishing, self.announced.take()) {
+                let _ = self.own_command("FCUnpublish", 2.0, &key).await;
+            }
             let results = if publishing {
                 self.session.stop_publishing()
             } else {
@@ -325,6 +450,13 @@ pub(crate) fn check_status(event: &ClientSessionEvent) -> Result<(), LinkError> 
             if REFUSALS.iter().any(|r| code.contains(r)) =>
         {
             Err(LinkError::Rejected(code.clone()))
+        }
+        // An answer to our own `releaseStream`/`FCPublish`/`FCUnpublish`, even `_error`, does
+        // not refuse the publication: the `publish` answer says that.
+        ClientSessionEvent::UnknownTransactionResultReceived { transaction_id, .. }
+            if *transaction_id >= OWN_TRANSACTION_BASE =>
+        {
+            Ok(())
         }
         ClientSessionEvent::UnknownTransactionResultReceived {
             additional_values, ..

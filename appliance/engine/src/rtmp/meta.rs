@@ -60,6 +60,32 @@ fn serialize(prefix: Option<&str>, metadata: &StreamMetadata) -> Bytes {
     Bytes::from(rml_amf0::serialize(&values).unwrap_or_default())
 }
 
+/// The FLV script-data body (`"onMetaData"`, then the values as sent) of an AMF0 data
+/// message, with the `@setDataFrame` a publisher puts first removed. Every property is kept
+/// byte for byte, unlike [`body_to_metadata`]. `None` when it is not `onMetaData` (a bare
+/// `@setDataFrame`, a cue point, garbage).
+pub fn script_body(data: &[u8]) -> Option<Bytes> {
+    let rest = match first_string(data)? {
+        (SET_DATA_FRAME, rest) => rest,
+        _ => data,
+    };
+    match first_string(rest)? {
+        (ON_META_DATA, _) => Some(Bytes::copy_from_slice(rest)),
+        _ => None,
+    }
+}
+
+/// An AMF0 string at the start of `data` (marker 0x02, 16-bit length) and what follows it.
+fn first_string(data: &[u8]) -> Option<(&str, &[u8])> {
+    let (&marker, rest) = data.split_first()?;
+    if marker != 0x02 {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+    let text = rest.get(2..2 + len)?;
+    Some((std::str::from_utf8(text).ok()?, rest.get(2 + len..)?))
+}
+
 /// Reads an FLV script-data body (`onMetaData` or `@setDataFrame, onMetaData`, then an object or
 /// ECMA array). Returns `None` for any other script tag or malformed bytes.
 pub fn body_to_metadata(body: &[u8]) -> Option<StreamMetadata> {

@@ -5,8 +5,10 @@ use rml_rtmp::sessions::ClientSessionEvent;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
+use super::chunk_reader::Message;
 use super::client::{check_status, protocol, ClientConn, STALL_TIMEOUT};
 use super::flags::tag_flags;
+use super::guard::MessageType;
 use super::meta;
 use super::router::FlvIngest;
 use super::tls::ClientTls;
@@ -31,6 +33,7 @@ pub async fn pull(
     cancel: &CancellationToken,
 ) -> Result<(), LinkError> {
     let mut conn = ClientConn::open(url, tls, cancel).await?;
+    conn.keep_media();
     let request = conn
         .session
         .request_playback(url.key().to_string())
@@ -38,8 +41,13 @@ pub async fn pull(
     let mut events = conn.send_results(vec![request]).await?;
     let mut last_timestamp = 0;
     loop {
+        // Media before status: both came in the same read, and the media came first.
+        for m in conn.take_media() {
+            ingest_message(m, ingest, &mut last_timestamp);
+        }
         for event in events {
-            if handle(event, ingest, &mut last_timestamp)? {
+            if ended(&event)? {
+                conn.close(false).await;
                 return Ok(());
             }
         }
@@ -60,38 +68,34 @@ pub async fn pull(
     Ok(())
 }
 
-/// Returns true when the server ended the stream.
-fn handle(
-    event: ClientSessionEvent,
-    ingest: &mut dyn FlvIngest,
-    last_timestamp: &mut u32,
-) -> Result<bool, LinkError> {
-    let (kind, body, timestamp) = match event {
-        ClientSessionEvent::VideoDataReceived { timestamp, data } => {
-            (FlvKind::Video, data, timestamp.value)
-        }
-        ClientSessionEvent::AudioDataReceived { timestamp, data } => {
-            (FlvKind::Audio, data, timestamp.value)
-        }
-        ClientSessionEvent::StreamMetadataReceived { metadata } => (
-            FlvKind::Meta,
-            meta::metadata_to_body(&metadata),
-            *last_timestamp,
-        ),
+/// Whether the server ended the stream; a refusal is an error.
+fn ended(event: &ClientSessionEvent) -> Result<bool, LinkError> {
+    match event {
         ClientSessionEvent::UnhandleableOnStatusCode { code }
             if END_CODES.contains(&code.as_str()) =>
         {
-            return Ok(true)
+            Ok(true)
         }
-        other => {
-            check_status(&other)?;
-            return Ok(false);
-        }
+        other => check_status(other).map(|()| false),
+    }
+}
+
+/// One audio, video or data message from the server, whatever its message stream: the
+/// connection plays one stream, and ffmpeg's `-listen 1` server sends it on stream 0, which
+/// `rml_rtmp`'s session drops. Metadata keeps every field it came with ([`meta::script_body`]).
+fn ingest_message(m: Message, ingest: &mut dyn FlvIngest, last_timestamp: &mut u32) {
+    let (kind, body, timestamp) = match MessageType(m.kind) {
+        MessageType::VIDEO => (FlvKind::Video, m.body, m.timestamp),
+        MessageType::AUDIO => (FlvKind::Audio, m.body, m.timestamp),
+        MessageType::AMF0_DATA => match meta::script_body(&m.body) {
+            Some(body) => (FlvKind::Meta, body, *last_timestamp),
+            None => return,
+        },
+        _ => return,
     };
     if kind != FlvKind::Meta {
         *last_timestamp = timestamp;
     }
     let (keyframe, config) = tag_flags(kind, &body);
     ingest.push(FlvTag::new(kind, timestamp, body, keyframe, config));
-    Ok(false)
 }

@@ -65,6 +65,7 @@ pub async fn push_with(
     on_publishing: impl FnOnce(),
 ) -> Result<(), LinkError> {
     let mut conn = ClientConn::open(url, tls, cancel).await?;
+    conn.announce_publish(url.key()).await?;
     let request = conn
         .session
         .request_publishing(url.key().to_string(), PublishRequestType::Live)
