@@ -1,17 +1,21 @@
 //! RTMP client behaviour as OBS and ffmpeg show it to servers: the publish sequence of push
-//! outputs, seen by a raw server that records every command it receives.
+//! outputs, seen by a raw server that records every command it receives; pulling from
+//! ffmpeg's own RTMP server (`-listen 1`), which sends media on message stream 0.
 
 mod rtmp_support;
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use relevo_engine::rtmp::{self, ClientTls, RtmpUrl};
+use relevo_engine::error::LinkError;
+use relevo_engine::rtmp::{self, ClientTls, FlvIngest, RtmpUrl};
+use relevo_engine::unit::{FlvKind, FlvTag};
 use rml_rtmp::chunk_io::{ChunkDeserializer, ChunkSerializer};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::messages::RtmpMessage;
 use rml_rtmp::rml_amf0::Amf0Value;
 use rml_rtmp::time::RtmpTimestamp;
+use rtmp_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -157,4 +161,70 @@ async fn push_sends_the_obs_publish_sequence() {
             "deleteStream"
         ]
     );
+}
+
+struct Collect(Vec<FlvTag>);
+
+impl FlvIngest for Collect {
+    fn push(&mut self, tag: FlvTag) {
+        self.0.push(tag);
+    }
+}
+
+/// Our pull plays from ffmpeg acting as the RTMP server (`-f flv -listen 1`), which answers
+/// `play` on stream 1 but sends the media on message stream 0 (`rml_rtmp`'s client drops
+/// it) and answers `FCPublish`-style commands with one-value commands: every video frame
+/// and audio packet of the file arrives, sequence headers first, with the metadata.
+#[tokio::test]
+async fn pull_from_ffmpeg_listen_server_gets_every_frame() {
+    let dir = TempDir::new("rtmp-pull-ffmpeg-server");
+    let fixture_path = make_fixture(&dir).await;
+    let fixture = read_flv(&fixture_path);
+    let port = free_port().await;
+    let listen = format!("rtmp://127.0.0.1:{port}/live/x");
+    let mut server = ffmpeg(
+        &[
+            "-re",
+            "-i",
+            &fixture_path.to_string_lossy(),
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+            "-listen",
+            "1",
+            &listen,
+        ],
+        &dir.path("server.log"),
+    );
+    let url = RtmpUrl::parse(&listen).expect("url");
+    let (tls, cancel) = (ClientTls::new(), CancellationToken::new());
+    let mut ingest = Collect(Vec::new());
+    let deadline = std::time::Instant::now() + LONG;
+    let result = loop {
+        match rtmp::pull(&url, &tls, &mut ingest, &cancel).await {
+            Err(LinkError::Refused) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => break other,
+        }
+    };
+    // ffmpeg closes the connection when the file ends, without a status.
+    assert!(
+        matches!(result, Ok(()) | Err(LinkError::Closed)),
+        "{result:?}"
+    );
+    assert!(wait(&mut server, LONG).await, "ffmpeg server failed");
+    let tags = ingest.0;
+    let video: Vec<&FlvTag> = tags.iter().filter(|t| t.kind == FlvKind::Video).collect();
+    assert!(
+        video.first().is_some_and(|t| t.config),
+        "sequence header first"
+    );
+    assert_eq!(video_frames(&tags), video_frames(&fixture));
+    assert_eq!(
+        count(&tags, FlvKind::Audio),
+        count(&fixture, FlvKind::Audio)
+    );
+    assert!(tags.iter().any(|t| t.kind == FlvKind::Meta));
 }

@@ -281,8 +281,7 @@ impl FlvIngest for Collect {
 
 /// Our pull plays a live stream that a real encoder (ffmpeg) publishes to our listener, and
 /// gets video from a keyframe with the sequence headers flagged first, as the engine expects.
-/// (ffmpeg's own `-listen 1` server sends media on message stream 0, which `rml_rtmp`'s client
-/// ignores, so it cannot serve as the remote here.)
+/// (Pulling from ffmpeg's own `-listen 1` server is in `rtmp_compat`.)
 #[tokio::test]
 async fn pull_from_live_publisher() {
     let dir = TempDir::new("rtmp-pull");
