@@ -33,10 +33,17 @@ fn object(pairs: &[(&str, &str)]) -> Amf0Value {
     )
 }
 
+/// What [`record_commands`] received.
+struct Received {
+    /// The name of every command, in order.
+    commands: Vec<String>,
+    /// The body of every AMF0 data message, in order.
+    data: Vec<Vec<u8>>,
+}
+
 /// A minimal RTMP server for one client: it accepts `connect`, `createStream` (stream 1) and
-/// `publish`, answers nothing else, and returns the name of every command it received, in
-/// order, once the client hangs up.
-async fn record_commands(listener: TcpListener) -> Vec<String> {
+/// `publish`, answers nothing else, and returns what it received once the client hangs up.
+async fn record_commands(listener: TcpListener) -> Received {
     let (mut tcp, _) = listener.accept().await.expect("accept");
     let mut handshake = Handshake::new(PeerType::Server);
     let p0p1 = handshake.generate_outbound_p0_and_p1().expect("S0+S1");
@@ -61,11 +68,15 @@ async fn record_commands(listener: TcpListener) -> Vec<String> {
     let mut reader = ChunkDeserializer::new();
     let mut writer = ChunkSerializer::new();
     let mut names = Vec::new();
+    let mut data = Vec::new();
     loop {
         let mut input: &[u8] = &pending;
         while let Some(payload) = reader.get_next_message(input).expect("chunks") {
             input = &[];
             let stream_id = payload.message_stream_id;
+            if payload.type_id == 18 {
+                data.push(payload.data.to_vec());
+            }
             let message = payload.to_rtmp_message().expect("message");
             let reply = match message {
                 RtmpMessage::SetChunkSize { size } => {
@@ -118,7 +129,10 @@ async fn record_commands(listener: TcpListener) -> Vec<String> {
         }
         let n = tcp.read(&mut buf).await.unwrap_or(0);
         if n == 0 {
-            return names;
+            return Received {
+                commands: names,
+                data,
+            };
         }
         pending = buf[..n].to_vec();
     }
@@ -145,12 +159,12 @@ async fn push_sends_the_obs_publish_sequence() {
         .await
         .expect("push in time")
         .expect("push");
-    let names = tokio::time::timeout(LONG, server)
+    let received = tokio::time::timeout(LONG, server)
         .await
         .expect("server in time")
         .expect("server");
     assert_eq!(
-        names,
+        received.commands,
         [
             "connect",
             "releaseStream",
@@ -227,4 +241,189 @@ async fn pull_from_ffmpeg_listen_server_gets_every_frame() {
         count(&fixture, FlvKind::Audio)
     );
     assert!(tags.iter().any(|t| t.kind == FlvKind::Meta));
+}
+
+/// An AMF0 object (marker 0x03): name/value pairs, then an empty name and the end marker.
+fn amf_object(pairs: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![0x03];
+    for (name, value) in pairs {
+        out.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(value);
+    }
+    out.extend_from_slice(&[0, 0, 0x09]);
+    out
+}
+
+/// `onMetaData` as OBS writes it, with a key of its own that `rml_rtmp`'s `StreamMetadata`
+/// has no field for, and a duration.
+fn on_meta_data() -> Vec<u8> {
+    let mut body = amf_string("onMetaData");
+    body.extend(amf_object(&[
+        ("width", amf_number(320.0)),
+        ("height", amf_number(240.0)),
+        ("duration", amf_number(0.0)),
+        (
+            "encoder",
+            amf_string("obs-output module (libobs version 30.2.0)"),
+        ),
+        ("x_relevo_custom", amf_string("kept")),
+    ]));
+    body
+}
+
+/// The string properties of an FLV script-data body (`onMetaData`, object).
+fn script_strings(body: &[u8]) -> Vec<(String, String)> {
+    let values = rml_rtmp::rml_amf0::deserialize(&mut std::io::Cursor::new(body)).expect("AMF0");
+    let mut values = values.into_iter();
+    assert_eq!(
+        values.next().and_then(Amf0Value::get_string).as_deref(),
+        Some("onMetaData")
+    );
+    let mut strings: Vec<(String, String)> = values
+        .next()
+        .and_then(Amf0Value::get_object_properties)
+        .expect("an object")
+        .into_iter()
+        .filter_map(|(k, v)| v.get_string().map(|v| (k, v)))
+        .collect();
+    strings.sort();
+    strings
+}
+
+/// A publisher (raw chunks, everything in one write after the handshake, as a pipelining
+/// encoder) sends a bare `@setDataFrame`, one without an object, one with an empty object,
+/// then OBS's metadata with a custom key, then video: nothing panics, the stream goes on
+/// (every video tag arrives), and the metadata reaches the input with every field, then a
+/// player of ours (our pull, one hop further) with every field too.
+#[tokio::test]
+async fn bare_set_data_frame_is_skipped_and_metadata_fields_cross_hops() {
+    let server = start_server(None).await;
+    let mut tcp = handshake(server.port).await;
+    let tc_url = format!("rtmp://127.0.0.1:{}/live", server.port);
+    let mut connect = amf_string("connect");
+    connect.extend(amf_number(1.0));
+    connect.extend(amf_object(&[
+        ("app", amf_string("live")),
+        ("tcUrl", amf_string(&tc_url)),
+    ]));
+    let mut create = amf_string("createStream");
+    create.extend(amf_number(2.0));
+    create.push(0x05);
+    let mut publish = amf_string("publish");
+    publish.extend(amf_number(3.0));
+    publish.push(0x05);
+    publish.extend(amf_string("in"));
+    publish.extend(amf_string("live"));
+    let frame = amf_string("@setDataFrame");
+    let mut no_object = frame.clone();
+    no_object.extend(amf_string("onMetaData"));
+    let mut empty = no_object.clone();
+    empty.extend(amf_object(&[]));
+    let mut full = frame.clone();
+    full.extend(on_meta_data());
+
+    let mut bytes = message(3, 20, 0, 0, &connect);
+    bytes.extend(message(3, 20, 0, 0, &create));
+    bytes.extend(message(4, 20, 1, 0, &publish));
+    for data in [&frame, &no_object, &empty, &full] {
+        bytes.extend(message(5, 18, 1, 0, data));
+    }
+    // An AVC sequence header, then a keyframe and four frames (25 fps).
+    bytes.extend(message(
+        6,
+        9,
+        1,
+        0,
+        &[0x17, 0, 0, 0, 0, 1, 0x42, 0, 0x1e, 0xff],
+    ));
+    for i in 0..5u32 {
+        let head = if i == 0 { 0x17 } else { 0x27 };
+        bytes.extend(message(6, 9, 1, i * 40, &[head, 1, 0, 0, 0, i as u8]));
+    }
+    tcp.write_all(&bytes).await.expect("publish");
+
+    let deadline = tokio::time::Instant::now() + LONG;
+    let tags = loop {
+        let tags = server.router.publications().pop().unwrap_or_default();
+        if count(&tags, FlvKind::Video) == 6 {
+            break tags;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stream stopped: {} tags, logs: {:?}",
+            tags.len(),
+            logged(&["panicked"])
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let metas: Vec<&FlvTag> = tags.iter().filter(|t| t.kind == FlvKind::Meta).collect();
+    let want = vec![
+        (
+            "encoder".to_string(),
+            "obs-output module (libobs version 30.2.0)".to_string(),
+        ),
+        ("x_relevo_custom".to_string(), "kept".to_string()),
+    ];
+    // The empty object is metadata too (with no fields); the bare frames are skipped.
+    assert_eq!(metas.len(), 2, "{metas:?}");
+    assert_eq!(script_strings(&metas[1].body), want);
+    assert_eq!(
+        &metas[1].body[..],
+        &on_meta_data()[..],
+        "kept byte for byte"
+    );
+
+    // One hop further: our pull plays it from our server (the publisher still connected).
+    let url = RtmpUrl::parse(&format!("{tc_url}/in")).expect("url");
+    let (tls, cancel) = (ClientTls::new(), CancellationToken::new());
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        stop.cancel();
+    });
+    let mut ingest = Collect(Vec::new());
+    let pulled = rtmp::pull(&url, &tls, &mut ingest, &cancel).await;
+    assert_eq!(pulled, Ok(()));
+    let last_meta = ingest
+        .0
+        .iter()
+        .filter(|t| t.kind == FlvKind::Meta)
+        .last()
+        .expect("the player got metadata");
+    assert_eq!(script_strings(&last_meta.body), want);
+    drop(tcp);
+    server.router.wait_ended(1).await;
+}
+
+/// A push output sends the metadata its input got with every field (as `@setDataFrame`,
+/// `onMetaData`, the object byte for byte), not only those `rml_rtmp` has fields for.
+#[tokio::test]
+async fn push_keeps_every_metadata_field() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = tokio::spawn(record_commands(listener));
+    let url = RtmpUrl::parse(&format!("rtmp://127.0.0.1:{port}/live/key")).expect("url");
+    let (tx, mut rx) = mpsc::channel(2);
+    let body = bytes::Bytes::from(on_meta_data());
+    tx.try_send(FlvTag::new(FlvKind::Meta, 0, body, false, false))
+        .expect("queue");
+    drop(tx);
+    let (bytes, tls, cancel) = (
+        AtomicU64::new(0),
+        ClientTls::new(),
+        CancellationToken::new(),
+    );
+    let pushed = rtmp::push(&url, &tls, &mut rx, &bytes, &cancel);
+    tokio::time::timeout(LONG, pushed)
+        .await
+        .expect("push in time")
+        .expect("push");
+    let received = tokio::time::timeout(LONG, server)
+        .await
+        .expect("server in time")
+        .expect("server");
+    let mut want = amf_string("@setDataFrame");
+    want.extend(on_meta_data());
+    assert_eq!(received.data, [want]);
 }

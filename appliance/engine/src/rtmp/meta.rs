@@ -62,17 +62,37 @@ fn serialize(prefix: Option<&str>, metadata: &StreamMetadata) -> Bytes {
 
 /// The FLV script-data body (`"onMetaData"`, then the values as sent) of an AMF0 data
 /// message, with the `@setDataFrame` a publisher puts first removed. Every property is kept
-/// byte for byte, unlike [`body_to_metadata`]. `None` when it is not `onMetaData` (a bare
-/// `@setDataFrame`, a cue point, garbage).
+/// byte for byte (durations, custom encoder keys), which [`body_to_metadata`] and
+/// `rml_rtmp`'s sessions drop. `None` unless it is `onMetaData` followed by an object or ECMA
+/// array that `rml_amf0` reads: a bare `@setDataFrame`, one without an object, a cue point,
+/// garbage.
 pub fn script_body(data: &[u8]) -> Option<Bytes> {
     let rest = match first_string(data)? {
         (SET_DATA_FRAME, rest) => rest,
         _ => data,
     };
-    match first_string(rest)? {
-        (ON_META_DATA, _) => Some(Bytes::copy_from_slice(rest)),
-        _ => None,
+    let mut values = rml_amf0::deserialize(&mut Cursor::new(rest))
+        .ok()?
+        .into_iter();
+    if values.next()?.get_string()? != ON_META_DATA {
+        return None;
     }
+    values.next()?.get_object_properties()?;
+    Some(Bytes::copy_from_slice(rest))
+}
+
+/// A script-data body as a publisher sends it to a server: `"@setDataFrame"` before
+/// [`script_body`]'s bytes (what ffmpeg's and OBS's RTMP outputs write, and servers store
+/// for their players). `None` where [`script_body`] is.
+pub fn data_frame(body: &[u8]) -> Option<Bytes> {
+    let body = script_body(body)?;
+    // "@setDataFrame" is 13 bytes: its AMF0 string header is marker 0x02 and length 13.
+    let mut out = Vec::with_capacity(3 + SET_DATA_FRAME.len() + body.len());
+    out.push(0x02);
+    out.extend_from_slice(&(SET_DATA_FRAME.len() as u16).to_be_bytes());
+    out.extend_from_slice(SET_DATA_FRAME.as_bytes());
+    out.extend_from_slice(&body);
+    Some(Bytes::from(out))
 }
 
 /// An AMF0 string at the start of `data` (marker 0x02, 16-bit length) and what follows it.
@@ -127,6 +147,34 @@ mod tests {
             Some(SET_DATA_FRAME.to_string())
         );
         assert_eq!(body_to_metadata(&frame), Some(m));
+    }
+
+    #[test]
+    fn script_body_keeps_every_field_and_refuses_bare_frames() {
+        let mut props = std::collections::HashMap::new();
+        props.insert("x_custom".to_string(), Amf0Value::Utf8String("kept".into()));
+        props.insert("duration".to_string(), Amf0Value::Number(0.0));
+        let script = rml_amf0::serialize(&vec![
+            Amf0Value::Utf8String(ON_META_DATA.into()),
+            Amf0Value::Object(props),
+        ])
+        .unwrap_or_default();
+        let mut frame = rml_amf0::serialize(&vec![Amf0Value::Utf8String(SET_DATA_FRAME.into())])
+            .unwrap_or_default();
+        frame.extend_from_slice(&script);
+        assert_eq!(script_body(&frame).as_deref(), Some(&script[..]));
+        assert_eq!(script_body(&script).as_deref(), Some(&script[..]));
+        assert_eq!(data_frame(&script).as_deref(), Some(&frame[..]));
+        let bare = rml_amf0::serialize(&vec![Amf0Value::Utf8String(SET_DATA_FRAME.into())])
+            .unwrap_or_default();
+        assert_eq!(script_body(&bare), None);
+        let no_object = rml_amf0::serialize(&vec![
+            Amf0Value::Utf8String(SET_DATA_FRAME.into()),
+            Amf0Value::Utf8String(ON_META_DATA.into()),
+        ])
+        .unwrap_or_default();
+        assert_eq!(script_body(&no_object), None);
+        assert_eq!(script_body(&[0x02, 0x00]), None);
     }
 
     #[test]

@@ -156,13 +156,14 @@ async fn send_batch(
 }
 
 /// Metadata as a publisher sends it (`@setDataFrame`, `onMetaData`), stamped 0 on a chunk
-/// stream of ours; `None` for a script tag that is not `onMetaData`. Not through
+/// stream of ours, every property as the input got it; `None` for a script tag that is not
+/// `onMetaData`. Not through
 /// `rml_rtmp`'s `publish_metadata`: it stamps the message with the session's age, and ffmpeg
 /// reads metadata with a timestamp other than 0 as a data packet of an extra `Subtitle: text`
 /// stream (which also stalls a `-t` recording: that stream never advances). ffmpeg and
 /// nginx-rtmp stamp it 0.
 fn metadata_wire(stream_id: u32, tag: &FlvTag) -> Option<Bytes> {
-    let body = meta::metadata_to_data_frame(&meta::body_to_metadata(&tag.body)?);
+    let body = meta::data_frame(&tag.body)?;
     Some(chunk::media_message(
         chunk::META_CSID,
         MessageType::AMF0_DATA,

@@ -497,8 +497,8 @@ impl Session<'_> {
             // AMF0 data (and "AMF3" data, which rml_rtmp read as AMF0): onMetaData.
             MessageType::AMF0_DATA | MessageType::AMF3_DATA => {
                 guard::scan_amf0(kind, &m.body)?;
-                if let Some(metadata) = meta::body_to_metadata(&m.body) {
-                    let body = meta::metadata_to_body(&metadata);
+                // Kept whole (custom keys too); a bare `@setDataFrame` is skipped.
+                if let Some(body) = meta::script_body(&m.body) {
                     self.ingest(FlvKind::Meta, body, self.last_timestamp);
                 }
             }

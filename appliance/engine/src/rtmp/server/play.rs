@@ -135,14 +135,15 @@ impl Session<'_> {
 
 /// A tag as RTMP chunks for a player on `stream_id`; `None` for metadata that is not an
 /// `onMetaData`. Audio and video are chunked once and shared by every player on the usual
-/// stream id (see [`chunk::media_wire`]). Metadata is re-encoded as `onMetaData` on a chunk
+/// stream id (see [`chunk::media_wire`]). Metadata goes as `onMetaData` (every property as
+/// the input got it) on a chunk
 /// stream of ours, stamped 0 as nginx-rtmp sends it: ffmpeg then reads it as the stream's
 /// metadata instead of opening a subtitle stream for it.
 fn wire(stream_id: u32, tag: &FlvTag) -> Option<Bytes> {
     if tag.kind != FlvKind::Meta {
         return chunk::media_wire(stream_id, tag);
     }
-    let body = meta::metadata_to_body(&meta::body_to_metadata(&tag.body)?);
+    let body = meta::script_body(&tag.body)?;
     let (csid, kind) = (chunk::META_CSID, MessageType::AMF0_DATA);
     Some(chunk::media_message(
         csid,
