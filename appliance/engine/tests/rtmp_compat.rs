@@ -427,3 +427,61 @@ async fn push_keeps_every_metadata_field() {
     want.extend(on_meta_data());
     assert_eq!(received.data, [want]);
 }
+
+/// A bare `@setDataFrame` before `publish`, while `rml_rtmp`'s server session still reads
+/// the connection (its `@setDataFrame` handler indexes a value that is not there): the
+/// publication that follows is served whole.
+#[tokio::test]
+async fn bare_set_data_frame_before_publish_does_not_end_the_connection() {
+    let server = start_server(None).await;
+    let mut tcp = handshake(server.port).await;
+    let tc_url = format!("rtmp://127.0.0.1:{}/live", server.port);
+    let mut connect = amf_string("connect");
+    connect.extend(amf_number(1.0));
+    connect.extend(amf_object(&[
+        ("app", amf_string("live")),
+        ("tcUrl", amf_string(&tc_url)),
+    ]));
+    let mut create = amf_string("createStream");
+    create.extend(amf_number(2.0));
+    create.push(0x05);
+    let mut publish = amf_string("publish");
+    publish.extend(amf_number(3.0));
+    publish.push(0x05);
+    publish.extend(amf_string("in"));
+    publish.extend(amf_string("live"));
+    let mut bytes = message(3, 20, 0, 0, &connect);
+    bytes.extend(message(3, 20, 0, 0, &create));
+    bytes.extend(message(5, 18, 1, 0, &amf_string("@setDataFrame")));
+    bytes.extend(message(4, 20, 1, 0, &publish));
+    let mut full = amf_string("@setDataFrame");
+    full.extend(on_meta_data());
+    bytes.extend(message(5, 18, 1, 0, &full));
+    bytes.extend(message(
+        6,
+        9,
+        1,
+        0,
+        &[0x17, 0, 0, 0, 0, 1, 0x42, 0, 0x1e, 0xff],
+    ));
+    for i in 0..5u32 {
+        let head = if i == 0 { 0x17 } else { 0x27 };
+        bytes.extend(message(6, 9, 1, i * 40, &[head, 1, 0, 0, 0, i as u8]));
+    }
+    tcp.write_all(&bytes).await.expect("publish");
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        let tags = server.router.publications().pop().unwrap_or_default();
+        if count(&tags, FlvKind::Video) == 6 {
+            assert_eq!(count(&tags, FlvKind::Meta), 1);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stream stopped: {} tags",
+            tags.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!logged(&["panicked"]), "no panic was caught");
+}

@@ -146,7 +146,19 @@ pub struct ChunkInspector {
     announced: u32,
     /// A command message was completed by the last chunk taken.
     command_done: bool,
+    /// Where the current [`inspect`](Self::inspect) call is in its input.
+    pos: usize,
+    /// Offsets, in the input of the current call, of `@setDataFrame` strings to rename (see
+    /// [`ChunkInspector::take_renames`]).
+    renames: Vec<usize>,
 }
+
+/// The AMF0 string `"@setDataFrame"` (marker, 16-bit length 13, text) that starts a
+/// publisher's metadata message.
+const SET_DATA_FRAME: &[u8; 16] = b"\x02\x00\x0d@setDataFrame";
+/// What it is renamed to, of the same length, so that `rml_rtmp`'s server session ignores
+/// the message as unknown data.
+const IGNORED_FRAME: &[u8; 13] = b"@ignoredFrame";
 
 impl Default for ChunkInspector {
     fn default() -> Self {
@@ -170,6 +182,8 @@ impl ChunkInspector {
             max_streams: usize::MAX,
             announced: 0,
             command_done: false,
+            pos: 0,
+            renames: Vec::new(),
         }
     }
 
@@ -204,11 +218,13 @@ impl ChunkInspector {
     /// `input` it took.
     pub fn inspect_command(&mut self, input: &[u8]) -> Result<usize, GuardError> {
         self.command_done = false;
+        self.start();
         let mut rest = input;
         while !rest.is_empty() && !self.command_done {
             // One step at a time: a header byte run or one chunk's payload.
             let step = self.step(rest)?;
             rest = rest.get(step..).unwrap_or_default();
+            self.pos += step;
         }
         Ok(input.len() - rest.len())
     }
@@ -216,11 +232,36 @@ impl ChunkInspector {
     /// Checks the next slice of the peer's chunk stream. After an error the inspector is out
     /// of step and the connection must be closed.
     pub fn inspect(&mut self, mut input: &[u8]) -> Result<(), GuardError> {
+        self.start();
         while !input.is_empty() {
             let step = self.step(input)?;
             input = input.get(step..).unwrap_or_default();
+            self.pos += step;
         }
         Ok(())
+    }
+
+    fn start(&mut self) {
+        self.pos = 0;
+        self.renames.clear();
+    }
+
+    /// Renames, in the input of the last inspection, each `@setDataFrame` data message that
+    /// `rml_rtmp`'s server session would panic on (a bare one, or one with no object after
+    /// `onMetaData`: it indexes values that are not there) to `@ignoredFrame`, which it
+    /// ignores. Only a message that came whole in that input is renamed; `None` when there
+    /// is nothing to rename.
+    pub fn take_renames(&mut self, input: &[u8]) -> Option<Vec<u8>> {
+        if self.renames.is_empty() {
+            return None;
+        }
+        let mut out = input.to_vec();
+        for at in self.renames.drain(..) {
+            if let Some(text) = out.get_mut(at + 3..at + SET_DATA_FRAME.len()) {
+                text.copy_from_slice(IGNORED_FRAME);
+            }
+        }
+        Some(out)
     }
 
     /// Takes the next piece of `input` (header bytes, or payload of the current chunk);
@@ -346,6 +387,16 @@ impl ChunkInspector {
         );
         if header.kind.is_inspected() && !whole {
             return Err(GuardError::Interleaved { kind: header.kind });
+        }
+        // The whole message in this one piece of input: it can be renamed before the
+        // session reads it.
+        if header.kind == MessageType::AMF0_DATA
+            && body.len() == message.len()
+            && message.starts_with(SET_DATA_FRAME)
+            && rml_rtmp::rml_amf0::deserialize(&mut std::io::Cursor::new(&message[..]))
+                .is_ok_and(|values| values.len() < 3)
+        {
+            self.renames.push(self.pos);
         }
         self.complete(header.kind, &message)
     }

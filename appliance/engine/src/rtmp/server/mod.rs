@@ -441,6 +441,9 @@ impl Session<'_> {
         if !inspected {
             self.inspector.inspect(bytes)?;
         }
+        // A bare `@setDataFrame` would panic `rml_rtmp`'s session: it gets one renamed.
+        let renamed = self.inspector.take_renames(bytes);
+        let bytes = renamed.as_deref().unwrap_or(bytes);
         if let Slot::Unauthenticated(slot) = &mut *self.slot {
             // What rml_rtmp may hold for this peer: the message it is receiving.
             slot.charge(self.inspector.announced() as usize)?;
