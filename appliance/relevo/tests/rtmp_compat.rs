@@ -1,6 +1,7 @@
 //! RTMP compatibility with the encoders and servers platforms are tested with: a pull input
 //! from ffmpeg acting as the RTMP server (`ffmpeg -f flv -listen 1 rtmp://…`), which sends
-//! the media on message stream 0.
+//! the media on message stream 0; a push output, which publishes as OBS and ffmpeg do
+//! (`releaseStream`, `FCPublish`, …), to nginx-rtmp.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -57,6 +58,58 @@ pull = "{source_url}"
         "RTMP pull from ffmpeg -listen 1 → RTMP push",
         &dir.path("out.flv"),
         SECS,
+    );
+    drop(relevo);
+}
+
+/// A push output publishes to nginx-rtmp with the sequence OBS and ffmpeg send
+/// (`releaseStream`, `FCPublish`, `createStream`, `publish`; the raw-server check of the
+/// order is the engine's `rtmp_compat`), and a player of nginx gets the stream whole from
+/// the keyframe it joined at; the push ends with `deleteStream` (nginx logs it).
+#[test]
+fn rtmp_push_output_to_nginx_rtmp() {
+    let dir = TempDir::new("push-nginx-obs-sequence");
+    let nginx_port = free_tcp_port();
+    let _nginx = nginx_rtmp(&dir, nginx_port);
+    let dest = format!("rtmp://127.0.0.1:{nginx_port}/live/dest");
+    let nginx_log =
+        || std::fs::read_to_string(dir.path("nginx/logs/error.log")).unwrap_or_default();
+    let flows = input_toml("cam", "cam-key") + &push_toml("nginx", &dest);
+    let relevo = Relevo::start("push-nginx-obs-sequence", "", &flows);
+    let source = publish(
+        "rtmp-source",
+        SECS,
+        "flv",
+        &relevo.rtmp_url("cam-key"),
+        &dir.path("source.log"),
+    );
+    wait_until(
+        "the push to publish on nginx",
+        Duration::from_secs(30),
+        || nginx_log().contains("publish: name='dest'"),
+    );
+    // An ffmpeg player of nginx does not stop when the publisher leaves: a short read
+    // timeout ends it (and its file) once the stream is over.
+    let player = Proc::spawn(
+        "nginx-player",
+        ffmpeg()
+            .args(["-rw_timeout", "3000000", "-i", &dest])
+            .args(["-map", "0", "-c", "copy", "-f", "flv"])
+            .arg(dir.path("out.flv"))
+            .stderr(std::fs::File::create(dir.path("player.log")).unwrap()),
+    );
+    assert!(source
+        .wait(Duration::from_secs(u64::from(SECS) + 30))
+        .success());
+    player.wait(Duration::from_secs(30));
+    wait_until("the push to end on nginx", Duration::from_secs(30), || {
+        nginx_log().contains("deleteStream")
+    });
+    assert_joined_stream(
+        "RTMP push → nginx-rtmp",
+        &dir.path("out.flv"),
+        SECS,
+        SECS / 2,
     );
     drop(relevo);
 }
