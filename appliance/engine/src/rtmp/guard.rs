@@ -596,6 +596,37 @@ mod tests {
         out
     }
 
+    #[test]
+    fn set_data_frames_rml_rtmp_cannot_read_are_renamed() {
+        let s = |v: &str| Amf0Value::Utf8String(v.into());
+        let bare = amf(vec![s("@setDataFrame")]);
+        let no_object = amf(vec![s("@setDataFrame"), s("onMetaData")]);
+        let full = amf(vec![
+            s("@setDataFrame"),
+            s("onMetaData"),
+            Amf0Value::Object(HashMap::new()),
+        ]);
+        let mut input = chunks(4, MessageType::AMF0_DATA.0, 0, &full, 128);
+        let first = input.len();
+        input.extend(chunks(4, MessageType::AMF0_DATA.0, 0, &bare, 128));
+        let second = input.len();
+        input.extend(chunks(4, MessageType::AMF0_DATA.0, 0, &no_object, 128));
+        let mut inspector = ChunkInspector::new();
+        inspector.inspect(&input).expect("inspected");
+        let renamed = inspector.take_renames(&input).expect("two renamed");
+        // Type 0 headers on csid 4 are 12 bytes; the string's text follows its 3-byte head.
+        let text = |at: usize| &renamed[at + 12 + 3..at + 12 + 16];
+        assert_eq!(
+            &renamed[..first],
+            &input[..first],
+            "a full frame is left alone"
+        );
+        assert_eq!(text(first), IGNORED_FRAME);
+        assert_eq!(text(second), IGNORED_FRAME);
+        assert_eq!(renamed.len(), input.len());
+        assert_eq!(inspector.take_renames(&input), None, "taken once");
+    }
+
     fn amf(values: Vec<Amf0Value>) -> Vec<u8> {
         rml_amf0::serialize(&values).expect("serialize AMF0")
     }
