@@ -42,8 +42,10 @@ struct Received {
 }
 
 /// A minimal RTMP server for one client: it accepts `connect`, `createStream` (stream 1) and
-/// `publish`, answers nothing else, and returns what it received once the client hangs up.
-async fn record_commands(listener: TcpListener) -> Received {
+/// `publish`, answers `releaseStream` with `_error` when `refuse_release` (as servers do
+/// when nothing is published under that key yet) and nothing else, and returns what it
+/// received once the client hangs up.
+async fn record_commands(listener: TcpListener, refuse_release: bool) -> Received {
     let (mut tcp, _) = listener.accept().await.expect("accept");
     let mut handshake = Handshake::new(PeerType::Server);
     let p0p1 = handshake.generate_outbound_p0_and_p1().expect("S0+S1");
@@ -102,6 +104,16 @@ async fn record_commands(listener: TcpListener) -> Received {
                         "createStream" => {
                             Some((0, "_result", transaction_id, vec![Amf0Value::Number(1.0)]))
                         }
+                        "releaseStream" if refuse_release => Some((
+                            0,
+                            "_error",
+                            transaction_id,
+                            vec![object(&[
+                                ("level", "error"),
+                                ("code", "NetConnection.Call.Failed"),
+                                ("description", "no such stream"),
+                            ])],
+                        )),
                         "publish" => Some((
                             stream_id,
                             "onStatus",
@@ -143,9 +155,20 @@ async fn record_commands(listener: TcpListener) -> Received {
 /// `deleteStream`) when its feed ends.
 #[tokio::test]
 async fn push_sends_the_obs_publish_sequence() {
+    publish_sequence(false).await;
+}
+
+/// A server that answers `releaseStream` with `_error` does not refuse the push: only the
+/// answer to `publish` decides.
+#[tokio::test]
+async fn an_error_answer_to_release_stream_does_not_refuse_the_push() {
+    publish_sequence(true).await;
+}
+
+async fn publish_sequence(refuse_release: bool) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let server = tokio::spawn(record_commands(listener));
+    let server = tokio::spawn(record_commands(listener, refuse_release));
     let url = RtmpUrl::parse(&format!("rtmp://127.0.0.1:{port}/live/key")).expect("url");
     let (tx, mut rx) = mpsc::channel(1);
     drop(tx);
@@ -402,7 +425,7 @@ async fn bare_set_data_frame_is_skipped_and_metadata_fields_cross_hops() {
 async fn push_keeps_every_metadata_field() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let server = tokio::spawn(record_commands(listener));
+    let server = tokio::spawn(record_commands(listener, false));
     let url = RtmpUrl::parse(&format!("rtmp://127.0.0.1:{port}/live/key")).expect("url");
     let (tx, mut rx) = mpsc::channel(2);
     let body = bytes::Bytes::from(on_meta_data());
