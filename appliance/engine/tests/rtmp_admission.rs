@@ -16,29 +16,15 @@ const LONG: Duration = Duration::from_secs(20);
 
 /// `connect` to `live`, as a command message.
 fn connect() -> Vec<u8> {
-    let mut body = amf_string("connect");
-    body.extend(amf_number(1.0));
-    body.push(0x03);
-    body.extend_from_slice(&3u16.to_be_bytes());
-    body.extend_from_slice(b"app");
-    body.extend(amf_string("live"));
-    body.extend_from_slice(&[0, 0, 0x09]);
-    message(3, 20, 0, 0, &body)
+    message(3, 20, 0, 0, &publish_commands(None, "in").connect)
 }
 
 /// `connect`, `createStream` and `publish` of key `in`.
 fn setup() -> Vec<u8> {
-    let mut create = amf_string("createStream");
-    create.extend(amf_number(2.0));
-    create.push(0x05);
-    let mut publish = amf_string("publish");
-    publish.extend(amf_number(3.0));
-    publish.push(0x05);
-    publish.extend(amf_string("in"));
-    publish.extend(amf_string("live"));
-    let mut out = connect();
-    out.extend(message(3, 20, 0, 0, &create));
-    out.extend(message(3, 20, 1, 0, &publish));
+    let cmds = publish_commands(None, "in");
+    let mut out = message(3, 20, 0, 0, &cmds.connect);
+    out.extend(message(3, 20, 0, 0, &cmds.create));
+    out.extend(message(3, 20, 1, 0, &cmds.publish));
     out
 }
 

@@ -266,18 +266,6 @@ async fn pull_from_ffmpeg_listen_server_gets_every_frame() {
     assert!(tags.iter().any(|t| t.kind == FlvKind::Meta));
 }
 
-/// An AMF0 object (marker 0x03): name/value pairs, then an empty name and the end marker.
-fn amf_object(pairs: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut out = vec![0x03];
-    for (name, value) in pairs {
-        out.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(value);
-    }
-    out.extend_from_slice(&[0, 0, 0x09]);
-    out
-}
-
 /// `onMetaData` as OBS writes it, with a key of its own that `rml_rtmp`'s `StreamMetadata`
 /// has no field for, and a duration.
 fn on_meta_data() -> Vec<u8> {
@@ -324,20 +312,11 @@ async fn bare_set_data_frame_is_skipped_and_metadata_fields_cross_hops() {
     let server = start_server(None).await;
     let mut tcp = handshake(server.port).await;
     let tc_url = format!("rtmp://127.0.0.1:{}/live", server.port);
-    let mut connect = amf_string("connect");
-    connect.extend(amf_number(1.0));
-    connect.extend(amf_object(&[
-        ("app", amf_string("live")),
-        ("tcUrl", amf_string(&tc_url)),
-    ]));
-    let mut create = amf_string("createStream");
-    create.extend(amf_number(2.0));
-    create.push(0x05);
-    let mut publish = amf_string("publish");
-    publish.extend(amf_number(3.0));
-    publish.push(0x05);
-    publish.extend(amf_string("in"));
-    publish.extend(amf_string("live"));
+    let PublishCommands {
+        connect,
+        create,
+        publish,
+    } = publish_commands(Some(&tc_url), "in");
     let frame = amf_string("@setDataFrame");
     let mut no_object = frame.clone();
     no_object.extend(amf_string("onMetaData"));
@@ -459,20 +438,11 @@ async fn bare_set_data_frame_before_publish_does_not_end_the_connection() {
     let server = start_server(None).await;
     let mut tcp = handshake(server.port).await;
     let tc_url = format!("rtmp://127.0.0.1:{}/live", server.port);
-    let mut connect = amf_string("connect");
-    connect.extend(amf_number(1.0));
-    connect.extend(amf_object(&[
-        ("app", amf_string("live")),
-        ("tcUrl", amf_string(&tc_url)),
-    ]));
-    let mut create = amf_string("createStream");
-    create.extend(amf_number(2.0));
-    create.push(0x05);
-    let mut publish = amf_string("publish");
-    publish.extend(amf_number(3.0));
-    publish.push(0x05);
-    publish.extend(amf_string("in"));
-    publish.extend(amf_string("live"));
+    let PublishCommands {
+        connect,
+        create,
+        publish,
+    } = publish_commands(Some(&tc_url), "in");
     let mut bytes = message(3, 20, 0, 0, &connect);
     bytes.extend(message(3, 20, 0, 0, &create));
     bytes.extend(message(5, 18, 1, 0, &amf_string("@setDataFrame")));

@@ -508,3 +508,46 @@ pub fn amf_number(n: f64) -> Vec<u8> {
     out.extend_from_slice(&n.to_be_bytes());
     out
 }
+
+/// An AMF0 object (marker 0x03): name/value pairs, then an empty name and the end marker.
+pub fn amf_object(pairs: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![0x03];
+    for (name, value) in pairs {
+        out.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(value);
+    }
+    out.extend_from_slice(&[0, 0, 0x09]);
+    out
+}
+
+/// Command bodies a publishing encoder sends, transaction ids 1 to 3: `connect` to app
+/// `live` (with `tcUrl` when given), `createStream`, and `publish` of `key` on stream 1.
+pub struct PublishCommands {
+    pub connect: Vec<u8>,
+    pub create: Vec<u8>,
+    pub publish: Vec<u8>,
+}
+
+pub fn publish_commands(tc_url: Option<&str>, key: &str) -> PublishCommands {
+    let mut props = vec![("app", amf_string("live"))];
+    if let Some(url) = tc_url {
+        props.push(("tcUrl", amf_string(url)));
+    }
+    let mut connect = amf_string("connect");
+    connect.extend(amf_number(1.0));
+    connect.extend(amf_object(&props));
+    let mut create = amf_string("createStream");
+    create.extend(amf_number(2.0));
+    create.push(0x05);
+    let mut publish = amf_string("publish");
+    publish.extend(amf_number(3.0));
+    publish.push(0x05);
+    publish.extend(amf_string(key));
+    publish.extend(amf_string("live"));
+    PublishCommands {
+        connect,
+        create,
+        publish,
+    }
+}
