@@ -110,6 +110,14 @@ fn start(name: &str, flows: &[String]) -> Relevo {
     Relevo::start_in(dir, &extra, &flows.concat())
 }
 
+/// The one file of each record output (`mp4`, `ts`) of input `studio`.
+fn one_file_each(relevo: &Relevo) -> (PathBuf, PathBuf) {
+    let mp4 = files(&relevo.dir, "studio", "mp4");
+    let ts = files(&relevo.dir, "studio", "ts");
+    assert_eq!((mp4.len(), ts.len()), (1, 1), "{mp4:?} {ts:?}");
+    (mp4[0].clone(), ts[0].clone())
+}
+
 #[test]
 fn an_srt_publisher_with_two_audio_tracks_is_recorded_as_mp4_and_ts() {
     let flows = [
@@ -128,13 +136,11 @@ fn an_srt_publisher_with_two_audio_tracks_is_recorded_as_mp4_and_ts() {
     );
     assert!(publisher.wait(Duration::from_secs(60)).success());
     wait_closed(&relevo, 2);
-    let mp4 = files(&relevo.dir, "studio", "mp4");
-    let ts = files(&relevo.dir, "studio", "ts");
-    assert_eq!((mp4.len(), ts.len()), (1, 1), "{mp4:?} {ts:?}");
-    assert!(mp4[0].to_string_lossy().ends_with("_0001.mp4"), "{mp4:?}");
+    let (mp4, ts) = one_file_each(&relevo);
+    assert!(mp4.to_string_lossy().ends_with("_0001.mp4"), "{mp4:?}");
     // MP4 keeps the first audio track; TS keeps every PID as it came.
-    assert_recorded("mp4", &mp4[0], secs, 1);
-    assert_recorded("ts", &ts[0], secs, 2);
+    assert_recorded("mp4", &mp4, secs, 1);
+    assert_recorded("ts", &ts, secs, 2);
     let status = relevo.output_status("studio", "mp4");
     assert_eq!(status["state"], "idle", "{status}");
     assert_eq!(status["record"]["files"], 1, "{status}");
@@ -159,11 +165,9 @@ fn an_rtmp_publisher_is_recorded_as_mp4_and_ts() {
     );
     assert!(publisher.wait(Duration::from_secs(60)).success());
     wait_closed(&relevo, 2);
-    let mp4 = files(&relevo.dir, "studio", "mp4");
-    let ts = files(&relevo.dir, "studio", "ts");
-    assert_eq!((mp4.len(), ts.len()), (1, 1), "{mp4:?} {ts:?}");
-    assert_recorded("mp4", &mp4[0], secs, 1);
-    assert_recorded("ts", &ts[0], secs, 1);
+    let (mp4, ts) = one_file_each(&relevo);
+    assert_recorded("mp4", &mp4, secs, 1);
+    assert_recorded("ts", &ts, secs, 1);
 }
 
 #[test]

@@ -268,19 +268,33 @@ impl Session {
         writer: &mut Writer,
         sink: &mut FileSink,
     ) -> Result<(), RecordError> {
+        use tokio::sync::mpsc::error::TryRecvError;
         let mut after_live = false;
         let mut last_tick = Instant::now();
         loop {
-            let next = self.rt.block_on(async {
-                tokio::select! {
-                    _ = self.cancel.cancelled() => None,
-                    r = tokio::time::timeout(TICK, sub.rx.recv()) => Some(r),
+            // What is queued is taken without parking this thread; only an empty queue
+            // waits, until the next chunk, the next tick or a stop.
+            let next = match sub.rx.try_recv() {
+                Ok(chunk) => Some(Some(chunk)),
+                Err(TryRecvError::Disconnected) => None,
+                Err(TryRecvError::Empty) => {
+                    let tick_at = tokio::time::Instant::from_std(last_tick + TICK);
+                    self.rt.block_on(async {
+                        tokio::select! {
+                            _ = self.cancel.cancelled() => None,
+                            r = sub.rx.recv() => r.map(Some),
+                            _ = tokio::time::sleep_until(tick_at) => Some(None),
+                        }
+                    })
                 }
-            });
+            };
+            if self.cancel.is_cancelled() {
+                return Ok(());
+            }
             match next {
                 // Stopped, or the publication ended (the grace period is over).
-                None | Some(Ok(None)) => return Ok(()),
-                Some(Ok(Some(chunk))) => {
+                None => return Ok(()),
+                Some(Some(chunk)) => {
                     // Replayed chunks (no arrival time) after live ones: the hub resynced
                     // this output to a returning publisher's keyframe, or after a loss.
                     if chunk.arrived.is_none() && after_live {
@@ -289,7 +303,8 @@ impl Session {
                     after_live = chunk.arrived.is_some();
                     writer.push(&chunk, sink)?;
                 }
-                Some(Err(_quiet)) => {}
+                // Quiet until the tick.
+                Some(None) => {}
             }
             if last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
