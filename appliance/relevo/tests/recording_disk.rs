@@ -401,9 +401,14 @@ fn the_live_recorder_applies_retention_by_count_oldest_first() {
         &relevo.srt_url("publish:studio-files", ""),
         &relevo.dir.path("publisher.log"),
     );
-    // A figure for the report, not asserted: the most recordings seen in the folder while
-    // recording (retention runs as each new file opens, so only a poll that falls between
-    // its creation and the removal of the oldest sees one more than KEEP).
+    // The output applies retention when it starts: the oldest prepared file goes.
+    wait_until(
+        "retention at the output's start",
+        Duration::from_secs(30),
+        || names(&folder).len() - 1 <= KEEP,
+    );
+    // From then on the folder never holds more than KEEP recordings: a new file counts
+    // before it is created.
     let done = std::sync::atomic::AtomicBool::new(false);
     let peak = std::thread::scope(|s| {
         let watcher = s.spawn(|| {
@@ -471,4 +476,5 @@ fn the_live_recorder_applies_retention_by_count_oldest_first() {
         "{old:?}: {log}"
     );
     println!("kept {kept:?}, removed {removed:?}, at most {peak} recordings seen while recording");
+    assert!(peak <= KEEP, "{peak} recordings at once while recording");
 }

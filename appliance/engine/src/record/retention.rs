@@ -4,7 +4,9 @@
 //! Only files whose names [`files::parse_file_name`] accepts are counted or removed, so an
 //! operator's notes or an exported clip in the folder are never touched. Age is by the
 //! start written in the name (not the modification time, which a copy or `touch` changes).
-//! The file being written is counted in the size and the number of files but never removed.
+//! The file being written is counted in the size and the number of files but never removed;
+//! given before it is created, it is counted (empty) all the same, so a folder at its
+//! `keep_files` makes room before the new file appears rather than after.
 //!
 //! Retention does not run to make room when the disk floor is reached: the floor stops the
 //! recording instead (see [`super::disk`]).
@@ -115,6 +117,21 @@ fn list(dir: &Path, writing: Option<&Path>) -> io::Result<Vec<Recorded>> {
             len: meta.len(),
             writing: writing_name == Some(name.as_os_str()),
         });
+    }
+    // The file about to be created.
+    if let Some(path) = writing.filter(|_| !out.iter().any(|r| r.writing)) {
+        if let Some((start, seq, _)) = writing_name
+            .and_then(|n| n.to_str())
+            .and_then(files::parse_file_name)
+        {
+            out.push(Recorded {
+                path: path.to_owned(),
+                start,
+                seq,
+                len: 0,
+                writing: true,
+            });
+        }
     }
     Ok(out)
 }
@@ -267,6 +284,20 @@ mod tests {
         assert_eq!(names(&removed), names(&[e]));
         assert_eq!(left(dir.path()), 1);
         assert!(writing.exists());
+    }
+
+    #[test]
+    fn a_file_about_to_be_created_counts_toward_the_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = put(dir.path(), 2000, 1, 10);
+        let b = put(dir.path(), 1000, 2, 10);
+        let next = dir
+            .path()
+            .join(files::file_name(at(NOW_S), 3, RecordFormat::Ts));
+        let r = Retention::new(None, None, Some(2)).expect("retention");
+        let removed = enforce(dir.path(), &r, at(NOW_S), Some(&next)).expect("ok");
+        assert_eq!(names(&removed), names(&[a]));
+        assert!(b.exists() && !next.exists());
     }
 
     #[test]

@@ -88,19 +88,20 @@ impl FileSink {
             }
         }
         if self.last_retention.elapsed() >= RETENTION_INTERVAL {
-            self.enforce_retention();
+            let writing = self.open.as_ref().map(|o| o.path.clone());
+            self.enforce_retention(writing.as_deref());
         }
     }
 
     fn closed(&mut self, path: &Path) {
         self.counters.record.file_closed();
         tracing::info!(file = %path.display(), "recorded file closed");
-        self.enforce_retention();
+        self.enforce_retention(None);
     }
 
-    fn enforce_retention(&mut self) {
+    /// Retention with `writing` (the open file, or the one about to be created) kept.
+    fn enforce_retention(&mut self, writing: Option<&Path>) {
         self.last_retention = Instant::now();
-        let writing = self.open.as_ref().map(|o| o.path.as_path());
         match retention::enforce(&self.dir, &self.retention, SystemTime::now(), writing) {
             Ok(removed) => {
                 for f in removed {
@@ -143,6 +144,9 @@ impl Sink for FileSink {
         files::create_dir(&dir).map_err(|e| self.io(&dir, e))?;
         let seq = files::next_seq(&dir).map_err(|e| self.io(&dir, e))?;
         let path = dir.join(files::file_name(SystemTime::now(), seq, self.format));
+        // The new file counts toward `keep_files` before it exists: the folder never holds
+        // one more.
+        self.enforce_retention(Some(&path));
         let file = files::create_file(&path).map_err(|e| self.io(&path, e))?;
         tracing::info!(file = %path.display(), "recording to a new file");
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -153,8 +157,6 @@ impl Sink for FileSink {
             len: 0,
             last_sync: Instant::now(),
         });
-        // The new file counts toward `keep_files`: the oldest goes now, not a minute later.
-        self.enforce_retention();
         Ok(())
     }
 
