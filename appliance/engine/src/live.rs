@@ -167,14 +167,19 @@ fn output(
 
 /// A snapshot built now, without moving the rate windows.
 pub(crate) fn snapshot(shared: &Shared) -> Snapshot {
-    build(&collect(shared), recording_disk(shared))
+    build(&collect(shared), recording_disk(shared, false))
 }
 
 /// The recordings filesystem's figures; `None` while its folder cannot be read (a disk
-/// not mounted yet). Read fresh, which also refreshes the writers' cached figure.
-fn recording_disk(shared: &Shared) -> Option<RecordingDisk> {
+/// not mounted yet). `fresh` (the sampler, once a second) reads them again, which also
+/// refreshes the writers' cached figure; otherwise the sampler's last reading is used.
+fn recording_disk(shared: &Shared, fresh: bool) -> Option<RecordingDisk> {
     let space = &shared.recordings.space;
-    let u = space.refresh().ok()?;
+    let u = if fresh {
+        space.refresh().ok()?
+    } else {
+        space.last()?
+    };
     Some(RecordingDisk {
         free_bytes: u.free_bytes,
         total_bytes: u.total_bytes,
@@ -205,6 +210,6 @@ pub(crate) async fn run_sampler(shared: Arc<Shared>, tx: watch::Sender<Arc<Snaps
                 }
             }
         }
-        tx.send_replace(Arc::new(build(&flows, recording_disk(&shared))));
+        tx.send_replace(Arc::new(build(&flows, recording_disk(&shared, true))));
     }
 }
