@@ -276,6 +276,10 @@ impl OutputDoc {
                 doc.pull = Some("rtmp".to_owned());
                 doc.key = Some(key.expose().to_owned());
             }
+            OutputKind::PullHls { key } => {
+                doc.pull = Some("hls".to_owned());
+                doc.key = Some(key.expose().to_owned());
+            }
             OutputKind::Record(r) => {
                 doc.record = Some(r.format.as_str().to_owned());
                 // Written even at the default: an export says how long its files are.
@@ -410,10 +414,16 @@ impl OutputDoc {
                         no_srt_fields(&srt, "not used by an RTMP pull output")?;
                         OutputKind::PullRtmp { key }
                     }
+                    "hls" => {
+                        no_srt_fields(&srt, "not used by an HLS output")?;
+                        OutputKind::PullHls { key }
+                    }
                     other => {
                         return Err(FieldError::new(
                             "pull",
-                            format!("{other:?} is not a protocol: use \"srt\" or \"rtmp\""),
+                            format!(
+                                "{other:?} is not a protocol: use \"srt\", \"rtmp\" or \"hls\""
+                            ),
                         ))
                     }
                 }
@@ -421,13 +431,13 @@ impl OutputDoc {
             (Some(_), Some(_)) => {
                 return Err(FieldError::new(
                     "pull",
-                    "an output either pushes (push = URL) or is pulled (pull = \"srt\"|\"rtmp\"), not both",
+                    "an output either pushes (push = URL) or is pulled (pull = \"srt\"|\"rtmp\"|\"hls\"), not both",
                 ))
             }
             (None, None) => {
                 return Err(FieldError::new(
                     "push",
-                    "missing: set push = URL, pull = \"srt\"|\"rtmp\" or record = \"mp4\"|\"ts\"",
+                    "missing: set push = URL, pull = \"srt\"|\"rtmp\"|\"hls\" or record = \"mp4\"|\"ts\"",
                 ))
             }
         };

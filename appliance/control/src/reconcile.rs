@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use relevo_engine::spec::{DesiredState, InputSource, OutputKind, OutputSpec};
+use relevo_engine::spec::{DesiredState, InputSource, OutputSpec};
 use relevo_engine::Engine;
 use sqlx::PgPool;
 use tokio::sync::{Mutex, MutexGuard, RwLock};
@@ -146,12 +146,9 @@ impl Control {
     /// Refuses a pull output whose key a declared flow already uses.
     pub async fn check_output(&self, spec: &OutputSpec) -> Result<(), FieldError> {
         let file = self.inner.file.read().await;
-        let key = match &spec.kind {
-            OutputKind::PullSrt { key, .. } | OutputKind::PullRtmp { key } => key,
-            // Pushes carry their key in their URL; a recording has none.
-            OutputKind::PushSrt(_) | OutputKind::PushRtmp { .. } | OutputKind::Record(_) => {
-                return Ok(())
-            }
+        // Pushes carry their key in their URL; a recording has none.
+        let Some(key) = spec.kind.pull_key() else {
+            return Ok(());
         };
         if declared_keys(&file).contains(key.expose()) {
             return Err(FieldError::new(
@@ -192,7 +189,7 @@ fn declared_keys(file: &DesiredState) -> HashSet<&str> {
             keys.insert(key.expose());
         }
         for o in &input.outputs {
-            if let OutputKind::PullSrt { key, .. } | OutputKind::PullRtmp { key } = &o.kind {
+            if let Some(key) = o.kind.pull_key() {
                 keys.insert(key.expose());
             }
         }

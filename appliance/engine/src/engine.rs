@@ -389,6 +389,7 @@ pub(crate) fn output_kind_name(kind: &OutputKind) -> &'static str {
         OutputKind::PushRtmp { .. } => "push_rtmp",
         OutputKind::PullSrt { .. } => "pull_srt",
         OutputKind::PullRtmp { .. } => "pull_rtmp",
+        OutputKind::PullHls { .. } => "pull_hls",
         OutputKind::Record(_) => "record",
     }
 }

@@ -13,6 +13,7 @@
 //! - `engine`: the registry and reconciliation; `input`: pull inputs; `output`: push
 //!   outputs (wait for the input, connect, retry with `backoff`); `destination`: which
 //!   addresses a push or pull may reach;
+//! - `hls/`: HLS outputs and the panel's preview, muxed on demand and kept in memory;
 //! - `record/`: record outputs (files, disk floor, retention) and the recordings catalogue;
 //! - `metrics`: counters and the shared snapshot; `live`: the task that samples them each
 //!   second; `prometheus`: the snapshot in Prometheus text format; `log_limit`: a cap on
@@ -21,6 +22,7 @@ pub mod backoff;
 pub mod destination;
 mod engine;
 pub mod error;
+pub mod hls;
 pub mod hub;
 mod input;
 mod live;

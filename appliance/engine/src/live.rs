@@ -55,7 +55,9 @@ fn collect(shared: &Shared) -> Vec<InputRef> {
                     kind: output_kind_name(&o.spec.kind),
                     pull: matches!(
                         o.spec.kind,
-                        OutputKind::PullSrt { .. } | OutputKind::PullRtmp { .. }
+                        OutputKind::PullSrt { .. }
+                            | OutputKind::PullRtmp { .. }
+                            | OutputKind::PullHls { .. }
                     ),
                     record: matches!(o.spec.kind, OutputKind::Record(_)),
                     enabled: o.spec.enabled,

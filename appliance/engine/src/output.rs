@@ -122,6 +122,9 @@ async fn attempt(
             drop(peer);
             result
         }
-        OutputKind::PullSrt { .. } | OutputKind::PullRtmp { .. } | OutputKind::Record(_) => Ok(()),
+        OutputKind::PullSrt { .. }
+        | OutputKind::PullRtmp { .. }
+        | OutputKind::PullHls { .. }
+        | OutputKind::Record(_) => Ok(()),
     }
 }

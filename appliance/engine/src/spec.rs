@@ -229,8 +229,24 @@ pub enum OutputKind {
     PullRtmp {
         key: StreamKey,
     },
+    /// Browsers and CDNs read `https://HOST/hls/KEY/index.m3u8` (LL-HLS, CMAF), muxed once
+    /// per input and only while someone reads it (`crate::hls`).
+    PullHls {
+        key: StreamKey,
+    },
     /// The input written to files on this machine, without transcoding.
     Record(RecordSpec),
+}
+
+impl OutputKind {
+    /// The key a reader presents, for the outputs read from this machine. Keys share one
+    /// namespace with the inputs' keys ([`DesiredState::validate`]).
+    pub fn pull_key(&self) -> Option<&StreamKey> {
+        match self {
+            Self::PullSrt { key, .. } | Self::PullRtmp { key } | Self::PullHls { key } => Some(key),
+            Self::PushSrt(_) | Self::PushRtmp { .. } | Self::Record(_) => None,
+        }
+    }
 }
 
 /// The container a recording is written in.
@@ -378,6 +394,7 @@ impl InputSpec {
                 }
                 OutputKind::PullSrt { .. }
                 | OutputKind::PullRtmp { .. }
+                | OutputKind::PullHls { .. }
                 | OutputKind::Record(_) => {}
             }
         }
@@ -438,8 +455,7 @@ impl DesiredState {
                         output: output.name.to_string(),
                     });
                 }
-                if let OutputKind::PullSrt { key, .. } | OutputKind::PullRtmp { key } = &output.kind
-                {
+                if let Some(key) = output.kind.pull_key() {
                     claim(
                         key,
                         format!(

@@ -35,9 +35,10 @@ pub async fn check_output(s: &ApiState, spec: &OutputSpec) -> ApiResult<()> {
     let (host, port) = match &spec.kind {
         OutputKind::PushSrt(c) => (c.host.as_str(), c.port),
         OutputKind::PushRtmp { url, .. } => (url.host(), url.port()),
-        OutputKind::PullSrt { .. } | OutputKind::PullRtmp { .. } | OutputKind::Record(_) => {
-            return Ok(())
-        }
+        OutputKind::PullSrt { .. }
+        | OutputKind::PullRtmp { .. }
+        | OutputKind::PullHls { .. }
+        | OutputKind::Record(_) => return Ok(()),
     };
     check(s, "push", host, port).await
 }

@@ -32,6 +32,7 @@ pub(crate) enum OutputKindDb {
     PushRtmp,
     PullSrt,
     PullRtmp,
+    PullHls,
     Record,
 }
 
@@ -316,6 +317,13 @@ impl OutputCols {
                 false,
                 SrtCols::default(),
             ),
+            OutputKind::PullHls { key } => (
+                OutputKindDb::PullHls,
+                Some(key.expose().to_owned()),
+                None,
+                false,
+                SrtCols::default(),
+            ),
             OutputKind::Record(_) => (OutputKindDb::Record, None, None, false, SrtCols::default()),
         };
         let record = match &spec.kind {
@@ -358,6 +366,7 @@ impl OutputCols {
                 latency: latency(srt.latency_ms).map_err(bad("latency_ms"))?,
             },
             OutputKindDb::PullRtmp => OutputKind::PullRtmp { key: key()? },
+            OutputKindDb::PullHls => OutputKind::PullHls { key: key()? },
             OutputKindDb::Record => OutputKind::Record(
                 self.record
                     .to_spec()
