@@ -96,6 +96,7 @@
         vm-update = vmTest ./vm-tests/update.nix;
         vm-backup = vmTest ./vm-tests/backup.nix;
         vm-recording = vmTest ./vm-tests/recording.nix;
+        vm-hls = vmTest ./vm-tests/hls.nix;
       };
 
       apps.${system} = {

@@ -242,6 +242,20 @@ in
               # The panel's live numbers come over /api/v1/events (WebSocket).
               proxyWebsockets = true;
             };
+            # HLS players and CDNs (origin = this appliance): Relevo's Cache-Control, ETag
+            # and CORS headers pass through untouched. No buffering: the answer to a blocking
+            # playlist reload goes out the moment Relevo has it (LL-HLS latency).
+            "/hls/" = {
+              proxyPass = "http://127.0.0.1:${toString relevo.httpPort}";
+              extraConfig = ''
+                proxy_buffering off;
+              '';
+            };
+            # The embeddable player: framed by customers' sites, so nginx adds no frame
+            # header of its own (Relevo sets frame-ancestors for this page only).
+            "/play/" = {
+              proxyPass = "http://127.0.0.1:${toString relevo.httpPort}";
+            };
             # Prometheus scrapes with a Visor API token; still only from the allowed networks.
             "= /metrics" = {
               proxyPass = "http://127.0.0.1:${toString relevo.httpPort}";

@@ -72,6 +72,11 @@ let
     min_free_gib = cfg.recording.minFreeGiB;
   };
 
+  # `[hls]`: the typed allowed origins over anything else in settings.hls.
+  hls = (cfg.settings.hls or { }) // {
+    allowed_origins = cfg.hls.allowedOrigins;
+  };
+
   stateDir = "/var/lib/relevo";
 
   rendered =
@@ -79,10 +84,11 @@ let
       "tls"
       "http"
       "recording"
+      "hls"
     ]
     // lib.optionalAttrs (http != { }) { inherit http; }
     // {
-      inherit listen recording;
+      inherit listen recording hls;
       input = map withGrace (cfg.settings.input or [ ]);
     }
     // lib.optionalAttrs tlsEnabled { inherit tls; };
@@ -321,6 +327,17 @@ in
         default = 2;
         description = "Free space in GiB that no recording uses (see `minFreePercent`).";
       };
+    };
+
+    hls.allowedOrigins = lib.mkOption {
+      type = lib.types.listOf lib.types.str;
+      default = [ "*" ];
+      example = [ "https://www.example.com" ];
+      description = ''
+        Web origins whose pages may read the HLS outputs with their own player
+        (`[hls] allowed_origins`, CORS): `*` for any, or `scheme://host[:port]` entries. The
+        embeddable player `/play/KEY` is served by the relay itself and needs no entry.
+      '';
     };
 
     memoryMax = lib.mkOption {
