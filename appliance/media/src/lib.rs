@@ -14,6 +14,7 @@
 //! - [`ts`]: MPEG-TS (ISO/IEC 13818-1) demuxer and muxer.
 //! - [`flv`]: FLV video/audio tag bodies (FLV v10.1 and Enhanced RTMP v1).
 //! - [`mp4`]: fragmented MP4 (ISO BMFF / CMAF) muxer for recording and HLS.
+//! - [`hls`]: the in-memory Low-Latency HLS window (parts, segments, media playlist).
 
 mod bits;
 
@@ -21,6 +22,7 @@ pub mod aac;
 pub mod annexb;
 pub mod flv;
 pub mod frame;
+pub mod hls;
 pub mod mp4;
 mod sps;
 pub mod streamid;
