@@ -57,6 +57,8 @@ struct RawFile {
     #[serde(default)]
     recording: RawRecording,
     #[serde(default)]
+    hls: RawHls,
+    #[serde(default)]
     input: Vec<RawInput>,
 }
 
@@ -69,6 +71,21 @@ struct RawRecording {
     dir: Option<PathBuf>,
     min_free_percent: Option<u8>,
     min_free_gib: Option<u32>,
+}
+
+/// `[hls]`: HLS outputs' timing and window (every session of the engine) and who may read
+/// them from a web page (CORS).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHls {
+    /// `"*"` (any page, the default) or origins like `"https://example.com"`.
+    allowed_origins: Option<Vec<String>>,
+    /// Target segment duration (default 2000 ms, 1000–10000).
+    segment_ms: Option<u64>,
+    /// LL-HLS part target (default 333 ms, 100–1000, below `segment_ms`).
+    part_ms: Option<u64>,
+    /// Segments in the playlist (default 6, 3–30).
+    window: Option<usize>,
 }
 
 /// `[rtmp]`: connection limits of the RTMP and RTMPS listeners together (see
@@ -267,6 +284,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         None => {}
     }
     api.edge = edge_config(&ctx, &raw.http)?;
+    api.hls = hls_http_config(&ctx, &raw.hls)?;
     match raw.api.failed_sign_in_retention_days {
         Some(d @ 1..=3650) => api.failed_sign_in_retention = time::Duration::days(d.into()),
         Some(_) => {
@@ -343,6 +361,51 @@ fn state_dir(raw: &RawFile) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
 }
 
+/// `[hls] allowed_origins`.
+fn hls_http_config(
+    ctx: &Ctx,
+    raw: &RawHls,
+) -> Result<relevo_control::api::hls::HlsHttpConfig, ConfigError> {
+    use relevo_control::api::hls::{AllowedOrigins, HlsHttpConfig};
+    let allowed_origins = match &raw.allowed_origins {
+        None => AllowedOrigins::Any,
+        Some(list) => AllowedOrigins::from_list(list)
+            .map_err(|(i, e)| ctx.err(format!("hls.allowed_origins[{i}]"), e))?,
+    };
+    Ok(HlsHttpConfig { allowed_origins })
+}
+
+/// `[hls]` timing: segment, part and window of every HLS session.
+fn hls_config(ctx: &Ctx, raw: &RawHls) -> Result<relevo_engine::hls::HlsConfig, ConfigError> {
+    use std::time::Duration;
+    let mut c = relevo_engine::hls::HlsConfig::default();
+    // Apple's authoring spec asks for 6 s segments; LL-HLS origins use 1–4 s. Below 1 s a
+    // GOP rarely fits; above 10 s the live edge is far behind.
+    match raw.segment_ms {
+        None => {}
+        Some(ms @ 1000..=10_000) => c.segment = Duration::from_millis(ms),
+        Some(_) => return Err(ctx.err("hls.segment_ms", "must be 1000–10000 ms")),
+    }
+    // LL-HLS parts are typically 200–500 ms; 100 ms bounds the number of parts (and
+    // requests) per segment.
+    match raw.part_ms {
+        None => {}
+        Some(ms @ 100..=1000) => c.part = Duration::from_millis(ms),
+        Some(_) => return Err(ctx.err("hls.part_ms", "must be 100–1000 ms")),
+    }
+    if c.part >= c.segment {
+        return Err(ctx.err("hls.part_ms", "must be shorter than hls.segment_ms"));
+    }
+    // RFC 8216 §6.2.2: a live playlist holds at least three target durations; 30 segments
+    // bound the memory each session keeps.
+    match raw.window {
+        None => {}
+        Some(n @ 3..=30) => c.window = n,
+        Some(_) => return Err(ctx.err("hls.window", "must be 3–30 segments")),
+    }
+    Ok(c)
+}
+
 fn recording_config(ctx: &Ctx, raw: &RawFile) -> Result<RecordingConfig, ConfigError> {
     let r = &raw.recording;
     let dir = match &r.dir {
@@ -411,6 +474,8 @@ fn engine_config(ctx: &Ctx, raw: &RawFile) -> Result<EngineConfig, ConfigError> 
         }
         None => (None, None, ClientTls::new()),
     };
+    // TEMPORARY (issue #16): validated now, handed to the engine once EngineConfig.hls exists.
+    let _hls = hls_config(ctx, &raw.hls)?;
     Ok(EngineConfig {
         srt,
         rtmp,
@@ -419,6 +484,7 @@ fn engine_config(ctx: &Ctx, raw: &RawFile) -> Result<EngineConfig, ConfigError> 
         client_tls,
         rtmp_limits: rtmp_limits(ctx, &raw.rtmp)?,
         recording: recording_config(ctx, raw)?,
+        hls: relevo_engine::hls::HlsConfig::default(),
     })
 }
 

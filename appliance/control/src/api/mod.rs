@@ -9,6 +9,8 @@
 //! - `session`: sign-in, refresh, logout, first admin, one's own account and 2FA;
 //! - `flows`: inputs and outputs; `events`: status, metrics, WebSocket;
 //! - `recordings`: recorded files (list, download with ranges, delete) and their disk use;
+//! - `hls`: `/hls/{key}/{file}` for players (public, CORS, cached by CDNs), and the
+//!   answer the panel's preview reuses;
 //! - `admin`: users, API tokens, settings, audit log, configuration export/import.
 
 pub mod admin;
@@ -18,6 +20,7 @@ pub mod edge;
 pub mod error;
 pub mod events;
 pub mod flows;
+pub mod hls;
 pub mod json;
 pub mod recordings;
 pub mod routes;
@@ -56,6 +59,8 @@ pub struct ApiConfig {
     pub failed_sign_in_retention: time::Duration,
     /// Trusted proxies and connection limits (`[http]`).
     pub edge: edge::EdgeConfig,
+    /// `[hls]`: which web pages may read HLS streams from a script (CORS).
+    pub hls: hls::HlsHttpConfig,
 }
 
 /// The media listeners' ports (`None`: that listener is off).
@@ -77,6 +82,7 @@ impl Default for ApiConfig {
             endpoints: Endpoints::default(),
             failed_sign_in_retention: time::Duration::days(90),
             edge: edge::EdgeConfig::default(),
+            hls: hls::HlsHttpConfig::default(),
         }
     }
 }
@@ -193,6 +199,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/config/import", post(a::import_config))
         .layer(DefaultBodyLimit::max(json::MAX_BODY))
         .layer(axum::middleware::map_response(no_store))
+        // After the layers: HLS answers set their own Cache-Control (CDNs keep segments).
+        .route("/hls/{key}/{file}", get(hls::serve).options(hls::serve))
         .with_state(state)
 }
 

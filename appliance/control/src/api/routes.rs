@@ -49,6 +49,9 @@ pub const ROUTES: &[RouteDoc] = &[
     r("GET", "/api/v1/openapi.json", Public, "This document"),
     r("GET", "/api/v1/branding", Public, "Product name and colour for the login page"),
     r("GET", "/api/v1/branding/logo", Public, "The customer's logo (404 when none)"),
+    r("GET", "/hls/{key}/{file}", Public, "HLS of a pull_hls output ({key}: the output's key; {file}: index.m3u8 with optional _HLS_msn/_HLS_part blocking reload, init, segments and parts as the playlist names them). Unknown key and expired file: the same 404; input not live: 503 with Retry-After; segments immutable (cache a year), playlist max-age=1; ETag/304, single byte Range (206/416); CORS from [hls] allowed_origins"),
+    r("HEAD", "/hls/{key}/{file}", Public, "The GET's headers without the body"),
+    r("OPTIONS", "/hls/{key}/{file}", Public, "CORS preflight (204)"),
     r("POST", "/api/v1/setup", Public, "Create the first admin with the one-time setup token printed at start"),
     r("POST", "/api/v1/auth/login", Public, "Sign in: email, password and TOTP code when 2FA is on; returns an access and a refresh token"),
     r("POST", "/api/v1/auth/refresh", Public, "Exchange a refresh token for a new pair (rotation; a reused token revokes its family)"),
@@ -120,7 +123,8 @@ pub fn openapi() -> Value {
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| {
-                // Ids are numbers; a recording's input, output and file are names.
+                // Ids are numbers; a recording's input, output and file, and an HLS key
+                // and file, are names.
                 let kind = if name == "id" { "integer" } else { "string" };
                 json!({"name": name, "in": "path", "required": true, "schema": {"type": kind}})
             })

@@ -1,5 +1,6 @@
-//! The panel's stylesheet and script, compiled into the binary and served by Relevo itself:
-//! an appliance may have no internet, so nothing comes from a CDN. Browsers revalidate with
+//! The panel's stylesheet and scripts, the player's script and the vendored hls.js,
+//! compiled into the binary and served by Relevo itself: an appliance may have no
+//! internet, so nothing comes from a CDN. Browsers revalidate with
 //! the ETag (a hash of the content), so an update is picked up at once. Also `/favicon.ico`,
 //! which every browser asks for: the customer's logo, else a default icon.
 
@@ -31,6 +32,17 @@ const ASSETS: &[Asset] = &[
         name: "panel.js",
         mime: "text/javascript; charset=utf-8",
         body: include_str!("../../assets/panel.js"),
+    },
+    Asset {
+        name: "player.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/player.js"),
+    },
+    // hls.js (Apache-2.0), pinned in e2e/package.json; see assets/vendor/README.md.
+    Asset {
+        name: "hls.light.min.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/vendor/hls.light.min.js"),
     },
 ];
 

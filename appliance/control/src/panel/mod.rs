@@ -13,7 +13,8 @@
 //! - `recordings`: recorded files (download, delete) and their disk use;
 //! - `account`: one's password and 2FA; `admin/`: users, API tokens, audit log, settings;
 //! - `assets`: the stylesheet and script, served by Relevo (no CDN: the appliance may be
-//!   offline).
+//!   offline);
+//! - `player`: `/play/{key}`, the embeddable HLS player (public, frameable, no cookie).
 
 pub mod account;
 pub mod admin;
@@ -23,6 +24,7 @@ pub mod flows;
 pub mod form_errors;
 pub mod i18n;
 pub mod local_path;
+pub mod player;
 pub mod recordings;
 pub mod sign_in;
 pub mod web;
@@ -96,6 +98,8 @@ pub fn router(state: ApiState) -> Router {
         .layer(axum::middleware::from_fn(web::csrf_layer))
         .layer(axum::middleware::from_fn(web::localize_errors))
         .layer(axum::middleware::map_response(security_headers))
+        // After the layers: the player sets no cookie and may be framed by any site.
+        .route("/play/{key}", get(player::page))
         .with_state(state)
 }
 

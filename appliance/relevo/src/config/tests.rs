@@ -333,3 +333,39 @@ fn recording_section_sets_dir_and_floor() {
         assert!(e.contains(field), "{bad}: {e}");
     }
 }
+
+#[test]
+fn hls_section_sets_origins_and_timing() {
+    use relevo_control::api::hls::AllowedOrigins;
+    let cfg = check("").expect("valid");
+    assert_eq!(cfg.api.hls.allowed_origins, AllowedOrigins::Any);
+    let cfg = check(
+        "[hls]\nallowed_origins = [\"https://Example.com\", \"http://10.0.0.1:8080\"]\n\
+         segment_ms = 4000\npart_ms = 500\nwindow = 10\n",
+    )
+    .expect("valid");
+    assert_eq!(
+        cfg.api.hls.allowed_origins,
+        AllowedOrigins::List(vec![
+            "https://example.com".into(),
+            "http://10.0.0.1:8080".into()
+        ])
+    );
+    let cfg = check("[hls]\nallowed_origins = [\"https://a.es\", \"*\"]\n").expect("valid");
+    assert_eq!(cfg.api.hls.allowed_origins, AllowedOrigins::Any);
+    for (bad, field) in [
+        ("allowed_origins = [\"example.com\"]", "hls.allowed_origins[0]"),
+        ("allowed_origins = [\"*\", \"https://a.es/path\"]", "hls.allowed_origins"),
+        ("segment_ms = 999", "hls.segment_ms"),
+        ("segment_ms = 10001", "hls.segment_ms"),
+        ("part_ms = 99", "hls.part_ms"),
+        ("part_ms = 1001", "hls.part_ms"),
+        ("segment_ms = 1000\npart_ms = 1000", "hls.part_ms"),
+        ("window = 2", "hls.window"),
+        ("window = 31", "hls.window"),
+        ("idle_s = 3", "idle_s"),
+    ] {
+        let e = err(&format!("[hls]\n{bad}\n"));
+        assert!(e.contains(field), "{bad}: {e}");
+    }
+}
