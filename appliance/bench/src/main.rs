@@ -3,9 +3,12 @@
 //! up, measures a steady window and prints one JSON line: per-connection byte counts, their
 //! min/median rate, failed and incomplete connections, and the CPU and memory of the server
 //! process given with `--pid` (from /proc, over the same window). A recording counts as one
-//! connection: the bytes written under its directory.
+//! connection: the bytes written under its directory. HLS clients count the media bytes
+//! (init and segments) they fetch.
 
 mod files;
+mod hls;
+mod http;
 mod measure;
 mod rtmp;
 mod srt;
@@ -71,6 +74,20 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// N light HLS clients of one media playlist: each reloads it every half target
+    /// duration and fetches every new whole segment (and the init segment), on one
+    /// keep-alive connection.
+    HlsClients {
+        /// `http://HOST:PORT/…/index.m3u8`.
+        #[arg(long)]
+        url: String,
+        /// Client i connects from 127.0.0.(2 + i mod 250), as players on distinct machines
+        /// (a server's per-address connection cap would otherwise count them as one).
+        #[arg(long)]
+        distinct_sources: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// SRT listener accepting any number of publishers (any stream id, unencrypted).
     SrtSink {
         #[arg(long)]
@@ -84,8 +101,8 @@ enum Cmd {
 
 #[derive(Debug, Args)]
 struct Common {
-    /// Connections (players, readers, or publishers expected at a sink).
-    #[arg(long, default_value_t = 1)]
+    /// Connections (players, readers, HLS clients, or publishers expected at a sink).
+    #[arg(long, visible_alias = "clients", default_value_t = 1)]
     count: usize,
     /// Length of the measured steady window.
     #[arg(long, default_value_t = 15.0)]
@@ -161,6 +178,14 @@ fn main() -> anyhow::Result<()> {
                 srt::read(target, common.plan("srt-read"), common.ramp()).await
             }
             Cmd::RtmpSink { listen, common } => rtmp::sink(listen, common.plan("rtmp-sink")).await,
+            Cmd::HlsClients {
+                url,
+                distinct_sources,
+                common,
+            } => {
+                let target = hls::Target::parse(&url, distinct_sources)?;
+                hls::clients(target, common.plan("hls-clients"), common.ramp()).await
+            }
             Cmd::FileGrowth { dir, common } => files::watch(dir, common.plan("file-growth")).await,
             Cmd::SrtSink {
                 listen,
