@@ -9,6 +9,7 @@ mod common;
 mod embedded;
 mod export;
 mod flows;
+mod hls_outputs;
 mod migrations;
 mod panel_sessions;
 mod pg_log;

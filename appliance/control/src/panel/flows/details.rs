@@ -109,11 +109,47 @@ fn input_rows(s: &ApiState, host: &str, doc: &InputDoc) -> Vec<CopyRow> {
     rows
 }
 
-fn output_rows(s: &ApiState, host: &str, o: &OutputView, n: usize) -> Vec<CopyRow> {
+/// An HLS output's playlist, player page and the iframe to paste into a web page, under
+/// `base` (`https://host[:port]`, as the browser reached the panel: behind the appliance's
+/// nginx that is the public HTTPS address).
+fn hls_rows(base: &str, key: &str, n: usize) -> Vec<CopyRow> {
+    let player = format!("{base}/play/{key}");
+    let row = |id: &str, label, value| CopyRow {
+        id: format!("out-{n}-{id}"),
+        label,
+        value,
+        secret: true,
+    };
+    vec![
+        row(
+            "hls",
+            "conn.hls_playlist",
+            format!("{base}/hls/{key}/index.m3u8"),
+        ),
+        row("player", "conn.hls_player", player.clone()),
+        row(
+            "embed",
+            "conn.hls_embed",
+            format!(
+                r#"<iframe src="{player}" width="1280" height="720" allow="autoplay; fullscreen" allowfullscreen></iframe>"#
+            ),
+        ),
+        row(
+            "embed-fluid",
+            "conn.hls_embed_fluid",
+            format!(
+                r#"<div style="position:relative;padding-top:56.25%"><iframe src="{player}" style="position:absolute;inset:0;width:100%;height:100%;border:0" allow="autoplay; fullscreen" allowfullscreen></iframe></div>"#
+            ),
+        ),
+    ]
+}
+
+fn output_rows(s: &ApiState, host: &str, base: &str, o: &OutputView, n: usize) -> Vec<CopyRow> {
     let ep = s.config.endpoints;
     let d = &o.doc;
     let mut rows = Vec::new();
     match (d.pull.as_deref(), &d.key) {
+        (Some("hls"), Some(key)) => rows = hls_rows(base, key, n),
         (Some("srt"), Some(key)) => {
             if let Some(port) = ep.srt {
                 rows.push(CopyRow {
@@ -178,6 +214,12 @@ pub async fn input_page(
     let snap = s.control.engine().subscribe().borrow().clone();
     let f = card(&view, &snap, page.words);
     let host = host_only(&session.visitor.host).to_owned();
+    let scheme = if session.visitor.https {
+        "https"
+    } else {
+        "http"
+    };
+    let base = format!("{scheme}://{}", session.visitor.host);
     // A Visor's document is masked already; they get no connection details at all.
     let secrets = session.principal.sees_secrets();
     let rows = if secrets {
@@ -192,7 +234,7 @@ pub async fn input_page(
         .map(|(n, o)| OutputDetails {
             kind: output_kind(o, page.words).0,
             rows: if secrets {
-                output_rows(&s, &host, o, n)
+                output_rows(&s, &host, &base, o, n)
             } else {
                 Vec::new()
             },
@@ -219,5 +261,19 @@ mod tests {
         assert_eq!(host_only("relay.example.net"), "relay.example.net");
         assert_eq!(host_only("[::1]:8080"), "[::1]");
         assert_eq!(host_only("10.0.0.1"), "10.0.0.1");
+    }
+
+    #[test]
+    fn hls_rows_name_the_playlist_the_player_and_the_iframe() {
+        let rows = hls_rows("https://relay.example.net", "k3y", 2);
+        let values: Vec<&str> = rows.iter().map(|r| r.value.as_str()).collect();
+        assert_eq!(values[0], "https://relay.example.net/hls/k3y/index.m3u8");
+        assert_eq!(values[1], "https://relay.example.net/play/k3y");
+        assert_eq!(
+            values[2],
+            r#"<iframe src="https://relay.example.net/play/k3y" width="1280" height="720" allow="autoplay; fullscreen" allowfullscreen></iframe>"#
+        );
+        assert!(values[3].contains(r#"src="https://relay.example.net/play/k3y""#));
+        assert!(rows.iter().all(|r| r.secret && r.id.starts_with("out-2-")));
     }
 }

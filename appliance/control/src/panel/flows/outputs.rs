@@ -22,6 +22,7 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
     ("srt", "push_srt", ""),
     ("pull_srt", "pull_srt", ""),
     ("pull_rtmp", "pull_rtmp", ""),
+    ("pull_hls", "pull_hls", ""),
     ("record", "record", ""),
 ];
 
@@ -30,7 +31,7 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
 pub struct OutputForm {
     #[serde(default)]
     pub name: String,
-    /// `push_rtmp`, `push_srt`, `pull_rtmp`, `pull_srt` or `record`.
+    /// `push_rtmp`, `push_srt`, `pull_rtmp`, `pull_srt`, `pull_hls` or `record`.
     #[serde(default)]
     pub kind: String,
     #[serde(default)]
@@ -164,6 +165,10 @@ impl OutputForm {
                 f.kind = "pull_srt".into();
                 f.preset = "pull_srt".into();
             }
+            (None, Some("hls")) => {
+                f.kind = "pull_hls".into();
+                f.preset = "pull_hls".into();
+            }
             _ => {
                 f.kind = "pull_rtmp".into();
                 f.preset = "pull_rtmp".into();
@@ -227,7 +232,7 @@ impl OutputForm {
                 doc.push = Some(self.srt_url.trim().to_owned());
                 doc.stream_id = opt(&self.stream_id);
             }
-            "pull_srt" | "pull_rtmp" => {
+            "pull_srt" | "pull_rtmp" | "pull_hls" => {
                 doc.pull = Some(self.kind[5..].to_owned());
                 doc.key = Some(self.key.trim().to_owned());
             }
@@ -436,6 +441,7 @@ pub async fn new_output_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use relevo_engine::spec::OutputKind;
 
     #[test]
     fn push_rtmp_form_joins_server_and_key() {
@@ -525,6 +531,49 @@ mod tests {
         };
         let e = short.doc().expect("a form").to_spec().expect_err("6 s");
         assert_eq!(e.field, "segment_s");
+    }
+
+    #[test]
+    fn hls_form_gives_the_hls_document_and_back() {
+        let f = OutputForm {
+            name: "web".into(),
+            kind: "pull_hls".into(),
+            preset: "pull_hls".into(),
+            key: " web-player-key ".into(),
+            // Left over from SRT in the same form: not sent.
+            passphrase: "a passphrase of SRT".into(),
+            latency_ms: "200".into(),
+            enabled: Some("on".into()),
+            ..Default::default()
+        };
+        let doc = f.doc().expect("a valid form");
+        assert_eq!(
+            (doc.pull.as_deref(), doc.key.as_deref()),
+            (Some("hls"), Some("web-player-key"))
+        );
+        assert_eq!((&doc.passphrase, doc.latency_ms), (&None, None));
+        let spec = doc.to_spec().expect("a valid output");
+        assert!(matches!(spec.kind, OutputKind::PullHls { .. }));
+        let back = OutputForm::of(&doc);
+        assert_eq!(
+            (back.kind.as_str(), back.preset.as_str(), back.key.as_str()),
+            ("pull_hls", "pull_hls", "web-player-key")
+        );
+        // An empty key is the document's to refuse, on the key field the form shows.
+        let keyless = OutputForm {
+            key: String::new(),
+            ..f
+        };
+        let e = keyless
+            .doc()
+            .expect("a form")
+            .to_spec()
+            .expect_err("no key");
+        assert_eq!(e.field, "key");
+        assert!(OUTPUT_FIELDS.contains(&"key"));
+        assert!(PRESETS
+            .iter()
+            .any(|p| p.0 == "pull_hls" && p.1 == "pull_hls"));
     }
 
     #[test]
