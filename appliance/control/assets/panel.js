@@ -1,6 +1,7 @@
 // Relevo panel: the little JavaScript the server-rendered pages need. Every page works
 // without it (forms post, links navigate); with it, the dashboard is live, values copy
-// with one click, secrets reveal, and the output form follows its preset.
+// with one click, secrets reveal, the output form follows its preset, and live inputs
+// show a preview while they are on screen.
 "use strict";
 
 (function () {
@@ -201,8 +202,108 @@
     ctx.fillText(fmtRate(max / 1.15), 6, 12);
   }
 
+  // ---- Live previews (LL-HLS from /preview/ID/, with the session cookie) ----------------
+  // A preview plays only while its input is live, its video is on screen and the tab is
+  // visible; otherwise the player is destroyed and the video emptied, so the server stops
+  // muxing for it. hls.js (served by Relevo) is loaded the first time one starts.
+
+  const previews = $$("video[data-preview]").map((video) => ({
+    video,
+    msg: video.parentElement.querySelector("[data-preview-msg]"),
+    live: video.dataset.state === "live",
+    visible: false,
+    hls: null,
+    run: 0, // bumped by every start and stop: a late callback of an old run does nothing
+    playing: false,
+    retry: null,
+  }));
+  let hlsScript = null;
+  function loadHls() {
+    if (!hlsScript) {
+      hlsScript = new Promise((resolve) => {
+        const s = document.createElement("script");
+        s.src = "/assets/hls.light.min.js";
+        s.onload = () => resolve(window.Hls || null);
+        s.onerror = () => resolve(null);
+        document.head.appendChild(s);
+      });
+    }
+    return hlsScript;
+  }
+  function previewMsg(p, key) {
+    if (!p.msg) return;
+    p.msg.textContent = key ? t(key) : "";
+    p.msg.hidden = !key;
+  }
+  function previewStart(p) {
+    p.playing = true;
+    const run = ++p.run;
+    previewMsg(p, "live.preview_loading");
+    loadHls().then((Hls) => {
+      if (run !== p.run) return;
+      const v = p.video;
+      if (Hls && Hls.isSupported()) {
+        // No worker: it would need a blob: script, which the panel's CSP does not allow.
+        const hls = new Hls({ lowLatencyMode: true, enableWorker: false, backBufferLength: 4 });
+        p.hls = hls;
+        hls.on(Hls.Events.ERROR, (_, data) => {
+          if (!data.fatal || run !== p.run) return;
+          // The input may have just gone: start again in a moment if it is still live.
+          previewStop(p);
+          previewMsg(p, "live.preview_loading");
+          p.retry = setTimeout(() => { p.retry = null; syncPreview(p); }, 3000);
+        });
+        hls.loadSource(v.dataset.preview);
+        hls.attachMedia(v);
+      } else if (v.canPlayType("application/vnd.apple.mpegurl")) {
+        v.src = v.dataset.preview;
+      } else {
+        previewMsg(p, "live.preview_error");
+        return;
+      }
+      v.play().catch(() => { /* muted autoplay may still wait for the data */ });
+    });
+  }
+  function previewStop(p) {
+    p.playing = false;
+    p.run += 1;
+    if (p.retry) { clearTimeout(p.retry); p.retry = null; }
+    if (p.hls) { p.hls.destroy(); p.hls = null; }
+    const v = p.video;
+    v.pause();
+    if (v.hasAttribute("src")) { v.removeAttribute("src"); v.load(); }
+  }
+  function syncPreview(p) {
+    const want = p.live && p.visible && !document.hidden;
+    if (want && !p.playing && !p.retry) previewStart(p);
+    else if (!want && (p.playing || p.retry)) previewStop(p);
+    if (!p.live) previewMsg(p, "live.preview_offline");
+  }
+  previews.forEach((p) => {
+    p.video.addEventListener("playing", () => { if (p.playing) previewMsg(p, null); });
+  });
+  if (previews.length) {
+    const seen = new IntersectionObserver((entries) => {
+      entries.forEach((e) => {
+        const p = previews.find((x) => x.video === e.target);
+        if (p) { p.visible = e.isIntersecting; syncPreview(p); }
+      });
+    });
+    previews.forEach((p) => seen.observe(p.video));
+    document.addEventListener("visibilitychange", () => previews.forEach(syncPreview));
+  }
+  function updatePreviews(byName) {
+    previews.forEach((p) => {
+      const snap = byName.get(p.video.dataset.previewInput);
+      const live = !!snap && snap.state === "live";
+      p.video.dataset.state = snap ? snap.state : "idle";
+      if (live !== p.live) { p.live = live; syncPreview(p); }
+    });
+  }
+
   function update(snapshot) {
     const byName = new Map(snapshot.inputs.map((i) => [i.name, i]));
+    updatePreviews(byName);
     $$("[data-input]", live).forEach((card) => {
       const snap = byName.get(card.dataset.input);
       const state = snap ? snap.state : (card.dataset.state === "stopped" ? "stopped" : "idle");

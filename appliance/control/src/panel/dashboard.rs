@@ -1,7 +1,9 @@
 //! The dashboard: every input with its outputs, live. The page is rendered with the current
 //! snapshot (so it is right before any script runs); `panel.js` then follows the WebSocket
 //! `/api/v1/events` with the session cookie and updates states, bit rates, charts, peers and
-//! errors every second, and shows a lost connection until it is back.
+//! errors every second, and shows a lost connection until it is back. Each card of an input
+//! that is live shows a small muted preview (`/preview/{id}/…`, see [`super::preview`]),
+//! loaded only while the card is on screen.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -29,6 +31,9 @@ pub struct FlowCard {
     pub bitrate: String,
     pub publisher: String,
     pub outputs: Vec<OutputRow>,
+    /// Whether the card shows a small live preview (the dashboard; the input's own page
+    /// has a large one of its own).
+    pub small_preview: bool,
 }
 
 impl FlowCard {
@@ -114,6 +119,7 @@ pub fn output_kind(o: &OutputView, words: &Words) -> (String, String) {
             (words.get("kind.push_rtmp").to_owned(), shown)
         }
         (None, Some("srt")) => (words.get("kind.pull_srt").to_owned(), String::new()),
+        (None, Some("hls")) => (words.get("kind.pull_hls").to_owned(), String::new()),
         _ => (words.get("kind.pull_rtmp").to_owned(), String::new()),
     }
 }
@@ -160,6 +166,7 @@ pub fn card(view: &InputView, snap: &Snapshot, words: &Words) -> FlowCard {
             .iter()
             .map(|o| output_row(o, live.and_then(|s| s.output(&o.doc.name)), words))
             .collect(),
+        small_preview: false,
     }
 }
 
@@ -205,7 +212,10 @@ pub async fn page(
     let flows = list
         .inputs
         .iter()
-        .map(|v| card(v, &snap, page.words))
+        .map(|v| FlowCard {
+            small_preview: true,
+            ..card(v, &snap, page.words)
+        })
         .collect();
     let words_json = script_words(page.words);
     let disk = crate::api::recordings::disk_usage(&s)

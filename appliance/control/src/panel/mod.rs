@@ -9,6 +9,7 @@
 //! - `local_path`: the check on every redirect target a visitor chooses (`next`, `Referer`);
 //! - `sign_in`: sign-in with 2FA, sign-out, the first admin's page;
 //! - `dashboard`: every flow live (the browser follows `/api/v1/events` with its cookie);
+//! - `preview`: an input's live picture (LL-HLS) for signed-in users of every role;
 //! - `flows`: input and output forms, connection details, presets;
 //! - `recordings`: recorded files (download, delete) and their disk use;
 //! - `account`: one's password and 2FA; `admin/`: users, API tokens, audit log, settings;
@@ -25,6 +26,7 @@ pub mod form_errors;
 pub mod i18n;
 pub mod local_path;
 pub mod player;
+pub mod preview;
 pub mod recordings;
 pub mod sign_in;
 pub mod web;
@@ -68,6 +70,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/outputs/{id}/start", post(flows::switch_output::<true>))
         .route("/outputs/{id}/stop", post(flows::switch_output::<false>))
         .route("/outputs/{id}/new-key", post(flows::new_output_key))
+        .route("/preview/{input_id}/{file}", get(preview::serve))
         .route("/recordings", get(recordings::page))
         .route(
             "/recordings/{input}/{output}/{file}/delete",
@@ -124,7 +127,8 @@ pub async fn not_found(
 }
 
 /// Pages are never framed (clickjacking), never cached (they show live state and
-/// secrets), and run only our own scripts.
+/// secrets), and run only our own scripts. Media may come from `blob:`: that is how a
+/// player (hls.js, on Media Source Extensions) hands the preview's video to the element.
 async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
     use axum::http::{header, HeaderValue};
     let h = res.headers_mut();
@@ -134,7 +138,7 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
-             script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; \
+             script-src 'self'; connect-src 'self'; media-src 'self' blob:; frame-ancestors 'none'; form-action 'self'; \
              base-uri 'none'",
         ),
     );

@@ -1,0 +1,340 @@
+// End-to-end test of the panel's HLS side (issue #16) in Debian's headless Chromium, driven
+// by playwright-core: the HLS output form and its connection details, the live preview on
+// the input's page and on the dashboard card, as an Admin and as a Visor, on a phone, and
+// the top bar's menu in one row at 1280 pixels. Run by appliance/relevo/tests/panel_preview.rs,
+// which starts Relevo (embedded PostgreSQL) and passes its addresses in the environment.
+// Every step prints one line; the first failure saves a screenshot (preview-failure.png)
+// and exits 1.
+//
+// Environment: RELEVO_URL (http://127.0.0.1:PORT), RELEVO_SETUP_TOKEN, RELEVO_RTMP_PORT,
+// RELEVO_SCREENSHOTS (folder for the screenshots a reviewer looks at).
+
+import { chromium } from "playwright-core";
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const BASE = must("RELEVO_URL");
+const SETUP_TOKEN = must("RELEVO_SETUP_TOKEN");
+const RTMP_PORT = must("RELEVO_RTMP_PORT");
+const SHOTS = must("RELEVO_SCREENSHOTS");
+const ADMIN = "admin@relevo.test";
+const VISOR = "visor@relevo.test";
+const PASSWORD = "correct horse battery staple";
+const INPUT = "estudio-hls";
+const LIVE_WAIT = 45_000;
+const PLAY_WAIT = 30_000;
+const OFFLINE_ES = "La entrada no está en directo";
+// A 48×16 PNG, uploaded as the customer's logo.
+const LOGO_PNG = "iVBORw0KGgoAAAANSUhEUgAAADAAAAAQCAIAAADfzGvmAAAAJElEQVR42mM4YKk9qBDDqINGHTTqoFEHjTpo1EGjDhp1EH0RABDMbC6SzOSaAAAAAElFTkSuQmCC";
+
+function must(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run this through cargo test --test panel_preview`);
+  return v;
+}
+
+function assert(cond, what) {
+  if (!cond) throw new Error(`assertion failed: ${what}`);
+}
+
+mkdirSync(SHOTS, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-background-networking", "--autoplay-policy=no-user-gesture-required"],
+});
+const contexts = [];
+const pageErrors = [];
+const consoleErrors = [];
+async function newPage(viewport = { width: 1366, height: 900 }, cookiesFrom = null) {
+  const ctx = await browser.newContext({ viewport, locale: "es-ES" });
+  contexts.push(ctx);
+  if (cookiesFrom) await ctx.addCookies(await cookiesFrom.context().cookies());
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(15_000);
+  page.on("pageerror", (e) => pageErrors.push(`${page.url()}: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    // A refused form answers 4xx on purpose: the page's own status is not counted.
+    if (m.location().url === page.url() && m.text().includes("the server responded")) return;
+    consoleErrors.push(`${page.url()}: ${m.text()} (${m.location().url})`);
+  });
+  return page;
+}
+
+let current = null;
+let ffmpeg = null;
+let n = 0;
+async function step(name, fn) {
+  n += 1;
+  const t0 = Date.now();
+  await fn();
+  console.log(`ok ${n} - ${name} (${Date.now() - t0} ms)`);
+}
+
+async function signIn(page, email) {
+  await page.goto(`${BASE}/login`);
+  await page.fill("#email", email);
+  await page.fill("#password", PASSWORD);
+  await page.click("form[action='/login'] button[type=submit]");
+  await page.waitForURL((u) => new URL(u).pathname === "/");
+}
+
+// Waits until `video` (a selector) plays: its clock moves on by more than a second and it
+// has a picture. Returns what was seen.
+async function plays(page, video) {
+  await page.waitForFunction((sel) => {
+    const v = document.querySelector(sel);
+    return v && v.videoWidth > 0 && v.currentTime > 0.5;
+  }, video, { timeout: PLAY_WAIT });
+  const first = await page.evaluate((sel) => document.querySelector(sel).currentTime, video);
+  await page.waitForFunction(([sel, t]) => document.querySelector(sel).currentTime > t + 1,
+    [video, first], { timeout: PLAY_WAIT });
+  return page.evaluate((sel) => {
+    const v = document.querySelector(sel);
+    return { t: v.currentTime, w: v.videoWidth, h: v.videoHeight, muted: v.muted };
+  }, video);
+}
+
+const PREVIEW = "main section video[data-preview]";
+const CARD_PREVIEW = `article.flow[data-input="${INPUT}"] video[data-preview]`;
+
+try {
+  const admin = await newPage();
+  current = admin;
+  let inputPath = "";
+  let inputKey = "";
+  let hlsKey = "";
+
+  await step("first admin; an input with the form", async () => {
+    await admin.goto(`${BASE}/setup#token=${SETUP_TOKEN}`);
+    await admin.fill("#email", ADMIN);
+    await admin.fill("#password", PASSWORD);
+    await admin.click("#setup-form button[type=submit]");
+    await admin.waitForURL((u) => new URL(u).pathname === "/");
+    await admin.goto(`${BASE}/inputs/new`);
+    await admin.fill("#name", INPUT);
+    await admin.click("#input-form button[type=submit]");
+    await admin.waitForURL(/\/inputs\/\d+/);
+    inputPath = new URL(admin.url()).pathname;
+    inputKey = await admin.inputValue("#in-rtmp-key");
+  });
+
+  await step("the HLS output form: its kind, a generated key, a refusal on the key field", async () => {
+    await admin.goto(`${BASE}${inputPath}/outputs/new`);
+    const option = admin.locator("#preset option[value='pull_hls']");
+    assert((await option.textContent()) === "HLS (reproductor web)", `the kind's name: ${await option.textContent()}`);
+    await admin.selectOption("#preset", "pull_hls");
+    assert((await admin.inputValue("#kind")) === "pull_hls", "the preset sets the kind");
+    assert(await admin.locator("#key").isVisible(), "the readers' key shows");
+    assert(await admin.locator("fieldset[data-kind='push_rtmp']").isHidden(), "push fields hide");
+    assert(await admin.locator("fieldset[data-kind~='pull_srt'][data-kind~='push_srt']").isHidden(), "SRT fields hide");
+    const generated = await admin.inputValue("#key");
+    assert(/^[a-z2-7]{20}$/.test(generated), `a generated key: ${generated}`);
+    // The input's own key is taken: refused, on the key field.
+    await admin.fill("#name", "web");
+    await admin.fill("#key", inputKey);
+    await admin.click("#output-form button[type=submit]");
+    assert(await admin.locator("#key-err").isVisible(), "an error under the key");
+    assert((await admin.textContent("#key-err")).includes("en uso"), `says the key is in use: ${await admin.textContent("#key-err")}`);
+    assert((await admin.getAttribute("#key", "aria-invalid")) === "true", "the key is marked invalid");
+    assert((await admin.inputValue("#preset")) === "pull_hls", "the form stays HLS");
+    await admin.click("button[data-genkey='key']");
+    hlsKey = await admin.inputValue("#key");
+    assert(hlsKey !== inputKey && hlsKey.length === 20, "a new key from the button");
+    await admin.screenshot({ path: join(SHOTS, "preview-output-form.png"), fullPage: true });
+    await admin.click("#output-form button[type=submit]");
+    await admin.waitForURL((u) => new URL(u).pathname === inputPath);
+  });
+
+  await step("the output's details: playlist, player and iframe, masked, each with a copy button", async () => {
+    const small = admin.locator("h3", { hasText: "web" }).locator("small");
+    assert((await small.textContent()).includes("HLS (reproductor web)"), "listed as HLS");
+    const origin = new URL(BASE).origin;
+    const want = {
+      "#out-0-hls": `${origin}/hls/${hlsKey}/index.m3u8`,
+      "#out-0-player": `${origin}/play/${hlsKey}`,
+      "#out-0-embed": `<iframe src="${origin}/play/${hlsKey}" width="1280" height="720" allow="autoplay; fullscreen" allowfullscreen></iframe>`,
+    };
+    for (const [sel, value] of Object.entries(want)) {
+      assert((await admin.inputValue(sel)) === value, `${sel}: ${await admin.inputValue(sel)}`);
+      assert((await admin.getAttribute(sel, "type")) === "password", `${sel} is masked`);
+      const id = sel.slice(1);
+      assert(await admin.locator(`button[data-copy='${id}']`).isVisible(), `${sel} has a copy button`);
+      assert(await admin.locator(`button[data-reveal='${id}']`).isVisible(), `${sel} can be revealed`);
+    }
+    await admin.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin });
+    await admin.click("button[data-copy='out-0-embed']");
+    const copied = await admin.evaluate(() => navigator.clipboard.readText());
+    assert(copied === want["#out-0-embed"], `the iframe is copied: ${copied}`);
+    assert((await admin.inputValue("#out-0-embed-fluid")).includes(`src="${origin}/play/${hlsKey}"`), "a responsive variant");
+  });
+
+  await step("the dashboard names the output's kind", async () => {
+    await admin.goto(`${BASE}/`);
+    const row = admin.locator(`article.flow[data-input="${INPUT}"] tr[data-output="web"]`);
+    assert((await row.locator("td").first().textContent()).includes("HLS (reproductor web)"), "the kind on the dashboard");
+  });
+
+  await step("the top bar's menu is one row at 1280×800 with a long brand and a logo, in both languages", async () => {
+    // A product name this long, or a logo, wrapped the menu onto a second row before.
+    await admin.goto(`${BASE}/settings`);
+    await admin.fill("#product_name", "Estudios Norte Producciones");
+    await admin.click("form[action='/settings'] button[type=submit]");
+    await admin.waitForURL(/\/settings/);
+    await admin.setInputFiles("#logo", { name: "logo.png", mimeType: "image/png", buffer: Buffer.from(LOGO_PNG, "base64") });
+    await admin.click("form[action^='/settings/logo?'] button[type=submit]");
+    await admin.waitForURL(/\/settings/);
+    const laptop = await newPage({ width: 1280, height: 800 }, admin);
+    for (const lang of ["es", "en"]) {
+      await laptop.goto(`${BASE}/lang/${lang}`);
+      await laptop.goto(`${BASE}${inputPath}`);
+      const tops = await laptop.evaluate(() =>
+        Array.from(document.querySelectorAll(".top .menu a"), (a) => a.offsetTop));
+      assert(tops.length >= 6, `an admin's menu (${tops.length} links)`);
+      assert(new Set(tops).size === 1, `${lang}: the menu wraps (link tops ${tops.join(", ")})`);
+      const bar = await laptop.evaluate(() =>
+        [".top .brand", ".top .menu", ".top .me", ".top .langs"].map(
+          (sel) => document.querySelector(sel).getBoundingClientRect().top));
+      assert(Math.max(...bar) - Math.min(...bar) < 20, `${lang}: the top bar wraps (${bar.join(", ")})`);
+    }
+    await laptop.goto(`${BASE}/lang/es`);
+    await laptop.screenshot({ path: join(SHOTS, "preview-topbar-1280.png") });
+    await laptop.close();
+  });
+
+  await step("offline: the preview says so in Spanish and fetches nothing", async () => {
+    const fetched = [];
+    admin.on("request", (r) => { if (r.url().includes("/preview/")) fetched.push(r.url()); });
+    await admin.goto(`${BASE}${inputPath}`);
+    assert(await admin.locator(PREVIEW).isVisible(), "a preview on the input's page");
+    const msg = admin.locator("main section [data-preview-msg]");
+    assert((await msg.textContent()).includes(OFFLINE_ES), `the offline message: ${await msg.textContent()}`);
+    const attrs = await admin.evaluate((sel) => {
+      const v = document.querySelector(sel);
+      return { muted: v.muted, controls: v.controls, playsinline: v.hasAttribute("playsinline"), src: v.getAttribute("src") };
+    }, PREVIEW);
+    assert(attrs.muted && attrs.controls && attrs.playsinline && !attrs.src, `muted, controls, playsinline, no source: ${JSON.stringify(attrs)}`);
+    await admin.waitForTimeout(2_000);
+    assert(fetched.length === 0, `nothing fetched while offline: ${fetched.join(", ")}`);
+    admin.removeAllListeners("request");
+  });
+
+  await step("the preview needs the panel session: 401 without it, never the stream", async () => {
+    const anon = await browser.newContext();
+    contexts.push(anon);
+    const id = inputPath.split("/").pop();
+    for (const file of ["index.m3u8", "init0-0.mp4"]) {
+      const res = await anon.request.get(`${BASE}/preview/${id}/${file}`, { maxRedirects: 0 });
+      assert(res.status() === 401, `/preview/${id}/${file} without a session: ${res.status()}`);
+      assert(!(await res.text()).includes("#EXTM3U"), "no playlist");
+    }
+  });
+
+  await step("an admin creates a Visor", async () => {
+    await admin.goto(`${BASE}/users`);
+    await admin.fill("#new-email", VISOR);
+    await admin.fill("#new-password", PASSWORD);
+    await admin.selectOption("#new-role", "visor");
+    await admin.click("form[action='/users'] button[type=submit]");
+    await admin.waitForURL(/\/users/);
+  });
+
+  await step("push a real stream; the input goes live", async () => {
+    ffmpeg = spawn("ffmpeg", [
+      "-hide_banner", "-loglevel", "error", "-re",
+      "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
+      "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+      "-t", "600", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+      "-g", "25", "-b:v", "2000k", "-c:a", "aac", "-b:a", "128k",
+      "-f", "flv", `rtmp://127.0.0.1:${RTMP_PORT}/live/${inputKey}`,
+    ], { stdio: ["ignore", "ignore", "inherit"] });
+    await admin.goto(`${BASE}${inputPath}`);
+    await admin.waitForFunction(
+      (name) => document.querySelector(`article.flow[data-input="${name}"]`).dataset.state === "live",
+      INPUT, { timeout: LIVE_WAIT });
+  });
+
+  await step("Admin: the input's page preview plays (without a reload)", async () => {
+    const seen = await plays(admin, PREVIEW);
+    console.log(`  input page: ${seen.w}×${seen.h}, t=${seen.t.toFixed(1)} s, muted=${seen.muted}`);
+    assert(seen.muted, "muted");
+    assert(await admin.locator("main section [data-preview-msg]").isHidden(), "no message over the picture");
+    await admin.screenshot({ path: join(SHOTS, "preview-input.png"), fullPage: true });
+  });
+
+  await step("scrolled out of view, the preview stops and fetches nothing", async () => {
+    await admin.evaluate(() => { document.body.style.paddingBottom = "4000px"; window.scrollTo(0, document.body.scrollHeight); });
+    await admin.waitForFunction((sel) => !document.querySelector(sel).hasAttribute("src"), PREVIEW, { timeout: 10_000 });
+    const fetched = [];
+    admin.on("request", (r) => { if (r.url().includes("/preview/")) fetched.push(r.url()); });
+    await admin.waitForTimeout(3_000);
+    admin.removeAllListeners("request");
+    assert(fetched.length === 0, `fetched while out of view: ${fetched.slice(0, 3).join(", ")}`);
+    await admin.evaluate(() => window.scrollTo(0, 0));
+    await plays(admin, PREVIEW);
+  });
+
+  await step("Admin: the dashboard card's small preview plays", async () => {
+    await admin.goto(`${BASE}/`);
+    const seen = await plays(admin, CARD_PREVIEW);
+    console.log(`  dashboard card: ${seen.w}×${seen.h}, t=${seen.t.toFixed(1)} s`);
+    assert(seen.muted, "muted");
+    const controls = await admin.evaluate((sel) => document.querySelector(sel).controls, CARD_PREVIEW);
+    assert(!controls, "a small preview without controls");
+    await admin.screenshot({ path: join(SHOTS, "preview-dashboard.png"), fullPage: true });
+  });
+
+  await step("Visor: no key in the details, and both previews play", async () => {
+    const visor = await newPage();
+    current = visor;
+    await signIn(visor, VISOR);
+    const seen = await plays(visor, CARD_PREVIEW);
+    console.log(`  Visor's dashboard card: ${seen.w}×${seen.h}`);
+    await visor.goto(`${BASE}${inputPath}`);
+    assert(!(await visor.content()).includes(hlsKey), "no HLS key on the Visor's page");
+    assert(await visor.locator("#out-0-hls, #out-0-player, #out-0-embed").count() === 0, "no HLS details");
+    const seen2 = await plays(visor, PREVIEW);
+    console.log(`  Visor's input page: ${seen2.w}×${seen2.h}`);
+    current = admin;
+  });
+
+  await step("a phone (390×844): the preview plays, no sideways scrolling", async () => {
+    const phone = await newPage({ width: 390, height: 844 }, admin);
+    current = phone;
+    for (const [path, video] of [[inputPath, PREVIEW], ["/", CARD_PREVIEW]]) {
+      await phone.goto(`${BASE}${path}`);
+      await phone.waitForFunction(
+        (name) => document.querySelector(`article.flow[data-input="${name}"]`).dataset.state === "live",
+        INPUT, { timeout: LIVE_WAIT });
+      await phone.locator(video).scrollIntoViewIfNeeded();
+      await plays(phone, video);
+      const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert(overflow <= 1, `${path}: no sideways scrolling on a phone (${overflow} px too wide)`);
+      const box = await phone.locator(video).boundingBox();
+      assert(box && box.width > 100 && box.x >= 0 && box.x + box.width <= 390, `${path}: the preview fits (${JSON.stringify(box)})`);
+    }
+    await phone.goto(`${BASE}${inputPath}`);
+    await plays(phone, PREVIEW);
+    await phone.screenshot({ path: join(SHOTS, "preview-phone.png"), fullPage: false });
+    current = admin;
+  });
+
+  await step("no script error and no console error in any page", async () => {
+    assert(pageErrors.length === 0, `script errors: ${pageErrors.join("; ")}`);
+    assert(consoleErrors.length === 0, `console errors: ${consoleErrors.join("; ")}`);
+  });
+  console.log(`all ${n} steps passed; screenshots in ${SHOTS}`);
+} catch (e) {
+  console.error(`not ok ${n + 1} - ${e.message}`);
+  if (current) {
+    await current.screenshot({ path: join(SHOTS, "preview-failure.png"), fullPage: true }).catch(() => {});
+    console.error(`  at ${current.url()}; screenshot preview-failure.png`);
+  }
+  process.exitCode = 1;
+} finally {
+  if (ffmpeg) ffmpeg.kill("SIGTERM");
+  for (const c of contexts) await c.close().catch(() => {});
+  await browser.close();
+}
