@@ -18,7 +18,9 @@ mod tests;
 use bytes::Bytes;
 use std::time::SystemTime;
 
-pub use window::{HlsWindow, WindowStats};
+pub use window::{
+    HlsWindow, WindowStats, MAX_SEGMENT_PARTS, MIN_PLAYLIST_TARGETS, SEGMENT_TOLERANCE_90K,
+};
 
 /// The playlist's file name.
 pub const PLAYLIST_NAME: &str = "index.m3u8";
@@ -31,7 +33,9 @@ pub struct WindowConfig {
     pub segment_target_90k: i64,
     /// `#EXT-X-PART-INF:PART-TARGET`, 90 kHz ticks. The muxer must make parts no longer.
     pub part_target_90k: i64,
-    /// Whole segments kept (and listed); at least 1.
+    /// Whole segments kept (and listed); at least 1. More are kept while fewer would make
+    /// the playlist shorter than three target durations (see
+    /// [`MIN_PLAYLIST_TARGETS`]).
     pub max_segments: usize,
     /// Bytes held at most (segments, the segment in progress, inits); the newest whole
     /// segment and the segment in progress are kept even when they alone exceed it.
@@ -66,7 +70,7 @@ pub enum Readiness {
     Ready,
     /// It will come: hold the request until [`HlsWindow::version`] changes and ask again.
     Wait,
-    /// More than two segments ahead (RFC 8216bis §6.2.5.2): answer 400.
+    /// More than two segments ahead (RFC 8216bis, Blocking Playlist Reload): answer 400.
     TooFar,
 }
 

@@ -11,18 +11,18 @@ use super::window::{HlsWindow, Segment};
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// `#EXT-X-VERSION`. RFC 8216bis §8 asks for 6 when a media playlist uses `EXT-X-MAP`
-/// without `EXT-X-I-FRAMES-ONLY` (fMP4 segments), which covers the decimal EXTINF (3) as
-/// well. The LL-HLS tags (`EXT-X-PART`, `-PART-INF`, `-SERVER-CONTROL`, `-PRELOAD-HINT`)
+/// `#EXT-X-VERSION`. RFC 8216bis (Protocol Version Compatibility) asks for 6 when a media
+/// playlist uses `EXT-X-MAP` without `EXT-X-I-FRAMES-ONLY` (fMP4 segments), which covers
+/// the decimal EXTINF (3) as well. The LL-HLS tags (`EXT-X-PART`, `-PART-INF`, `-SERVER-CONTROL`, `-PRELOAD-HINT`)
 /// need no version; 9 would only be needed for `EXT-X-SKIP` (delta updates), not used.
 pub const VERSION: u32 = 6;
 
 /// Parts are listed for segments that start at most this many target durations before
-/// the end of the playlist (§6.2.2: Partial Segments SHOULD be removed once they are
+/// the end of the playlist (RFC 8216bis, Live Playlists: Partial Segments SHOULD be removed once they are
 /// more than three Target Durations from the end).
 const PART_SEGMENTS_TARGETS: u64 = 3;
 
-/// PART-HOLD-BACK in part targets (§4.4.3.8: at least twice, SHOULD be three times).
+/// PART-HOLD-BACK in part targets (EXT-X-SERVER-CONTROL: at least twice, SHOULD be three times).
 const PART_HOLD_BACK_PARTS: i64 = 3;
 
 /// Renders `w`'s playlist.
@@ -70,9 +70,7 @@ pub(super) fn render(w: &HlsWindow) -> String {
     }
     if w.ended {
         lines(&mut out, format_args!("#EXT-X-ENDLIST"));
-    } else if !w.segments.is_empty() || w.current.is_some() {
-        let next = w.current.as_ref().map_or(0, |s| s.parts.len());
-        let uri = name::part(&w.epoch36, w.live_msn(), u32::try_from(next).unwrap_or(0));
+    } else if let Some(uri) = w.preload_hint() {
         lines(
             &mut out,
             format_args!("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{uri}\""),
@@ -153,8 +151,8 @@ fn seconds(ticks: i64, decimals: u32, up: bool) -> String {
     )
 }
 
-/// `2026-12-07T15:04:05.123Z` (ISO 8601 / RFC 3339 in UTC, milliseconds, as §4.4.4.6
-/// wants); times before 1970 as 1970.
+/// `2026-12-07T15:04:05.123Z` (ISO 8601 / RFC 3339 in UTC, milliseconds, as
+/// EXT-X-PROGRAM-DATE-TIME wants); times before 1970 as 1970.
 pub(super) fn iso8601(t: SystemTime) -> String {
     let ms = t
         .duration_since(UNIX_EPOCH)

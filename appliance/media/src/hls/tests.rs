@@ -270,6 +270,47 @@ fn overlong_parts_are_listed_as_they_are_and_counted() {
 }
 
 #[test]
+fn extreme_durations_and_settings_do_not_panic() {
+    let mut w = HlsWindow::new(
+        WindowConfig {
+            segment_target_90k: i64::MIN,
+            part_target_90k: 0,
+            max_segments: 0,
+            max_bytes: 0,
+        },
+        u64::MAX,
+    );
+    w.set_init(Bytes::new());
+    for (i, d) in [i64::MAX, i64::MIN, 0, i64::MAX, -1, i64::MAX]
+        .into_iter()
+        .enumerate()
+    {
+        w.push_part(Part {
+            duration_90k: d,
+            wall_clock: UNIX_EPOCH,
+            ..part(i as u64, 2)
+        });
+    }
+    let t = text(&w);
+    assert!(t.contains("#EXT-X-PART-INF:PART-TARGET=0.00001\n"), "{t}");
+    assert!(t.contains("#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00.000Z\n"));
+    assert!(w.has_segment());
+    let hint = w.preload_hint().unwrap();
+    assert!(hint.starts_with("part3w5e11264sgsf-"), "{hint}");
+    assert_eq!(w.ready(u64::MAX, Some(u32::MAX)), Readiness::TooFar);
+    // A keyframe every 2 parts and a 1-tick target: a segment per keyframe; the byte bound
+    // of 0 keeps only the newest whole one (1) and the one in progress (2).
+    assert_eq!(
+        w.lookup("part3w5e11264sgsf-0.0.m4s"),
+        Err(LookupError::Expired)
+    );
+    assert!(w.lookup("seg3w5e11264sgsf-1.m4s").is_ok());
+    assert_eq!(w.bytes(), 400);
+    w.end();
+    assert!(text(&w).ends_with("#EXT-X-ENDLIST\n"));
+}
+
+#[test]
 fn readiness_of_blocking_reloads() {
     let empty = HlsWindow::new(config(), EPOCH);
     assert_eq!(empty.ready(0, None), Readiness::Wait);
@@ -280,7 +321,7 @@ fn readiness_of_blocking_reloads() {
     let w = window(5); // segment 0 closed (parts 0..4), segment 1 has part 0
     assert_eq!(w.ready(0, None), Readiness::Ready);
     assert_eq!(w.ready(0, Some(3)), Readiness::Ready);
-    // Past the last part of a closed segment: part 0 of the next (§6.2.5.2).
+    // Past the last part of a closed segment: part 0 of the next (RFC 8216bis, Blocking Playlist Reload).
     assert_eq!(w.ready(0, Some(4)), Readiness::Ready);
     assert_eq!(w.ready(0, Some(u32::MAX)), Readiness::Ready);
     assert_eq!(w.ready(1, Some(0)), Readiness::Ready);
@@ -363,6 +404,9 @@ fn the_hinted_part_name_is_found_when_that_part_starts_a_new_segment() {
     let mut w = window(4);
     let t = text(&w);
     assert!(t.contains(&format!("PRELOAD-HINT:TYPE=PART,URI=\"part{E}-0.4.m4s\"")));
+    assert!(w.is_hinted(&format!("part{E}-0.4.m4s")));
+    assert!(!w.is_hinted(&format!("part{E}-0.3.m4s")));
+    assert!(!w.is_hinted(&format!("part{E}-1.0.m4s")));
     w.push_part(part(4, 4)); // independent: starts segment 1
     let hinted = w.lookup(&format!("part{E}-0.4.m4s")).unwrap();
     let listed = w.lookup(&format!("part{E}-1.0.m4s")).unwrap();
@@ -371,6 +415,33 @@ fn the_hinted_part_name_is_found_when_that_part_starts_a_new_segment() {
         w.lookup(&format!("part{E}-0.5.m4s")),
         Err(LookupError::Unknown)
     );
+    assert_eq!(w.preload_hint(), Some(format!("part{E}-1.1.m4s")));
+    w.end();
+    assert_eq!(w.preload_hint(), None);
+    assert!(!w.is_hinted(&format!("part{E}-1.1.m4s")));
+    assert_eq!(HlsWindow::new(config(), EPOCH).preload_hint(), None);
+}
+
+#[test]
+fn a_tiny_window_still_lists_three_target_durations() {
+    let mut w = HlsWindow::new(
+        WindowConfig {
+            max_segments: 1,
+            ..config()
+        },
+        EPOCH,
+    );
+    w.set_init(Bytes::from_static(b"init-0"));
+    for i in 0..25 {
+        w.push_part(part(i, 4));
+    }
+    // Six segments closed: three of 2 s are the 6 s a live playlist may not go under.
+    let t = text(&w);
+    assert_eq!(t.matches("#EXTINF:").count(), 3, "{t}");
+    assert!(t.contains("#EXT-X-MEDIA-SEQUENCE:3\n"), "{t}");
+    // After end() nothing more is dropped or added.
+    w.end();
+    assert_eq!(text(&w).matches("#EXTINF:").count(), 4);
 }
 
 #[test]

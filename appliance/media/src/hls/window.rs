@@ -27,11 +27,18 @@ pub const SEGMENT_TOLERANCE_90K: i64 = 9_000;
 /// sync sample; it is counted in [`WindowStats::forced_cuts`].
 pub const MAX_SEGMENT_PARTS: usize = 1000;
 
+/// A live playlist keeps at least this many target durations of whole segments, even
+/// past `max_segments`: RFC 8216bis (Live Playlists) forbids removing a segment when that would leave
+/// a playlist (without `EXT-X-ENDLIST`) shorter than three target durations. It only
+/// matters for a window of fewer than 3 segments, or segments much shorter than a long GOP
+/// that raised the target duration; `max_bytes` still wins (memory first).
+pub const MIN_PLAYLIST_TARGETS: u64 = 3;
+
 /// Counters for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WindowStats {
     /// Parts longer than PART-TARGET (the muxer should make none). They are listed with
-    /// their true duration; PART-TARGET does not change (RFC 8216bis §4.4.4.9).
+    /// their true duration; PART-TARGET does not change (RFC 8216bis, EXT-X-PART-INF).
     pub overlong_parts: u64,
     /// Segments cut at [`MAX_SEGMENT_PARTS`] without an independent part.
     pub forced_cuts: u64,
@@ -91,8 +98,8 @@ pub struct HlsWindow {
     discontinuity_next: bool,
     started_any: bool,
     pub(super) discontinuity_sequence: u64,
-    /// Largest `#EXT-X-TARGETDURATION` so far, seconds: it never goes down (§6.2.1 says
-    /// the value MUST NOT change; a longer GOP forces it up once, and it stays there).
+    /// Largest `#EXT-X-TARGETDURATION` so far, seconds: it never goes down (the spec's
+    /// server rules say it MUST NOT change; a longer GOP forces it up once, and it stays there).
     pub(super) target_duration_s: u64,
     pub(super) ended: bool,
     version: u64,
@@ -267,6 +274,25 @@ impl HlsWindow {
         self.bytes
     }
 
+    /// The part `#EXT-X-PRELOAD-HINT` names: the next part of the segment in progress (or
+    /// part 0 of the next segment). None before the first part and after [`Self::end`].
+    pub fn preload_hint(&self) -> Option<String> {
+        if self.ended || !self.started_any {
+            return None;
+        }
+        let next = self.current.as_ref().map_or(0, |s| s.parts.len());
+        let next = u32::try_from(next).unwrap_or(u32::MAX);
+        Some(name::part(&self.epoch36, self.live_msn(), next))
+    }
+
+    /// True when `name` is the hinted part: [`Self::lookup`] says `Unknown` for it until it
+    /// comes, but a client may ask for it ahead of time and the server should hold such a
+    /// request until the part exists (RFC 8216bis, EXT-X-PRELOAD-HINT), like a blocking
+    /// reload: wait for [`Self::version`] to change, then look it up again.
+    pub fn is_hinted(&self, name: &str) -> bool {
+        self.preload_hint().is_some_and(|hint| hint == name)
+    }
+
     /// MSN of the segment in progress (or of the next one to start).
     pub(super) fn live_msn(&self) -> u64 {
         self.current.as_ref().map_or(self.next_msn, |s| s.msn)
@@ -278,7 +304,7 @@ impl HlsWindow {
     }
 
     /// Whether a blocking reload for segment `msn` (part `part` of it) can be answered
-    /// (RFC 8216bis §6.2.5.2). A part index past the last part of a closed segment means
+    /// (RFC 8216bis, Blocking Playlist Reload). A part index past the last part of a closed segment means
     /// part 0 of the next one, as the spec says. After [`Self::end`] everything is ready:
     /// nothing more will come.
     pub fn ready(&self, msn: u64, part: Option<u32>) -> Readiness {
@@ -392,19 +418,32 @@ impl HlsWindow {
         self.segments.push_back(segment);
     }
 
-    /// Drops the oldest segments past `max_segments` or `max_bytes`, keeping the newest
-    /// whole segment and the one in progress, then the inits nothing needs any more.
+    /// Drops the oldest segments past `max_segments` (but never below
+    /// [`MIN_PLAYLIST_TARGETS`] target durations) or `max_bytes` (keeping the newest whole
+    /// segment and the one in progress), then the inits nothing needs any more.
     fn enforce_bounds(&mut self) {
-        while self.segments.len() > self.config.max_segments
-            || (self.bytes > self.config.max_bytes && self.segments.len() > 1)
-        {
+        let min_span = i128::from(self.target_duration_s) * i128::from(MIN_PLAYLIST_TARGETS);
+        let mut span: i128 = self
+            .segments
+            .iter()
+            .map(|s| i128::from(s.duration_90k))
+            .sum();
+        while let Some(old) = self.segments.front() {
+            let rest = span - i128::from(old.duration_90k);
+            let over_count =
+                self.segments.len() > self.config.max_segments && rest >= min_span * 90_000;
+            let over_bytes = self.bytes > self.config.max_bytes && self.segments.len() > 1;
+            if !(over_count || over_bytes) {
+                break;
+            }
+            span = rest;
             let Some(old) = self.segments.pop_front() else {
                 break;
             };
-            self.bytes -= old.data.len();
+            self.bytes = self.bytes.saturating_sub(old.data.len());
             self.stats.dropped_segments += 1;
             if old.discontinuity {
-                // Its EXT-X-DISCONTINUITY leaves the playlist (RFC 8216bis §6.2.2).
+                // Its EXT-X-DISCONTINUITY leaves the playlist (RFC 8216bis, Live Playlists).
                 self.discontinuity_sequence += 1;
             }
         }
@@ -417,7 +456,7 @@ impl HlsWindow {
         if let Some(keep) = oldest_needed {
             while self.inits.front().is_some_and(|i| i.n < keep) {
                 if let Some(i) = self.inits.pop_front() {
-                    self.bytes -= i.data.len();
+                    self.bytes = self.bytes.saturating_sub(i.data.len());
                 }
             }
         }
@@ -437,7 +476,7 @@ fn ceil_seconds(ticks_90k: i64) -> u64 {
         .div_ceil(90_000)
 }
 
-/// Whole seconds, rounded to nearest (an EXTINF as §4.4.3.1 compares it).
+/// Whole seconds, rounded to nearest (an EXTINF as EXT-X-TARGETDURATION compares it).
 fn round_seconds(ticks_90k: i64) -> u64 {
     (u64::try_from(ticks_90k.max(0)).unwrap_or(0) + 45_000) / 90_000
 }
