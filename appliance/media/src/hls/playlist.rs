@@ -1,6 +1,6 @@
 //! The text of a window's media playlist (RFC 8216bis §4, with the LL-HLS tags).
 //!
-//! Layout, in the order of the spec's examples (and of MediaMTX's gohlslib):
+//! Layout, in the order of the spec's examples:
 //! header tags, then per segment `#EXT-X-DISCONTINUITY` / `#EXT-X-MAP` when its init
 //! changes, `#EXT-X-PROGRAM-DATE-TIME`, its `#EXT-X-PART`s when recent, `#EXTINF` and
 //! its URI; then the parts of the segment in progress, `#EXT-X-PRELOAD-HINT` for the next
@@ -13,13 +13,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `#EXT-X-VERSION`. RFC 8216bis (Protocol Version Compatibility) asks for 6 when a media
 /// playlist uses `EXT-X-MAP` without `EXT-X-I-FRAMES-ONLY` (fMP4 segments), which covers
-/// the decimal EXTINF (3) as well. The LL-HLS tags (`EXT-X-PART`, `-PART-INF`, `-SERVER-CONTROL`, `-PRELOAD-HINT`)
-/// need no version; 9 would only be needed for `EXT-X-SKIP` (delta updates), not used.
+/// the decimal EXTINF (3) as well. The LL-HLS tags (`EXT-X-PART`, `-PART-INF`,
+/// `-SERVER-CONTROL`, `-PRELOAD-HINT`) need no version; 9 would only be needed for
+/// `EXT-X-SKIP` (delta updates), not used.
 pub const VERSION: u32 = 6;
 
 /// Parts are listed for segments that start at most this many target durations before
-/// the end of the playlist (RFC 8216bis, Live Playlists: Partial Segments SHOULD be removed once they are
-/// more than three Target Durations from the end).
+/// the end of the playlist (RFC 8216bis, Live Playlists: Partial Segments SHOULD be
+/// removed once they are more than three Target Durations from the end).
 const PART_SEGMENTS_TARGETS: u64 = 3;
 
 /// PART-HOLD-BACK in part targets (EXT-X-SERVER-CONTROL: at least twice, SHOULD be three times).

@@ -67,6 +67,16 @@ fn parts_lines(msn: u64, range: std::ops::Range<u32>) -> String {
         .collect()
 }
 
+/// Every URI a playlist names: `URI="…"` attributes, then segment lines.
+fn uris(playlist: &str) -> Vec<&str> {
+    playlist
+        .lines()
+        .filter_map(|l| l.split("URI=\"").nth(1))
+        .map(|rest| rest.split('"').next().unwrap())
+        .chain(playlist.lines().filter(|l| !l.starts_with('#')))
+        .collect()
+}
+
 #[test]
 fn playlist_of_three_segments_with_parts() {
     let w = window(14);
@@ -219,7 +229,8 @@ fn a_long_gop_raises_the_target_duration_for_good() {
 
 #[test]
 fn a_gop_a_millisecond_short_still_closes_the_segment() {
-    // 2 s GOPs whose timestamps give 1.999 s: 4 parts make 179 888 ticks. With a strict "≥ 2 s" every segment would span two GOPs (4 s).
+    // 2 s GOPs whose timestamps give 1.999 s: 4 parts make 179 888 ticks. With a strict
+    // "≥ 2 s" every segment would span two GOPs (4 s).
     let mut w = HlsWindow::new(config(), EPOCH);
     w.set_init(Bytes::from_static(b"init"));
     for i in 0..13 {
@@ -321,7 +332,8 @@ fn readiness_of_blocking_reloads() {
     let w = window(5); // segment 0 closed (parts 0..4), segment 1 has part 0
     assert_eq!(w.ready(0, None), Readiness::Ready);
     assert_eq!(w.ready(0, Some(3)), Readiness::Ready);
-    // Past the last part of a closed segment: part 0 of the next (RFC 8216bis, Blocking Playlist Reload).
+    // Past the last part of a closed segment: part 0 of the next (RFC 8216bis, Blocking
+    // Playlist Reload).
     assert_eq!(w.ready(0, Some(4)), Readiness::Ready);
     assert_eq!(w.ready(0, Some(u32::MAX)), Readiness::Ready);
     assert_eq!(w.ready(1, Some(0)), Readiness::Ready);
@@ -361,12 +373,7 @@ fn lookups_find_each_file_of_the_playlist() {
     );
     // Every URI the playlist names is found.
     let t = text(&w);
-    let uris: Vec<&str> = t
-        .lines()
-        .filter_map(|l| l.split("URI=\"").nth(1))
-        .map(|rest| rest.split('"').next().unwrap())
-        .chain(t.lines().filter(|l| !l.starts_with('#')))
-        .collect();
+    let uris = uris(&t);
     assert_eq!(uris.len(), 1 + 10 + 1 + 3, "{uris:?}");
     for uri in &uris {
         if uri.contains("-3.2.") {
@@ -757,17 +764,85 @@ mod muxed {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hls.mp4");
         std::fs::write(&path, &file).unwrap();
+        let expected = format!("h264,260\naac,{a}\n");
+        assert_eq!(ffprobe_counts(&path), expected);
+        // And ffmpeg's HLS reader plays the playlist with every file it names.
+        let index = write_files(&w, dir.path());
+        // (The HLS reader lists the streams twice: in its program, and alone.)
+        assert_eq!(ffprobe_counts(&index), format!("{expected}\n{expected}"));
+    }
+
+    #[test]
+    fn a_new_init_mid_stream_plays_through_the_discontinuity() {
+        let mut w = HlsWindow::new(
+            WindowConfig {
+                segment_target_90k: 180_000,
+                part_target_90k: 30_000,
+                max_segments: 100,
+                max_bytes: 64 << 20,
+            },
+            EPOCH,
+        );
+        // Two muxers one after the other (a publisher blip): decode times restart at 0.
+        for run in 0..2 {
+            let options = Fmp4Options {
+                part_duration_90k: Some(30_000 - 3600 + 1),
+                ..Default::default()
+            };
+            let video_only = vec![TrackConfig::Video(h264_config())];
+            let mut muxer = Fmp4Muxer::new(video_only, options).unwrap();
+            w.set_init(muxer.init_segment().unwrap());
+            let mut fragments = Vec::new();
+            for n in 0..100 {
+                muxer
+                    .push(0, &video(run * 100 + n), &mut fragments)
+                    .unwrap();
+            }
+            muxer.flush(&mut fragments).unwrap();
+            for f in &fragments {
+                w.push_part(Part {
+                    data: f.data.clone(),
+                    duration_90k: f.duration_90k,
+                    independent: f.independent,
+                    wall_clock: at_ms(u64::try_from(run * 4000 + f.start_90k / 90).unwrap()),
+                });
+            }
+        }
+        w.end();
+        let t = text(&w);
+        assert_eq!(t.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{t}");
+        assert_eq!(t.matches("#EXT-X-MAP:").count(), 2, "{t}");
+        assert_eq!(t.matches("#EXTINF:2.000,\n").count(), 4, "{t}");
+        let dir = tempfile::tempdir().unwrap();
+        let index = write_files(&w, dir.path());
+        assert_eq!(ffprobe_counts(&index), "h264,200\n\nh264,200\n");
+    }
+
+    /// Writes the playlist and every file it names into `dir`; the playlist's path.
+    fn write_files(w: &HlsWindow, dir: &std::path::Path) -> std::path::PathBuf {
+        let t = text(w);
+        for uri in uris(&t) {
+            let found = w.lookup(uri).unwrap();
+            std::fs::write(dir.join(uri), &found.data).unwrap();
+        }
+        let index = dir.join(PLAYLIST_NAME);
+        std::fs::write(&index, w.lookup(PLAYLIST_NAME).unwrap().data).unwrap();
+        index
+    }
+
+    /// `codec,packets` per stream, as ffprobe counts them.
+    fn ffprobe_counts(path: &std::path::Path) -> String {
         let out = std::process::Command::new("ffprobe")
             .args(["-v", "error", "-count_packets", "-show_entries"])
             .args(["stream=codec_name,nb_read_packets", "-of", "csv=p=0"])
-            .arg(&path)
+            .arg(path)
             .output()
             .unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            format!("h264,260\naac,{a}\n"),
+        assert!(
+            out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8(out.stdout).unwrap()
     }
 }

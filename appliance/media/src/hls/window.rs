@@ -28,8 +28,8 @@ pub const SEGMENT_TOLERANCE_90K: i64 = 9_000;
 pub const MAX_SEGMENT_PARTS: usize = 1000;
 
 /// A live playlist keeps at least this many target durations of whole segments, even
-/// past `max_segments`: RFC 8216bis (Live Playlists) forbids removing a segment when that would leave
-/// a playlist (without `EXT-X-ENDLIST`) shorter than three target durations. It only
+/// past `max_segments`: RFC 8216bis (Live Playlists) forbids removing a segment when that
+/// would leave a playlist (without `EXT-X-ENDLIST`) shorter than three target durations. It only
 /// matters for a window of fewer than 3 segments, or segments much shorter than a long GOP
 /// that raised the target duration; `max_bytes` still wins (memory first).
 pub const MIN_PLAYLIST_TARGETS: u64 = 3;
@@ -99,7 +99,8 @@ pub struct HlsWindow {
     started_any: bool,
     pub(super) discontinuity_sequence: u64,
     /// Largest `#EXT-X-TARGETDURATION` so far, seconds: it never goes down (the spec's
-    /// server rules say it MUST NOT change; a longer GOP forces it up once, and it stays there).
+    /// server rules say it MUST NOT change; a longer GOP forces it up once, and it stays
+    /// there).
     pub(super) target_duration_s: u64,
     pub(super) ended: bool,
     version: u64,
@@ -304,9 +305,9 @@ impl HlsWindow {
     }
 
     /// Whether a blocking reload for segment `msn` (part `part` of it) can be answered
-    /// (RFC 8216bis, Blocking Playlist Reload). A part index past the last part of a closed segment means
-    /// part 0 of the next one, as the spec says. After [`Self::end`] everything is ready:
-    /// nothing more will come.
+    /// (RFC 8216bis, Blocking Playlist Reload). A part index past the last part of a
+    /// closed segment means part 0 of the next one, as the spec says. After [`Self::end`]
+    /// everything is ready: nothing more will come.
     pub fn ready(&self, msn: u64, part: Option<u32>) -> Readiness {
         let live = self.live_msn();
         if self.ended || msn < self.first_msn() {
