@@ -54,6 +54,19 @@ pub struct Part {
     pub wall_clock: SystemTime,
 }
 
+impl Part {
+    /// The part one fragment of a muxer with `part_duration_90k` makes, whose first frame
+    /// reached the relay at `wall_clock`.
+    pub fn from_fragment(fragment: &crate::mp4::Fragment, wall_clock: SystemTime) -> Self {
+        Self {
+            data: fragment.data.clone(),
+            duration_90k: fragment.duration_90k,
+            independent: fragment.independent,
+            wall_clock,
+        }
+    }
+}
+
 /// What a file is (mirrors the engine's `HlsFileKind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {

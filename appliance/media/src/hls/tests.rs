@@ -719,12 +719,8 @@ mod muxed {
         let mut parts = Vec::new();
         for f in &fragments {
             parts.push(f.data.clone());
-            w.push_part(Part {
-                data: f.data.clone(),
-                duration_90k: f.duration_90k,
-                independent: f.independent,
-                wall_clock: at_ms(u64::try_from(f.start_90k / 90).unwrap()),
-            });
+            let made = at_ms(u64::try_from(f.start_90k / 90).unwrap());
+            w.push_part(Part::from_fragment(f, made));
         }
         w.end();
         assert_eq!(w.stats().overlong_parts, 0);
