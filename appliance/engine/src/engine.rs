@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::hls::{HlsConfig, HlsReader, HlsSessions};
 use crate::hub::Hub;
 use crate::metrics::{FlowState, OutputCounters, Snapshot};
 use crate::record::disk::SpaceCheck;
@@ -36,6 +37,8 @@ pub struct EngineConfig {
     pub rtmp_limits: RtmpLimits,
     /// Where record outputs write, created (0750) at start.
     pub recording: RecordingConfig,
+    /// Segment, part and window of every HLS session.
+    pub hls: HlsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -95,7 +98,20 @@ pub(crate) struct InputRt {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     pub inputs: BTreeMap<Name, InputRt>,
+    /// RTMP/SRT stream keys.
     pub keys: HashMap<String, Route>,
+    /// HLS output keys → (input, output): apart from `keys`, so that an RTMP play or an
+    /// SRT reader with an HLS key is refused like an unknown key.
+    pub hls_keys: HashMap<String, (Name, Name)>,
+}
+
+/// What an HLS request reaches, taken from the registry.
+pub(crate) struct HlsTarget {
+    pub input: Name,
+    pub hub: Arc<Hub>,
+    pub cancel: CancellationToken,
+    /// The HLS output's counters; `None` for the panel's preview.
+    pub counters: Option<Arc<OutputCounters>>,
 }
 
 #[derive(Debug)]
@@ -105,9 +121,40 @@ pub(crate) struct Shared {
     pub tasks: TaskTracker,
     pub client_tls: ClientTls,
     pub recordings: Arc<Recordings>,
+    pub hls: Arc<HlsSessions>,
 }
 
 impl Shared {
+    /// The enabled input (and HLS output) `reader` names.
+    pub fn hls_target(&self, reader: HlsReader<'_>) -> Option<HlsTarget> {
+        let reg = self.read();
+        let (input, output) = match reader {
+            HlsReader::Key(key) => {
+                let (input, output) = reg.hls_keys.get(key)?;
+                (reg.inputs.get(input)?, Some(output))
+            }
+            HlsReader::Preview(name) => {
+                (reg.inputs.iter().find(|(n, _)| n.as_str() == name)?.1, None)
+            }
+        };
+        if !input.spec.enabled {
+            return None;
+        }
+        let counters = match output {
+            Some(name) => {
+                let out = input.outputs.get(name).filter(|o| o.spec.enabled)?;
+                Some(out.counters.clone())
+            }
+            None => None,
+        };
+        Some(HlsTarget {
+            input: input.spec.name.clone(),
+            hub: input.hub.clone(),
+            cancel: input.cancel.clone(),
+            counters,
+        })
+    }
+
     pub fn read(&self) -> RwLockReadGuard<'_, Registry> {
         self.registry.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -149,6 +196,7 @@ impl Engine {
             tasks: TaskTracker::new(),
             client_tls: config.client_tls.clone(),
             recordings,
+            hls: Arc::new(HlsSessions::new(config.hls)),
         });
         let mut bound = BoundAddrs::default();
         if let Some(addr) = config.srt {
@@ -211,6 +259,10 @@ impl Engine {
         })
     }
 
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     pub fn bound(&self) -> BoundAddrs {
         self.bound
     }
@@ -259,6 +311,7 @@ impl Engine {
         }
 
         reg.keys = build_routes(desired);
+        reg.hls_keys = build_hls_routes(desired);
         Ok(())
     }
 
@@ -405,6 +458,22 @@ fn build_routes(desired: &DesiredState) -> HashMap<String, Route> {
                 keys.insert(
                     key.expose().to_owned(),
                     Route::Output(input.name.clone(), out.name.clone()),
+                );
+            }
+        }
+    }
+    keys
+}
+
+/// HLS output keys (see [`Registry::hls_keys`]).
+fn build_hls_routes(desired: &DesiredState) -> HashMap<String, (Name, Name)> {
+    let mut keys = HashMap::new();
+    for input in &desired.inputs {
+        for out in &input.outputs {
+            if let OutputKind::PullHls { key } = &out.kind {
+                keys.insert(
+                    key.expose().to_owned(),
+                    (input.name.clone(), out.name.clone()),
                 );
             }
         }

@@ -35,6 +35,7 @@ struct OutputRef {
     kind: &'static str,
     pull: bool,
     record: bool,
+    hls: bool,
     enabled: bool,
     counters: Arc<OutputCounters>,
 }
@@ -55,11 +56,10 @@ fn collect(shared: &Shared) -> Vec<InputRef> {
                     kind: output_kind_name(&o.spec.kind),
                     pull: matches!(
                         o.spec.kind,
-                        OutputKind::PullSrt { .. }
-                            | OutputKind::PullRtmp { .. }
-                            | OutputKind::PullHls { .. }
+                        OutputKind::PullSrt { .. } | OutputKind::PullRtmp { .. }
                     ),
                     record: matches!(o.spec.kind, OutputKind::Record(_)),
+                    hls: matches!(o.spec.kind, OutputKind::PullHls { .. }),
                     enabled: o.spec.enabled,
                     counters: o.counters.clone(),
                 })
@@ -72,8 +72,14 @@ fn secs_since(t: SystemTime, now: SystemTime) -> f64 {
     now.duration_since(t).unwrap_or_default().as_secs_f64()
 }
 
-fn build(flows: &[InputRef], recording_disk: Option<RecordingDisk>) -> Snapshot {
+/// `players_over`: how far back an HLS output's players are counted (its window).
+fn build(
+    flows: &[InputRef],
+    recording_disk: Option<RecordingDisk>,
+    players_over: Duration,
+) -> Snapshot {
     let now = SystemTime::now();
+    let clock = Instant::now();
     let inputs = flows
         .iter()
         .map(|i| {
@@ -101,7 +107,14 @@ fn build(flows: &[InputRef], recording_disk: Option<RecordingDisk>) -> Snapshot 
                 outputs: i
                     .outputs
                     .iter()
-                    .map(|o| output(o, i.enabled, live_since, state == FlowState::Waiting, now))
+                    .map(|o| {
+                        let input = InputNow {
+                            enabled: i.enabled,
+                            live_since,
+                            held: state == FlowState::Waiting,
+                        };
+                        output(o, &input, now, (clock, players_over))
+                    })
                     .collect(),
             }
         })
@@ -112,19 +125,38 @@ fn build(flows: &[InputRef], recording_disk: Option<RecordingDisk>) -> Snapshot 
     }
 }
 
+/// What an output's state depends on of its input's.
+struct InputNow {
+    enabled: bool,
+    live_since: Option<SystemTime>,
+    /// Held for its grace period.
+    held: bool,
+}
+
 fn output(
     o: &OutputRef,
-    input_enabled: bool,
-    input_live_since: Option<SystemTime>,
-    input_held: bool,
+    input: &InputNow,
     now: SystemTime,
+    (clock, players_over): (Instant, Duration),
 ) -> OutputSnapshot {
+    let (input_enabled, input_live_since, input_held) =
+        (input.enabled, input.live_since, input.held);
     let c = &o.counters;
     let connections = c.connections.snapshot();
-    let peers = c.peers.load(Relaxed);
-    // A pull output is live while the input is and someone reads it; since the later of the
-    // two began.
-    let (state, live_since) = if o.pull {
+    let hls = o.hls.then(|| c.hls.snapshot(clock, players_over));
+    // An HLS output's readers are its players (distinct addresses, no connections).
+    let peers = hls.map_or_else(|| c.peers.load(Relaxed), |h| h.players);
+    // An HLS output is live while its input is (players come and go between requests);
+    // it waits with the input through a grace period. A pull output is live while the
+    // input is and someone reads it; since the later of the two began.
+    let (state, live_since) = if o.hls {
+        match (input_enabled && o.enabled, input_live_since) {
+            (false, _) => (FlowState::Stopped, None),
+            (true, Some(since)) => (FlowState::Live, Some(since)),
+            (true, None) if input_held => (FlowState::Waiting, None),
+            (true, None) => (FlowState::Idle, None),
+        }
+    } else if o.pull {
         if !(input_enabled && o.enabled) {
             (FlowState::Stopped, None)
         } else {
@@ -164,12 +196,17 @@ fn output(
         last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
         latency: c.latency.summary(),
         record: o.record.then(|| c.record.snapshot()),
+        hls,
     }
 }
 
 /// A snapshot built now, without moving the rate windows.
 pub(crate) fn snapshot(shared: &Shared) -> Snapshot {
-    build(&collect(shared), recording_disk(shared, false))
+    build(
+        &collect(shared),
+        recording_disk(shared, false),
+        shared.hls.players_window(),
+    )
 }
 
 /// The recordings filesystem's figures; `None` while its folder cannot be read (a disk
@@ -212,6 +249,11 @@ pub(crate) async fn run_sampler(shared: Arc<Shared>, tx: watch::Sender<Arc<Snaps
                 }
             }
         }
-        tx.send_replace(Arc::new(build(&flows, recording_disk(&shared, true))));
+        let snap = build(
+            &flows,
+            recording_disk(&shared, true),
+            shared.hls.players_window(),
+        );
+        tx.send_replace(Arc::new(snap));
     }
 }

@@ -14,12 +14,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use relevo_srt::SrtStats;
 
+mod hls;
 mod latency;
 mod peers;
 mod record;
 #[cfg(test)]
 mod tests;
 
+pub use hls::{HlsCounters, HlsSnapshot, MAX_TRACKED_PLAYERS};
 pub use latency::{LatencyHistogram, LatencySummary};
 pub use peers::{PeerGuard, PeerSnapshot, Peers};
 pub use record::{RecordCounters, RecordSnapshot, RecordingDisk};
@@ -114,6 +116,9 @@ pub struct OutputCounters {
     pub latency: Arc<LatencyHistogram>,
     /// Files of a record output (unused by the others); its bytes are `bytes_out`.
     pub record: RecordCounters,
+    /// Players and files served of an HLS output (unused by the others); its bytes are
+    /// `bytes_out`.
+    pub hls: HlsCounters,
 }
 
 impl Default for OutputCounters {
@@ -130,6 +135,7 @@ impl Default for OutputCounters {
             rate: Mutex::default(),
             latency: Arc::default(),
             record: RecordCounters::default(),
+            hls: HlsCounters::default(),
         }
     }
 }
@@ -323,6 +329,9 @@ pub struct OutputSnapshot {
     pub last_error: Option<LastError>,
     /// Files of a record output (`bytes_out` is what it wrote); `None` for other kinds.
     pub record: Option<RecordSnapshot>,
+    /// Players and files served of an HLS output (`bytes_out` is what it served; `peers`
+    /// is its players); `None` for other kinds.
+    pub hls: Option<HlsSnapshot>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

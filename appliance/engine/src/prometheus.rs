@@ -11,8 +11,8 @@ use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::metrics::{
-    Bitrate, FlowState, InputSnapshot, OutputSnapshot, PeerSnapshot, RecordSnapshot, RecordingDisk,
-    Snapshot, SrtLink,
+    Bitrate, FlowState, HlsSnapshot, InputSnapshot, OutputSnapshot, PeerSnapshot, RecordSnapshot,
+    RecordingDisk, Snapshot, SrtLink,
 };
 
 /// The `Content-Type` of [`render`]'s output.
@@ -136,6 +136,9 @@ pub fn render(snap: &Snapshot) -> String {
             if let Some(r) = &output.record {
                 render_record(&mut f, &input.name, output, r);
             }
+            if let Some(h) = &output.hls {
+                render_hls(&mut f, &input.name, output, h);
+            }
         }
     }
     if let Some(d) = &snap.recording_disk {
@@ -169,6 +172,34 @@ fn render_record(f: &mut Families, input: &str, o: &OutputSnapshot, r: &RecordSn
         Gauge,
         l,
         Value::Float(r.current_file_secs.unwrap_or(0.0)),
+    );
+}
+
+/// An HLS output's players and files served; labelled by input and output only (the kind
+/// is implied). Its bytes are in `relevo_output_sent_bytes_total`.
+fn render_hls(f: &mut Families, input: &str, o: &OutputSnapshot, h: &HlsSnapshot) {
+    use Type::{Counter, Gauge};
+    let l: &[(&str, &str)] = &[("input", input), ("output", &o.name)];
+    f.add(
+        "relevo_hls_players",
+        "Distinct client addresses that read the HLS output over its last playlist window.",
+        Gauge,
+        l,
+        Value::Int(h.players),
+    );
+    f.add(
+        "relevo_hls_segments_served_total",
+        "HLS media segments served.",
+        Counter,
+        l,
+        Value::Int(h.segments_served),
+    );
+    f.add(
+        "relevo_hls_parts_served_total",
+        "LL-HLS partial segments served.",
+        Counter,
+        l,
+        Value::Int(h.parts_served),
     );
 }
 

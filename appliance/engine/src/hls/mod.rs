@@ -7,11 +7,28 @@
 //! The engine serves no HTTP: the control plane maps `/hls/KEY/FILE`, `/play/KEY` and the
 //! panel's preview onto [`crate::Engine::hls`] and writes the HTTP headers from
 //! [`HlsFileKind`].
+//!
+//! Files: `sessions` (one session per input, idle stop, the cap on waiting requests),
+//! `session` (a session's window and the task that fills it), `feed` (muxer fragments
+//! into parts with their wall clock), `serve` (answers and validators). HLS keys live in
+//! their own map beside the RTMP/SRT routes (`engine`), so an RTMP play or an SRT reader
+//! never reaches an HLS output.
+
+mod feed;
+mod serve;
+mod session;
+mod sessions;
 
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+
+pub use serve::MAX_NAME_LEN;
+pub use session::MAX_WINDOW_BYTES;
+pub(crate) use sessions::HlsSessions;
+pub use sessions::MAX_WAITING_REQUESTS;
 
 /// Timing and size of every HLS session of an engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,15 +149,60 @@ pub enum HlsError {
 }
 
 impl crate::Engine {
-    /// Answers one HLS request; starts the input's session if it is not running.
+    /// Answers one HLS request; a playlist request starts the input's session if it is not
+    /// running (and the input is live).
     ///
-    /// TEMPORARY (issue #16, until the engine's HLS session lands): always `NotFound`.
+    /// - Unknown key or input, disabled output or input, a file that is not the session's:
+    ///   [`HlsError::NotFound`]; a file that left the window: [`HlsError::Expired`].
+    /// - `index.m3u8` before the first whole segment waits for it (at most twice the
+    ///   segment target and 4 s more), then [`HlsError::NotReady`]; an input not live with
+    ///   no session: [`HlsError::Offline`].
+    /// - A blocking reload waits until the playlist has segment `msn` (part `part`), at
+    ///   most three segment targets, then answers the playlist as it is; more than two
+    ///   segments ahead: [`HlsError::BadRequest`]. Too many requests waiting:
+    ///   [`HlsError::Busy`].
+    ///
+    /// Requests by key count in their output's metrics (players, segments, parts, bytes);
+    /// previews count nowhere.
     pub async fn hls(
         &self,
         reader: HlsReader<'_>,
         request: HlsRequest<'_>,
     ) -> Result<HlsFile, HlsError> {
-        let _ = (reader, request);
-        Err(HlsError::NotFound)
+        let shared = self.shared();
+        let resolved = shared.hls_target(reader).ok_or(HlsError::NotFound)?;
+        let sessions = &shared.hls;
+        if let Some(c) = &resolved.counters {
+            c.hls
+                .seen(request.client, Instant::now(), sessions.players_window());
+        }
+        let is_playlist = request.file == relevo_media::hls::PLAYLIST_NAME;
+        let target = sessions::Target {
+            input: &resolved.input,
+            hub: &resolved.hub,
+            cancel: &resolved.cancel,
+        };
+        let Some(session) = sessions.get_or_start(&target, is_playlist, &shared.tasks) else {
+            return Err(if is_playlist {
+                HlsError::Offline
+            } else {
+                HlsError::NotFound
+            });
+        };
+        let file = serve::answer(sessions, &session, request.file, request.block).await?;
+        if let Some(c) = &resolved.counters {
+            c.add_bytes(file.body.len());
+            match file.kind {
+                HlsFileKind::Segment => c.hls.segments_served.fetch_add(1, Relaxed),
+                HlsFileKind::Part => c.hls.parts_served.fetch_add(1, Relaxed),
+                HlsFileKind::Playlist | HlsFileKind::Init => 0,
+            };
+        }
+        Ok(file)
+    }
+
+    /// HLS sessions running now (muxing, or serving an ended playlist until idle).
+    pub fn hls_sessions(&self) -> usize {
+        self.shared().hls.running()
     }
 }

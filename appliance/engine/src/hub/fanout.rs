@@ -230,6 +230,11 @@ impl<T: HubItem> Fanout<T> {
         }
     }
 
+    /// The headers, then the cached GOP, as a joiner would get them.
+    pub fn cached(&self) -> impl Iterator<Item = &T> {
+        self.headers.iter().map(|(_, h)| h).chain(self.gop.iter())
+    }
+
     pub fn subscribers(&self) -> usize {
         self.subs.len()
     }

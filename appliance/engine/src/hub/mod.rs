@@ -102,6 +102,9 @@ struct State {
     flv: Fanout<FlvTag>,
     wants_ts: bool,
     wants_flv: bool,
+    /// Readers that want TS whatever the configuration says: running HLS sessions (see
+    /// [`Hub::want_ts`]).
+    ts_holds: usize,
     last_warn: Option<Instant>,
     events: Vec<DemuxEvent>,
     /// Codec of the current publication's video, once its configuration is known.
@@ -176,6 +179,7 @@ impl Hub {
                 flv: Fanout::new(FLV_QUEUE),
                 wants_ts: false,
                 wants_flv: false,
+                ts_holds: 0,
                 last_warn: None,
                 events: Vec::new(),
                 video_codec: None,
@@ -201,8 +205,48 @@ impl Hub {
     /// publication's first tag.
     pub fn set_wants(&self, ts: bool, flv: bool) {
         let mut st = self.lock();
+        let before = st.ts_wanted();
         st.wants_ts = ts;
         st.wants_flv = flv;
+        if !before && st.ts_wanted() {
+            Self::start_ts_remux(&mut st);
+        }
+    }
+
+    /// Makes the hub produce MPEG-TS while the returned guard lives, whatever the
+    /// configured outputs want: an HLS session, which exists only while someone watches.
+    pub fn want_ts(self: &Arc<Self>) -> TsWant {
+        let mut st = self.lock();
+        let before = st.ts_wanted();
+        st.ts_holds += 1;
+        if !before {
+            Self::start_ts_remux(&mut st);
+        }
+        TsWant { hub: self.clone() }
+    }
+
+    /// Whether the hub produces MPEG-TS now (configured TS outputs or a [`TsWant`]).
+    pub fn wants_ts(&self) -> bool {
+        self.lock().ts_wanted()
+    }
+
+    /// TS is wanted from now on while an RTMP publisher is live: a fresh remux is fed
+    /// the FLV decoder configuration and cached GOP, so a TS subscriber that joins now
+    /// starts at once at that keyframe instead of waiting for the next one (and the remux
+    /// knows the sequence headers, which were sent only at the start of the publication).
+    fn start_ts_remux(st: &mut State) {
+        let Native::Flv { remux } = &mut st.native else {
+            return;
+        };
+        **remux = FlvToTs::new();
+        let mut chunks = Vec::new();
+        for tag in st.flv.cached() {
+            // A tag the remux refuses was reported when it arrived.
+            let _ = remux.on_tag(tag, &mut chunks);
+        }
+        for c in chunks {
+            st.ts.push(c);
+        }
     }
 
     pub fn set_grace(&self, grace: Duration) {
@@ -513,7 +557,7 @@ impl Hub {
         }
         // Outputs get timestamps that continue across publishers (see `FlvClock`).
         st.flv_clock.apply(&mut tag);
-        if st.wants_ts {
+        if st.ts_wanted() {
             if let Native::Flv { remux } = &mut st.native {
                 let mut chunks = Vec::new();
                 let res = remux.on_tag(&tag, &mut chunks);
@@ -538,6 +582,25 @@ impl Hub {
         }
         st.flv.push(tag);
         st.ts.flush();
+    }
+}
+
+impl State {
+    fn ts_wanted(&self) -> bool {
+        self.wants_ts || self.ts_holds > 0
+    }
+}
+
+/// A reader's want of MPEG-TS (see [`Hub::want_ts`]); dropping it withdraws the want.
+#[derive(Debug)]
+pub struct TsWant {
+    hub: Arc<Hub>,
+}
+
+impl Drop for TsWant {
+    fn drop(&mut self) {
+        let mut st = self.hub.lock();
+        st.ts_holds = st.ts_holds.saturating_sub(1);
     }
 }
 

@@ -286,3 +286,88 @@ fn cached_tags_leave_the_delivery_chunks_behind_and_replays_share_theirs() {
     let wire = replayed.wire.get_or_init(|| Bytes::from_static(b"again"));
     assert_eq!(wire, Bytes::from_static(b"for joiners"));
 }
+
+#[test]
+fn a_ts_want_lasts_as_long_as_its_guard() {
+    let hub = Hub::new("in");
+    hub.set_wants(false, true);
+    assert!(!hub.wants_ts());
+    let first = hub.want_ts();
+    let second = hub.want_ts();
+    assert!(hub.wants_ts());
+    drop(first);
+    assert!(hub.wants_ts(), "one HLS session still runs");
+    // The configuration changing meanwhile does not withdraw a session's want.
+    hub.set_wants(false, true);
+    assert!(hub.wants_ts());
+    drop(second);
+    assert!(!hub.wants_ts());
+    hub.set_wants(true, false);
+    assert!(hub.wants_ts());
+}
+
+/// The tags of the media crate's FLV fixture (2 s of H.264 + AAC, ffmpeg), from its
+/// 11-byte tag headers (FLV spec v10.1, annex E.4.1).
+fn fixture_tags() -> Vec<FlvTag> {
+    let file: &[u8] = include_bytes!("../../../media/tests/fixtures/h264_aac.flv");
+    let mut tags = Vec::new();
+    let mut at = 9 + 4;
+    while at + 11 <= file.len() {
+        let h = &file[at..at + 11];
+        let size = usize::from(h[1]) << 16 | usize::from(h[2]) << 8 | usize::from(h[3]);
+        let ts =
+            u32::from(h[7]) << 24 | u32::from(h[4]) << 16 | u32::from(h[5]) << 8 | u32::from(h[6]);
+        let Some(body) = file.get(at + 11..at + 11 + size) else {
+            break;
+        };
+        let body = Bytes::copy_from_slice(body);
+        let tag = match h[0] {
+            8 => {
+                let config = body.get(1) == Some(&0);
+                FlvTag::new(FlvKind::Audio, ts, body, false, config)
+            }
+            9 => {
+                let key = body.first().is_some_and(|b| b >> 4 == 1);
+                let config = body.get(1) == Some(&0);
+                FlvTag::new(FlvKind::Video, ts, body, key && !config, config)
+            }
+            _ => FlvTag::new(FlvKind::Meta, ts, body, false, false),
+        };
+        tags.push(tag);
+        at += 11 + size + 4;
+    }
+    tags
+}
+
+#[tokio::test]
+async fn a_ts_want_on_an_rtmp_input_starts_at_the_cached_keyframe() {
+    use relevo_media::ts::{DemuxEvent, TsDemuxer};
+    let hub = Hub::new("in");
+    // Only RTMP outputs configured: the publisher's tags are not remuxed.
+    hub.set_wants(false, true);
+    let publisher = hub.attach(info("a")).expect("publisher");
+    let tags = fixture_tags();
+    assert!(tags.len() > 50, "{} tags", tags.len());
+    for tag in tags.iter().take(tags.len() * 3 / 4) {
+        publisher.push_flv(tag.clone());
+    }
+    // An HLS session wants TS now: it gets the decoder configuration and the cached GOP
+    // at once, without waiting for the publisher's next keyframe.
+    let _want = hub.want_ts();
+    let mut sub = hub.subscribe_ts(Arc::default(), None).expect("live");
+    let mut demux = TsDemuxer::new();
+    let mut events = Vec::new();
+    while let Ok(chunk) = sub.rx.try_recv() {
+        let _ = demux.push(&chunk.data, &mut events);
+    }
+    demux.flush(&mut events);
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, DemuxEvent::VideoConfig(_))));
+    let first_video = events.iter().find_map(|e| match e {
+        DemuxEvent::Frame(f) if f.codec.is_video() => Some(f.keyframe),
+        _ => None,
+    });
+    assert_eq!(first_video, Some(true), "the replay starts at a keyframe");
+    drop(publisher);
+}

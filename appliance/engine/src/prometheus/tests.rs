@@ -1,7 +1,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
-use crate::metrics::{LastError, PublisherInfo, RecordSnapshot, RecordingDisk};
+use crate::metrics::{HlsSnapshot, LastError, PublisherInfo, RecordSnapshot, RecordingDisk};
 
 fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
@@ -61,6 +61,7 @@ fn snapshot() -> Snapshot {
                     }),
                     latency: None,
                     record: None,
+                    hls: None,
                 },
                 OutputSnapshot {
                     name: "readers".into(),
@@ -84,6 +85,7 @@ fn snapshot() -> Snapshot {
                     last_error: None,
                     latency: None,
                     record: None,
+                    hls: None,
                 },
                 OutputSnapshot {
                     name: "archive".into(),
@@ -106,6 +108,7 @@ fn snapshot() -> Snapshot {
                         current_file: None,
                         current_file_secs: None,
                     }),
+                    hls: None,
                 },
                 OutputSnapshot {
                     name: "backup".into(),
@@ -124,6 +127,27 @@ fn snapshot() -> Snapshot {
                         files: 1,
                         current_file: Some("2023-11-14T22-13-20Z_0001.ts".into()),
                         current_file_secs: Some(11.5),
+                    }),
+                    hls: None,
+                },
+                OutputSnapshot {
+                    name: "web".into(),
+                    kind: "pull_hls",
+                    state: FlowState::Live,
+                    bitrate: Bitrate::default(),
+                    bytes_out: 7_654_321,
+                    dropped: 0,
+                    reconnects: 0,
+                    peers: 3,
+                    connections: vec![],
+                    uptime_secs: Some(30.0),
+                    last_error: None,
+                    latency: None,
+                    record: None,
+                    hls: Some(HlsSnapshot {
+                        players: 3,
+                        segments_served: 40,
+                        parts_served: 250,
                     }),
                 },
             ],
@@ -271,4 +295,24 @@ fn no_recording_folder_no_disk_families() {
         ..snapshot()
     };
     assert!(!render(&snap).contains("relevo_recording_disk"));
+}
+
+#[test]
+fn hls_outputs_report_players_segments_parts_and_bytes() {
+    let text = render(&snapshot());
+    let web = format!("{IN},output=\"web\"");
+    for line in [
+        format!("relevo_output_state{{{web},kind=\"pull_hls\",state=\"live\"}} 1"),
+        format!("relevo_output_sent_bytes_total{{{web},kind=\"pull_hls\"}} 7654321"),
+        format!("relevo_hls_players{{{web}}} 3"),
+        format!("relevo_hls_segments_served_total{{{web}}} 40"),
+        format!("relevo_hls_parts_served_total{{{web}}} 250"),
+    ] {
+        assert!(
+            text.contains(&format!("{line}\n")),
+            "missing {line} in\n{text}"
+        );
+    }
+    // Only HLS outputs have HLS families.
+    assert_eq!(text.matches("relevo_hls_players{").count(), 1);
 }

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 pub mod catalog;
 pub mod disk;
 pub mod files;
-mod mp4_writer;
+pub(crate) mod mp4_writer;
 mod recover;
 pub mod retention;
 mod sink;
@@ -53,7 +53,7 @@ pub enum RecordError {
         source: std::io::Error,
     },
     #[error("cannot write MP4: {0}")]
-    Mux(relevo_media::mp4::Mp4Error),
+    Mux(#[from] relevo_media::mp4::Mp4Error),
 }
 
 /// Where a writer's files go (see `sink::FileSink`): it names and creates each file.

@@ -1,19 +1,55 @@
-//! The `mp4` recording: the hub's MPEG-TS demuxed into frames and written as fragmented
-//! MP4 files, one fragment per GOP, each file with its own init segment.
+//! The hub's MPEG-TS demuxed into frames and muxed as fragmented MP4: the one TS → fMP4
+//! path, used by `mp4` recordings (one fragment per GOP, files on disk) and by HLS
+//! sessions (LL-HLS parts, kept in memory, see `crate::hls`).
 //!
-//! It holds no file: it tells its [`Sink`] when a file starts, hands it whole fragments and
-//! says when the file ends. A new file begins when the segment duration is reached (at the
-//! next keyframe, in media time), when the codec configuration changes (an init segment
-//! describes one), and after a publisher blip only if the stream's tracks changed: a blip
-//! otherwise continues the file, its timestamps moved to follow the last written ones.
+//! It holds no file: it tells its [`Fmp4Sink`] when a file starts (with its init segment),
+//! hands it whole fragments and says when the file ends. A new file begins when the
+//! segment duration is reached (at the next keyframe, in media time), when the codec
+//! configuration changes (an init segment describes one), and after a publisher blip only
+//! if the stream's tracks changed: a blip otherwise continues the file, its timestamps
+//! moved to follow the last written ones. For HLS a "file" is what one init segment
+//! describes (`#EXT-X-MAP`), so it never ends by duration.
 
 use std::collections::VecDeque;
 
+use bytes::Bytes;
+use relevo_media::aac::SAMPLES_PER_FRAME;
 use relevo_media::frame::{AudioConfig, Codec, Frame, VideoConfig};
 use relevo_media::mp4::{Fmp4Muxer, Fmp4Options, Fragment, Mp4Error, TrackConfig};
 use relevo_media::ts::{DemuxEvent, TsDemuxer};
 
 use super::{RecordError, Sink, REBASE_STEP_90K};
+
+/// Where an [`Mp4Writer`] puts what it makes: a recording's files (every [`Sink`] is
+/// one), an HLS session's window.
+pub(crate) trait Fmp4Sink {
+    type Error: From<Mp4Error>;
+    /// A new file starts with `init` (the previous one, if any, was ended).
+    fn start_file(&mut self, init: Bytes) -> Result<(), Self::Error>;
+    /// One fragment of the current file; `file_90k`: the file's duration once it is in.
+    fn fragment(&mut self, fragment: Fragment, file_90k: i64) -> Result<(), Self::Error>;
+    /// The current file ends.
+    fn end_file(&mut self) -> Result<(), Self::Error>;
+}
+
+impl<S: Sink + ?Sized> Fmp4Sink for S {
+    type Error = RecordError;
+    fn start_file(&mut self, init: Bytes) -> Result<(), RecordError> {
+        self.open()?;
+        self.write(&init, 0)
+    }
+    fn fragment(&mut self, fragment: Fragment, file_90k: i64) -> Result<(), RecordError> {
+        self.write(&fragment.data, file_90k)
+    }
+    fn end_file(&mut self) -> Result<(), RecordError> {
+        self.close()
+    }
+}
+
+/// Frame duration assumed when a file starts with fewer than two video frames to measure
+/// it from: one frame at 23.976 fps, the slowest common broadcast rate (see
+/// [`Mp4Writer::with_parts`]).
+const FALLBACK_FRAME_90K: i64 = 3754;
 
 /// Frames held while waiting for every track's configuration at the start of a file (about
 /// 4 s of 50 fps video with 48 kHz AAC). Past it the file starts with the tracks known.
@@ -37,6 +73,8 @@ struct Open {
 #[derive(Debug)]
 pub(crate) struct Mp4Writer {
     segment_90k: i64,
+    /// Longest LL-HLS part, if parts are cut (90 kHz).
+    part_90k: Option<i64>,
     demux: TsDemuxer,
     events: Vec<DemuxEvent>,
     /// What the current PMT carries.
@@ -63,6 +101,7 @@ impl Mp4Writer {
     pub fn new(segment_90k: i64) -> Self {
         Self {
             segment_90k,
+            part_90k: None,
             demux: TsDemuxer::new(),
             events: Vec::new(),
             wants_video: false,
@@ -80,10 +119,20 @@ impl Mp4Writer {
         }
     }
 
+    /// Cuts fragments as LL-HLS parts of at most `part_90k` each (and at every keyframe).
+    ///
+    /// The muxer cuts a part once it spans at least its option, so after the frame that
+    /// reaches it: it is given one frame less (the frame duration measured at each file's
+    /// start), so that no part is longer than `part_90k`.
+    pub fn with_parts(mut self, part_90k: i64) -> Self {
+        self.part_90k = Some(part_90k);
+        self
+    }
+
     /// The stream continues from another publisher (or after a loss): what the old
     /// demuxer holds is written, then a new demuxer, and the next frames follow the last
     /// written ones.
-    pub fn resume(&mut self, sink: &mut dyn Sink) -> Result<(), RecordError> {
+    pub fn resume<S: Fmp4Sink + ?Sized>(&mut self, sink: &mut S) -> Result<(), S::Error> {
         let flushed = self.flush_demuxer(sink);
         self.demux = TsDemuxer::new();
         self.rebase = true;
@@ -91,7 +140,7 @@ impl Mp4Writer {
     }
 
     /// The last PES of each stream, which the demuxer emits only when the next one starts.
-    fn flush_demuxer(&mut self, sink: &mut dyn Sink) -> Result<(), RecordError> {
+    fn flush_demuxer<S: Fmp4Sink + ?Sized>(&mut self, sink: &mut S) -> Result<(), S::Error> {
         let mut events = std::mem::take(&mut self.events);
         events.clear();
         self.demux.flush(&mut events);
@@ -101,7 +150,7 @@ impl Mp4Writer {
     }
 
     /// Takes whole TS packets in the order the hub sent them.
-    pub fn push(&mut self, ts: &[u8], sink: &mut dyn Sink) -> Result<(), RecordError> {
+    pub fn push<S: Fmp4Sink + ?Sized>(&mut self, ts: &[u8], sink: &mut S) -> Result<(), S::Error> {
         let mut events = std::mem::take(&mut self.events);
         events.clear();
         // Stream errors are the input's to count (the hub does); whatever parsed is used.
@@ -112,14 +161,18 @@ impl Mp4Writer {
     }
 
     /// The stream ended: everything held goes out and the file is closed.
-    pub fn finish(&mut self, sink: &mut dyn Sink) -> Result<(), RecordError> {
+    pub fn finish<S: Fmp4Sink + ?Sized>(&mut self, sink: &mut S) -> Result<(), S::Error> {
         let flushed = self.flush_demuxer(sink);
         self.pending.clear();
         let closed = self.close_file(sink);
         flushed.and(closed)
     }
 
-    fn event(&mut self, ev: DemuxEvent, sink: &mut dyn Sink) -> Result<(), RecordError> {
+    fn event<S: Fmp4Sink + ?Sized>(
+        &mut self,
+        ev: DemuxEvent,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
         match ev {
             DemuxEvent::Program(tracks) => {
                 self.wants_video = tracks.iter().any(|t| t.codec.is_some_and(Codec::is_video));
@@ -153,7 +206,7 @@ impl Mp4Writer {
         }
     }
 
-    fn frame(&mut self, mut f: Frame, sink: &mut dyn Sink) -> Result<(), RecordError> {
+    fn frame<S: Fmp4Sink + ?Sized>(&mut self, mut f: Frame, sink: &mut S) -> Result<(), S::Error> {
         if self.rebase {
             self.rebase = false;
             if let Some(last) = self.last_video.max(self.last_audio) {
@@ -189,7 +242,7 @@ impl Mp4Writer {
     }
 
     /// Holds `f` until every track is configured, then opens a file with them.
-    fn start_with(&mut self, f: Frame, sink: &mut dyn Sink) -> Result<(), RecordError> {
+    fn start_with<S: Fmp4Sink + ?Sized>(&mut self, f: Frame, sink: &mut S) -> Result<(), S::Error> {
         let has_key = self.pending.iter().any(|p| p.codec.is_video());
         if f.codec.is_video() && !has_key && !f.keyframe {
             return Ok(()); // a file starts with a keyframe
@@ -221,8 +274,9 @@ impl Mp4Writer {
             self.pending.clear();
             return Ok(());
         }
-        let muxer = Fmp4Muxer::new(tracks, Fmp4Options::default()).map_err(RecordError::Mux)?;
-        let init = muxer.init_segment().map_err(RecordError::Mux)?;
+        let options = self.muxer_options(&self.pending, video.is_some(), audio.as_ref());
+        let muxer = Fmp4Muxer::new(tracks, options)?;
+        let init = muxer.init_segment()?;
         // Frames of a track left out, and video before the first keyframe, are dropped.
         let held: Vec<Frame> = std::mem::take(&mut self.pending).into_iter().collect();
         let first_key = held.iter().position(|p| p.codec.is_video() && p.keyframe);
@@ -233,8 +287,7 @@ impl Mp4Writer {
             .map(|(_, p)| p.dts)
             .min()
             .unwrap_or(0);
-        sink.open()?;
-        sink.write(&init, 0)?;
+        sink.start_file(init)?;
         self.file = Some(Open {
             muxer,
             video,
@@ -250,13 +303,42 @@ impl Mp4Writer {
         Ok(())
     }
 
+    /// The muxer's options for a file that starts with `held`: parts a frame shorter than
+    /// the target (see [`Mp4Writer::with_parts`]).
+    fn muxer_options(
+        &self,
+        held: &VecDeque<Frame>,
+        video: bool,
+        audio: Option<&AudioConfig>,
+    ) -> Fmp4Options {
+        let Some(part) = self.part_90k else {
+            return Fmp4Options::default();
+        };
+        let step = if video {
+            let dts = held.iter().filter(|f| f.codec.is_video()).map(|f| f.dts);
+            let steps = dts.clone().zip(dts.skip(1)).map(|(a, b)| b - a);
+            // A gap as long as a part is a loss, not the frame rate.
+            steps
+                .filter(|d| *d > 0 && *d < part)
+                .max()
+                .unwrap_or(FALLBACK_FRAME_90K)
+        } else {
+            let rate = i64::from(audio.map_or(48_000, |a| a.sample_rate).max(1));
+            (i64::from(SAMPLES_PER_FRAME) * 90_000 + rate - 1) / rate
+        };
+        Fmp4Options {
+            part_duration_90k: Some((part - step + 1).max(1)),
+            ..Fmp4Options::default()
+        }
+    }
+
     fn has_video_key(&self) -> bool {
         self.pending
             .iter()
             .any(|p| p.codec.is_video() && p.keyframe)
     }
 
-    fn mux(&mut self, f: Frame, sink: &mut dyn Sink) -> Result<(), RecordError> {
+    fn mux<S: Fmp4Sink + ?Sized>(&mut self, f: Frame, sink: &mut S) -> Result<(), S::Error> {
         let Some(open) = self.file.as_mut() else {
             return Ok(());
         };
@@ -283,13 +365,13 @@ impl Mp4Writer {
                 self.close_file(sink)?;
                 return self.start_with(f, sink);
             }
-            Err(Mp4Error::Encode(e)) => return Err(RecordError::Mux(Mp4Error::Encode(e))),
+            Err(Mp4Error::Encode(e)) => return Err(Mp4Error::Encode(e).into()),
             Err(_) => self.skipped += 1,
         }
         self.write_out(sink)
     }
 
-    fn write_out(&mut self, sink: &mut dyn Sink) -> Result<(), RecordError> {
+    fn write_out<S: Fmp4Sink + ?Sized>(&mut self, sink: &mut S) -> Result<(), S::Error> {
         let start = self.file.as_ref().map_or(0, |f| f.start);
         let origin = self
             .file
@@ -298,20 +380,20 @@ impl Mp4Writer {
             .unwrap_or(start);
         for frag in self.fragments.drain(..) {
             let end = origin + frag.start_90k + frag.duration_90k - start;
-            sink.write(&frag.data, end)?;
+            sink.fragment(frag, end)?;
         }
         Ok(())
     }
 
-    fn close_file(&mut self, sink: &mut dyn Sink) -> Result<(), RecordError> {
+    fn close_file<S: Fmp4Sink + ?Sized>(&mut self, sink: &mut S) -> Result<(), S::Error> {
         let Some(open) = self.file.as_mut() else {
             return Ok(());
         };
         let flushed = open.muxer.flush(&mut self.fragments);
         let written = self.write_out(sink);
         self.file = None;
-        flushed.map_err(RecordError::Mux)?;
+        flushed?;
         written?;
-        sink.close()
+        sink.end_file()
     }
 }
