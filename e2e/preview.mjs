@@ -251,6 +251,7 @@ try {
       "-f", "flv", `rtmp://127.0.0.1:${RTMP_PORT}/live/${inputKey}`,
     ], { stdio: ["ignore", "ignore", "inherit"] });
     await admin.goto(`${BASE}${inputPath}`);
+    await admin.evaluate(() => { window.__sameDocument = true; });
     await admin.waitForFunction(
       (name) => document.querySelector(`article.flow[data-input="${name}"]`).dataset.state === "live",
       INPUT, { timeout: LIVE_WAIT });
@@ -260,6 +261,7 @@ try {
     const seen = await plays(admin, PREVIEW);
     console.log(`  input page: ${seen.w}×${seen.h}, t=${seen.t.toFixed(1)} s, muted=${seen.muted}`);
     assert(seen.muted, "muted");
+    assert(await admin.evaluate(() => window.__sameDocument === true), "the page was not reloaded");
     assert(await admin.locator("main section [data-preview-msg]").isHidden(), "no message over the picture");
     await admin.screenshot({ path: join(SHOTS, "preview-input.png"), fullPage: true });
   });
@@ -319,6 +321,36 @@ try {
     await plays(phone, PREVIEW);
     await phone.screenshot({ path: join(SHOTS, "preview-phone.png"), fullPage: false });
     current = admin;
+  });
+
+  await step("the publisher leaves: after the grace period the card's preview stops and says so", async () => {
+    await admin.goto(`${BASE}/`);
+    await plays(admin, CARD_PREVIEW);
+    ffmpeg.kill("SIGTERM");
+    ffmpeg = null;
+    const state = () => admin.evaluate(
+      (name) => document.querySelector(`article.flow[data-input="${name}"]`).dataset.state, INPUT);
+    await admin.waitForFunction(
+      (name) => document.querySelector(`article.flow[data-input="${name}"]`).dataset.state !== "live",
+      INPUT, { timeout: LIVE_WAIT });
+    if ((await state()) === "waiting") {
+      // The grace period: the preview is kept for a publisher coming back.
+      assert(await admin.evaluate((sel) => document.querySelector(sel).hasAttribute("src"), CARD_PREVIEW),
+        "the preview is kept through the grace period");
+      await admin.waitForFunction(
+        (name) => document.querySelector(`article.flow[data-input="${name}"]`).dataset.state !== "waiting",
+        INPUT, { timeout: LIVE_WAIT });
+    }
+    console.log(`  state after the grace period: ${await state()}`);
+    await admin.waitForFunction((sel) => !document.querySelector(sel).hasAttribute("src"), CARD_PREVIEW, { timeout: 10_000 });
+    const msg = admin.locator(`article.flow[data-input="${INPUT}"] [data-preview-msg]`);
+    assert((await msg.textContent()).includes(OFFLINE_ES), `the offline message: ${await msg.textContent()}`);
+    const fetched = [];
+    admin.on("request", (r) => { if (r.url().includes("/preview/")) fetched.push(r.url()); });
+    await admin.waitForTimeout(3_000);
+    admin.removeAllListeners("request");
+    assert(fetched.length === 0, `fetched while offline: ${fetched.slice(0, 3).join(", ")}`);
+    await admin.screenshot({ path: join(SHOTS, "preview-dashboard-offline.png"), fullPage: true });
   });
 
   await step("no script error and no console error in any page", async () => {

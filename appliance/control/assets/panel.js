@@ -295,8 +295,11 @@
   function updatePreviews(byName) {
     previews.forEach((p) => {
       const snap = byName.get(p.video.dataset.previewInput);
-      const live = !!snap && snap.state === "live";
-      p.video.dataset.state = snap ? snap.state : "idle";
+      // A publisher blip (the grace period, "waiting") keeps a running preview: the
+      // playlist goes on and resumes with the publisher. Nothing starts while waiting.
+      const state = snap ? snap.state : "idle";
+      const live = state === "live" || (state === "waiting" && p.live);
+      p.video.dataset.state = state;
       if (live !== p.live) { p.live = live; syncPreview(p); }
     });
   }
