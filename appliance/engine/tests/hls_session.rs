@@ -237,6 +237,8 @@ struct Playlist {
     segments: Vec<(String, String, f64)>,
     /// (URI, DURATION).
     parts: Vec<(String, f64)>,
+    /// `#EXT-X-PRELOAD-HINT`'s URI.
+    hint: Option<String>,
     ended: bool,
 }
 
@@ -257,6 +259,7 @@ impl Playlist {
             part_target: 0.0,
             segments: Vec::new(),
             parts: Vec::new(),
+            hint: None,
             ended: false,
         };
         let mut init = String::new();
@@ -280,6 +283,8 @@ impl Playlist {
                 p.parts.push((uri, d));
             } else if let Some(v) = line.strip_prefix("#EXTINF:") {
                 extinf = Some(v.trim_end_matches(',').parse::<f64>().expect("extinf"));
+            } else if line.starts_with("#EXT-X-PRELOAD-HINT:") {
+                p.hint = attr(line, "URI");
             } else if line == "#EXT-X-ENDLIST" {
                 p.ended = true;
             } else if !line.starts_with('#') && !line.is_empty() {
@@ -390,6 +395,30 @@ async fn serves_a_live_input(relay: &Relay) {
     // Playlists, inits, segments and the part: everything this output served.
     assert!(out.bytes_out >= (bytes + part.body.len()) as u64);
     assert_eq!(out.state, FlowState::Live);
+
+    // The hinted part, asked for before it exists, is answered once it does (or refused
+    // when the segment closed before it: the next part is then part 0 of the next one).
+    let mut hinted = 0;
+    for _ in 0..5 {
+        let hint = relay.playlist().await.hint.expect("a preload hint");
+        match relay.get(&hint, 1).await {
+            Ok(f) => {
+                assert_eq!(f.kind, HlsFileKind::Part, "{hint}");
+                hinted += 1;
+            }
+            Err(HlsError::NotFound) => {
+                let p = relay.playlist().await;
+                let msn = hint.rsplit('-').next().and_then(|s| s.split('.').next());
+                let closed = format!("-{}.m4s", msn.expect("msn"));
+                assert!(
+                    p.segments.iter().any(|(_, s, _)| s.ends_with(&closed)),
+                    "{hint}"
+                );
+            }
+            Err(e) => panic!("{hint}: {e:?}"),
+        }
+    }
+    assert!(hinted > 0, "no hinted part was served");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

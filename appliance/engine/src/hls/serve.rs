@@ -31,10 +31,10 @@ pub(crate) async fn answer(
     file: &str,
     block: Option<BlockingReload>,
 ) -> Result<HlsFile, HlsError> {
-    if file != PLAYLIST_NAME {
-        return lookup(session, file);
-    }
     let segment = sessions.config.segment;
+    if file != PLAYLIST_NAME {
+        return hinted_or_file(sessions, session, file, segment * BLOCKING_TARGETS).await;
+    }
     let (deadline, wanted) = match block {
         None => (segment * 2 + FIRST_SEGMENT_SLACK, None),
         Some(b) => (segment * BLOCKING_TARGETS, Some(b)),
@@ -80,6 +80,36 @@ pub(crate) async fn answer(
             };
         }
         session.touch();
+    }
+}
+
+/// `file`, or, when it is the part `#EXT-X-PRELOAD-HINT` names, that part once it exists
+/// (players ask for it ahead of time and the request is held, RFC 8216bis §4.4.5.3), for
+/// at most `wait`.
+async fn hinted_or_file(
+    sessions: &Arc<HlsSessions>,
+    session: &Session,
+    file: &str,
+    wait: Duration,
+) -> Result<HlsFile, HlsError> {
+    if file.len() > MAX_NAME_LEN {
+        return Err(HlsError::NotFound);
+    }
+    let deadline = Instant::now() + wait;
+    let mut changes = session.changes();
+    let mut slot = None;
+    loop {
+        match lookup(session, file) {
+            Err(HlsError::NotFound) if session.window().is_hinted(file) => {}
+            answer => return answer,
+        }
+        if slot.is_none() {
+            slot = Some(sessions.wait_slot()?);
+        }
+        let changed = tokio::time::timeout_at(deadline, changes.changed()).await;
+        if !matches!(changed, Ok(Ok(()))) {
+            return Err(HlsError::NotFound);
+        }
     }
 }
 
