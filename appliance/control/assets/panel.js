@@ -359,6 +359,9 @@
     };
     ws.onclose = (ev) => {
       document.body.dataset.live = "lost";
+      // Without the server's word nothing is known to be live: previews stop until the
+      // next snapshot (a restarted Relevo has new sessions; the old files are gone).
+      previews.forEach((p) => { p.live = false; syncPreview(p); });
       if (ev.code === 4001) { location.reload(); return; }
       banner.hidden = false;
       // A refused upgrade looks like any lost connection: ask whether the session ended.
