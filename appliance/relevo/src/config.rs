@@ -474,8 +474,6 @@ fn engine_config(ctx: &Ctx, raw: &RawFile) -> Result<EngineConfig, ConfigError> 
         }
         None => (None, None, ClientTls::new()),
     };
-    // TEMPORARY (issue #16): validated now, handed to the engine once EngineConfig.hls exists.
-    let _hls = hls_config(ctx, &raw.hls)?;
     Ok(EngineConfig {
         srt,
         rtmp,
@@ -484,7 +482,7 @@ fn engine_config(ctx: &Ctx, raw: &RawFile) -> Result<EngineConfig, ConfigError> 
         client_tls,
         rtmp_limits: rtmp_limits(ctx, &raw.rtmp)?,
         recording: recording_config(ctx, raw)?,
-        hls: relevo_engine::hls::HlsConfig::default(),
+        hls: hls_config(ctx, &raw.hls)?,
     })
 }
 

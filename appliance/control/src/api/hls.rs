@@ -476,6 +476,7 @@ fn parse_http_date(s: &str) -> Option<SystemTime> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

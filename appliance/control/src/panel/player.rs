@@ -53,7 +53,7 @@ pub async fn page(
 ) -> Response {
     let lang = lang_of(&headers);
     let key = match key {
-        Ok(Path(k)) if valid_key(&k) && exists(&s, &k).await => k,
+        Ok(Path(k)) if valid_key(&k) && s.control.engine().hls_exists(&k) => k,
         _ => return with_headers(not_found()),
     };
     let brand = match settings::get(s.control.pool()).await {
@@ -68,22 +68,6 @@ pub async fn page(
         key,
     };
     with_headers(render(&page))
-}
-
-/// Whether `key` is an enabled `pull_hls` output of an enabled input.
-///
-/// TEMPORARY (issue #16): reads the desired state (database and file flows) until the
-/// engine's registry lookup (`Engine::hls_exists`) can be added beside the HLS session.
-async fn exists(s: &ApiState, key: &str) -> bool {
-    let Ok(desired) = s.control.desired().await else {
-        return false;
-    };
-    desired.inputs.iter().filter(|i| i.enabled).any(|i| {
-        i.outputs.iter().any(|o| {
-            o.enabled
-                && matches!(&o.kind, relevo_engine::spec::OutputKind::PullHls { key: k } if k.expose() == key)
-        })
-    })
 }
 
 /// One 404 for every key that leads nowhere.

@@ -10,10 +10,12 @@
 //!
 //! Files: `sessions` (one session per input, idle stop, the cap on waiting requests),
 //! `session` (a session's window and the task that fills it), `feed` (muxer fragments
-//! into parts with their wall clock), `serve` (answers and validators). HLS keys live in
-//! their own map beside the RTMP/SRT routes (`engine`), so an RTMP play or an SRT reader
+//! into parts with their wall clock), `serve` (answers and validators), `exists` (whether
+//! a key leads anywhere, for the player page, without starting a session). HLS keys live
+//! in their own map beside the RTMP/SRT routes (`engine`), so an RTMP play or an SRT reader
 //! never reaches an HLS output.
 
+mod exists;
 mod feed;
 mod serve;
 mod session;

@@ -337,6 +337,7 @@ fn recording_section_sets_dir_and_floor() {
 #[test]
 fn hls_section_sets_origins_and_timing() {
     use relevo_control::api::hls::AllowedOrigins;
+    use std::time::Duration;
     let cfg = check("").expect("valid");
     assert_eq!(cfg.api.hls.allowed_origins, AllowedOrigins::Any);
     let cfg = check(
@@ -351,11 +352,27 @@ fn hls_section_sets_origins_and_timing() {
             "http://10.0.0.1:8080".into()
         ])
     );
+    let h = &cfg.engine.hls;
+    assert_eq!(
+        (h.segment, h.part, h.window),
+        (Duration::from_secs(4), Duration::from_millis(500), 10)
+    );
+    let d = check("").expect("valid").engine.hls;
+    assert_eq!(
+        (d.segment, d.part, d.window),
+        (Duration::from_secs(2), Duration::from_millis(333), 6)
+    );
     let cfg = check("[hls]\nallowed_origins = [\"https://a.es\", \"*\"]\n").expect("valid");
     assert_eq!(cfg.api.hls.allowed_origins, AllowedOrigins::Any);
     for (bad, field) in [
-        ("allowed_origins = [\"example.com\"]", "hls.allowed_origins[0]"),
-        ("allowed_origins = [\"*\", \"https://a.es/path\"]", "hls.allowed_origins"),
+        (
+            "allowed_origins = [\"example.com\"]",
+            "hls.allowed_origins[0]",
+        ),
+        (
+            "allowed_origins = [\"*\", \"https://a.es/path\"]",
+            "hls.allowed_origins",
+        ),
         ("segment_ms = 999", "hls.segment_ms"),
         ("segment_ms = 10001", "hls.segment_ms"),
         ("part_ms = 99", "hls.part_ms"),
