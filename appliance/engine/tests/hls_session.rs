@@ -691,3 +691,13 @@ async fn a_blip_continues_the_playlist_and_the_end_closes_it() {
         "a new publication kept the old session"
     );
 }
+
+#[tokio::test]
+async fn hls_exists_names_only_enabled_hls_outputs() {
+    let relay = start("hls-exists", config(Duration::from_secs(30)), 10).await;
+    assert!(relay.engine.hls_exists(HLS_KEY), "offline, but it exists");
+    assert!(!relay.engine.hls_exists(OFF_KEY), "a disabled output");
+    assert!(!relay.engine.hls_exists(INPUT_KEY), "the input's key");
+    assert!(!relay.engine.hls_exists("nope"));
+    assert_eq!(relay.engine.hls_sessions(), 0, "asking starts nothing");
+}
