@@ -136,7 +136,7 @@ try {
       samples.push(await page.evaluate(() => {
         const hls = window.relevoPlayer.hls;
         const d = hls.playingDate;
-        return { pdt: d ? (Date.now() - d.getTime()) / 1000 : null, est: hls.latency };
+        return { pdt: d ? (Date.now() - d.getTime()) / 1000 : null, est: hls.latency, target: hls.targetLatency };
       }));
       await sleep(1_000);
     }
@@ -144,7 +144,7 @@ try {
     assert(pdt.length === samples.length, `no playingDate: ${JSON.stringify(samples)}`);
     const avg = (a) => a.reduce((x, y) => x + y, 0) / a.length;
     console.log(`HLS latency behind live: ${avg(pdt).toFixed(2)} s`);
-    console.log(`hls.js latency estimate: ${avg(samples.map((s) => s.est)).toFixed(2)} s`);
+    console.log(`hls.js latency estimate: ${avg(samples.map((s) => s.est)).toFixed(2)} s (its target: ${samples[samples.length - 1].target.toFixed(2)} s)`);
   });
 
   await step("embedded in another site's iframe: it plays", async () => {

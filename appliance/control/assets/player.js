@@ -40,7 +40,9 @@
   var hls = null;
   function start() {
     if (hls) { hls.destroy(); }
-    hls = new Hls({ lowLatencyMode: true, backBufferLength: 30 });
+    // Up to 1.5× speed to catch up with the target latency (PART-HOLD-BACK) after a stall,
+    // instead of staying behind for the rest of the session; pitch is preserved.
+    hls = new Hls({ lowLatencyMode: true, backBufferLength: 30, maxLiveSyncPlaybackRate: 1.5 });
     window.relevoPlayer = { hls: hls };
     hls.on(Hls.Events.MANIFEST_PARSED, function () { play(); });
     hls.on(Hls.Events.ERROR, function (_, data) {
