@@ -263,6 +263,16 @@ try {
     assert(seen.muted, "muted");
     assert(await admin.evaluate(() => window.__sameDocument === true), "the page was not reloaded");
     assert(await admin.locator("main section [data-preview-msg]").isHidden(), "no message over the picture");
+    const latency = admin.locator("main section [data-preview-latency]");
+    await admin.waitForFunction(() => {
+      const el = document.querySelector("main section [data-preview-latency]");
+      return el && !el.hidden && el.dataset.seconds;
+    }, null, { timeout: PLAY_WAIT });
+    await admin.waitForTimeout(5_000); // settled at its target
+    const behind = Number(await latency.getAttribute("data-seconds"));
+    console.log(`  preview latency behind live (now − the shown frame's PROGRAM-DATE-TIME): ${behind.toFixed(2)} s; shown as «${await latency.textContent()}»`);
+    assert(behind > 0 && behind < 30, `a plausible latency: ${behind}`);
+    assert((await latency.textContent()).startsWith("Retraso respecto al directo: "), "said in Spanish");
     await admin.screenshot({ path: join(SHOTS, "preview-input.png"), fullPage: true });
   });
 

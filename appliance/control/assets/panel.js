@@ -281,6 +281,19 @@
   }
   previews.forEach((p) => {
     p.video.addEventListener("playing", () => { if (p.playing) previewMsg(p, null); });
+    // How far behind live the picture is: now minus the wall-clock time of the frame on
+    // screen (the playlist's EXT-X-PROGRAM-DATE-TIME is when it reached Relevo).
+    const out = p.video.parentElement.parentElement.querySelector("[data-preview-latency]");
+    if (!out) return;
+    p.video.addEventListener("timeupdate", () => {
+      const at = p.hls && p.hls.playingDate;
+      if (!p.playing || !at) { out.hidden = true; return; }
+      const secs = Math.max(0, (Date.now() - at.getTime()) / 1000);
+      out.hidden = false;
+      out.dataset.seconds = secs.toFixed(2);
+      out.textContent = t("live.preview_latency") + ": " +
+        secs.toLocaleString(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) + " s";
+    });
   });
   if (previews.length) {
     const seen = new IntersectionObserver((entries) => {
