@@ -134,7 +134,10 @@ fn encoder_args(seconds: u32) -> Vec<String> {
 
 impl Relay {
     fn publish_rtmp(&self, log: &str) -> Proc {
-        let mut args = encoder_args(120);
+        self.publish_rtmp_with(encoder_args(120), log)
+    }
+
+    fn publish_rtmp_with(&self, mut args: Vec<String>, log: &str) -> Proc {
         let url = format!("rtmp://127.0.0.1:{}/live/{INPUT_KEY}", self.rtmp);
         args.extend(["-f".into(), "flv".into(), url]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -445,7 +448,10 @@ async fn a_session_runs_only_while_asked_for() {
     // The input is live and has an HLS output, yet nothing is muxed until a request.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(relay.engine.hls_sessions(), 0);
+    let asked = std::time::Instant::now();
     let first = relay.playlist().await;
+    // A figure for the README, not a bound: the first whole segment, from the cached GOP.
+    eprintln!("first playlist after {:?}", asked.elapsed());
     assert_eq!(relay.engine.hls_sessions(), 1);
     // Nobody asks any more: the session stops by itself.
     wait_for("the idle session stops", || {
@@ -700,4 +706,46 @@ async fn hls_exists_names_only_enabled_hls_outputs() {
     assert!(!relay.engine.hls_exists(INPUT_KEY), "the input's key");
     assert!(!relay.engine.hls_exists("nope"));
     assert_eq!(relay.engine.hls_sessions(), 0, "asking starts nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audio_only_input_is_cut_in_parts_of_the_target() {
+    let relay = start("hls-audio", config(Duration::from_secs(30)), 10).await;
+    let args = [
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=1000:sample_rate=48000",
+        "-t",
+        "120",
+        "-c:a",
+        "aac",
+    ];
+    // Over RTMP: an audio-only MPEG-TS from SRT has no keyframe for the hub to start a
+    // reader at (a limit of the hub's TS fan-out, not of HLS).
+    let args = args.iter().map(|s| s.to_string()).collect();
+    let _publisher = relay.publish_rtmp_with(args, "audio.log");
+    relay.wait_input(FlowState::Live).await;
+    let p = relay.playlist_with(3).await;
+    // Parts as long as PART-TARGET allows (RFC 8216bis: all but a segment's last at least
+    // 85 % of it), not one per 21 ms AAC frame.
+    let short = p
+        .parts
+        .iter()
+        .filter(|(_, d)| *d < 0.85 * p.part_target)
+        .count();
+    assert!(
+        short <= p.segments.len() + 1,
+        "{short} short parts in\n{}",
+        p.text
+    );
+    for (uri, d) in &p.parts {
+        assert!(*d <= p.part_target + 0.000_01, "{uri}: {d} s");
+    }
+    let (init, seg, _) = &p.segments[0];
+    let init = relay.get(init, 1).await.expect("init");
+    let seg = relay.get(seg, 1).await.expect("segment");
+    let path = concat(&relay.dir, "audio.mp4", &init, &seg);
+    assert_eq!(stream(&ffprobe(&path).await, "audio").codec_name, "aac");
 }

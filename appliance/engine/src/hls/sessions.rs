@@ -167,3 +167,33 @@ impl Drop for WaitSlot {
         self.sessions.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_requests_are_capped_and_their_places_come_back() {
+        let s = Arc::new(HlsSessions::new(HlsConfig::default()));
+        let mut slots: Vec<WaitSlot> = (0..MAX_WAITING_REQUESTS)
+            .map(|_| s.wait_slot().expect("room"))
+            .collect();
+        assert!(matches!(s.wait_slot(), Err(HlsError::Busy)));
+        assert!(
+            matches!(s.wait_slot(), Err(HlsError::Busy)),
+            "a refusal holds no place"
+        );
+        slots.pop();
+        let last = s.wait_slot().expect("a place came back");
+        assert!(matches!(s.wait_slot(), Err(HlsError::Busy)));
+        drop(slots);
+        drop(last);
+        assert_eq!(s.waiting.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn players_are_counted_over_the_playlist_window() {
+        let s = HlsSessions::new(HlsConfig::default());
+        assert_eq!(s.players_window(), Duration::from_secs(12));
+    }
+}

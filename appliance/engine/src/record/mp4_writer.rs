@@ -326,9 +326,21 @@ impl Mp4Writer {
             let rate = i64::from(audio.map_or(48_000, |a| a.sample_rate).max(1));
             (i64::from(SAMPLES_PER_FRAME) * 90_000 + rate - 1) / rate
         };
-        Fmp4Options {
-            part_duration_90k: Some((part - step + 1).max(1)),
-            ..Fmp4Options::default()
+        let longest = Some((part - step + 1).max(1));
+        if video {
+            Fmp4Options {
+                part_duration_90k: longest,
+                ..Fmp4Options::default()
+            }
+        } else {
+            // Every AAC frame is a sync sample, and the muxer's part mode cuts at every
+            // sync sample: audio alone would make one part per frame (21 ms). Its duration
+            // mode cuts at the first sync sample past the target, which for audio is the
+            // part wanted, every fragment independent.
+            Fmp4Options {
+                fragment_duration_90k: longest,
+                ..Fmp4Options::default()
+            }
         }
     }
 
