@@ -166,8 +166,8 @@ fn fields_that_would_be_ignored_are_refused() {
     );
     let e = err("[[input]]\nname = \"a\"\n");
     assert!(e.contains("input[0] (a).key: missing"), "{e}");
-    let e = err("[[input]]\nname = \"a\"\nkey = \"k\"\n[[input.output]]\nname = \"o\"\npull = \"hls\"\nkey = \"x\"\n");
-    assert!(e.contains("\"hls\" is not a protocol"), "{e}");
+    let e = err("[[input]]\nname = \"a\"\nkey = \"k\"\n[[input.output]]\nname = \"o\"\npull = \"dash\"\nkey = \"x\"\n");
+    assert!(e.contains("\"dash\" is not a protocol"), "{e}");
 }
 
 #[test]
