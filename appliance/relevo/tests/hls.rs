@@ -61,6 +61,10 @@ struct Playlist {
     /// Whole segments: (EXTINF seconds, URI).
     segments: Vec<(f64, String)>,
     ended: bool,
+    /// `#EXT-X-PART-INF:PART-TARGET`, seconds.
+    part_target: f64,
+    /// Parts listed: (DURATION seconds, URI).
+    parts: Vec<(f64, String)>,
 }
 
 impl Playlist {
@@ -86,6 +90,18 @@ impl Playlist {
                         .parse()
                         .unwrap(),
                 );
+            } else if let Some(v) = line.strip_prefix("#EXT-X-PART-INF:PART-TARGET=") {
+                p.part_target = v.parse().unwrap();
+            } else if let Some(v) = line.strip_prefix("#EXT-X-PART:DURATION=") {
+                let (duration, rest) = v.split_once(',').unwrap();
+                let uri = rest
+                    .split("URI=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap();
+                p.parts.push((duration.parse().unwrap(), uri.to_owned()));
             } else if line == "#EXT-X-ENDLIST" {
                 p.ended = true;
             } else if !line.is_empty() && !line.starts_with('#') {
@@ -132,12 +148,12 @@ fn wait_playlist(
     key: &str,
     what: &str,
     limit: Duration,
-    cond: impl Fn(&Playlist) -> bool,
+    mut cond: impl FnMut(&Playlist) -> bool,
 ) -> Playlist {
     let mut last = None;
     wait_until(&format!("{key}: {what}"), limit, || {
         last = playlist(relevo, key);
-        last.as_ref().is_some_and(&cond)
+        last.as_ref().is_some_and(&mut cond)
     });
     last.unwrap()
 }
@@ -575,5 +591,92 @@ fn bad_requests_get_clear_statuses_while_a_player_and_an_rtmp_reader_get_the_who
         !relevo.log_text().contains("panicked"),
         "{}",
         relevo.log_text()
+    );
+}
+
+/// What breaks the LL-HLS rules in a playlist reloaded after one whose target duration was
+/// `target`: a part longer than PART-TARGET (RFC 8216bis §4.4.4.9: it is the maximum), an
+/// EXTINF that rounds above the target duration (§4.4.3.1), and a target duration that
+/// changed (§6.2.1: it MUST NOT).
+fn ll_violations(pl: &Playlist, target: u64) -> Vec<String> {
+    let mut v = Vec::new();
+    if pl.target != target {
+        v.push(format!(
+            "EXT-X-TARGETDURATION went from {target} to {}",
+            pl.target
+        ));
+    }
+    // Durations are written with 5 decimals; allow their rounding.
+    for (d, uri) in pl.parts.iter().filter(|p| p.0 > pl.part_target + 1e-4) {
+        v.push(format!("{uri}: {d} s, over PART-TARGET {}", pl.part_target));
+    }
+    for (d, uri) in pl
+        .segments
+        .iter()
+        .filter(|s| s.0.round() as u64 > pl.target)
+    {
+        v.push(format!("{uri}: EXTINF {d}, over the target {}", pl.target));
+    }
+    v
+}
+
+#[test]
+fn a_publisher_blip_keeps_parts_within_part_target_and_the_target_duration_unchanged() {
+    let dir = TempDir::new("hls-blip-ll");
+    let input = "\n[[input]]\nname = \"studio\"\nkey = \"hls-ll-in\"\ngrace_period_s = 5\n";
+    let flows = [input.to_owned(), hls_toml("web", "hls-ll")];
+    let relevo = Relevo::start("hls-blip-ll", "", &flows.concat());
+    let (key, url) = ("hls-ll", relevo.rtmp_url("hls-ll-in"));
+    let mut first = publish_with(
+        "first",
+        &source_with_gop(40, 2),
+        "flv",
+        &url,
+        &dir.path("1.log"),
+    );
+    let before = wait_playlist(&relevo, key, "two segments", Duration::from_secs(30), |p| {
+        p.segments.len() >= 2
+    });
+    assert!(before.part_target > 0.0, "no PART-TARGET:\n{}", before.text);
+    assert!(
+        ll_violations(&before, before.target).is_empty(),
+        "{}",
+        before.text
+    );
+
+    first.child.kill().unwrap();
+    let _ = first.child.wait();
+    relevo.wait_log("publisher left: outputs held for the grace period", 1);
+    let _second = publish_with(
+        "second",
+        &source_with_gop(12, 2),
+        "flv",
+        &url,
+        &dir.path("2.log"),
+    );
+    // Every reload from the blip until three segments of the second publisher are whole.
+    let last_before = before.last_msn().unwrap();
+    let mut broken: Vec<String> = Vec::new();
+    let mut example = String::new();
+    wait_playlist(
+        &relevo,
+        key,
+        "the second publisher's segments",
+        Duration::from_secs(40),
+        |p| {
+            for v in ll_violations(p, before.target) {
+                if example.is_empty() {
+                    example = p.text.clone();
+                }
+                if !broken.contains(&v) {
+                    broken.push(v);
+                }
+            }
+            p.last_msn().is_some_and(|m| m >= last_before + 3)
+        },
+    );
+    assert!(
+        broken.is_empty(),
+        "LL-HLS rules broken across the blip: {broken:#?}\nfirst such playlist:\n{example}"
     );
 }
