@@ -244,7 +244,10 @@
       const v = p.video;
       if (Hls && Hls.isSupported()) {
         // No worker: it would need a blob: script, which the panel's CSP does not allow.
-        const hls = new Hls({ lowLatencyMode: true, enableWorker: false, backBufferLength: 4 });
+        // Up to 1.5× speed to catch up with the target latency after a slow start.
+        const hls = new Hls({
+          lowLatencyMode: true, enableWorker: false, backBufferLength: 4, maxLiveSyncPlaybackRate: 1.5,
+        });
         p.hls = hls;
         hls.on(Hls.Events.ERROR, (_, data) => {
           if (!data.fatal || run !== p.run) return;
