@@ -23,7 +23,12 @@ ALTER TABLE outputs ADD CONSTRAINT outputs_kind_shape CHECK (
                 WHEN 'pull_srt' THEN key IS NOT NULL AND srt_host IS NULL AND srt_port IS NULL
                     AND stream_id IS NULL AND rtmp_url IS NULL AND NOT enhanced_rtmp
                     AND latency_ms IS NOT NULL
-                WHEN 'pull_rtmp', 'pull_hls' THEN key IS NOT NULL AND srt_host IS NULL
+                -- A simple CASE takes one value per WHEN: pull_rtmp and pull_hls each.
+                WHEN 'pull_rtmp' THEN key IS NOT NULL AND srt_host IS NULL
+                    AND srt_port IS NULL AND stream_id IS NULL AND rtmp_url IS NULL
+                    AND NOT enhanced_rtmp AND passphrase IS NULL AND key_length IS NULL
+                    AND latency_ms IS NULL
+                WHEN 'pull_hls' THEN key IS NOT NULL AND srt_host IS NULL
                     AND srt_port IS NULL AND stream_id IS NULL AND rtmp_url IS NULL
                     AND NOT enhanced_rtmp AND passphrase IS NULL AND key_length IS NULL
                     AND latency_ms IS NULL
