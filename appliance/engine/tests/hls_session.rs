@@ -650,6 +650,7 @@ async fn a_blip_continues_the_playlist_and_the_end_closes_it() {
     let epoch = |p: &Playlist| p.segments[0].1.split('-').next().map(str::to_owned);
     drop(publisher);
     relay.wait_input(FlowState::Waiting).await;
+    assert_eq!(relay.hls_output().state, FlowState::Waiting);
     let second = relay.publish_rtmp("second.log");
     relay.wait_input(FlowState::Live).await;
     let during = relay.playlist_with(before.segments.len() + 4).await;
@@ -677,6 +678,7 @@ async fn a_blip_continues_the_playlist_and_the_end_closes_it() {
 
     drop(second);
     relay.wait_input(FlowState::Idle).await;
+    assert_eq!(relay.hls_output().state, FlowState::Idle);
     // After the grace period the window ends; it is served as it is.
     let deadline = tokio::time::Instant::now() + LONG;
     while !relay.playlist().await.ended {
