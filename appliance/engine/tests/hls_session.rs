@@ -558,6 +558,13 @@ async fn unknown_disabled_and_offline_are_told_apart_from_served() {
     );
     let out = relay.hls_output();
     assert_eq!(out.state, FlowState::Idle);
+    let off = relay.engine.snapshot();
+    let off = off
+        .input(INPUT)
+        .and_then(|i| i.output("off"))
+        .expect("off output");
+    assert_eq!(off.state, FlowState::Stopped);
+    assert_eq!(off.kind, "pull_hls");
 
     let _publisher = relay.publish_rtmp("rtmp.log");
     relay.wait_input(FlowState::Live).await;
