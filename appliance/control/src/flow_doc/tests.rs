@@ -97,7 +97,11 @@ fn errors_name_the_field() {
             "enhanced_rtmp",
         ),
         (json!({"name": "o", "pull": "rtmp"}), "key"),
-        (json!({"name": "o", "pull": "hls", "key": "k"}), "pull"),
+        (json!({"name": "o", "pull": "dash", "key": "k"}), "pull"),
+        (
+            json!({"name": "o", "pull": "hls", "key": "k", "latency_ms": 200}),
+            "latency_ms",
+        ),
         (
             json!({"name": "o", "pull": "srt", "key": "k", "stream_id": "s"}),
             "stream_id",
