@@ -145,7 +145,10 @@ impl Relay {
     }
 
     fn publish_srt(&self, log: &str) -> Proc {
-        let mut args = encoder_args(120);
+        self.publish_srt_with(encoder_args(120), log)
+    }
+
+    fn publish_srt_with(&self, mut args: Vec<String>, log: &str) -> Proc {
         let url = format!(
             "srt://127.0.0.1:{}?streamid=publish:{INPUT_KEY}&pkt_size=1316",
             self.srt
@@ -731,10 +734,10 @@ async fn an_audio_only_input_is_cut_in_parts_of_the_target() {
         "-c:a",
         "aac",
     ];
-    // Over RTMP: an audio-only MPEG-TS from SRT has no keyframe for the hub to start a
-    // reader at (a limit of the hub's TS fan-out, not of HLS).
+    // Over SRT: the hub starts a reader of an audio-only MPEG-TS at any chunk (there is no
+    // video keyframe to wait for).
     let args = args.iter().map(|s| s.to_string()).collect();
-    let _publisher = relay.publish_rtmp_with(args, "audio.log");
+    let _publisher = relay.publish_srt_with(args, "audio.log");
     relay.wait_input(FlowState::Live).await;
     let p = relay.playlist_with(3).await;
     // Parts as long as PART-TARGET allows (RFC 8216bis: all but a segment's last at least

@@ -109,6 +109,9 @@ struct State {
     events: Vec<DemuxEvent>,
     /// Codec of the current publication's video, once its configuration is known.
     video_codec: Option<Codec>,
+    /// The current TS publication's program has audio and no video: every chunk is a
+    /// place where a reader may start (AAC frames decode alone), as `FlvToTs` marks them.
+    audio_only: bool,
     /// How long outputs are held after the publisher leaves.
     grace: Duration,
     /// Set while outputs are held for a returning publisher: the token of the timer that
@@ -183,6 +186,7 @@ impl Hub {
                 last_warn: None,
                 events: Vec::new(),
                 video_codec: None,
+                audio_only: false,
                 grace: crate::spec::GracePeriod::DEFAULT.duration(),
                 held: None,
                 last_push: Instant::now(),
@@ -282,6 +286,7 @@ impl Hub {
         // TS → FLV restarts from the new publisher's clock.
         if !(resuming && matches!(st.native, Native::Flv { .. })) {
             st.native = Native::Idle;
+            st.audio_only = false;
         }
         if resuming {
             // Continue the held outputs at the new publisher's first keyframe.
@@ -496,14 +501,19 @@ impl Hub {
         }
 
         for ev in &events {
-            if let DemuxEvent::VideoConfig(cfg) = ev {
-                st.video_codec = Some(cfg.codec);
+            match ev {
+                DemuxEvent::VideoConfig(cfg) => st.video_codec = Some(cfg.codec),
+                DemuxEvent::Program(tracks) => {
+                    let has = |f: fn(Codec) -> bool| tracks.iter().any(|t| t.codec.is_some_and(f));
+                    st.audio_only = !has(Codec::is_video) && has(|c| c == Codec::Aac);
+                }
+                _ => {}
             }
         }
 
         // Cut the message where a keyframe PES starts so joiners begin exactly there.
         let mut start = 0;
-        let mut start_key = false;
+        let mut start_key = st.audio_only;
         for ev in &events {
             if let DemuxEvent::KeyframeStart { offset } = ev {
                 if *offset > start {
