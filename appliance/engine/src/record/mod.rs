@@ -11,7 +11,8 @@
 //!   `retention`: which old files go;
 //! - `task`: the output's life (idle, live, disk full, stopped) and its blocking session;
 //! - `sink`: one output's files (create, write whole units, sync, cut back, retention);
-//! - `mp4_writer`, `ts_writer`: the two formats, which decide where files start and end;
+//! - `mp4_writer`, `ts_writer`: the two formats, which decide where files start and end
+//!   (`mp4_writer` is also the TS → fMP4 path of HLS sessions, see `crate::hls`);
 //! - `ts_time`: PCR/PTS/DTS inside TS packets; `recover`: a torn last file cut back at start.
 use std::path::PathBuf;
 
