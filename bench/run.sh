@@ -35,9 +35,9 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$QUICK" = 1 ]; then
-  RTMP_PULL_N="1 10 50"; SRT_PULL_N="1 10"; PUSH_N="10"
+  RTMP_PULL_N="1 10 50"; SRT_PULL_N="1 10"; PUSH_N="10"; HLS_N="1 50"
 else
-  RTMP_PULL_N="1 10 100 200"; SRT_PULL_N="1 10 100"; PUSH_N="10 50"
+  RTMP_PULL_N="1 10 100 200"; SRT_PULL_N="1 10 100"; PUSH_N="10 50"; HLS_N="1 200"
 fi
 
 # --pin: the server under test alone on CPU 0, everything that feeds or reads it on CPU 1. On
@@ -47,7 +47,7 @@ SERVER=()
 CLIENT=()
 if [ "$PIN" = 1 ]; then SERVER=(taskset -c 0); CLIENT=(taskset -c 1); fi
 
-for tool in cargo ffmpeg ffprobe nginx srt-live-transmit jq ss; do
+for tool in cargo ffmpeg ffprobe nginx srt-live-transmit jq ss curl; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
 NGINX_RTMP=/usr/lib/nginx/modules/ngx_rtmp_module.so
@@ -218,6 +218,39 @@ EOF
   start "$CASE_DIR/nginx.log" "${SERVER[@]}" nginx -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf"
   SRV=$PID
   wait_tcp "$RTMP_PORT" "$SRV"
+}
+
+nginx_http_start() { # nginx_http_start ROOT: nginx serving ROOT as static files; sets SRV, PEER_HTTP_PORT
+  ports 1; PEER_HTTP_PORT=$PORT
+  local prefix=$CASE_DIR/nginx
+  mkdir -p "$prefix/logs"
+  # Static files as a CDN origin serves HLS: sendfile, keep-alive, no access log (Relevo
+  # keeps none either). No open_file_cache: it would keep serving a replaced playlist.
+  cat >"$prefix/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+error_log $prefix/logs/error.log warn;
+pid $prefix/nginx.pid;
+events { worker_connections 4096; }
+http {
+  types { application/vnd.apple.mpegurl m3u8; video/mp4 mp4; video/iso.segment m4s; }
+  default_type application/octet-stream;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$PEER_HTTP_PORT;
+    root $1;
+    location ~ \.m3u8\$ { add_header Cache-Control "max-age=1"; }
+    location / { add_header Cache-Control "public, max-age=31536000, immutable"; }
+  }
+}
+EOF
+  start "$CASE_DIR/nginx.log" "${SERVER[@]}" nginx -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf"
+  SRV=$PID
+  wait_tcp "$PEER_HTTP_PORT" "$SRV"
 }
 
 output_block() { # output_block NAME KEY_VALUE_LINES
@@ -414,6 +447,66 @@ record_case() { # record_case mp4|ts relevo|ffmpeg
   record "srt-record-$fmt" 1 "$server" "" "$CASE_DIR/load.json"
 }
 
+# Copies a live HLS playlist and the files it names (init and whole segments; parts are not
+# fetched by the load's clients) into DIR until killed: files first, each written under a
+# temporary name and renamed, then the playlist, so nginx never serves half a file or a
+# playlist naming a file it lacks.
+hls_mirror() { # hls_mirror PLAYLIST_URL DIR
+  local url=$1 dir=$2 base=${1%/*} f ok
+  while :; do
+    if curl -sf --max-time 5 -o "$dir/.index.tmp" "$url"; then
+      ok=1
+      for f in $(grep -v '^#' "$dir/.index.tmp"; grep -o 'EXT-X-MAP:URI="[^"]*"' "$dir/.index.tmp" | cut -d'"' -f2); do
+        [ -e "$dir/$f" ] && continue
+        if curl -sf --max-time 5 -o "$dir/.$f.tmp" "$base/$f"; then mv "$dir/.$f.tmp" "$dir/$f"; else ok=0; fi
+      done
+      [ "$ok" = 1 ] && mv "$dir/.index.tmp" "$dir/index.m3u8"
+    fi
+    sleep 0.2
+  done
+}
+
+# N light HLS clients of one input (relevo-bench hls-clients: the playlist every half target
+# duration, every new whole segment once, one keep-alive connection each, client i from
+# 127.0.0.(2+i)). Relevo: an SRT publisher, one HLS output, segments muxed and served from
+# memory. nginx: the same clients read the same playlist and segments as static files,
+# mirrored from a Relevo's live output into nginx's root while they play; the mirror loop
+# and the Relevo feeding it run beside nginx but are not in nginx's figures.
+hls_case() { # hls_case N relevo|nginx
+  local n=$1 server=$2 url dir mirror="" source="" outputs
+  new_case hls "$n" "$server"
+  outputs=$(output_block web 'pull = "hls"
+  key = "web"')
+  if [ "$server" = relevo ]; then
+    relevo_start "$outputs"
+  else
+    # The feeding Relevo's files under source/: this case records nginx's figures, and
+    # stop must not fetch Relevo's status into them.
+    mkdir -p "$CASE_DIR/source"
+    CASE_DIR=$CASE_DIR/source relevo_start "$outputs"
+    source=$SRV
+  fi
+  publish srt "srt://127.0.0.1:$SRT_PORT?streamid=publish:in"
+  url=http://127.0.0.1:$HTTP_PORT/hls/web/index.m3u8
+  if [ "$server" = nginx ]; then
+    dir=$CASE_DIR/www/hls/web
+    mkdir -p "$dir"
+    start "$CASE_DIR/mirror.log" hls_mirror "$url" "$dir"
+    mirror=$PID
+    nginx_http_start "$CASE_DIR/www"
+    url=http://127.0.0.1:$PEER_HTTP_PORT/hls/web/index.m3u8
+  fi
+  sleep 1
+  "${CLIENT[@]}" "$BENCH" hls-clients --url "$url" --distinct-sources --count "$n" --pid "$SRV" \
+    "${LOAD[@]}" >"$CASE_DIR/load.json" 2>"$CASE_DIR/load.log" || true
+  # shellcheck disable=SC2086
+  stop "$PUB" $mirror "$SRV" $source
+  rm -rf "$CASE_DIR/source/state"
+  record hls "$n" "$server" "" "$CASE_DIR/load.json"
+  jq -r '"  \(.hls_segments) segments, \(.hls_mib) MiB, errors \(.hls_errors), missed \(.hls_missed_segments), segment fetch median / max \(.segment_fetch_ms_median) / \(.segment_fetch_ms_max) ms"' \
+    <<<"$(grep '^{' "$CASE_DIR/load.json" | tail -n 1)" 2>/dev/null || true
+}
+
 # ---------------------------------------------------------------- the run
 STARTED=$(date +%s)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -438,6 +531,8 @@ for io in "srt rtmp" "rtmp srt"; do
 done
 # Recording, one file each way.
 for fmt in mp4 ts; do run record_case "$fmt" relevo; run record_case "$fmt" ffmpeg; done
+# HLS: N clients of one HLS output, against nginx serving the same files.
+for n in $HLS_N; do run hls_case "$n" relevo; run hls_case "$n" nginx; done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$(( $(date +%s) - STARTED ))
 
@@ -485,6 +580,12 @@ version() { "$@" 2>&1 | head -n 1; }
     def cpu(c; s): (map(select(.server == s and .case == c and .n == 1)) | .[0].server_cpu_pct) // "–";
     "- Relevo: SRT in → RTMP out \(cpu("srt-rtmp-push"; "relevo")) % vs SRT → SRT \(cpu("srt-srt-push"; "relevo")) %; RTMP in → SRT out \(cpu("rtmp-srt-push"; "relevo")) % vs RTMP → RTMP \(cpu("rtmp-rtmp-push"; "relevo")) %",
     "- ffmpeg -c copy: SRT in → RTMP out \(cpu("srt-rtmp-push"; "ffmpeg")) % vs SRT → SRT \(cpu("srt-srt-push"; "ffmpeg")) %; RTMP in → SRT out \(cpu("rtmp-srt-push"; "ffmpeg")) %"' "$JSONL"
+  if [ -n "$(jq -c 'select(.case == "hls")' "$JSONL")" ]; then
+    echo
+    echo "HLS clients, whole run, all clients (the rate above counts media bytes: init and segments): segments fetched, MiB, errors, segments missed, segment fetch median / max ms:"
+    echo
+    jq -r 'select(.case == "hls") | "- \(.server), N=\(.n): \(.hls_segments) segments, \(.hls_mib) MiB, errors \(.hls_errors), missed \(.hls_missed_segments), fetch \(.segment_fetch_ms_median) / \(.segment_fetch_ms_max) ms"' "$JSONL"
+  fi
 } >"$REPORT"
 cat "$REPORT"
 echo
