@@ -30,6 +30,8 @@ pub(crate) enum FeedError {
 #[derive(Debug)]
 enum Held {
     Init(Bytes),
+    /// A returning publisher's stream starts with the next part.
+    Splice,
     Part {
         data: Bytes,
         /// Start on the session's media timeline, 90 kHz.
@@ -55,11 +57,6 @@ pub(crate) struct WindowSink {
 }
 
 impl WindowSink {
-    /// The stream continues from another publisher: the wall clock jumped.
-    pub fn resumed(&mut self) {
-        self.origin = None;
-    }
-
     /// Whether anything waits for [`WindowSink::deliver`].
     pub fn is_empty(&self) -> bool {
         self.held.is_empty()
@@ -85,6 +82,7 @@ impl WindowSink {
         for held in self.held.drain(..) {
             match held {
                 Held::Init(init) => window.set_init(init),
+                Held::Splice => window.cut(),
                 Held::Part {
                     data,
                     start_90k,
@@ -130,6 +128,12 @@ impl Fmp4Sink for WindowSink {
 
     fn end_file(&mut self) -> Result<(), FeedError> {
         Ok(())
+    }
+
+    fn splice(&mut self) {
+        // A new publication: the wall clock jumped (see the module docs).
+        self.origin = None;
+        self.held.push(Held::Splice);
     }
 }
 
@@ -193,8 +197,9 @@ mod tests {
         let creep = estimate.duration_since(first).expect("later") / ORIGIN_CREEP;
         assert_eq!(sink.origin, Some(first + creep));
         assert!(creep < Duration::from_millis(6), "{creep:?}");
-        // After a blip the wall clock is found again.
-        sink.resumed();
+        // After a blip the wall clock is found again, and the window is told to start a
+        // segment at the splice.
+        sink.splice();
         sink.fragment(fragment(30_000, true), 0).expect("in memory");
         let back = t + Duration::from_secs(10);
         sink.deliver(back, &mut w);

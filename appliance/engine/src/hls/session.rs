@@ -164,7 +164,6 @@ async fn feed(session: &Session, sub: Option<Subscription<TsChunk>>, part_90k: i
         // Replayed chunks (no arrival time) after live ones: the hub resynced this reader
         // to a returning publisher's keyframe, or after a loss.
         let result = if chunk.arrived.is_none() && after_live {
-            sink.resumed();
             writer.resume(&mut sink)
         } else {
             Ok(())

@@ -20,6 +20,16 @@ use relevo_media::ts::{DemuxEvent, TsDemuxer};
 
 use super::{RecordError, Sink, REBASE_STEP_90K};
 
+/// A forward DTS jump at a keyframe longer than both this (100 ms) and [`JUMP_STEPS`]
+/// frame steps is a new publication spliced on (see `Mp4Writer::frame`); a slow frame rate
+/// (a slide show at one frame a second) is not a jump.
+const JUMP_MIN_90K: i64 = 9_000;
+const JUMP_STEPS: i64 = 3;
+
+/// Frames of a returning publisher let go while waiting for its first video keyframe
+/// before anchoring on whatever comes: about 2 s of 48 kHz AAC.
+const MAX_REBASE_WAIT_FRAMES: usize = 100;
+
 /// Where an [`Mp4Writer`] puts what it makes: a recording's files (every [`Sink`] is
 /// one), an HLS session's window.
 pub(crate) trait Fmp4Sink {
@@ -30,6 +40,10 @@ pub(crate) trait Fmp4Sink {
     fn fragment(&mut self, fragment: Fragment, file_90k: i64) -> Result<(), Self::Error>;
     /// The current file ends.
     fn end_file(&mut self) -> Result<(), Self::Error>;
+    /// The next fragment starts where a returning publisher's stream was spliced on (a
+    /// blip inside the grace period): an HLS window starts a segment there. A recording
+    /// just goes on.
+    fn splice(&mut self) {}
 }
 
 impl<S: Sink + ?Sized> Fmp4Sink for S {
@@ -89,9 +103,17 @@ pub(crate) struct Mp4Writer {
     offset: i64,
     /// The next frame starts a new timeline (a new publisher, or a resync after a loss).
     rebase: bool,
+    /// Frames of the new timeline let go while waiting for its first video keyframe.
+    rebase_waited: usize,
+    /// Rebased DTS of the new timeline's first frame, until the fragment that starts there
+    /// has been handed to the sink ([`Fmp4Sink::splice`]).
+    splice_at: Option<i64>,
     /// Highest DTS given to the muxer or held (after rebasing), per kind.
     last_video: Option<i64>,
     last_audio: Option<i64>,
+    /// Last DTS step between two frames muxed, per kind (0: not known yet).
+    video_step: i64,
+    audio_step: i64,
     fragments: Vec<Fragment>,
     /// Frames refused (timestamps going back, or the muxer's other input errors).
     pub skipped: u64,
@@ -112,8 +134,12 @@ impl Mp4Writer {
             file: None,
             offset: 0,
             rebase: false,
+            rebase_waited: 0,
+            splice_at: None,
             last_video: None,
             last_audio: None,
+            video_step: 0,
+            audio_step: 0,
             fragments: Vec::new(),
             skipped: 0,
         }
@@ -207,10 +233,49 @@ impl Mp4Writer {
     }
 
     fn frame<S: Fmp4Sink + ?Sized>(&mut self, mut f: Frame, sink: &mut S) -> Result<(), S::Error> {
+        // A keyframe after a jump forward: an RTMP publisher returning inside the grace
+        // period, whose timestamps the hub moved on by the wall-clock time it was away
+        // (what a push destination wants). Written as it is, the jump would be one sample
+        // (and its LL-HLS part, its segment) lasting the whole absence; the file and the
+        // playlist splice the new publication on instead, as for a returning SRT publisher
+        // (`resume`). Only at a keyframe (audio-only: any frame), where a new publication
+        // starts: a gap inside a GOP (frames the encoder dropped) stays as it is.
+        let (last, step) = match f.codec.is_video() {
+            true => (self.last_video, self.video_step),
+            false => (self.last_audio, self.audio_step),
+        };
+        let splice_point = match f.codec.is_video() {
+            true => f.keyframe,
+            false => !(self.wants_video || self.video.is_some()),
+        };
+        if splice_point
+            && !self.rebase
+            && last.is_some_and(|l| f.dts + self.offset - l > (JUMP_STEPS * step).max(JUMP_MIN_90K))
+        {
+            self.rebase = true;
+        }
         if self.rebase {
+            // The new timeline is anchored on its first video keyframe, right after the
+            // last video frame written: a returning encoder's audio often starts a little
+            // before its video, and anchoring on that audio would leave a hole in the
+            // video (a sample, an LL-HLS part, lasting the difference). The audio before
+            // that keyframe is let go (a few frames; bounded, for a stream whose video
+            // never comes back).
+            let video = self.wants_video || self.video.is_some();
+            let anchor = f.codec.is_video() && f.keyframe;
+            if video && !anchor && self.rebase_waited < MAX_REBASE_WAIT_FRAMES {
+                self.rebase_waited += 1;
+                return Ok(());
+            }
             self.rebase = false;
-            if let Some(last) = self.last_video.max(self.last_audio) {
+            self.rebase_waited = 0;
+            let last = match anchor {
+                true => self.last_video.or(self.last_audio),
+                false => self.last_video.max(self.last_audio),
+            };
+            if let Some(last) = last {
                 self.offset = last + REBASE_STEP_90K - f.dts;
+                self.splice_at = Some(last + REBASE_STEP_90K);
             }
         }
         f.dts += self.offset;
@@ -365,11 +430,13 @@ impl Mp4Writer {
         };
         match open.muxer.push(track, &f, &mut self.fragments) {
             Ok(()) => {
-                let last = if f.codec.is_video() {
-                    &mut self.last_video
-                } else {
-                    &mut self.last_audio
+                let (last, step) = match f.codec.is_video() {
+                    true => (&mut self.last_video, &mut self.video_step),
+                    false => (&mut self.last_audio, &mut self.audio_step),
                 };
+                if let Some(previous) = *last {
+                    *step = f.dts - previous;
+                }
                 *last = Some(f.dts);
             }
             Err(Mp4Error::ParameterSetsChanged { .. }) => {
@@ -391,6 +458,14 @@ impl Mp4Writer {
             .and_then(|f| f.muxer.origin_90k())
             .unwrap_or(start);
         for frag in self.fragments.drain(..) {
+            if frag.independent
+                && self
+                    .splice_at
+                    .is_some_and(|at| origin + frag.start_90k >= at)
+            {
+                self.splice_at = None;
+                sink.splice();
+            }
             let end = origin + frag.start_90k + frag.duration_90k - start;
             sink.fragment(frag, end)?;
         }

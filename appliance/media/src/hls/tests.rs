@@ -842,3 +842,32 @@ mod muxed {
         String::from_utf8(out.stdout).unwrap()
     }
 }
+
+#[test]
+fn a_cut_starts_a_segment_at_the_next_independent_part_without_a_discontinuity() {
+    let mut w = window(2); // 1 s of the first segment
+    w.cut();
+    w.push_part(part(3, 4)); // not independent: no cut there
+    w.push_part(Part {
+        independent: true,
+        ..part(4, 4)
+    });
+    let t = text(&w);
+    assert!(
+        t.contains(&format!("#EXTINF:1.500,\nseg{E}-0.m4s\n")),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("URI=\"part{E}-1.0.m4s\",INDEPENDENT=YES")),
+        "{t}"
+    );
+    assert!(!t.contains("#EXT-X-DISCONTINUITY"), "{t}");
+    // Once: the next segment is cut by its duration again.
+    for i in 5..8 {
+        w.push_part(Part {
+            independent: true,
+            ..part(i, 1)
+        });
+    }
+    assert!(!text(&w).contains(&format!("seg{E}-1.m4s")), "{}", text(&w));
+}

@@ -96,6 +96,8 @@ pub struct HlsWindow {
     next_init: u64,
     /// The next segment starts after a new init that follows an earlier one.
     discontinuity_next: bool,
+    /// The next independent part starts a segment, however short the current one ([`HlsWindow::cut`]).
+    cut_next: bool,
     started_any: bool,
     pub(super) discontinuity_sequence: u64,
     /// Largest `#EXT-X-TARGETDURATION` so far, seconds: it never goes down (the spec's
@@ -136,6 +138,7 @@ impl HlsWindow {
             inits: VecDeque::new(),
             next_init: 0,
             discontinuity_next: false,
+            cut_next: false,
             started_any: false,
             discontinuity_sequence: 0,
             target_duration_s,
@@ -177,8 +180,16 @@ impl HlsWindow {
         }
     }
 
+    /// The next independent part starts a new segment, however short the current one is:
+    /// where a returning publisher's stream is spliced on, so that no segment spans the
+    /// splice (its length would raise `#EXT-X-TARGETDURATION`, which must not change).
+    pub fn cut(&mut self) {
+        self.cut_next = true;
+    }
+
     /// Adds the next part. A new segment starts at an independent part once the one in
-    /// progress has reached the target duration less [`SEGMENT_TOLERANCE_90K`].
+    /// progress has reached the target duration less [`SEGMENT_TOLERANCE_90K`], or after
+    /// [`HlsWindow::cut`].
     pub fn push_part(&mut self, part: Part) {
         if self.ended {
             self.stats.after_end += 1;
@@ -194,7 +205,7 @@ impl HlsWindow {
         };
         let (cut, forced) = match &self.current {
             None => (true, false),
-            Some(s) if part.independent && long_enough(s) => (true, false),
+            Some(s) if part.independent && (self.cut_next || long_enough(s)) => (true, false),
             Some(s) if s.parts.len() >= MAX_SEGMENT_PARTS => (true, !part.independent),
             Some(_) => (false, false),
         };
@@ -202,6 +213,7 @@ impl HlsWindow {
             self.stats.forced_cuts += 1;
         }
         if cut {
+            self.cut_next = false;
             if let Some(done) = self.current.take() {
                 self.close(done, part.wall_clock);
             }
