@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use relevo_media::hls::{HlsWindow, WindowConfig};
+use relevo_media::hls::{base36, HlsWindow, WindowConfig};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -191,32 +191,9 @@ pub(crate) fn ticks_90k(d: Duration) -> i64 {
     i64::try_from(d.as_micros() * 9 / 100).unwrap_or(i64::MAX)
 }
 
-/// Lower-case base 36, as the window names files.
-pub(crate) fn base36(mut n: u64) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base36_matches_the_window_names() {
-        assert_eq!(base36(0), "0");
-        assert_eq!(base36(35), "z");
-        assert_eq!(base36(36), "10");
-        assert_eq!(base36(1_700_000_000_000), "loyw3v28");
-    }
 
     #[test]
     fn durations_in_ticks() {

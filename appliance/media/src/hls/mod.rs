@@ -18,6 +18,7 @@ mod tests;
 use bytes::Bytes;
 use std::time::SystemTime;
 
+pub use name::base36;
 pub use window::{
     HlsWindow, WindowStats, MAX_SEGMENT_PARTS, MIN_PLAYLIST_TARGETS, SEGMENT_TOLERANCE_90K,
 };

@@ -22,7 +22,7 @@ pub(super) enum Name {
 }
 
 /// Lowercase base36 of `v` (`0` for zero).
-pub(super) fn base36(mut v: u64) -> String {
+pub fn base36(mut v: u64) -> String {
     const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut out = Vec::new();
     loop {
