@@ -196,6 +196,11 @@ fn probe_streams(url: &str) -> Vec<(String, String, u64, u64)> {
 
 /// ffprobe reads the playlist: one H.264 320x240 video stream and one AAC audio stream.
 fn assert_plays(what: &str, url: &str) {
+    assert_plays_codec(what, url, "h264");
+}
+
+/// [`assert_plays`] with `codec` video.
+fn assert_plays_codec(what: &str, url: &str, codec: &str) {
     let streams = probe_streams(url);
     let video: Vec<_> = streams.iter().filter(|s| s.0 == "video").collect();
     let audio: Vec<_> = streams.iter().filter(|s| s.0 == "audio").collect();
@@ -203,7 +208,7 @@ fn assert_plays(what: &str, url: &str) {
     assert_eq!(audio.len(), 1, "{what}: {streams:?}");
     assert_eq!(
         (video[0].1.as_str(), video[0].2, video[0].3),
-        ("h264", 320, 240),
+        (codec, 320, 240),
         "{what}: {streams:?}"
     );
     assert_eq!(audio[0].1, "aac", "{what}: {streams:?}");
@@ -237,7 +242,14 @@ fn concat(relevo: &Relevo, key: &str, pl: &Playlist, segments: &[String], out: &
 /// Every segment of the playlist starts with a keyframe, holds video and audio, lasts
 /// about `gop_s` (one GOP; segments are cut at the first keyframe past the 2 s target), and
 /// no EXTINF rounds above `#EXT-X-TARGETDURATION`.
-fn assert_segments(relevo: &Relevo, dir: &TempDir, key: &str, pl: &Playlist, gop_s: u32) {
+fn assert_segments(
+    relevo: &Relevo,
+    dir: &TempDir,
+    key: &str,
+    pl: &Playlist,
+    gop_s: u32,
+    codec: &str,
+) {
     assert!(!pl.map.is_empty(), "{key}: no EXT-X-MAP:\n{}", pl.text);
     assert!(
         pl.target >= u64::from(gop_s),
@@ -272,7 +284,7 @@ fn assert_segments(relevo: &Relevo, dir: &TempDir, key: &str, pl: &Playlist, gop
             "{key}: {uri}: {flags:?}"
         );
         let p = probe(&file);
-        assert_eq!(p.frames("h264"), flags.len() as u64, "{key}: {uri}: {p:?}");
+        assert_eq!(p.frames(codec), flags.len() as u64, "{key}: {uri}: {p:?}");
         assert!(p.frames("aac") > 0, "{key}: {uri} has no audio: {p:?}");
         assert!(p.non_monotonic.is_empty(), "{key}: {uri}: {p:?}");
     }
@@ -289,6 +301,9 @@ fn ffprobe_reads_the_playlist_of_srt_and_rtmp_inputs_segments_start_with_keyfram
         // A GOP longer than the 2 s target: longer segments, and the playlist says so.
         input_toml("long-gop", "hls-gop3-in"),
         hls_toml("web", "hls-gop3"),
+        // H.265 (hvc1 in CMAF), no transcoding.
+        input_toml("hevc-in", "hls-hevc-in"),
+        hls_toml("web", "hls-hevc"),
     ];
     let relevo = Relevo::start("hls-probe", "", &flows.concat());
     let secs = 24;
@@ -313,8 +328,25 @@ fn ffprobe_reads_the_playlist_of_srt_and_rtmp_inputs_segments_start_with_keyfram
         &relevo.rtmp_url("hls-gop3-in"),
         &dir.path("gop3-pub.log"),
     );
-    relevo.wait_log("publisher connected", 3);
-    let keys = [("hls-srt", 2), ("hls-rtmp", 2), ("hls-gop3", 3)];
+    let mut hevc = source_args_of("hevc", 1, secs);
+    let g = hevc.iter().position(|a| a == "-g").unwrap() + 1;
+    hevc[g] = (2 * FPS).to_string(); // a 2 s GOP, as the others, without scene cuts
+    let x = hevc.iter().position(|a| a == "log-level=error").unwrap();
+    hevc[x] = "log-level=error:scenecut=0".to_owned();
+    let _hevc = publish_with(
+        "srt publisher, H.265",
+        &hevc,
+        "mpegts",
+        &relevo.srt_url("publish:hls-hevc-in", ""),
+        &dir.path("hevc-pub.log"),
+    );
+    relevo.wait_log("publisher connected", 4);
+    let keys = [
+        ("hls-hevc", 2),
+        ("hls-srt", 2),
+        ("hls-rtmp", 2),
+        ("hls-gop3", 3),
+    ];
     // A first request starts each session; they run together from here.
     for (key, _) in keys {
         let _ = playlist(&relevo, key);
@@ -331,8 +363,9 @@ fn ffprobe_reads_the_playlist_of_srt_and_rtmp_inputs_segments_start_with_keyfram
         );
         assert_eq!(pl.epochs().len(), 1, "{key}: one session:\n{}", pl.text);
         assert!(!pl.ended, "{key}: ended while live:\n{}", pl.text);
-        assert_plays(key, &hls_url(&relevo, key, "index.m3u8"));
-        assert_segments(&relevo, &dir, key, &pl, gop_s);
+        let codec = if key == "hls-hevc" { "hevc" } else { "h264" };
+        assert_plays_codec(key, &hls_url(&relevo, key, "index.m3u8"), codec);
+        assert_segments(&relevo, &dir, key, &pl, gop_s, codec);
     }
     let pl = playlist(&relevo, "hls-gop3").unwrap();
     assert!(
