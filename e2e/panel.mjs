@@ -8,12 +8,11 @@
 // (where the Rust test confirms a stop or start of Relevo the script asked for with a
 // "RELEVO STOP|START" line).
 
-import { chromium } from "playwright-core";
-import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { LOGO_PNG, addUser, assert, firstAdmin, mustFrom, publishTestStream, signIn as signInAt, startBrowser, topBarTops, waitForFlag } from "./lib.mjs";
 
+const must = mustFrom("panel_e2e");
 const BASE = must("RELEVO_URL");
 const SETUP_TOKEN = must("RELEVO_SETUP_TOKEN");
 const RTMP_PORT = must("RELEVO_RTMP_PORT");
@@ -23,27 +22,11 @@ const ADMIN = "admin@relevo.test";
 const VISOR = "visor@relevo.test";
 const PASSWORD = "correct horse battery staple";
 const LIVE_WAIT = 45_000;
-// A 48×16 PNG in the new brand colour, uploaded as the customer's logo.
-const LOGO_PNG = "iVBORw0KGgoAAAANSUhEUgAAADAAAAAQCAIAAADfzGvmAAAAJElEQVR42mM4YKk9qBDDqINGHTTqoFEHjTpo1EGjDhp1EH0RABDMbC6SzOSaAAAAAElFTkSuQmCC";
-
-function must(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run this through cargo test --test panel_e2e`);
-  return v;
-}
-
-mkdirSync(SHOTS, { recursive: true });
 
 // Asks the Rust test to stop or start Relevo, and waits until it has.
 async function relevo(what, done) {
   process.stdout.write(`RELEVO ${what}\n`);
-  const flag = join(CONTROL, done);
-  for (let i = 0; i < 900 && !existsSync(flag); i++) await new Promise((r) => setTimeout(r, 100));
-  assert(existsSync(flag), `Relevo did not ${what.toLowerCase()}`);
-}
-
-function assert(cond, what) {
-  if (!cond) throw new Error(`assertion failed: ${what}`);
+  assert(await waitForFlag(join(CONTROL, done), 900), `Relevo did not ${what.toLowerCase()}`);
 }
 
 // RFC 6238 TOTP (SHA-1, 6 digits, 30 s), `offset` steps from now.
@@ -62,70 +45,32 @@ function totp(base32, offset = 0) {
   return String(n).padStart(6, "0");
 }
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-background-networking"],
-});
-const contexts = [];
-const pageErrors = []; // script errors in any page fail the run
-const consoleErrors = []; // so do console errors (a 404 for /favicon.ico was one)
 let restarting = false; // the restart step, where failed connections are expected
-async function newPage(viewport = { width: 1366, height: 900 }) {
-  const ctx = await browser.newContext({ viewport, locale: "es-ES" });
-  contexts.push(ctx);
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(15_000);
-  page.on("pageerror", (e) => pageErrors.push(`${page.url()}: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() !== "error") return;
-    // Not counted: a page's own status (a refused form answers 409 or 403 on purpose), and
-    // the live connection failing while the restart step has Relevo stopped.
-    if (m.location().url === page.url() && m.text().includes("the server responded")) return;
-    if (restarting) return;
-    consoleErrors.push(`${page.url()}: ${m.text()} (${m.location().url})`);
-  });
-  return page;
-}
-
-let current = null; // the page to capture if a step fails
+const t = await startBrowser({
+  shots: SHOTS,
+  failure: "failure.png",
+  // Not counted: a page's own status (a refused form answers 409 or 403 on purpose), and
+  // the live connection failing while the restart step has Relevo stopped.
+  ignoreConsole: (page, m) =>
+    (m.location().url === page.url() && m.text().includes("the server responded")) || restarting,
+});
+const { newPage, step } = t;
 let ffmpeg = null;
-let n = 0;
-async function step(name, fn) {
-  n += 1;
-  const t0 = Date.now();
-  await fn();
-  console.log(`ok ${n} - ${name} (${Date.now() - t0} ms)`);
-}
 
-async function signIn(page, email, code) {
-  await page.goto(`${BASE}/login`);
-  await page.fill("#email", email);
-  await page.fill("#password", PASSWORD);
-  await page.click("form[action='/login'] button[type=submit]");
-  if (code) {
-    await page.waitForURL(/\/login\/code/);
-    await page.fill("#code", code);
-    await page.click("form[action='/login/code'] button[type=submit]");
-  }
-  await page.waitForURL((u) => new URL(u).pathname === "/");
-}
-
+const signIn = (page, email, code) => signInAt(page, BASE, email, PASSWORD, code);
 const flowCard = (page, name) => page.locator(`article.flow[data-input="${name}"]`);
 
-try {
+await t.run(async () => {
   const admin = await newPage();
-  current = admin;
+  t.current = admin;
   let secret = "";
   let inputPath = "";
   let key = "";
 
   await step("first admin through the setup link", async () => {
-    await admin.goto(`${BASE}/setup#token=${SETUP_TOKEN}`);
-    assert((await admin.inputValue("#setup-token")) === SETUP_TOKEN, "the script moved the token into the form");
-    await admin.fill("#email", ADMIN);
-    await admin.fill("#password", PASSWORD);
-    await admin.click("#setup-form button[type=submit]");
-    await admin.waitForURL((u) => new URL(u).pathname === "/");
+    await firstAdmin(admin, BASE, SETUP_TOKEN, ADMIN, PASSWORD, async (form) => {
+      assert((await form.inputValue("#setup-token")) === SETUP_TOKEN, "the script moved the token into the form");
+    });
     assert(await admin.locator("h1", { hasText: "Panel de control" }).isVisible(), "Spanish dashboard");
   });
 
@@ -224,14 +169,7 @@ try {
     await admin.evaluate(() => { window.__sameDocument = true; });
     const card = flowCard(admin, "estudio-a");
     assert((await card.getAttribute("data-state")) !== "live", "not live before the stream");
-    ffmpeg = spawn("ffmpeg", [
-      "-hide_banner", "-loglevel", "error", "-re",
-      "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
-      "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-      "-t", "120", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-      "-g", "50", "-b:v", "2500k", "-c:a", "aac", "-b:a", "128k",
-      "-f", "flv", `rtmp://127.0.0.1:${RTMP_PORT}/live/${key}`,
-    ], { stdio: ["ignore", "ignore", "inherit"] });
+    ffmpeg = publishTestStream(`rtmp://127.0.0.1:${RTMP_PORT}/live/${key}`, { secs: 120, gop: 50, kbps: 2500 });
     await admin.waitForFunction(
       () => document.querySelector('article.flow[data-input="estudio-a"]').dataset.state === "live",
       null, { timeout: LIVE_WAIT });
@@ -329,9 +267,7 @@ try {
     for (const lang of ["es", "en"]) {
       await laptop.goto(`${BASE}/lang/${lang}`);
       await laptop.goto(`${BASE}/`);
-      const tops = await laptop.evaluate(() =>
-        [".top .brand", ".top .menu", ".top .me", ".top .langs"].map(
-          (sel) => document.querySelector(sel).getBoundingClientRect().top));
+      const tops = await topBarTops(laptop);
       const spread = Math.max(...tops) - Math.min(...tops);
       assert(spread < 20, `${lang}: the top bar wraps (rows start ${tops.join(", ")} px)`);
     }
@@ -340,19 +276,14 @@ try {
   });
 
   await step("an admin creates a Visor in the users page", async () => {
-    await admin.goto(`${BASE}/users`);
-    await admin.fill("#new-email", VISOR);
-    await admin.fill("#new-password", PASSWORD);
-    await admin.selectOption("#new-role", "visor");
-    await admin.click("form[action='/users'] button[type=submit]");
-    await admin.waitForURL(/\/users/);
+    await addUser(admin, BASE, VISOR, PASSWORD, "visor");
     assert(await admin.locator("td", { hasText: VISOR }).count() >= 1, "the Visor is listed");
     await admin.screenshot({ path: join(SHOTS, "users.png"), fullPage: true });
   });
 
   await step("a Visor sees no secrets and no edit controls", async () => {
     const visor = await newPage();
-    current = visor;
+    t.current = visor;
     await signIn(visor, VISOR);
     const html = await visor.content();
     assert(!html.includes(key), "no stream key on the dashboard");
@@ -369,7 +300,7 @@ try {
     assert(await visor.locator("button[data-copy]").count() === 0, "nothing to copy");
     const res = await visor.goto(`${BASE}/inputs/new`);
     assert(res.status() === 403, `the new-input form is refused (${res.status()})`);
-    current = admin;
+    t.current = admin;
   });
 
   await step("branding (name, colour, logo) shows on the login page", async () => {
@@ -382,7 +313,7 @@ try {
     await admin.click("form[action^='/settings/logo?'] button[type=submit]");
     await admin.waitForURL(/\/settings/);
     const anon = await newPage();
-    current = anon;
+    t.current = anon;
     await anon.goto(`${BASE}/login`);
     assert(await anon.locator("h1", { hasText: "Estudios Norte" }).isVisible(), "the new name on the login page");
     assert((await anon.title()).includes("Estudios Norte"), "and in the title");
@@ -397,7 +328,7 @@ try {
     await anon.click("a[href='/lang/en']");
     await anon.waitForURL(/\/login/);
     assert(await anon.locator("button[type=submit]", { hasText: "Sign in" }).isVisible(), "English on request");
-    current = admin;
+    t.current = admin;
   });
 
   await step("the audit log lists the changes and filters them", async () => {
@@ -430,24 +361,14 @@ try {
   });
 
   await step("no script error in any page", async () => {
-    assert(pageErrors.length === 0, `script errors: ${pageErrors.join("; ")}`);
+    assert(t.pageErrors.length === 0, `script errors: ${t.pageErrors.join("; ")}`);
   });
 
   await step("no console error in any page (the favicon is served)", async () => {
     const icon = await admin.request.get(`${BASE}/favicon.ico`);
     assert(icon.status() === 200, `/favicon.ico answers ${icon.status()}`);
-    assert(consoleErrors.length === 0, `console errors: ${consoleErrors.join("; ")}`);
+    assert(t.consoleErrors.length === 0, `console errors: ${t.consoleErrors.join("; ")}`);
   });
-  console.log(`all ${n} steps passed; screenshots in ${SHOTS}`);
-} catch (e) {
-  console.error(`not ok ${n + 1} - ${e.message}`);
-  if (current) {
-    await current.screenshot({ path: join(SHOTS, "failure.png"), fullPage: true }).catch(() => {});
-    console.error(`  at ${current.url()}; screenshot failure.png`);
-  }
-  process.exitCode = 1;
-} finally {
+}, async () => {
   if (ffmpeg) ffmpeg.kill("SIGTERM");
-  for (const c of contexts) await c.close().catch(() => {});
-  await browser.close();
-}
+});

@@ -7,75 +7,30 @@
 // Environment: RELEVO_URL (http://127.0.0.1:PORT), RELEVO_HLS_KEY, RELEVO_SCREENSHOTS,
 // RELEVO_CONTROL_DIR (where the Rust test confirms it started the publisher: "published").
 
-import { chromium } from "playwright-core";
 import { createServer } from "node:http";
-import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { assert, mustFrom, plays, sleep, startBrowser, waitForFlag } from "./lib.mjs";
 
+const must = mustFrom("hls_player");
 const BASE = must("RELEVO_URL");
 const KEY = must("RELEVO_HLS_KEY");
 const SHOTS = must("RELEVO_SCREENSHOTS");
 const CONTROL = must("RELEVO_CONTROL_DIR");
 const PLAY_WAIT = 60_000;
 
-function must(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run this through cargo test --test hls_player`);
-  return v;
-}
-
-function assert(cond, what) {
-  if (!cond) throw new Error(`assertion failed: ${what}`);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-mkdirSync(SHOTS, { recursive: true });
-
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-background-networking"],
-});
-const pageErrors = [];
-const consoleErrors = [];
 // While the stream is offline on purpose, the player's 503s are expected.
 let offlinePhase = true;
-async function newPage() {
-  const ctx = await browser.newContext({ viewport: { width: 960, height: 540 }, locale: "es-ES" });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(15_000);
-  page.on("pageerror", (e) => pageErrors.push(`${page.url()}: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() !== "error") return;
-    if (offlinePhase && m.text().includes("status of 503")) return;
-    consoleErrors.push(`${page.url()}: ${m.text()} (${m.location().url})`);
-  });
-  return page;
-}
-
-let current = null;
-let n = 0;
-async function step(name, fn) {
-  n += 1;
-  const t0 = Date.now();
-  await fn();
-  console.log(`ok ${n} - ${name} (${Date.now() - t0} ms)`);
-}
+const t = await startBrowser({
+  shots: SHOTS,
+  failure: "player-failure.png",
+  failureFullPage: false,
+  ignoreConsole: (_, m) => offlinePhase && m.text().includes("status of 503"),
+});
+const { step } = t;
+const newPage = () => t.newPage({ width: 960, height: 540 });
 
 // Waits for the video in `frame` to play: a picture, and time that advances.
-async function playing(frame) {
-  await frame.waitForFunction(() => {
-    const v = document.querySelector("video");
-    return v && v.videoWidth > 0 && v.currentTime > 0.5;
-  }, null, { timeout: PLAY_WAIT });
-  const first = await frame.evaluate(() => document.querySelector("video").currentTime);
-  await frame.waitForFunction((t) => document.querySelector("video").currentTime > t + 1, first,
-    { timeout: PLAY_WAIT });
-  return frame.evaluate(() => {
-    const v = document.querySelector("video");
-    return { t: v.currentTime, w: v.videoWidth, h: v.videoHeight, muted: v.muted };
-  });
-}
+const playing = (frame) => plays(frame, "video", PLAY_WAIT);
 
 // Another origin (another port) that embeds the player in an iframe, as a customer's site.
 const site = createServer((_, res) => {
@@ -86,9 +41,9 @@ const site = createServer((_, res) => {
 await new Promise((r) => site.listen(0, "127.0.0.1", r));
 const SITE = `http://127.0.0.1:${site.address().port}/`;
 
-try {
+await t.run(async () => {
   const page = await newPage();
-  current = page;
+  t.current = page;
 
   await step("the player page: 200, frameable by any site, no cookie, scripts from self", async () => {
     const res = await page.goto(`${BASE}/play/${KEY}`);
@@ -115,9 +70,7 @@ try {
 
   await step("the stream goes live: the same page plays it (hls.js, low-latency mode)", async () => {
     process.stdout.write("PUBLISH\n");
-    const flag = join(CONTROL, "published");
-    for (let i = 0; i < 300 && !existsSync(flag); i++) await sleep(100);
-    assert(existsSync(flag), "the publisher did not start");
+    assert(await waitForFlag(join(CONTROL, "published"), 300), "the publisher did not start");
     const seen = await playing(page);
     offlinePhase = false;
     assert(seen.muted, "not muted");
@@ -149,7 +102,7 @@ try {
 
   await step("embedded in another site's iframe: it plays", async () => {
     const host = await newPage();
-    current = host;
+    t.current = host;
     await host.goto(SITE);
     const frame = host.frames().find((f) => f.url().includes(`/play/${KEY}`));
     assert(frame, "no player frame");
@@ -164,18 +117,8 @@ try {
   });
 
   await step("no script error and no console error", async () => {
-    assert(pageErrors.length === 0, `page errors: ${pageErrors.join("; ")}`);
-    assert(consoleErrors.length === 0, `console errors: ${consoleErrors.join("; ")}`);
+    t.assertNoErrors();
   });
-  console.log(`all ${n} steps passed; screenshots in ${SHOTS}`);
-} catch (e) {
-  console.error(`not ok ${n + 1} - ${e.message}`);
-  if (current) {
-    console.error(`  at ${current.url()}; screenshot player-failure.png`);
-    await current.screenshot({ path: join(SHOTS, "player-failure.png") }).catch(() => {});
-  }
-  process.exitCode = 1;
-} finally {
-  await browser.close();
+}, async () => {
   site.close();
-}
+});

@@ -9,11 +9,10 @@
 // Environment: RELEVO_URL (http://127.0.0.1:PORT), RELEVO_SETUP_TOKEN, RELEVO_RTMP_PORT,
 // RELEVO_SCREENSHOTS (folder for the screenshots a reviewer looks at).
 
-import { chromium } from "playwright-core";
-import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { LOGO_PNG, addUser, assert, firstAdmin, mustFrom, plays as playsWithin, publishTestStream, signIn as signInAt, startBrowser, topBarTops } from "./lib.mjs";
 
+const must = mustFrom("panel_preview");
 const BASE = must("RELEVO_URL");
 const SETUP_TOKEN = must("RELEVO_SETUP_TOKEN");
 const RTMP_PORT = must("RELEVO_RTMP_PORT");
@@ -25,94 +24,33 @@ const INPUT = "estudio-hls";
 const LIVE_WAIT = 45_000;
 const PLAY_WAIT = 30_000;
 const OFFLINE_ES = "La entrada no está en directo";
-// A 48×16 PNG, uploaded as the customer's logo.
-const LOGO_PNG = "iVBORw0KGgoAAAANSUhEUgAAADAAAAAQCAIAAADfzGvmAAAAJElEQVR42mM4YKk9qBDDqINGHTTqoFEHjTpo1EGjDhp1EH0RABDMbC6SzOSaAAAAAElFTkSuQmCC";
 
-function must(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run this through cargo test --test panel_preview`);
-  return v;
-}
-
-function assert(cond, what) {
-  if (!cond) throw new Error(`assertion failed: ${what}`);
-}
-
-mkdirSync(SHOTS, { recursive: true });
-
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-background-networking", "--autoplay-policy=no-user-gesture-required"],
+const t = await startBrowser({
+  shots: SHOTS,
+  failure: "preview-failure.png",
+  args: ["--autoplay-policy=no-user-gesture-required"],
+  // A refused form answers 4xx on purpose: the page's own status is not counted.
+  ignoreConsole: (page, m) => m.location().url === page.url() && m.text().includes("the server responded"),
 });
-const contexts = [];
-const pageErrors = [];
-const consoleErrors = [];
-async function newPage(viewport = { width: 1366, height: 900 }, cookiesFrom = null) {
-  const ctx = await browser.newContext({ viewport, locale: "es-ES" });
-  contexts.push(ctx);
-  if (cookiesFrom) await ctx.addCookies(await cookiesFrom.context().cookies());
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(15_000);
-  page.on("pageerror", (e) => pageErrors.push(`${page.url()}: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() !== "error") return;
-    // A refused form answers 4xx on purpose: the page's own status is not counted.
-    if (m.location().url === page.url() && m.text().includes("the server responded")) return;
-    consoleErrors.push(`${page.url()}: ${m.text()} (${m.location().url})`);
-  });
-  return page;
-}
-
-let current = null;
+const { browser, contexts, newPage, step } = t;
 let ffmpeg = null;
-let n = 0;
-async function step(name, fn) {
-  n += 1;
-  const t0 = Date.now();
-  await fn();
-  console.log(`ok ${n} - ${name} (${Date.now() - t0} ms)`);
-}
 
-async function signIn(page, email) {
-  await page.goto(`${BASE}/login`);
-  await page.fill("#email", email);
-  await page.fill("#password", PASSWORD);
-  await page.click("form[action='/login'] button[type=submit]");
-  await page.waitForURL((u) => new URL(u).pathname === "/");
-}
-
-// Waits until `video` (a selector) plays: its clock moves on by more than a second and it
-// has a picture. Returns what was seen.
-async function plays(page, video) {
-  await page.waitForFunction((sel) => {
-    const v = document.querySelector(sel);
-    return v && v.videoWidth > 0 && v.currentTime > 0.5;
-  }, video, { timeout: PLAY_WAIT });
-  const first = await page.evaluate((sel) => document.querySelector(sel).currentTime, video);
-  await page.waitForFunction(([sel, t]) => document.querySelector(sel).currentTime > t + 1,
-    [video, first], { timeout: PLAY_WAIT });
-  return page.evaluate((sel) => {
-    const v = document.querySelector(sel);
-    return { t: v.currentTime, w: v.videoWidth, h: v.videoHeight, muted: v.muted };
-  }, video);
-}
+const signIn = (page, email) => signInAt(page, BASE, email, PASSWORD);
+// Waits until `video` (a selector) plays; returns what was seen.
+const plays = (page, video) => playsWithin(page, video, PLAY_WAIT);
 
 const PREVIEW = "main section video[data-preview]";
 const CARD_PREVIEW = `article.flow[data-input="${INPUT}"] video[data-preview]`;
 
-try {
+await t.run(async () => {
   const admin = await newPage();
-  current = admin;
+  t.current = admin;
   let inputPath = "";
   let inputKey = "";
   let hlsKey = "";
 
   await step("first admin; an input with the form", async () => {
-    await admin.goto(`${BASE}/setup#token=${SETUP_TOKEN}`);
-    await admin.fill("#email", ADMIN);
-    await admin.fill("#password", PASSWORD);
-    await admin.click("#setup-form button[type=submit]");
-    await admin.waitForURL((u) => new URL(u).pathname === "/");
+    await firstAdmin(admin, BASE, SETUP_TOKEN, ADMIN, PASSWORD);
     await admin.goto(`${BASE}/inputs/new`);
     await admin.fill("#name", INPUT);
     await admin.click("#input-form button[type=submit]");
@@ -194,9 +132,7 @@ try {
         Array.from(document.querySelectorAll(".top .menu a"), (a) => a.offsetTop));
       assert(tops.length >= 6, `an admin's menu (${tops.length} links)`);
       assert(new Set(tops).size === 1, `${lang}: the menu wraps (link tops ${tops.join(", ")})`);
-      const bar = await laptop.evaluate(() =>
-        [".top .brand", ".top .menu", ".top .me", ".top .langs"].map(
-          (sel) => document.querySelector(sel).getBoundingClientRect().top));
+      const bar = await topBarTops(laptop);
       assert(Math.max(...bar) - Math.min(...bar) < 20, `${lang}: the top bar wraps (${bar.join(", ")})`);
     }
     await laptop.goto(`${BASE}/lang/es`);
@@ -233,23 +169,11 @@ try {
   });
 
   await step("an admin creates a Visor", async () => {
-    await admin.goto(`${BASE}/users`);
-    await admin.fill("#new-email", VISOR);
-    await admin.fill("#new-password", PASSWORD);
-    await admin.selectOption("#new-role", "visor");
-    await admin.click("form[action='/users'] button[type=submit]");
-    await admin.waitForURL(/\/users/);
+    await addUser(admin, BASE, VISOR, PASSWORD, "visor");
   });
 
   await step("push a real stream; the input goes live", async () => {
-    ffmpeg = spawn("ffmpeg", [
-      "-hide_banner", "-loglevel", "error", "-re",
-      "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
-      "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-      "-t", "600", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-      "-g", "25", "-b:v", "2000k", "-c:a", "aac", "-b:a", "128k",
-      "-f", "flv", `rtmp://127.0.0.1:${RTMP_PORT}/live/${inputKey}`,
-    ], { stdio: ["ignore", "ignore", "inherit"] });
+    ffmpeg = publishTestStream(`rtmp://127.0.0.1:${RTMP_PORT}/live/${inputKey}`, { secs: 600, gop: 25, kbps: 2000 });
     await admin.goto(`${BASE}${inputPath}`);
     await admin.evaluate(() => { window.__sameDocument = true; });
     await admin.waitForFunction(
@@ -271,7 +195,9 @@ try {
     await admin.waitForTimeout(5_000); // settled at its target
     const behind = Number(await latency.getAttribute("data-seconds"));
     console.log(`  preview latency behind live (now − the shown frame's PROGRAM-DATE-TIME): ${behind.toFixed(2)} s; shown as «${await latency.textContent()}»`);
-    assert(behind > 0 && behind < 30, `a plausible latency: ${behind}`);
+    // Printed, not judged (no timing thresholds in tests): only that hls.js gave a
+    // playing date, so the figure is a number.
+    assert(Number.isFinite(behind), `a latency figure: ${await latency.getAttribute("data-seconds")}`);
     assert((await latency.textContent()).startsWith("Retraso respecto al directo: "), "said in Spanish");
     await admin.screenshot({ path: join(SHOTS, "preview-input.png"), fullPage: true });
   });
@@ -300,7 +226,7 @@ try {
 
   await step("Visor: no key in the details, and both previews play", async () => {
     const visor = await newPage();
-    current = visor;
+    t.current = visor;
     await signIn(visor, VISOR);
     const seen = await plays(visor, CARD_PREVIEW);
     console.log(`  Visor's dashboard card: ${seen.w}×${seen.h}`);
@@ -309,12 +235,12 @@ try {
     assert(await visor.locator("#out-0-hls, #out-0-player, #out-0-embed").count() === 0, "no HLS details");
     const seen2 = await plays(visor, PREVIEW);
     console.log(`  Visor's input page: ${seen2.w}×${seen2.h}`);
-    current = admin;
+    t.current = admin;
   });
 
   await step("a phone (390×844): the preview plays, no sideways scrolling", async () => {
     const phone = await newPage({ width: 390, height: 844 }, admin);
-    current = phone;
+    t.current = phone;
     for (const [path, video] of [[inputPath, PREVIEW], ["/", CARD_PREVIEW]]) {
       await phone.goto(`${BASE}${path}`);
       await phone.waitForFunction(
@@ -330,7 +256,7 @@ try {
     await phone.goto(`${BASE}${inputPath}`);
     await plays(phone, PREVIEW);
     await phone.screenshot({ path: join(SHOTS, "preview-phone.png"), fullPage: false });
-    current = admin;
+    t.current = admin;
   });
 
   await step("the publisher leaves: after the grace period the card's preview stops and says so", async () => {
@@ -364,19 +290,8 @@ try {
   });
 
   await step("no script error and no console error in any page", async () => {
-    assert(pageErrors.length === 0, `script errors: ${pageErrors.join("; ")}`);
-    assert(consoleErrors.length === 0, `console errors: ${consoleErrors.join("; ")}`);
+    t.assertNoErrors();
   });
-  console.log(`all ${n} steps passed; screenshots in ${SHOTS}`);
-} catch (e) {
-  console.error(`not ok ${n + 1} - ${e.message}`);
-  if (current) {
-    await current.screenshot({ path: join(SHOTS, "preview-failure.png"), fullPage: true }).catch(() => {});
-    console.error(`  at ${current.url()}; screenshot preview-failure.png`);
-  }
-  process.exitCode = 1;
-} finally {
+}, async () => {
   if (ffmpeg) ffmpeg.kill("SIGTERM");
-  for (const c of contexts) await c.close().catch(() => {});
-  await browser.close();
-}
+});

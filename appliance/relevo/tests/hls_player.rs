@@ -9,10 +9,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Command, Stdio};
-
+use common::browser::{e2e_dir, run_script, script_failed};
 use common::*;
 
 /// Long enough for every step of the script; the publisher is stopped when the test ends.
@@ -20,72 +17,37 @@ const SECS: u32 = 120;
 
 #[test]
 fn player_page_plays_in_chromium() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let e2e = repo.join("e2e");
-    assert!(
-        e2e.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is missing: run `npm ci --prefix e2e` (./scripts/test does)"
-    );
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "Chromium is missing: run ./scripts/install-deps"
-    );
+    e2e_dir();
     let flows = input_toml("cam", "player-in") + &pull_toml("web", "hls", "player-web-key");
     let relevo = Relevo::start("hls-player", "", &flows);
     let control = relevo.dir.path("e2e-control");
     std::fs::create_dir_all(&control).unwrap();
-    let mut node = Command::new("node")
-        .arg(e2e.join("player.mjs"))
-        .current_dir(&e2e)
-        .env("RELEVO_URL", format!("http://127.0.0.1:{}", relevo.http))
-        .env("RELEVO_HLS_KEY", "player-web-key")
-        .env("RELEVO_SCREENSHOTS", e2e.join("screenshots"))
-        .env("RELEVO_CONTROL_DIR", &control)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node runs");
+    let env = [
+        ("RELEVO_URL", format!("http://127.0.0.1:{}", relevo.http)),
+        ("RELEVO_HLS_KEY", "player-web-key".to_string()),
+        ("RELEVO_CONTROL_DIR", control.display().to_string()),
+    ];
     let mut publisher = None;
-    let mut stdout = String::new();
-    for line in BufReader::new(node.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if line == "PUBLISH" {
-            publisher = Some(publish(
-                "publisher",
-                SECS,
-                "flv",
-                &relevo.rtmp_url("player-in"),
-                &relevo.dir.path("publisher.log"),
-            ));
-            relevo.wait_log("RTMP publisher started", 1);
-            std::fs::write(control.join("published"), "").unwrap();
-            continue;
+    let run = run_script("player.mjs", &env, |line| {
+        if line != "PUBLISH" {
+            return false;
         }
-        println!("{line}");
-        stdout.push_str(&line);
-        stdout.push('\n');
-    }
-    let mut stderr = String::new();
-    node.stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = node.wait().unwrap();
+        publisher = Some(publish(
+            "publisher",
+            SECS,
+            "flv",
+            &relevo.rtmp_url("player-in"),
+            &relevo.dir.path("publisher.log"),
+        ));
+        relevo.wait_log("RTMP publisher started", 1);
+        std::fs::write(control.join("published"), "").unwrap();
+        true
+    });
     drop(publisher);
-    assert!(
-        status.success(),
-        "the browser test failed:\n{stdout}\n{stderr}\nrelevo log (tail):\n{}",
-        tail(&relevo.log_text(), 40)
-    );
+    let stdout = run.unwrap_or_else(|output| script_failed(&output, &relevo.log_text()));
     let latency = stdout
         .lines()
         .find(|l| l.starts_with("HLS latency behind live: "))
         .expect("the script prints the latency");
     println!("{latency}");
-}
-
-fn tail(s: &str, lines: usize) -> String {
-    let v: Vec<&str> = s.lines().collect();
-    v[v.len().saturating_sub(lines)..].join("\n")
 }

@@ -9,66 +9,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Command, Stdio};
-
+use common::browser::{e2e_dir, run_script, script_failed, setup_token};
 use common::*;
 
 #[test]
 fn panel_preview_in_chromium() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let e2e = repo.join("e2e");
-    assert!(
-        e2e.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is missing: run `npm ci --prefix e2e` (./scripts/test does)"
-    );
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "Chromium is missing: run ./scripts/install-deps"
-    );
+    e2e_dir();
     let relevo = Relevo::start("panel-preview", "", "");
-    let log = relevo.log_text();
-    let setup: String = log
-        .split("setup#token=")
-        .nth(1)
-        .expect("a first-admin link in the log")
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .collect();
-    let mut node = Command::new("node")
-        .arg(e2e.join("preview.mjs"))
-        .current_dir(&e2e)
-        .env("RELEVO_URL", format!("http://127.0.0.1:{}", relevo.http))
-        .env("RELEVO_SETUP_TOKEN", setup)
-        .env("RELEVO_RTMP_PORT", relevo.rtmp.to_string())
-        .env("RELEVO_SCREENSHOTS", e2e.join("screenshots"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node runs");
-    let mut stdout = String::new();
-    for line in BufReader::new(node.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        println!("{line}");
-        stdout.push_str(&line);
-        stdout.push('\n');
+    let env = [
+        ("RELEVO_URL", format!("http://127.0.0.1:{}", relevo.http)),
+        ("RELEVO_SETUP_TOKEN", setup_token(&relevo.log_text())),
+        ("RELEVO_RTMP_PORT", relevo.rtmp.to_string()),
+    ];
+    if let Err(output) = run_script("preview.mjs", &env, |_| false) {
+        script_failed(&output, &relevo.log_text());
     }
-    let mut stderr = String::new();
-    node.stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = node.wait().unwrap();
-    assert!(
-        status.success(),
-        "the browser test failed:\n{stdout}\n{stderr}\nrelevo log (tail):\n{}",
-        tail(&relevo.log_text(), 40)
-    );
-}
-
-fn tail(s: &str, lines: usize) -> String {
-    let v: Vec<&str> = s.lines().collect();
-    v[v.len().saturating_sub(lines)..].join("\n")
 }

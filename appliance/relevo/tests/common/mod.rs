@@ -2,6 +2,8 @@
 //! srt-live-transmit peers, and checks of what they received.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod browser;
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
