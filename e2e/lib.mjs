@@ -86,7 +86,7 @@ export async function startBrowser({ shots, failure, failureFullPage = true, arg
       await body();
       console.log(`all ${t.n} steps passed; screenshots in ${shots}`);
     } catch (e) {
-      console.error(`not ok ${t.n + 1} - ${e.message}`);
+      console.error(`not ok ${t.n} - ${e.message}`);
       if (t.current) {
         await t.current.screenshot({ path: join(shots, failure), fullPage: failureFullPage }).catch(() => {});
         console.error(`  at ${t.current.url()}; screenshot ${failure}`);
