@@ -244,17 +244,24 @@ in
             };
             # HLS players and CDNs (origin = this appliance): Relevo's Cache-Control, ETag
             # and CORS headers pass through untouched. No buffering: the answer to a blocking
-            # playlist reload goes out the moment Relevo has it (LL-HLS latency).
+            # playlist reload goes out the moment Relevo has it (LL-HLS latency). No access
+            # log: an LL-HLS player makes several requests a second (the log would grow
+            # with the audience), and each URL names the output's key.
             "/hls/" = {
               proxyPass = "http://127.0.0.1:${toString relevo.httpPort}";
               extraConfig = ''
                 proxy_buffering off;
+                access_log off;
               '';
             };
             # The embeddable player: framed by customers' sites, so nginx adds no frame
-            # header of its own (Relevo sets frame-ancestors for this page only).
+            # header of its own (Relevo sets frame-ancestors for this page only). Its URL
+            # names the key too: not logged.
             "/play/" = {
               proxyPass = "http://127.0.0.1:${toString relevo.httpPort}";
+              extraConfig = ''
+                access_log off;
+              '';
             };
             # Prometheus scrapes with a Visor API token; still only from the allowed networks.
             "= /metrics" = {
