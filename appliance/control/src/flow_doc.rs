@@ -153,6 +153,7 @@ impl InputDoc {
                 key,
                 security,
                 latency,
+                ..
             } => {
                 doc.key = Some(key.expose().to_owned());
                 (doc.passphrase, doc.key_length) = security_fields(security.as_ref());
@@ -185,6 +186,7 @@ impl InputDoc {
                     key: stream_key(key)?,
                     security: security(&srt)?,
                     latency: latency(&srt)?,
+                    srt_port: None,
                 }
             }
             (None, Some(url)) if url.starts_with("srt://") => {
@@ -258,7 +260,7 @@ impl OutputDoc {
                 (doc.passphrase, doc.key_length) = security_fields(c.security.as_ref());
                 doc.latency_ms = Some(c.latency.ms());
             }
-            OutputKind::PushRtmp { url, enhanced } => {
+            OutputKind::PushRtmp { url, enhanced, .. } => {
                 doc.push = Some(url.to_string());
                 doc.enhanced_rtmp = enhanced.then_some(true);
             }
@@ -382,6 +384,7 @@ impl OutputDoc {
                     OutputKind::PushRtmp {
                         url: rtmp_url("push", url)?,
                         enhanced: self.enhanced_rtmp.unwrap_or(false),
+                        platform: None,
                     }
                 }
             }

@@ -14,13 +14,15 @@ use tokio_util::task::TaskTracker;
 
 use crate::hls::{HlsConfig, HlsReader, HlsSessions};
 use crate::hub::Hub;
-use crate::metrics::{FlowState, OutputCounters, Snapshot};
+use crate::metrics::{CompatProblem, Feed, FlowState, OutputCounters, Snapshot};
 use crate::record::disk::SpaceCheck;
 use crate::record::task::{RecordOutput, Recordings};
 use crate::record::{self, RecordingConfig};
 use crate::rtmp::server::{Admission, RtmpLimits};
 use crate::rtmp::tls::{CertReloader, ClientTls};
-use crate::spec::{DesiredState, InputSource, InputSpec, Name, OutputKind, OutputSpec, StateError};
+use crate::spec::{
+    BackupSource, DesiredState, InputSource, InputSpec, Name, OutputKind, OutputSpec, StateError,
+};
 use crate::{input, output, srt};
 
 /// Where the engine listens. `None` disables a listener.
@@ -75,8 +77,20 @@ pub enum StartError {
 /// What a stream key leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
-    Input(Name),
+    /// A publisher's key: the input's main key, or its backup key.
+    Input(Name, Feed),
     Output(Name, Name),
+}
+
+/// Why a manual switch of feed was refused ([`Engine::switch_feed`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SwitchError {
+    #[error("no input named {0:?}")]
+    UnknownInput(String),
+    #[error("input {0:?} has no backup feed")]
+    NoBackup(String),
+    #[error("the {} feed is not live", .0.as_str())]
+    NotLive(Feed),
 }
 
 #[derive(Debug)]
@@ -411,6 +425,43 @@ impl Engine {
         rt.hub.set_wants(wants_ts, wants_flv);
     }
 
+    /// Puts `feed` of `input` on air by hand, at its next keyframe (issue #18). A manual
+    /// choice holds: the automatic return to the main feed waits until the operator switches
+    /// back to it, unless the chosen feed is lost (then the other takes over as on failover).
+    /// TEMPORARY (#18 contract): refused until the hub's feeds land.
+    pub fn switch_feed(&self, input: &str, feed: Feed) -> Result<(), SwitchError> {
+        let reg = self.shared.read();
+        let rt = reg
+            .inputs
+            .iter()
+            .find(|(n, _)| n.as_str() == input)
+            .map(|(_, rt)| rt)
+            .ok_or_else(|| SwitchError::UnknownInput(input.to_owned()))?;
+        if rt.spec.backup.is_none() {
+            return Err(SwitchError::NoBackup(input.to_owned()));
+        }
+        Err(SwitchError::NotLive(feed))
+    }
+
+    /// What the destination of `kind` would not accept of `input`'s stream on air now: the
+    /// check run when an output is created or changed against a live input (the running
+    /// outputs report theirs in the snapshot). Empty while the codecs are not known.
+    pub fn preflight(&self, input: &str, kind: &OutputKind) -> Vec<CompatProblem> {
+        let reg = self.shared.read();
+        let Some(rt) = reg
+            .inputs
+            .iter()
+            .find(|(n, _)| n.as_str() == input)
+            .map(|(_, rt)| rt)
+        else {
+            return Vec::new();
+        };
+        rt.hub
+            .codecs()
+            .map(|c| crate::preflight::check(&c, kind))
+            .unwrap_or_default()
+    }
+
     /// Live state of every input and output, built now. Rates are those of the last sample.
     pub fn snapshot(&self) -> Snapshot {
         crate::live::snapshot(&self.shared)
@@ -451,7 +502,16 @@ fn build_routes(desired: &DesiredState) -> HashMap<String, Route> {
     let mut keys = HashMap::new();
     for input in &desired.inputs {
         if let InputSource::Listen { key, .. } = &input.source {
-            keys.insert(key.expose().to_owned(), Route::Input(input.name.clone()));
+            keys.insert(
+                key.expose().to_owned(),
+                Route::Input(input.name.clone(), Feed::Main),
+            );
+        }
+        if let Some(BackupSource::Key(key)) = input.backup.as_ref().map(|b| &b.source) {
+            keys.insert(
+                key.expose().to_owned(),
+                Route::Input(input.name.clone(), Feed::Backup),
+            );
         }
         for out in &input.outputs {
             if let OutputKind::PullSrt { key, .. } | OutputKind::PullRtmp { key } = &out.kind {

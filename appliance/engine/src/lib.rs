@@ -13,6 +13,7 @@
 //! - `engine`: the registry and reconciliation; `input`: pull inputs; `output`: push
 //!   outputs (wait for the input, connect, retry with `backoff`); `destination`: which
 //!   addresses a push or pull may reach;
+//! - `preflight`: the input's codecs and what each destination accepts of them;
 //! - `hls/`: HLS outputs and the panel's preview, muxed on demand and kept in memory;
 //! - `record/`: record outputs (files, disk floor, retention) and the recordings catalogue;
 //! - `metrics`: counters and the shared snapshot; `live`: the task that samples them each
@@ -29,6 +30,7 @@ mod live;
 mod log_limit;
 pub mod metrics;
 mod output;
+pub mod preflight;
 pub mod prometheus;
 pub mod record;
 pub mod remux;
@@ -37,4 +39,4 @@ pub mod spec;
 mod srt;
 pub mod unit;
 
-pub use engine::{BoundAddrs, Engine, EngineConfig, StartError, TlsFiles};
+pub use engine::{BoundAddrs, Engine, EngineConfig, StartError, SwitchError, TlsFiles};

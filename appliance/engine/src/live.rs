@@ -104,6 +104,11 @@ fn build(
                 uptime_secs: live_since.map(|t| secs_since(t, now)),
                 last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
                 publisher,
+                codecs: None,
+                backup: None,
+                on_air: None,
+                on_air_since: None,
+                last_switch: None,
                 outputs: i
                     .outputs
                     .iter()
@@ -197,6 +202,7 @@ fn output(
         latency: c.latency.summary(),
         record: o.record.then(|| c.record.snapshot()),
         hls,
+        compat: Vec::new(),
     }
 }
 

@@ -43,10 +43,13 @@ pub enum FlowState {
     /// A record output stopped writing because the disk reached its free-space floor; it
     /// resumes by itself once there is room.
     DiskFull,
+    /// A push output holds back: the input's codecs are not accepted by the destination
+    /// (`OutputSnapshot::compat` says what to change); it connects once they are.
+    Incompatible,
 }
 
 impl FlowState {
-    pub const ALL: [FlowState; 7] = [
+    pub const ALL: [FlowState; 8] = [
         FlowState::Idle,
         FlowState::Connecting,
         FlowState::Live,
@@ -54,6 +57,7 @@ impl FlowState {
         FlowState::Stopped,
         FlowState::Waiting,
         FlowState::DiskFull,
+        FlowState::Incompatible,
     ];
 
     /// The name used in JSON and in the `state` label of `/metrics`.
@@ -66,6 +70,7 @@ impl FlowState {
             FlowState::Stopped => "stopped",
             FlowState::Waiting => "waiting",
             FlowState::DiskFull => "disk_full",
+            FlowState::Incompatible => "incompatible",
         }
     }
 }
@@ -332,6 +337,9 @@ pub struct OutputSnapshot {
     /// Players and files served of an HLS output (`bytes_out` is what it served; `peers`
     /// is its players); `None` for other kinds.
     pub hls: Option<HlsSnapshot>,
+    /// What the destination does not accept in the input's stream (codec pre-flight); empty
+    /// when all is well or the input's codecs are not known yet.
+    pub compat: Vec<CompatProblem>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -349,7 +357,100 @@ pub struct InputSnapshot {
     /// Seconds since the current publisher connected; `None` while no one publishes.
     pub uptime_secs: Option<f64>,
     pub last_error: Option<LastError>,
+    /// The codecs of the stream on air, once known (from the PMT or the FLV headers).
+    pub codecs: Option<StreamCodecs>,
+    /// The backup feed, when one is configured (the fields above describe the main feed).
+    pub backup: Option<FeedSnapshot>,
+    /// Which feed the outputs take now; `None` while neither is live.
+    pub on_air: Option<Feed>,
+    /// Since when `on_air` has been on air.
+    pub on_air_since: Option<SystemTime>,
+    /// The last change of feed on air, if any since the input started.
+    pub last_switch: Option<FeedSwitch>,
     pub outputs: Vec<OutputSnapshot>,
+}
+
+/// One of an input's two feeds (issue #18, `crate::spec::BackupSpec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feed {
+    Main,
+    Backup,
+}
+
+impl Feed {
+    /// The name used in JSON and in the `feed` label of `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Feed::Main => "main",
+            Feed::Backup => "backup",
+        }
+    }
+}
+
+/// Why the feed on air changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwitchReason {
+    /// The feed on air disconnected or sent nothing for the failover delay.
+    Failover,
+    /// The main feed had been stable for the revert delay.
+    Revert,
+    /// An operator asked for it (`Engine::switch_feed`).
+    Manual,
+}
+
+/// A change of the feed on air.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FeedSwitch {
+    pub from: Feed,
+    pub to: Feed,
+    pub reason: SwitchReason,
+    pub at: SystemTime,
+}
+
+/// A backup feed, as the main feed's figures in [`InputSnapshot`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FeedSnapshot {
+    /// A publisher is attached and sending.
+    pub live: bool,
+    pub publisher: Option<PublisherInfo>,
+    pub srt: Option<SrtLink>,
+    pub bitrate: Bitrate,
+    pub bytes_in: u64,
+    pub publishes: u64,
+    pub codecs: Option<StreamCodecs>,
+}
+
+/// The codecs of a stream, by name: `h264`, `h265`, another stream type's name for video;
+/// `aac`, `mp3`, `mp2`, `opus`, `ac3`, `eac3` or another name for audio; `None`: no such
+/// track.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StreamCodecs {
+    pub video: Option<String>,
+    pub audio: Option<String>,
+}
+
+/// Something in the input's stream a destination does not accept (`crate::preflight`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CompatProblem {
+    pub severity: CompatSeverity,
+    /// Stable identifier for translations (the panel shows its own text per code).
+    pub code: &'static str,
+    /// In English, for the API and the log: what the destination refuses and what to change
+    /// on the encoder.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompatSeverity {
+    /// The destination cannot take the stream: the output holds back
+    /// ([`FlowState::Incompatible`]).
+    Error,
+    /// The destination takes it but the platform warns or degrades (no audio, say): pushed
+    /// anyway.
+    Warning,
 }
 
 /// The whole engine at one instant.

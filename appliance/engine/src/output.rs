@@ -79,7 +79,7 @@ async fn attempt(
             )
             .await
         }
-        OutputKind::PushRtmp { url, enhanced } => {
+        OutputKind::PushRtmp { url, enhanced, .. } => {
             if hub.video_codec() == Some(Codec::H265) && !enhanced {
                 return Err(LinkError::Codec(
                     "the input is H.265, which legacy RTMP cannot carry; set enhanced_rtmp = true \

@@ -35,6 +35,14 @@ pub enum SpecError {
     Segment(u64),
     #[error("a retention limit must be at least 1 (got 0)")]
     RetentionZero,
+    #[error("{0} ms is outside the {min}–{max} ms a failover may wait", min = FailoverDelay::MIN_MS, max = FailoverDelay::MAX_MS)]
+    Failover(u64),
+    #[error("{0} s is outside the {min}–{max} s the main feed must be stable before it returns", min = RevertDelay::MIN_S, max = RevertDelay::MAX_S)]
+    Revert(u64),
+    #[error("{0:?} is not a platform (youtube, twitch or facebook)")]
+    Platform(String),
+    #[error("port {0} cannot be an input's own SRT port (1024–65535)")]
+    SrtPort(u32),
 }
 
 /// SRT latency (SRTO_LATENCY), per input or output. The 80–1000 ms range is the product's
@@ -88,6 +96,15 @@ impl Passphrase {
 impl fmt::Debug for Passphrase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Passphrase(***)")
+    }
+}
+
+/// Checks an input's own SRT port ([`InputSource::Listen`]`::srt_port`): not a privileged
+/// port, which the service could not bind without extra rights.
+pub fn own_srt_port(port: u32) -> Result<u16, SpecError> {
+    match u16::try_from(port) {
+        Ok(p) if p >= 1024 => Ok(p),
+        _ => Err(SpecError::SrtPort(port)),
     }
 }
 
@@ -201,6 +218,11 @@ pub enum InputSource {
         /// Required of SRT publishers; RTMP publishers are authenticated by the key alone.
         security: Option<SrtSecurity>,
         latency: Latency,
+        /// An SRT port of the input's own, for encoders that cannot send a stream id: any
+        /// caller on it publishes to this input (main feed), with the same passphrase and
+        /// latency rules. A passphrase is then required ([`SpecError::SrtPortWithoutPassphrase`]).
+        /// `None`: publishers use the shared SRT port with `streamid=publish:KEY`.
+        srt_port: Option<u16>,
     },
     /// We call a remote SRT listener and read from it.
     PullSrt(SrtCaller),
@@ -218,6 +240,9 @@ pub enum OutputKind {
         /// H.265, and a legacy server accepts the tags and then cannot decode them, so H.265
         /// is only sent where the operator says it is understood.
         enhanced: bool,
+        /// The platform whose ingest rules the codec pre-flight applies (`crate::preflight`).
+        /// `None`: found from the URL's host ([`Platform::from_host`]), else generic RTMP.
+        platform: Option<Platform>,
     },
     /// Remote callers read from our SRT listener with this key (`read:KEY`).
     PullSrt {
@@ -245,6 +270,50 @@ impl OutputKind {
         match self {
             Self::PullSrt { key, .. } | Self::PullRtmp { key } | Self::PullHls { key } => Some(key),
             Self::PushSrt(_) | Self::PushRtmp { .. } | Self::Record(_) => None,
+        }
+    }
+}
+
+/// A streaming platform with documented ingest requirements (codecs it accepts), checked
+/// before and while pushing to it (`crate::preflight`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Platform {
+    YouTube,
+    Twitch,
+    Facebook,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 3] = [Platform::YouTube, Platform::Twitch, Platform::Facebook];
+
+    pub fn parse(s: &str) -> Result<Self, SpecError> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| SpecError::Platform(s.to_owned()))
+    }
+
+    /// The name in the configuration, the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::YouTube => "youtube",
+            Self::Twitch => "twitch",
+            Self::Facebook => "facebook",
+        }
+    }
+
+    /// The platform an ingest host belongs to, from the hosts each publishes for encoders.
+    pub fn from_host(host: &str) -> Option<Self> {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
+        if under("youtube.com") {
+            Some(Self::YouTube)
+        } else if under("twitch.tv") || under("contribute.live-video.net") {
+            Some(Self::Twitch)
+        } else if under("facebook.com") {
+            Some(Self::Facebook)
+        } else {
+            None
         }
     }
 }
@@ -351,7 +420,82 @@ pub struct InputSpec {
     /// How long outputs stay connected after the publisher drops, waiting for it (or a
     /// replacement) to return. Changing it restarts nothing.
     pub grace: GracePeriod,
+    /// A second, redundant feed of the same programme (`crate::hub` switches to it when the
+    /// main feed stops); `None`: one feed only.
+    pub backup: Option<BackupSpec>,
     pub outputs: Vec<OutputSpec>,
+}
+
+/// A backup feed and when the outputs move between it and the main feed. The two feeds are
+/// never mixed or transcoded: the outputs take one of them, switching at a keyframe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSpec {
+    pub source: BackupSource,
+    /// The main feed is lost when it disconnects, or after this long without data.
+    pub failover: FailoverDelay,
+    /// Back to the main feed once it has been live and sending this long; `None`: only by
+    /// hand (`crate::Engine::switch_feed`).
+    pub revert: Option<RevertDelay>,
+}
+
+/// Where a backup feed comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupSource {
+    /// A second key on our SRT/RTMP(S) listeners, with the input's own SRT passphrase and
+    /// latency. Only for inputs that listen themselves ([`StateError::BackupKeyOnPullInput`]).
+    Key(StreamKey),
+    /// We call a remote SRT listener.
+    PullSrt(SrtCaller),
+    /// We play a remote RTMP(S) stream.
+    PullRtmp(RtmpUrl),
+}
+
+/// How long the main feed may send nothing before the backup takes over: 0.5–30 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailoverDelay(std::time::Duration);
+
+impl FailoverDelay {
+    /// Shorter would switch on a network hiccup that SRT's own latency buffer absorbs.
+    pub const MIN_MS: u64 = 500;
+    pub const MAX_MS: u64 = 30_000;
+    /// The default: long enough for a jittery uplink, short enough to be under a GOP
+    /// or two of picture lost.
+    pub const DEFAULT: FailoverDelay = FailoverDelay(std::time::Duration::from_secs(2));
+
+    pub fn from_ms(ms: u64) -> Result<Self, SpecError> {
+        if (Self::MIN_MS..=Self::MAX_MS).contains(&ms) {
+            Ok(Self(std::time::Duration::from_millis(ms)))
+        } else {
+            Err(SpecError::Failover(ms))
+        }
+    }
+
+    pub fn duration(self) -> std::time::Duration {
+        self.0
+    }
+}
+
+/// How long a returning main feed must stay live before it goes back on air: 1–600 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevertDelay(std::time::Duration);
+
+impl RevertDelay {
+    pub const MIN_S: u64 = 1;
+    pub const MAX_S: u64 = 600;
+    /// An encoder that reconnects and drops again within this is not trusted yet.
+    pub const DEFAULT: RevertDelay = RevertDelay(std::time::Duration::from_secs(10));
+
+    pub fn from_secs(s: u64) -> Result<Self, SpecError> {
+        if (Self::MIN_S..=Self::MAX_S).contains(&s) {
+            Ok(Self(std::time::Duration::from_secs(s)))
+        } else {
+            Err(SpecError::Revert(s))
+        }
+    }
+
+    pub fn duration(self) -> std::time::Duration {
+        self.0
+    }
 }
 
 /// The publisher-blip grace period: 0 (outputs close at once) to 300 s.
@@ -385,6 +529,13 @@ impl InputSpec {
             InputSource::PullSrt(c) => c.allow_private = allowed,
             InputSource::PullRtmp(url) => *url = url.clone().with_private_allowed(allowed),
             InputSource::Listen { .. } => {}
+        }
+        if let Some(b) = &mut self.backup {
+            match &mut b.source {
+                BackupSource::PullSrt(c) => c.allow_private = allowed,
+                BackupSource::PullRtmp(url) => *url = url.clone().with_private_allowed(allowed),
+                BackupSource::Key(_) => {}
+            }
         }
         for out in &mut self.outputs {
             match &mut out.kind {
@@ -421,6 +572,16 @@ pub enum StateError {
     DuplicateOutput { input: String, output: String },
     #[error("stream key is used by both {first} and {second}")]
     DuplicateKey { first: String, second: String },
+    #[error("input {0:?} has its own SRT port but no passphrase: the port alone would let anyone who finds it publish")]
+    SrtPortWithoutPassphrase(String),
+    #[error("input {0:?} pulls its main feed: a backup key needs an input that listens (use a backup pull source)")]
+    BackupKeyOnPullInput(String),
+    #[error("SRT port {port} is used by both {first} and {second}")]
+    DuplicateSrtPort {
+        port: u16,
+        first: String,
+        second: String,
+    },
 }
 
 impl DesiredState {
@@ -429,6 +590,7 @@ impl DesiredState {
     pub fn validate(&self) -> Result<(), StateError> {
         use std::collections::{HashMap, HashSet};
         let mut names = HashSet::new();
+        let mut ports: HashMap<u16, String> = HashMap::new();
         let mut keys: HashMap<String, String> = HashMap::new();
         let mut claim = |key: &StreamKey, owner: String| match keys.get(key.expose()) {
             Some(first) => Err(StateError::DuplicateKey {
@@ -444,8 +606,35 @@ impl DesiredState {
             if !names.insert(input.name.as_str()) {
                 return Err(StateError::DuplicateInput(input.name.to_string()));
             }
-            if let InputSource::Listen { key, .. } = &input.source {
+            if let InputSource::Listen {
+                key,
+                srt_port,
+                security,
+                ..
+            } = &input.source
+            {
                 claim(key, format!("input {:?}", input.name.as_str()))?;
+                if let Some(port) = srt_port {
+                    if security.is_none() {
+                        return Err(StateError::SrtPortWithoutPassphrase(input.name.to_string()));
+                    }
+                    let owner = format!("input {:?}", input.name.as_str());
+                    if let Some(first) = ports.insert(*port, owner.clone()) {
+                        return Err(StateError::DuplicateSrtPort {
+                            port: *port,
+                            first,
+                            second: owner,
+                        });
+                    }
+                }
+            }
+            if let Some(b) = &input.backup {
+                if let BackupSource::Key(key) = &b.source {
+                    if !matches!(input.source, InputSource::Listen { .. }) {
+                        return Err(StateError::BackupKeyOnPullInput(input.name.to_string()));
+                    }
+                    claim(key, format!("backup of input {:?}", input.name.as_str()))?;
+                }
             }
             let mut out_names = HashSet::new();
             for output in &input.outputs {
@@ -518,8 +707,10 @@ mod tests {
                 key: StreamKey::new(key).expect("valid"),
                 security: None,
                 latency: Latency::DEFAULT,
+                srt_port: None,
             },
             grace: GracePeriod::DEFAULT,
+            backup: None,
             outputs: vec![],
         }
     }

@@ -58,8 +58,10 @@ fn desired(grace: u64) -> DesiredState {
                 key: StreamKey::new(INPUT_KEY).expect("key"),
                 security: None,
                 latency: Latency::new(120).expect("latency"),
+                srt_port: None,
             },
             grace: GracePeriod::from_secs(grace).expect("grace"),
+            backup: None,
             outputs: vec![out("web", HLS_KEY, true), out("off", OFF_KEY, false)],
         }],
     }

@@ -156,6 +156,7 @@ impl InputCols {
                 key,
                 security,
                 latency,
+                ..
             } => (
                 SourceKind::Listen,
                 Some(key.expose().to_owned()),
@@ -197,6 +198,7 @@ impl InputCols {
                 key: StreamKey::new(self.key.clone().unwrap_or_default()).map_err(bad("key"))?,
                 security: security(srt).map_err(bad("passphrase"))?,
                 latency: latency(srt.latency_ms).map_err(bad("latency_ms"))?,
+                srt_port: None,
             },
             SourceKind::PullSrt => InputSource::PullSrt(caller(srt).map_err(bad("srt"))?),
             SourceKind::PullRtmp => {
@@ -292,7 +294,7 @@ impl OutputCols {
             OutputKind::PushSrt(c) => {
                 (OutputKindDb::PushSrt, None, None, false, SrtCols::caller(c))
             }
-            OutputKind::PushRtmp { url, enhanced } => (
+            OutputKind::PushRtmp { url, enhanced, .. } => (
                 OutputKindDb::PushRtmp,
                 None,
                 Some(url.to_string()),
@@ -359,6 +361,7 @@ impl OutputCols {
             OutputKindDb::PushRtmp => OutputKind::PushRtmp {
                 url: rtmp_url(self.rtmp_url.as_deref()).map_err(bad("rtmp_url"))?,
                 enhanced: self.enhanced_rtmp,
+                platform: None,
             },
             OutputKindDb::PullSrt => OutputKind::PullSrt {
                 key: key()?,

@@ -36,6 +36,7 @@ impl InputDef {
             enabled: self.enabled,
             source: self.source,
             grace: self.grace,
+            backup: None,
             outputs,
         }
     }

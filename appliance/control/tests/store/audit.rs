@@ -13,6 +13,7 @@ async fn changes_are_audited_with_secrets_masked() {
             key: key("topsecret-key"),
             security: security("topsecret-passphrase", 32),
             latency: latency(200),
+            srt_port: None,
         },
         grace: grace(10),
     };
@@ -24,6 +25,7 @@ async fn changes_are_audited_with_secrets_masked() {
         OutputKind::PushRtmp {
             url: rtmp("rtmp://a.rtmp.youtube.com/live2/topsecret-yt"),
             enhanced: false,
+            platform: None,
         },
     );
     let out = outputs::create(&db.pool, &actor(), input.id, &push)

@@ -128,6 +128,7 @@ pub fn listen(k: &str) -> InputSource {
         key: key(k),
         security: None,
         latency: Latency::DEFAULT,
+        srt_port: None,
     }
 }
 

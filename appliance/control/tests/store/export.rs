@@ -24,6 +24,7 @@ async fn fill(db: &TestDb) {
             key: key("studio-a"),
             security: security("studio-passphrase", 24),
             latency: latency(300),
+            srt_port: None,
         },
     );
     let plain = InputDef {
@@ -57,6 +58,7 @@ async fn fill(db: &TestDb) {
             OutputKind::PushRtmp {
                 url: rtmp("rtmp://a.rtmp.youtube.com/live2/abcd-efgh"),
                 enhanced: true,
+                platform: None,
             },
         ),
         output(

@@ -12,6 +12,7 @@ fn studio() -> InputDef {
             key: key("studio-a"),
             security: security("studio-passphrase", 24),
             latency: latency(300),
+            srt_port: None,
         },
         grace: grace(30),
     }
@@ -46,6 +47,7 @@ async fn crud_round_trip_gives_back_the_desired_state() {
         OutputKind::PushRtmp {
             url: rtmp("rtmp://a.rtmp.youtube.com/live2/abcd-efgh"),
             enhanced: true,
+            platform: None,
         },
     );
     let srt_push = output(

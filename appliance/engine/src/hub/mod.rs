@@ -20,7 +20,7 @@ use relevo_media::frame::Codec;
 use relevo_media::ts::{packet_pid, DemuxEvent, TsDemuxer, PACKET_SIZE};
 use tokio::sync::watch;
 
-use crate::metrics::{InputCounters, PublisherInfo};
+use crate::metrics::{Feed, InputCounters, PublisherInfo, StreamCodecs};
 use crate::remux::{FlvToTs, TsToFlv};
 use crate::rtmp::router::{FlvIngest, Rejection};
 use crate::unit::{FlvKind, FlvTag, TsChunk, WireCache};
@@ -109,6 +109,11 @@ struct State {
     events: Vec<DemuxEvent>,
     /// Codec of the current publication's video, once its configuration is known.
     video_codec: Option<Codec>,
+    /// The current publication's codecs, once known: from the PMT (TS), or at the first
+    /// video frame after the sequence headers (FLV), when every track has shown itself.
+    codecs: Option<StreamCodecs>,
+    /// FLV audio codec seen so far in this publication (see `codecs`).
+    flv_audio: Option<String>,
     /// The current TS publication's program has audio and no video: every chunk is a
     /// place where a reader may start (AAC frames decode alone), as `FlvToTs` marks them.
     audio_only: bool,
@@ -186,6 +191,8 @@ impl Hub {
                 last_warn: None,
                 events: Vec::new(),
                 video_codec: None,
+                codecs: None,
+                flv_audio: None,
                 audio_only: false,
                 grace: crate::spec::GracePeriod::DEFAULT.duration(),
                 held: None,
@@ -257,11 +264,27 @@ impl Hub {
         self.lock().grace = grace;
     }
 
-    /// Whether a publisher may take the input now: none is attached, or the attached one
-    /// has gone silent (see [`STALE_PUBLISHER`]).
-    pub fn can_publish(&self) -> bool {
+    /// Whether a publisher may take the input's `feed` now: none is attached, or the
+    /// attached one has gone silent (see [`STALE_PUBLISHER`]).
+    pub fn can_publish(&self, feed: Feed) -> bool {
+        if feed == Feed::Backup {
+            return false; // TEMPORARY (#18 contract): the backup feed is not implemented yet
+        }
         let st = self.lock();
         st.publisher.is_none() || st.last_push.elapsed() >= STALE_PUBLISHER
+    }
+
+    /// Claims one of the input's feeds for a publisher ([`Hub::attach`] for the main feed).
+    pub fn attach_feed(
+        self: &Arc<Self>,
+        feed: Feed,
+        info: PublisherInfo,
+    ) -> Result<Publisher, Rejection> {
+        match feed {
+            Feed::Main => self.attach(info),
+            // TEMPORARY (#18 contract): the backup feed is not implemented yet.
+            Feed::Backup => Err(Rejection::UnknownKey),
+        }
     }
 
     /// Claims the input for one publisher. A second publisher is turned away while the first
@@ -280,6 +303,8 @@ impl Hub {
         let id = st.next_id;
         st.next_id += 1;
         st.video_codec = None;
+        st.codecs = None;
+        st.flv_audio = None;
         st.last_push = Instant::now();
         let resuming = st.held.take().is_some();
         // FLV → TS remux may continue (its input timestamps are made continuous below);
@@ -317,6 +342,8 @@ impl Hub {
         }
         st.publisher = None;
         st.video_codec = None;
+        st.codecs = None;
+        st.flv_audio = None;
         let grace = st.grace;
         let runtime = tokio::runtime::Handle::try_current();
         if grace.is_zero() || runtime.is_err() {
@@ -369,6 +396,11 @@ impl Hub {
     /// Whether outputs are being held for a publisher that left.
     pub fn in_grace(&self) -> bool {
         self.lock().held.is_some()
+    }
+
+    /// The live publication's codecs, once known (`crate::preflight`).
+    pub fn codecs(&self) -> Option<StreamCodecs> {
+        self.lock().codecs.clone()
     }
 
     /// The live publication's video codec, once known.
@@ -504,6 +536,7 @@ impl Hub {
             match ev {
                 DemuxEvent::VideoConfig(cfg) => st.video_codec = Some(cfg.codec),
                 DemuxEvent::Program(tracks) => {
+                    st.codecs = Some(crate::preflight::codecs_of_program(tracks));
                     let has = |f: fn(Codec) -> bool| tracks.iter().any(|t| t.codec.is_some_and(f));
                     st.audio_only = !has(Codec::is_video) && has(|c| c == Codec::Aac);
                 }
@@ -588,6 +621,20 @@ impl Hub {
                 st.flv.set_header(SLOT_VIDEO_CONFIG, tag.clone());
             }
             FlvKind::Audio if tag.config => st.flv.set_header(SLOT_AUDIO_CONFIG, tag.clone()),
+            _ => {}
+        }
+        match tag.kind {
+            FlvKind::Audio if st.flv_audio.is_none() => {
+                st.flv_audio = crate::preflight::audio_of_flv(&tag.body);
+            }
+            FlvKind::Video if !tag.config && st.codecs.is_none() => {
+                st.codecs = Some(StreamCodecs {
+                    video: st
+                        .video_codec
+                        .map(|c| crate::preflight::video_name(c).to_owned()),
+                    audio: st.flv_audio.clone(),
+                });
+            }
             _ => {}
         }
         st.flv.push(tag);

@@ -61,7 +61,7 @@ fn a_second_publisher_is_refused_while_the_first_sends() {
         hub.attach(info("b")).err(),
         Some(Rejection::AlreadyPublishing)
     );
-    assert!(!hub.can_publish());
+    assert!(!hub.can_publish(Feed::Main));
     drop(first);
 }
 
@@ -70,7 +70,7 @@ fn a_silent_publisher_is_replaced() {
     let hub = Hub::new("in");
     let _first = hub.attach(info("a")).expect("first");
     hub.lock().last_push = Instant::now() - STALE_PUBLISHER - Duration::from_millis(1);
-    assert!(hub.can_publish());
+    assert!(hub.can_publish(Feed::Main));
     let second = hub.attach(info("b")).expect("replacement");
     assert_eq!(hub.publisher().map(|p| p.peer), Some("b".into()));
     // The old publisher's data is ignored from now on.

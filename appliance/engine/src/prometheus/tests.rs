@@ -43,6 +43,11 @@ fn snapshot() -> Snapshot {
             stream_errors: 0,
             uptime_secs: Some(61.5),
             last_error: None,
+            codecs: None,
+            backup: None,
+            on_air: None,
+            on_air_since: None,
+            last_switch: None,
             outputs: vec![
                 OutputSnapshot {
                     name: "cdn".into(),
@@ -62,6 +67,7 @@ fn snapshot() -> Snapshot {
                     latency: None,
                     record: None,
                     hls: None,
+                    compat: Vec::new(),
                 },
                 OutputSnapshot {
                     name: "readers".into(),
@@ -86,6 +92,7 @@ fn snapshot() -> Snapshot {
                     latency: None,
                     record: None,
                     hls: None,
+                    compat: Vec::new(),
                 },
                 OutputSnapshot {
                     name: "archive".into(),
@@ -109,6 +116,7 @@ fn snapshot() -> Snapshot {
                         current_file_secs: None,
                     }),
                     hls: None,
+                    compat: Vec::new(),
                 },
                 OutputSnapshot {
                     name: "backup".into(),
@@ -129,6 +137,7 @@ fn snapshot() -> Snapshot {
                         current_file_secs: Some(11.5),
                     }),
                     hls: None,
+                    compat: Vec::new(),
                 },
                 OutputSnapshot {
                     name: "web".into(),
@@ -149,6 +158,7 @@ fn snapshot() -> Snapshot {
                         segments_served: 40,
                         parts_served: 250,
                     }),
+                    compat: Vec::new(),
                 },
             ],
         }],

@@ -31,7 +31,7 @@ impl RtmpRouter for Router {
             return Err(Rejection::wrong_app(app));
         }
         let reg = self.shared.read();
-        let Some(Route::Input(name)) = reg.keys.get(key) else {
+        let Some(&Route::Input(ref name, feed)) = reg.keys.get(key) else {
             return Err(Rejection::UnknownKey);
         };
         let rt = reg.inputs.get(name).ok_or(Rejection::UnknownKey)?;
@@ -47,9 +47,9 @@ impl RtmpRouter for Router {
             peer: peer.addr.to_string(),
             since: std::time::SystemTime::now(),
         };
-        match rt.hub.attach(info) {
+        match rt.hub.attach_feed(feed, info) {
             Ok(p) => {
-                tracing::info!(input = %name, peer = %peer.addr, "RTMP publisher connected");
+                tracing::info!(input = %name, feed = feed.as_str(), peer = %peer.addr, "RTMP publisher connected");
                 Ok(Box::new(p))
             }
             Err(e) => {

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::{Route, Shared};
 use crate::hub::Hub;
 use crate::log_limit::LogLimit;
-use crate::metrics::{LinkDirection, OutputCounters, PublisherInfo};
+use crate::metrics::{Feed, LinkDirection, OutputCounters, PublisherInfo};
 use crate::spec::{InputSource, OutputKind};
 use crate::srt::hold::{RefusalHold, GUARDED_SETUPS_PER_SEC, REFUSAL_HOLD};
 use crate::srt::reclaim::Reclaim;
@@ -69,7 +69,7 @@ pub(crate) fn bind(shared: &Arc<Shared>, addr: SocketAddr) -> Result<Endpoint, S
 
 /// What a caller asked for, resolved against the registry.
 enum Target {
-    Publish(Arc<Hub>),
+    Publish(Arc<Hub>, Feed),
     Read {
         hub: Arc<Hub>,
         counters: Arc<OutputCounters>,
@@ -166,12 +166,13 @@ fn decide(shared: &Shared, hold: &RefusalHold, req: &ConnectRequest) -> Decision
     let reg = shared.read();
     let route = reg.keys.get(&sid.resource).cloned();
     let flow = match &route {
-        Some(Route::Input(name)) => format!("input {name}"),
+        Some(Route::Input(name, Feed::Main)) => format!("input {name}"),
+        Some(Route::Input(name, Feed::Backup)) => format!("backup of input {name}"),
         Some(Route::Output(input, output)) => format!("output {output} of {input}"),
         None => String::new(),
     };
     if let Some(reason) = hold.held(req.peer.ip(), &flow) {
-        if let Some(Route::Input(name)) = &route {
+        if let Some(Route::Input(name, _)) = &route {
             if let Some(rt) = reg.inputs.get(name) {
                 rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
             }
@@ -179,7 +180,7 @@ fn decide(shared: &Shared, hold: &RefusalHold, req: &ConnectRequest) -> Decision
         return refuse_held(req, &flow, &reason);
     }
     match (route, sid.mode) {
-        (Some(Route::Input(name)), None | Some(StreamMode::Publish)) => {
+        (Some(Route::Input(name, feed)), None | Some(StreamMode::Publish)) => {
             let Some(rt) = reg.inputs.get(&name) else {
                 return log_reject(req, "unknown stream key");
             };
@@ -187,7 +188,7 @@ fn decide(shared: &Shared, hold: &RefusalHold, req: &ConnectRequest) -> Decision
                 rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
                 return log_reject(req, &format!("input {name} is disabled"));
             }
-            if !rt.hub.can_publish() {
+            if !rt.hub.can_publish(feed) {
                 rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
                 return log_reject(req, &format!("input {name} already has a live publisher"));
             }
@@ -247,7 +248,7 @@ fn resolve(shared: &Shared, stream_id: &str) -> Option<Target> {
     let sid = streamid::parse(stream_id).ok()?;
     let reg = shared.read();
     match reg.keys.get(&sid.resource)? {
-        Route::Input(name) => Some(Target::Publish(reg.inputs.get(name)?.hub.clone())),
+        Route::Input(name, feed) => Some(Target::Publish(reg.inputs.get(name)?.hub.clone(), *feed)),
         Route::Output(input, output) => {
             let i = reg.inputs.get(input)?;
             let o = i.outputs.get(output)?;
@@ -322,7 +323,7 @@ async fn log_handshake_failures(
         let flow = streamid::parse(&ev.stream_id).ok().and_then(|sid| {
             let reg = shared.read();
             match reg.keys.get(&sid.resource)? {
-                Route::Input(name) => {
+                Route::Input(name, _) => {
                     let rt = reg.inputs.get(name)?;
                     rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
                     rt.hub
@@ -396,7 +397,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
             continue;
         };
         match target {
-            Target::Publish(hub) => {
+            Target::Publish(hub, feed) => {
                 let Some(input) = input_side(&shared, &hub) else {
                     continue;
                 };
@@ -427,7 +428,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
                 }
                 shared
                     .tasks
-                    .spawn(run_publisher(hub, stream, peer, input.cancel));
+                    .spawn(run_publisher(hub, feed, stream, peer, input.cancel));
             }
             Target::Read {
                 hub,
@@ -444,6 +445,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
 
 async fn run_publisher(
     hub: Arc<Hub>,
+    feed: Feed,
     stream: SrtStream,
     peer: SocketAddr,
     cancel: CancellationToken,
@@ -453,7 +455,7 @@ async fn run_publisher(
         peer: peer.to_string(),
         since: std::time::SystemTime::now(),
     };
-    let publisher = match hub.attach(info) {
+    let publisher = match hub.attach_feed(feed, info) {
         Ok(p) => p,
         Err(e) => {
             // Two callers raced past the listen callback; the second loses.
