@@ -435,8 +435,15 @@ pub struct StreamCodecs {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CompatProblem {
     pub severity: CompatSeverity,
-    /// Stable identifier for translations (the panel shows its own text per code).
+    /// Stable identifier for translations (the panel shows its own text per code, filled
+    /// with `track`, `found` and `accepted`).
     pub code: &'static str,
+    /// `video` or `audio`.
+    pub track: &'static str,
+    /// The input's codec on that track (a [`StreamCodecs`] name), `none` when it has none.
+    pub found: String,
+    /// What the destination takes on that track, by the same names.
+    pub accepted: Vec<&'static str>,
     /// In English, for the API and the log: what the destination refuses and what to change
     /// on the encoder.
     pub message: String,
