@@ -1,7 +1,7 @@
 //! Soak: minutes of flapping destinations, players and publishers; Relevo's memory stays
 //! flat while it keeps relaying. RSS is sampled and printed; the bound is generous on
-//! purpose (this is not a benchmark). `RELEVO_SOAK_SECS` sets the length (default 90 s: eighteen rounds, enough for the thirds compared below; the
-//! suite runs in a 40-minute CI budget).
+//! purpose (this is not a benchmark). `RELEVO_SOAK_SECS` sets the length (default 90 s:
+//! eighteen rounds, enough for the thirds compared below, inside the suite's CI budget).
 #![allow(clippy::unwrap_used)]
 
 mod common;
