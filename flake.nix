@@ -97,6 +97,7 @@
         vm-backup = vmTest ./vm-tests/backup.nix;
         vm-recording = vmTest ./vm-tests/recording.nix;
         vm-hls = vmTest ./vm-tests/hls.nix;
+        vm-redundancy = vmTest ./vm-tests/redundancy.nix;
       };
 
       apps.${system} = {
