@@ -54,6 +54,12 @@ pub struct TrackInfo {
     pub stream_type: u8,
     /// `None` for stream types Relevo does not reassemble (second audio, data, ...).
     pub codec: Option<Codec>,
+    /// format_identifier of the stream's registration descriptor (§2.6.8, tag 5), such as
+    /// `Opus`, `AC-3` or `EAC3`: what a private stream (stream_type 0x06) carries.
+    pub registration: Option<[u8; 4]>,
+    /// Tags of the stream's other descriptors, in order: DVB names a private stream's
+    /// codec this way (ETSI EN 300 468 §6.1: AC-3 0x6A, E-AC-3 0x7A, DTS 0x7B, AAC 0x7C).
+    pub descriptor_tags: Vec<u8>,
 }
 
 /// What the demuxer found.

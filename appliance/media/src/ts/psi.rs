@@ -174,16 +174,43 @@ pub(crate) fn parse_pmt(pid: u16, section: &[u8]) -> Result<Option<Vec<TrackInfo
         let stream_type = h[0];
         let es_pid = (u16::from(h[1] & 0x1F) << 8) | u16::from(h[2]);
         let es_info_len = (usize::from(h[3] & 0x0F) << 8) | usize::from(h[4]);
-        es = es
-            .get(5 + es_info_len..)
+        let info = es
+            .get(5..5 + es_info_len)
             .ok_or(TsError::PmtLength(es_info_len))?;
+        es = es.get(5 + es_info_len..).unwrap_or_default();
+        let (registration, descriptor_tags) = es_descriptors(info);
         tracks.push(TrackInfo {
             pid: es_pid,
             stream_type,
             codec: StreamType(stream_type).codec(),
+            registration,
+            descriptor_tags,
         });
     }
     Ok(Some(tracks))
+}
+
+/// Tag of the registration descriptor (§2.6.8).
+const REGISTRATION_DESCRIPTOR: u8 = 0x05;
+
+/// The registration descriptor's format_identifier and the other descriptors' tags of
+/// one ES_info loop (§2.6: tag, length, body). A descriptor that overruns the loop ends it.
+fn es_descriptors(mut info: &[u8]) -> (Option<[u8; 4]>, Vec<u8>) {
+    let mut registration = None;
+    let mut tags = Vec::new();
+    while let [tag, len, rest @ ..] = info {
+        let Some(body) = rest.get(..usize::from(*len)) else {
+            break;
+        };
+        match (*tag, body) {
+            (REGISTRATION_DESCRIPTOR, [a, b, c, d, ..]) if registration.is_none() => {
+                registration = Some([*a, *b, *c, *d]);
+            }
+            _ => tags.push(*tag),
+        }
+        info = rest.get(usize::from(*len)..).unwrap_or_default();
+    }
+    (registration, tags)
 }
 
 fn finish_section(mut s: BytesMut) -> BytesMut {
@@ -259,6 +286,51 @@ mod tests {
             parse_pat(&s),
             Err(TsError::TableId { found: 2, .. })
         ));
+    }
+
+    /// A PMT with one stream of `stream_type` and the ES_info loop `info`.
+    fn pmt_with_info(stream_type: u8, info: &[u8]) -> Vec<u8> {
+        let mut s = BytesMut::new();
+        s.put_u8(TABLE_PMT);
+        s.put_u16(0);
+        s.put_u16(1);
+        s.put_u8(0xC1);
+        s.put_u16(0);
+        s.put_u16(0xE100);
+        s.put_u16(0xF000);
+        s.put_u8(stream_type);
+        s.put_u16(0xE101);
+        s.put_u16(0xF000 | info.len() as u16);
+        s.put_slice(info);
+        finish_section(s).to_vec()
+    }
+
+    #[test]
+    fn pmt_reads_the_registration_and_descriptor_tags_of_private_streams() {
+        // ffmpeg's Opus in TS: registration "Opus", then the DVB extension descriptor.
+        let opus = pmt_with_info(
+            0x06,
+            &[0x05, 4, b'O', b'p', b'u', b's', 0x7F, 2, 0x80, 0x02],
+        );
+        let t = &parse_pmt(0x1000, &opus).expect("valid").expect("current")[0];
+        assert_eq!((t.stream_type, t.codec), (0x06, None));
+        assert_eq!(t.registration, Some(*b"Opus"));
+        assert_eq!(t.descriptor_tags, vec![0x7F]);
+        // DVB AC-3 (ffmpeg's `-mpegts_flags system_b`): the AC-3 descriptor, no registration.
+        let ac3 = pmt_with_info(0x06, &[0x6A, 1, 0x00]);
+        let t = &parse_pmt(0x1000, &ac3).expect("valid").expect("current")[0];
+        assert_eq!((t.registration, t.descriptor_tags.clone()), (None, vec![0x6A]));
+        // A descriptor longer than the loop ends it without an error.
+        let cut = pmt_with_info(0x06, &[0x6A, 1, 0x00, 0x05, 9, b'A']);
+        let t = &parse_pmt(0x1000, &cut).expect("valid").expect("current")[0];
+        assert_eq!((t.registration, t.descriptor_tags.clone()), (None, vec![0x6A]));
+        // An ES_info loop longer than the section is refused as before.
+        let mut bad = pmt_with_info(0x06, &[0x6A, 1, 0x00]);
+        bad[16] = 0x20; // es_info_length low byte: 32
+        let body_len = bad.len() - 4;
+        let crc = crc32_mpeg2(&bad[..body_len]);
+        bad[body_len..].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(parse_pmt(0x1000, &bad), Err(TsError::PmtLength(32))));
     }
 
     #[test]
