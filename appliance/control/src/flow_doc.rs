@@ -18,6 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::InputDef;
 
+mod backup;
+
+pub use backup::BackupDoc;
+
 /// A refused field: its path inside the document (`latency_ms`, `output[2].push`) and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
@@ -67,6 +71,13 @@ pub struct InputDoc {
     /// Seconds outputs wait for a dropped publisher (0–300, default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grace_period_s: Option<u64>,
+    /// Listening inputs: an SRT port of the input's own (1024–65535, passphrase required)
+    /// for encoders that send no stream id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srt_port: Option<u32>,
+    /// A redundant feed of the same programme (`[input.backup]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupDoc>,
 }
 
 /// An output: `push` (a URL we send to), `pull` (`"srt"` or `"rtmp"`: readers fetch it from
@@ -147,14 +158,17 @@ impl InputDoc {
             stream_id: None,
             grace_period_s: (def.grace != GracePeriod::DEFAULT)
                 .then(|| def.grace.duration().as_secs()),
+            srt_port: None,
+            backup: def.backup.as_ref().map(BackupDoc::from_spec),
         };
         match &def.source {
             InputSource::Listen {
                 key,
                 security,
                 latency,
-                ..
+                srt_port,
             } => {
+                doc.srt_port = srt_port.map(u32::from);
                 doc.key = Some(key.expose().to_owned());
                 (doc.passphrase, doc.key_length) = security_fields(security.as_ref());
                 doc.latency_ms = Some(latency.ms());
@@ -182,17 +196,20 @@ impl InputDoc {
                         "a listening input is chosen by its key; stream_id is for pull inputs",
                     ));
                 }
+                let security = security(&srt)?;
                 InputSource::Listen {
                     key: stream_key(key)?,
-                    security: security(&srt)?,
+                    srt_port: backup::own_srt_port(self.srt_port, true, security.is_some())?,
+                    security,
                     latency: latency(&srt)?,
-                    srt_port: None,
                 }
             }
             (None, Some(url)) if url.starts_with("srt://") => {
+                backup::own_srt_port(self.srt_port, false, false)?;
                 InputSource::PullSrt(srt_caller("pull", url, &srt)?)
             }
             (None, Some(url)) => {
+                backup::own_srt_port(self.srt_port, false, false)?;
                 no_srt_fields(&srt, "not used by an RTMP pull input")?;
                 InputSource::PullRtmp(rtmp_url("pull", url)?)
             }
@@ -215,11 +232,17 @@ impl InputDoc {
             }
             None => GracePeriod::DEFAULT,
         };
+        let backup = self
+            .backup
+            .as_ref()
+            .map(|b| b.to_spec(&source).map_err(|e| e.under("backup")))
+            .transpose()?;
         Ok(InputDef {
             name,
             enabled: self.enabled,
             source,
             grace,
+            backup,
         })
     }
 }

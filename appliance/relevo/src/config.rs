@@ -171,6 +171,10 @@ struct RawInput {
     stream_id: Option<String>,
     /// Seconds outputs wait for a dropped publisher (0–300, default 10).
     grace_period_s: Option<u64>,
+    /// The input's own SRT port (issue #18).
+    srt_port: Option<u32>,
+    /// `[input.backup]` (issue #18).
+    backup: Option<relevo_control::flow_doc::BackupDoc>,
     #[serde(default)]
     output: Vec<OutputDoc>,
 }
@@ -539,6 +543,8 @@ fn input_spec(ctx: &Ctx, at: &str, raw: &RawInput) -> Result<InputSpec, ConfigEr
         latency_ms: raw.latency_ms,
         stream_id: raw.stream_id.clone(),
         grace_period_s: raw.grace_period_s,
+        srt_port: raw.srt_port,
+        backup: raw.backup.clone(),
     };
     if let Err(e) = Name::new(raw.name.clone()) {
         return Err(ctx.err(format!("{at}.name"), e));

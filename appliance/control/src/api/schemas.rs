@@ -16,6 +16,7 @@ pub const BODIES: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/me/totp/disable", "CurrentPassword"),
     ("POST", "/api/v1/inputs", "Input"),
     ("PUT", "/api/v1/inputs/{id}", "Input"),
+    ("POST", "/api/v1/inputs/{id}/switch", "FeedSwitch"),
     ("POST", "/api/v1/inputs/{id}/outputs", "Output"),
     ("PUT", "/api/v1/outputs/{id}", "Output"),
     ("POST", "/api/v1/users", "NewUser"),
@@ -60,6 +61,21 @@ const KEY: &str = "^[A-Za-z0-9._~-]{1,128}$";
 
 /// Every body schema, by name (`#/components/schemas/<name>`).
 pub fn schemas() -> Value {
+    let backup = object(
+        &[],
+        with(
+            json!({
+                "key": {"type": "string", "pattern": KEY,
+                        "description": "A second key on Relevo's listeners for a backup encoder (inputs that listen only; the input's passphrase and latency apply); either key or pull"},
+                "pull": {"type": "string", "description": "srt://host:port or rtmp(s)://host[:port]/app/key: Relevo fetches the backup"},
+                "failover_ms": {"type": "integer", "minimum": 500, "maximum": 30000, "default": 2000,
+                                "description": "The main feed is lost after this long without data (or at once when it disconnects)"},
+                "revert_s": {"type": "integer", "minimum": 0, "maximum": 600, "default": 10,
+                             "description": "Back to the main feed once it has been live this long; 0: only by hand (POST /api/v1/inputs/{id}/switch)"}
+            }),
+            srt_properties(),
+        ),
+    );
     let input = object(
         &["name"],
         with(
@@ -70,7 +86,11 @@ pub fn schemas() -> Value {
                         "description": "Encoders publish with this key (SRT streamid publish:KEY, RTMP /live/KEY); either key or pull"},
                 "pull": {"type": "string", "description": "srt://host:port or rtmp(s)://host[:port]/app/key: Relevo fetches the stream"},
                 "grace_period_s": {"type": "integer", "minimum": 0, "maximum": 300, "default": 10,
-                                   "description": "Seconds outputs wait for a dropped publisher"}
+                                   "description": "Seconds outputs wait for a dropped publisher"},
+                "srt_port": {"type": "integer", "minimum": 1024, "maximum": 65535,
+                             "description": "Listening inputs: an SRT port of the input's own, for encoders that send no stream id (any caller on it publishes to this input); requires a passphrase; unique"},
+                "backup": {"oneOf": [{"type": "null"}, backup],
+                           "description": "A redundant feed: the outputs switch to it when the main feed stops, at a keyframe, and back after revert_s; null: none"}
             }),
             srt_properties(),
         ),
@@ -98,6 +118,9 @@ pub fn schemas() -> Value {
     let role = json!({"enum": ["admin", "tecnico", "visor"]});
     json!({
         "Input": input,
+        "FeedSwitch": object(&["feed"], json!({
+            "feed": {"enum": ["main", "backup"], "description": "The feed the outputs take from now on; it holds until switched back or lost"}
+        })),
         "Output": output,
         "Setup": object(&["token", "email", "password"], json!({
             "token": {"type": "string", "description": "rlv_setup_…, from the link in the service log"},
@@ -162,11 +185,20 @@ mod tests {
 
     /// A body with every property of the schema, each with a value it allows.
     fn full_body(name: &str) -> Value {
-        let schema = &schemas()[name];
+        full_of(&schemas()[name])
+    }
+
+    /// [`full_body`] of one object schema; a nested object (the input's `backup`) is full too.
+    fn full_of(schema: &Value) -> Value {
         let mut body = serde_json::Map::new();
         for (k, p) in schema["properties"].as_object().into_iter().flatten() {
+            let nested = p["oneOf"]
+                .as_array()
+                .and_then(|alts| alts.iter().find(|a| a["properties"].is_object()));
             let v = if let Some(e) = p["enum"].as_array() {
                 e[0].clone()
+            } else if let Some(object) = nested {
+                full_of(object)
             } else {
                 match p["type"].as_str() {
                     Some("boolean") => Value::Bool(true),
@@ -200,6 +232,17 @@ mod tests {
             latency_ms: Some(200),
             stream_id: Some("s".into()),
             grace_period_s: Some(10),
+            srt_port: Some(9001),
+            backup: Some(crate::flow_doc::BackupDoc {
+                key: Some("b".into()),
+                pull: None,
+                passphrase: None,
+                key_length: None,
+                latency_ms: None,
+                stream_id: None,
+                failover_ms: Some(2000),
+                revert_s: Some(10),
+            }),
         };
         let fields = |v: Value| -> BTreeSet<String> {
             v.as_object()
@@ -235,6 +278,35 @@ mod tests {
         );
         reads::<InputDoc>("Input");
         reads::<OutputDoc>("Output");
+    }
+
+    #[test]
+    fn the_backup_schema_lists_every_field_of_its_document() {
+        let doc = crate::flow_doc::BackupDoc {
+            key: Some("k".into()),
+            pull: Some("p".into()),
+            passphrase: Some("p".into()),
+            key_length: Some(16),
+            latency_ms: Some(200),
+            stream_id: Some("s".into()),
+            failover_ms: Some(2000),
+            revert_s: Some(10),
+        };
+        let written: BTreeSet<String> = serde_json::to_value(doc)
+            .unwrap_or_default()
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect();
+        let schema = &schemas()["Input"]["properties"]["backup"]["oneOf"][1];
+        let listed: BTreeSet<String> = schema["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert_eq!(written, listed);
     }
 
     #[test]

@@ -15,6 +15,10 @@ use super::audit::{mask, MASK};
 use super::inputs::InputDef;
 use super::StoreError;
 
+mod backup;
+
+pub(crate) use backup::BackupCols;
+
 /// The PostgreSQL enum `input_source`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
 #[sqlx(type_name = "input_source", rename_all = "snake_case")]
@@ -145,8 +149,10 @@ pub(crate) struct InputCols {
     pub source: SourceKind,
     pub key: Option<String>,
     pub rtmp_url: Option<String>,
+    /// For a listening input, `srt.srt_port` is its own SRT port (migration 0025).
     pub srt: SrtCols,
     pub grace_period_s: i32,
+    pub backup: BackupCols,
 }
 
 impl InputCols {
@@ -156,12 +162,15 @@ impl InputCols {
                 key,
                 security,
                 latency,
-                ..
+                srt_port,
             } => (
                 SourceKind::Listen,
                 Some(key.expose().to_owned()),
                 None,
-                SrtCols::security(security.as_ref(), *latency),
+                SrtCols {
+                    srt_port: srt_port.map(i32::from),
+                    ..SrtCols::security(security.as_ref(), *latency)
+                },
             ),
             InputSource::PullSrt(c) => (SourceKind::PullSrt, None, None, SrtCols::caller(c)),
             InputSource::PullRtmp(url) => (
@@ -179,6 +188,7 @@ impl InputCols {
             rtmp_url,
             srt,
             grace_period_s: def.grace.duration().as_secs() as i32,
+            backup: BackupCols::of(def.backup.as_ref()),
         }
     }
 
@@ -198,7 +208,11 @@ impl InputCols {
                 key: StreamKey::new(self.key.clone().unwrap_or_default()).map_err(bad("key"))?,
                 security: security(srt).map_err(bad("passphrase"))?,
                 latency: latency(srt.latency_ms).map_err(bad("latency_ms"))?,
-                srt_port: None,
+                srt_port: srt
+                    .srt_port
+                    .map(|p| spec::own_srt_port(u32::try_from(p).unwrap_or(0)))
+                    .transpose()
+                    .map_err(bad("srt_port"))?,
             },
             SourceKind::PullSrt => InputSource::PullSrt(caller(srt).map_err(bad("srt"))?),
             SourceKind::PullRtmp => {
@@ -211,6 +225,10 @@ impl InputCols {
             source,
             grace: GracePeriod::from_secs(u64::try_from(self.grace_period_s).unwrap_or(u64::MAX))
                 .map_err(bad("grace_period_s"))?,
+            backup: self
+                .backup
+                .to_spec()
+                .map_err(|(field, reason)| bad(field)(reason))?,
         })
     }
 
@@ -225,6 +243,7 @@ impl InputCols {
             "grace_period_s": self.grace_period_s,
         });
         merge(&mut v, self.srt.audit());
+        merge(&mut v, self.backup.audit());
         v
     }
 }
@@ -245,6 +264,17 @@ pub(crate) struct InputRow {
     pub key_length: Option<i16>,
     pub latency_ms: Option<i32>,
     pub grace_period_s: i32,
+    pub backup_source: Option<SourceKind>,
+    pub backup_key: Option<String>,
+    pub backup_srt_host: Option<String>,
+    pub backup_srt_port: Option<i32>,
+    pub backup_stream_id: Option<String>,
+    pub backup_rtmp_url: Option<String>,
+    pub backup_passphrase: Option<String>,
+    pub backup_key_length: Option<i16>,
+    pub backup_latency_ms: Option<i32>,
+    pub failover_ms: Option<i32>,
+    pub revert_s: Option<i32>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -266,6 +296,21 @@ impl InputRow {
                 latency_ms: self.latency_ms,
             },
             grace_period_s: self.grace_period_s,
+            backup: BackupCols {
+                source: self.backup_source,
+                key: self.backup_key.clone(),
+                rtmp_url: self.backup_rtmp_url.clone(),
+                srt: SrtCols {
+                    srt_host: self.backup_srt_host.clone(),
+                    srt_port: self.backup_srt_port,
+                    stream_id: self.backup_stream_id.clone(),
+                    passphrase: self.backup_passphrase.clone(),
+                    key_length: self.backup_key_length,
+                    latency_ms: self.backup_latency_ms,
+                },
+                failover_ms: self.failover_ms,
+                revert_s: self.revert_s,
+            },
         }
     }
 

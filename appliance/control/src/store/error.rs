@@ -9,6 +9,9 @@ const UNIQUE_FIELDS: &[(&str, &str)] = &[
     ("inputs_name_key", "name"),
     ("outputs_input_id_name_key", "name"),
     ("stream_keys_pkey", "key"),
+    // Raised by the key trigger when an input's backup key is taken (migration 0025).
+    ("stream_keys_backup_key", "backup.key"),
+    ("inputs_own_srt_port_key", "srt_port"),
     ("api_tokens_name_key", "name"),
 ];
 

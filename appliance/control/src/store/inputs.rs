@@ -2,7 +2,7 @@
 //! audit row. Outputs are managed on their own (see `outputs`); deleting an input deletes
 //! its outputs (ON DELETE CASCADE).
 
-use relevo_engine::spec::{GracePeriod, InputSource, InputSpec, Name, OutputSpec};
+use relevo_engine::spec::{BackupSpec, GracePeriod, InputSource, InputSpec, Name, OutputSpec};
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
@@ -17,6 +17,8 @@ pub struct InputDef {
     pub enabled: bool,
     pub source: InputSource,
     pub grace: GracePeriod,
+    /// The backup feed (issue #18); `None`: one feed only.
+    pub backup: Option<BackupSpec>,
 }
 
 impl InputDef {
@@ -27,6 +29,7 @@ impl InputDef {
             enabled: spec.enabled,
             source: spec.source.clone(),
             grace: spec.grace,
+            backup: spec.backup.clone(),
         }
     }
 
@@ -36,7 +39,7 @@ impl InputDef {
             enabled: self.enabled,
             source: self.source,
             grace: self.grace,
-            backup: None,
+            backup: self.backup,
             outputs,
         }
     }
@@ -83,11 +86,18 @@ pub(crate) async fn insert(conn: &mut PgConnection, c: &InputCols) -> Result<Inp
     Ok(sqlx::query_as!(
         InputRow,
         r#"INSERT INTO inputs (name, enabled, source, key, srt_host, srt_port, stream_id,
-                               rtmp_url, passphrase, key_length, latency_ms, grace_period_s)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                               rtmp_url, passphrase, key_length, latency_ms, grace_period_s,
+                               backup_source, backup_key, backup_srt_host, backup_srt_port,
+                               backup_stream_id, backup_rtmp_url, backup_passphrase,
+                               backup_key_length, backup_latency_ms, failover_ms, revert_s)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                   $17, $18, $19, $20, $21, $22, $23)
            RETURNING id, name, enabled, source AS "source: SourceKind", key, srt_host,
                      srt_port, stream_id, rtmp_url, passphrase, key_length, latency_ms,
-                     grace_period_s, created_at, updated_at"#,
+                     grace_period_s, backup_source AS "backup_source: SourceKind",
+                     backup_key, backup_srt_host, backup_srt_port, backup_stream_id,
+                     backup_rtmp_url, backup_passphrase, backup_key_length,
+                     backup_latency_ms, failover_ms, revert_s, created_at, updated_at"#,
         c.name,
         c.enabled,
         c.source as SourceKind,
@@ -100,6 +110,17 @@ pub(crate) async fn insert(conn: &mut PgConnection, c: &InputCols) -> Result<Inp
         c.srt.key_length,
         c.srt.latency_ms,
         c.grace_period_s,
+        c.backup.source as Option<SourceKind>,
+        c.backup.key,
+        c.backup.srt.srt_host,
+        c.backup.srt.srt_port,
+        c.backup.srt.stream_id,
+        c.backup.rtmp_url,
+        c.backup.srt.passphrase,
+        c.backup.srt.key_length,
+        c.backup.srt.latency_ms,
+        c.backup.failover_ms,
+        c.backup.revert_s,
     )
     .fetch_one(conn)
     .await?)
@@ -118,11 +139,18 @@ pub async fn update(
         InputRow,
         r#"UPDATE inputs SET name = $2, enabled = $3, source = $4, key = $5, srt_host = $6,
                   srt_port = $7, stream_id = $8, rtmp_url = $9, passphrase = $10,
-                  key_length = $11, latency_ms = $12, grace_period_s = $13
+                  key_length = $11, latency_ms = $12, grace_period_s = $13,
+                  backup_source = $14, backup_key = $15, backup_srt_host = $16,
+                  backup_srt_port = $17, backup_stream_id = $18, backup_rtmp_url = $19,
+                  backup_passphrase = $20, backup_key_length = $21, backup_latency_ms = $22,
+                  failover_ms = $23, revert_s = $24
            WHERE id = $1
            RETURNING id, name, enabled, source AS "source: SourceKind", key, srt_host,
                      srt_port, stream_id, rtmp_url, passphrase, key_length, latency_ms,
-                     grace_period_s, created_at, updated_at"#,
+                     grace_period_s, backup_source AS "backup_source: SourceKind",
+                     backup_key, backup_srt_host, backup_srt_port, backup_stream_id,
+                     backup_rtmp_url, backup_passphrase, backup_key_length,
+                     backup_latency_ms, failover_ms, revert_s, created_at, updated_at"#,
         id,
         c.name,
         c.enabled,
@@ -136,6 +164,17 @@ pub async fn update(
         c.srt.key_length,
         c.srt.latency_ms,
         c.grace_period_s,
+        c.backup.source as Option<SourceKind>,
+        c.backup.key,
+        c.backup.srt.srt_host,
+        c.backup.srt.srt_port,
+        c.backup.srt.stream_id,
+        c.backup.rtmp_url,
+        c.backup.srt.passphrase,
+        c.backup.srt.key_length,
+        c.backup.srt.latency_ms,
+        c.backup.failover_ms,
+        c.backup.revert_s,
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -179,6 +218,9 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<StoredInput, StoreError> {
         InputRow,
         r#"SELECT id, name, enabled, source AS "source: SourceKind", key, srt_host, srt_port,
                   stream_id, rtmp_url, passphrase, key_length, latency_ms, grace_period_s,
+                  backup_source AS "backup_source: SourceKind", backup_key, backup_srt_host,
+                  backup_srt_port, backup_stream_id, backup_rtmp_url, backup_passphrase,
+                  backup_key_length, backup_latency_ms, failover_ms, revert_s,
                   created_at, updated_at
            FROM inputs WHERE id = $1"#,
         id
@@ -205,6 +247,9 @@ pub(crate) async fn list_rows<'e>(
         InputRow,
         r#"SELECT id, name, enabled, source AS "source: SourceKind", key, srt_host, srt_port,
                   stream_id, rtmp_url, passphrase, key_length, latency_ms, grace_period_s,
+                  backup_source AS "backup_source: SourceKind", backup_key, backup_srt_host,
+                  backup_srt_port, backup_stream_id, backup_rtmp_url, backup_passphrase,
+                  backup_key_length, backup_latency_ms, failover_ms, revert_s,
                   created_at, updated_at
            FROM inputs ORDER BY id"#
     )
@@ -218,6 +263,9 @@ async fn lock(conn: &mut PgConnection, id: i64) -> Result<InputRow, StoreError> 
         InputRow,
         r#"SELECT id, name, enabled, source AS "source: SourceKind", key, srt_host, srt_port,
                   stream_id, rtmp_url, passphrase, key_length, latency_ms, grace_period_s,
+                  backup_source AS "backup_source: SourceKind", backup_key, backup_srt_host,
+                  backup_srt_port, backup_stream_id, backup_rtmp_url, backup_passphrase,
+                  backup_key_length, backup_latency_ms, failover_ms, revert_s,
                   created_at, updated_at
            FROM inputs WHERE id = $1 FOR UPDATE"#,
         id

@@ -16,6 +16,7 @@ async fn changes_are_audited_with_secrets_masked() {
             srt_port: None,
         },
         grace: grace(10),
+        backup: None,
     };
     let input = inputs::create(&db.pool, &actor(), &def)
         .await
@@ -89,6 +90,7 @@ async fn audit_log_refuses_update_delete_and_truncate() {
             enabled: true,
             source: listen("x"),
             grace: grace(10),
+            backup: None,
         },
     )
     .await

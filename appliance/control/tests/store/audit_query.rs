@@ -26,6 +26,7 @@ async fn seed(db: &TestDb) {
         enabled: true,
         source: listen(k),
         grace: grace(10),
+        backup: None,
     };
     let a = inputs::create(&db.pool, &actor(), &def("a", "ka"))
         .await

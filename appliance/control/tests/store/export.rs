@@ -17,6 +17,7 @@ async fn fill(db: &TestDb) {
         enabled: true,
         source,
         grace: grace(10),
+        backup: None,
     };
     let studio = input(
         "Estudio A",
@@ -30,6 +31,7 @@ async fn fill(db: &TestDb) {
     let plain = InputDef {
         enabled: false,
         grace: grace(0),
+        backup: None,
         ..input("Plain", listen("plain-key"))
     };
     let remote = input(
@@ -38,6 +40,7 @@ async fn fill(db: &TestDb) {
     );
     let rtmp_in = InputDef {
         grace: grace(300),
+        backup: None,
         ..input(
             "Remote RTMP",
             InputSource::PullRtmp(rtmp("rtmps://ingest.example.net:4443/app/secret-key")),
@@ -316,12 +319,14 @@ async fn replace_deletes_existing_flows_first() {
         enabled: true,
         source: listen("play-a"),
         grace: grace(10),
+        backup: None,
     };
     let extra = InputDef {
         name: name("Only here"),
         enabled: true,
         source: listen("only-here"),
         grace: grace(10),
+        backup: None,
     };
     for def in [&clash, &extra] {
         inputs::create(&target.pool, &actor(), def)

@@ -15,6 +15,7 @@ fn studio() -> InputDef {
             srt_port: None,
         },
         grace: grace(30),
+        backup: None,
     }
 }
 
@@ -29,6 +30,7 @@ async fn crud_round_trip_gives_back_the_desired_state() {
         enabled: false,
         source: InputSource::PullSrt(srt_caller("encoder.example.net", 9000, Some("#!::r=cam1"))),
         grace: grace(0),
+        backup: None,
     };
     let b = inputs::create(&db.pool, &actor(), &b_def)
         .await
@@ -38,6 +40,7 @@ async fn crud_round_trip_gives_back_the_desired_state() {
         enabled: true,
         source: InputSource::PullRtmp(rtmp("rtmps://[2001:db8::1]:4443/app/inst/key?s=1")),
         grace: grace(300),
+        backup: None,
     };
     let c = inputs::create(&db.pool, &actor(), &c_def)
         .await
@@ -132,6 +135,7 @@ async fn stream_key_shared_by_input_and_pull_output_is_a_conflict() {
         enabled: true,
         source: listen("other-key"),
         grace: grace(10),
+        backup: None,
     };
     let b = inputs::create(&db.pool, &actor(), &other)
         .await

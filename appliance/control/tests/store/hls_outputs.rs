@@ -17,6 +17,7 @@ fn studio(n: &str, k: &str) -> InputDef {
         enabled: true,
         source: listen(k),
         grace: grace(10),
+        backup: None,
     }
 }
 

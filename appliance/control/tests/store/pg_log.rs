@@ -19,6 +19,7 @@ async fn a_stream_key_clash_leaves_no_key_in_the_postgres_log() {
         enabled: true,
         source: listen(k),
         grace: grace(10),
+        backup: None,
     };
     let a = inputs::create(&db.pool, &actor(), &input("Log A", secret))
         .await

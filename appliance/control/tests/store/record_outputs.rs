@@ -13,6 +13,7 @@ fn studio() -> InputDef {
         enabled: true,
         source: listen("studio-a"),
         grace: grace(10),
+        backup: None,
     }
 }
 

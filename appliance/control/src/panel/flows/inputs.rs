@@ -99,6 +99,10 @@ impl InputForm {
                 None
             },
             grace_period_s: number("grace_period_s", &self.grace_period_s)?,
+            // TEMPORARY (H2 for H3): the form has no own SRT port or backup fields yet, so
+            // saving it clears them; H3 adds the fields.
+            srt_port: None,
+            backup: None,
         })
     }
 }
