@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::hls::{HlsConfig, HlsReader, HlsSessions};
-use crate::hub::Hub;
+use crate::hub::{BackupTimes, Hub};
 use crate::metrics::{CompatProblem, Feed, FlowState, OutputCounters, Snapshot};
 use crate::record::disk::SpaceCheck;
 use crate::record::task::{RecordOutput, Recordings};
@@ -107,6 +107,8 @@ pub(crate) struct InputRt {
     /// Cancels the input's pull task, its publisher's connection and all its outputs.
     pub cancel: CancellationToken,
     pub outputs: BTreeMap<Name, OutputRt>,
+    /// The backup pull task (a backup that pulls) and what it pulls.
+    pub backup_pull: Option<(BackupSource, CancellationToken)>,
 }
 
 #[derive(Debug, Default)]
@@ -336,12 +338,16 @@ impl Engine {
             match &spec.source {
                 InputSource::Listen { .. } => {}
                 InputSource::PullSrt(_) | InputSource::PullRtmp(_) => {
-                    self.shared.tasks.spawn(input::run_pull(
-                        self.shared.clone(),
-                        hub.clone(),
-                        spec.clone(),
-                        cancel.clone(),
-                    ));
+                    if let Some(from) = input::PullFrom::main(spec) {
+                        self.shared.tasks.spawn(input::run_pull(
+                            self.shared.clone(),
+                            hub.clone(),
+                            spec.name.clone(),
+                            Feed::Main,
+                            from,
+                            cancel.clone(),
+                        ));
+                    }
                 }
             }
         }
@@ -351,6 +357,44 @@ impl Engine {
             hub,
             cancel,
             outputs: BTreeMap::new(),
+            backup_pull: None,
+        }
+    }
+
+    /// Applies the input's backup feed live (issue #18): the hub's delays, its backup pull
+    /// task. The main feed and the outputs are not touched; a backup whose source changed
+    /// lets its publisher go.
+    fn reconcile_backup(&self, rt: &mut InputRt, spec: &InputSpec) {
+        let wanted = spec.backup.as_ref().filter(|_| spec.enabled);
+        let before = rt.spec.backup.as_ref().filter(|_| rt.spec.enabled);
+        if before.is_some_and(|b| wanted.is_none_or(|w| w.source != b.source)) {
+            rt.hub.set_backup(None);
+        }
+        rt.hub.set_backup(wanted.map(|b| BackupTimes {
+            failover: b.failover.duration(),
+            revert: b.revert.map(|r| r.duration()),
+        }));
+        let pull = wanted.and_then(|b| Some((b.source.clone(), input::PullFrom::backup(spec)?)));
+        if rt
+            .backup_pull
+            .as_ref()
+            .is_some_and(|(src, _)| pull.as_ref().is_none_or(|(want, _)| want != src))
+        {
+            if let Some((_, cancel)) = rt.backup_pull.take() {
+                cancel.cancel();
+            }
+        }
+        if let (None, Some((source, from))) = (&rt.backup_pull, pull) {
+            let cancel = rt.cancel.child_token();
+            self.shared.tasks.spawn(input::run_pull(
+                self.shared.clone(),
+                rt.hub.clone(),
+                spec.name.clone(),
+                Feed::Backup,
+                from,
+                cancel.clone(),
+            ));
+            rt.backup_pull = Some((source, cancel));
         }
     }
 
@@ -407,6 +451,7 @@ impl Engine {
                 },
             );
         }
+        self.reconcile_backup(rt, spec);
         rt.spec = spec.clone();
         rt.hub.set_grace(spec.grace.duration());
         let enabled = || rt.outputs.values().filter(|o| o.spec.enabled);
@@ -428,7 +473,6 @@ impl Engine {
     /// Puts `feed` of `input` on air by hand, at its next keyframe (issue #18). A manual
     /// choice holds: the automatic return to the main feed waits until the operator switches
     /// back to it, unless the chosen feed is lost (then the other takes over as on failover).
-    /// TEMPORARY (#18 contract): refused until the hub's feeds land.
     pub fn switch_feed(&self, input: &str, feed: Feed) -> Result<(), SwitchError> {
         let reg = self.shared.read();
         let rt = reg
@@ -440,7 +484,7 @@ impl Engine {
         if rt.spec.backup.is_none() {
             return Err(SwitchError::NoBackup(input.to_owned()));
         }
-        Err(SwitchError::NotLive(feed))
+        rt.hub.switch_feed(feed)
     }
 
     /// What the destination of `kind` would not accept of `input`'s stream on air now: the

@@ -15,7 +15,7 @@ use tokio::time::MissedTickBehavior;
 use crate::engine::{output_kind_name, Shared};
 use crate::hub::Hub;
 use crate::metrics::{
-    FlowState, InputSnapshot, OutputCounters, OutputSnapshot, RecordingDisk, Snapshot,
+    FeedSnapshot, FlowState, InputSnapshot, OutputCounters, OutputSnapshot, RecordingDisk, Snapshot,
 };
 use crate::spec::OutputKind;
 
@@ -85,13 +85,28 @@ fn build(
         .map(|i| {
             let c = &i.hub.counters;
             let publisher = i.hub.publisher();
-            let state = match (&publisher, i.enabled) {
+            let feeds = i.hub.feeds();
+            // Live while either feed has a publisher (the backup may be on air alone).
+            let any = publisher.as_ref().or(feeds.backup_publisher.as_ref());
+            let state = match (any, i.enabled) {
                 (_, false) => FlowState::Stopped,
                 (Some(_), true) => FlowState::Live,
                 (None, true) if i.hub.in_grace() => FlowState::Waiting,
                 (None, true) => FlowState::Idle,
             };
-            let live_since = publisher.as_ref().map(|p| p.since);
+            let live_since = any.map(|p| p.since);
+            let backup = feeds.has_backup.then(|| {
+                let b = &i.hub.backup_counters;
+                FeedSnapshot {
+                    live: feeds.backup_live,
+                    publisher: feeds.backup_publisher.clone(),
+                    srt: b.link.snapshot().pop().and_then(|p| p.srt),
+                    bitrate: b.rate.lock().map(|r| r.bitrate()).unwrap_or_default(),
+                    bytes_in: b.bytes_in.load(Relaxed),
+                    publishes: b.publishes.load(Relaxed),
+                    codecs: feeds.backup_codecs.clone(),
+                }
+            });
             InputSnapshot {
                 name: i.name.clone(),
                 state,
@@ -101,14 +116,15 @@ fn build(
                 publishes: c.publishes.load(Relaxed),
                 rejections: c.rejections.load(Relaxed),
                 stream_errors: c.stream_errors.load(Relaxed),
-                uptime_secs: live_since.map(|t| secs_since(t, now)),
+                uptime_secs: publisher.as_ref().map(|p| secs_since(p.since, now)),
                 last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
                 publisher,
-                codecs: None,
-                backup: None,
-                on_air: None,
-                on_air_since: None,
-                last_switch: None,
+                codecs: feeds.codecs,
+                backup,
+                on_air: feeds.on_air,
+                on_air_since: feeds.on_air_since,
+                last_switch: feeds.last_switch,
+                feed_switches: feeds.switches,
                 outputs: i
                     .outputs
                     .iter()
@@ -246,8 +262,10 @@ pub(crate) async fn run_sampler(shared: Arc<Shared>, tx: watch::Sender<Arc<Snaps
         let now = Instant::now();
         for i in &flows {
             let c = &i.hub.counters;
-            if let Ok(mut r) = c.rate.lock() {
-                r.sample(c.bytes_in.load(Relaxed), now);
+            for c in [c, &i.hub.backup_counters] {
+                if let Ok(mut r) = c.rate.lock() {
+                    r.sample(c.bytes_in.load(Relaxed), now);
+                }
             }
             for o in &i.outputs {
                 if let Ok(mut r) = o.counters.rate.lock() {

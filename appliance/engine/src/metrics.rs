@@ -367,6 +367,8 @@ pub struct InputSnapshot {
     pub on_air_since: Option<SystemTime>,
     /// The last change of feed on air, if any since the input started.
     pub last_switch: Option<FeedSwitch>,
+    /// Changes of feed on air since the input started, by reason.
+    pub feed_switches: FeedSwitchCounts,
     pub outputs: Vec<OutputSnapshot>,
 }
 
@@ -407,6 +409,14 @@ pub struct FeedSwitch {
     pub to: Feed,
     pub reason: SwitchReason,
     pub at: SystemTime,
+}
+
+/// Changes of feed on air by reason ([`SwitchReason`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FeedSwitchCounts {
+    pub failover: u64,
+    pub revert: u64,
+    pub manual: u64,
 }
 
 /// A backup feed, as the main feed's figures in [`InputSnapshot`].

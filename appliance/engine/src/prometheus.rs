@@ -11,8 +11,8 @@ use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::metrics::{
-    Bitrate, FlowState, HlsSnapshot, InputSnapshot, OutputSnapshot, PeerSnapshot, RecordSnapshot,
-    RecordingDisk, Snapshot, SrtLink,
+    Bitrate, Feed, FeedSnapshot, FlowState, HlsSnapshot, InputSnapshot, OutputSnapshot,
+    PeerSnapshot, RecordSnapshot, RecordingDisk, Snapshot, SrtLink,
 };
 
 /// The `Content-Type` of [`render`]'s output.
@@ -427,6 +427,67 @@ fn render_input(f: &mut Families, i: &InputSnapshot) {
             srt_link(f, &INPUT_SRT, pl, s);
         }
     }
+    if let Some(b) = &i.backup {
+        render_backup(f, i, b);
+    }
+}
+
+/// An input's backup feed (issue #18): families of their own, so that the input's others
+/// keep their names and labels (their figures are the main feed's).
+fn render_backup(f: &mut Families, i: &InputSnapshot, b: &FeedSnapshot) {
+    use Type::{Counter, Gauge};
+    let l: &[(&str, &str)] = &[("input", &i.name)];
+    for feed in [Feed::Main, Feed::Backup] {
+        f.add(
+            "relevo_input_on_air",
+            "Whether this feed of an input with a backup is the one the outputs take (1) or not (0).",
+            Gauge,
+            &[("input", &i.name), ("feed", feed.as_str())],
+            Value::Int(u64::from(i.on_air == Some(feed))),
+        );
+    }
+    let s = i.feed_switches;
+    for (reason, n) in [
+        ("failover", s.failover),
+        ("revert", s.revert),
+        ("manual", s.manual),
+    ] {
+        f.add(
+            "relevo_input_feed_switches_total",
+            "Changes of the feed on air of an input with a backup, by reason.",
+            Counter,
+            &[("input", &i.name), ("reason", reason)],
+            Value::Int(n),
+        );
+    }
+    f.add(
+        "relevo_input_backup_live",
+        "Whether the input's backup feed has a publisher that is sending (1) or not (0).",
+        Gauge,
+        l,
+        Value::Int(u64::from(b.live)),
+    );
+    bitrate(
+        f,
+        "relevo_input_backup_bitrate_bits_per_second",
+        "Incoming bit rate of the input's backup feed over the window.",
+        l,
+        b.bitrate,
+    );
+    f.add(
+        "relevo_input_backup_received_bytes_total",
+        "Media bytes received from the input's backup feed.",
+        Counter,
+        l,
+        Value::Int(b.bytes_in),
+    );
+    f.add(
+        "relevo_input_backup_publishes_total",
+        "Publishers of the input's backup feed accepted.",
+        Counter,
+        l,
+        Value::Int(b.publishes),
+    );
 }
 
 fn render_output(f: &mut Families, input: &str, o: &OutputSnapshot) {

@@ -60,6 +60,9 @@ struct Subscriber<T> {
     tx: mpsc::Sender<T>,
     /// Skipping items until a keyframe: at the start (nothing cached) or after a loss.
     waiting: bool,
+    /// Resuming after [`Fanout::splice`]: the keyframe is delivered as a replayed copy when
+    /// there are no headers to mark the splice (see `HubItem::replayed`).
+    spliced: bool,
     dropped: Arc<AtomicU64>,
     direct: Option<Arc<dyn Direct<T>>>,
 }
@@ -100,6 +103,13 @@ impl<T: HubItem> Subscriber<T> {
                 let _ = self.try_send(h.replayed());
             }
             self.waiting = false;
+            if std::mem::take(&mut self.spliced) && headers.is_empty() {
+                // A reader finds a splice by a replayed item after live ones.
+                return !matches!(
+                    self.try_send(item.replayed()),
+                    Err(mpsc::error::TrySendError::Closed(_))
+                );
+            }
         }
         match self.try_send(item.clone()) {
             Ok(()) => true,
@@ -198,6 +208,7 @@ impl<T: HubItem> Fanout<T> {
         let mut sub = Subscriber {
             tx,
             waiting: true,
+            spliced: false,
             dropped: dropped.clone(),
             direct,
         };
@@ -220,6 +231,21 @@ impl<T: HubItem> Fanout<T> {
         }
         self.gop.clear();
         self.gop_bytes = 0;
+    }
+
+    /// [`Fanout::resync`] where another stream is spliced on (a switch of feed): readers
+    /// that find splices by replayed items (recordings, HLS) see one even when the new
+    /// stream has no headers to replay.
+    pub fn splice(&mut self) {
+        self.resync();
+        for s in &mut self.subs {
+            s.spliced = true;
+        }
+    }
+
+    /// Forgets the headers (another stream's are set next).
+    pub fn clear_headers(&mut self) {
+        self.headers.clear();
     }
 
     /// Ends a burst of [`Fanout::push`]: direct subscribers send what they held back. The

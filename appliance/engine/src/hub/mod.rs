@@ -9,10 +9,12 @@
 //! subscribe only to a live input.
 
 pub mod fanout;
+mod feed;
+mod switch;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use relevo_media::flv::{self, FlvVideo};
@@ -20,11 +22,13 @@ use relevo_media::frame::Codec;
 use relevo_media::ts::{packet_pid, DemuxEvent, TsDemuxer, PACKET_SIZE};
 use tokio::sync::watch;
 
-use crate::metrics::{Feed, InputCounters, PublisherInfo, StreamCodecs};
+use crate::metrics::{Feed, FeedSwitch, InputCounters, PublisherInfo, StreamCodecs, SwitchReason};
 use crate::remux::{FlvToTs, TsToFlv};
 use crate::rtmp::router::{FlvIngest, Rejection};
 use crate::unit::{FlvKind, FlvTag, TsChunk, WireCache};
 use fanout::{Direct, Fanout, HubItem, Subscription};
+use feed::{other, FeedState, FlvClock, Native};
+pub use switch::{BackupTimes, FeedsView};
 
 /// Queue length of each SRT output, in chunks of up to 1316 bytes: about 5 MiB, 7 s at
 /// 6 Mbit/s, enough to absorb a keyframe burst or a short network hiccup.
@@ -82,24 +86,27 @@ impl HubItem for FlvTag {
 }
 
 #[derive(Debug)]
-enum Native {
-    Idle,
-    Ts {
-        demux: Box<TsDemuxer>,
-        remux: TsToFlv,
-    },
-    Flv {
-        remux: Box<FlvToTs>,
-    },
-}
-
-#[derive(Debug)]
 struct State {
-    publisher: Option<(u64, PublisherInfo)>,
+    /// The main feed and the backup (see [`feed::index`]).
+    feeds: [FeedState; 2],
+    /// The feed whose stream reaches the outputs (the main one unless a switch moved them).
+    on_air: Feed,
+    /// A switch waiting for the next keyframe of that feed, and why.
+    pending: Option<(Feed, SwitchReason)>,
+    /// The operator put the backup on air by hand: no automatic return to the main feed.
+    pinned: bool,
+    /// The backup's delays; `None`: the input has no backup feed.
+    backup: Option<BackupTimes>,
+    /// The switch timer task runs (see `switch::run_timer`).
+    timer: bool,
+    on_air_since: Option<SystemTime>,
+    last_switch: Option<FeedSwitch>,
     next_id: u64,
-    native: Native,
     ts: Fanout<TsChunk>,
     flv: Fanout<FlvTag>,
+    /// FLV → TS of the feed on air when it is an RTMP one: shared by every FLV feed in turn,
+    /// so a switch between two of them continues the TS outputs' clock.
+    flv_to_ts: Option<Box<FlvToTs>>,
     wants_ts: bool,
     wants_flv: bool,
     /// Readers that want TS whatever the configuration says: running HLS sessions (see
@@ -107,57 +114,12 @@ struct State {
     ts_holds: usize,
     last_warn: Option<Instant>,
     events: Vec<DemuxEvent>,
-    /// Codec of the current publication's video, once its configuration is known.
-    video_codec: Option<Codec>,
-    /// The current publication's codecs, once known: from the PMT (TS), or at the first
-    /// video frame after the sequence headers (FLV), when every track has shown itself.
-    codecs: Option<StreamCodecs>,
-    /// FLV audio codec seen so far in this publication (see `codecs`).
-    flv_audio: Option<String>,
-    /// The current TS publication's program has audio and no video: every chunk is a
-    /// place where a reader may start (AAC frames decode alone), as `FlvToTs` marks them.
-    audio_only: bool,
     /// How long outputs are held after the publisher leaves.
     grace: Duration,
     /// Set while outputs are held for a returning publisher: the token of the timer that
     /// will close them.
     held: Option<u64>,
-    /// When the publisher last sent anything: a silent one may be replaced.
-    last_push: Instant,
     flv_clock: FlvClock,
-}
-
-/// Keeps FLV timestamps increasing across publishers: the second publication is shifted
-/// to continue where the first stopped, plus the wall-clock time in between, so a
-/// destination such as YouTube sees one continuous broadcast.
-#[derive(Debug, Default)]
-struct FlvClock {
-    /// Added to every timestamp of the current publication (ms).
-    offset: i64,
-    /// Highest timestamp sent and when.
-    last: Option<(i64, Instant)>,
-    /// The next tag starts a new publication that continues the previous one.
-    rebase: bool,
-}
-
-impl FlvClock {
-    fn apply(&mut self, tag: &mut FlvTag) {
-        let now = Instant::now();
-        let ts = i64::from(tag.timestamp);
-        if self.rebase {
-            self.rebase = false;
-            if let Some((last, at)) = self.last {
-                let gap = i64::try_from(now.duration_since(at).as_millis()).unwrap_or(i64::MAX);
-                self.offset = last + gap.max(1) - ts;
-            }
-        }
-        let out = ts + self.offset;
-        // RTMP timestamps are 32-bit and wrap; the extended value only orders them here.
-        tag.timestamp = out.rem_euclid(1 << 32) as u32;
-        if self.last.is_none_or(|(l, _)| out >= l) {
-            self.last = Some((out, now));
-        }
-    }
 }
 
 /// A publisher that has sent nothing for this long may be replaced by a new one with the
@@ -166,13 +128,18 @@ impl FlvClock {
 /// into an outage.
 pub const STALE_PUBLISHER: Duration = Duration::from_secs(2);
 
-/// The meeting point of one input's publisher and outputs.
+/// The meeting point of one input's publishers and outputs.
 #[derive(Debug)]
 pub struct Hub {
     name: String,
     state: Mutex<State>,
     live: watch::Sender<bool>,
+    /// The input's counters; their publisher figures are the main feed's.
     pub counters: Arc<InputCounters>,
+    /// The backup feed's bytes, publishers and SRT link (the rest stays in `counters`).
+    pub backup_counters: Arc<InputCounters>,
+    /// Switches of feed by reason: failover, revert, manual.
+    switches: [AtomicU64; 3],
 }
 
 impl Hub {
@@ -180,27 +147,31 @@ impl Hub {
         Arc::new(Self {
             name: name.to_owned(),
             state: Mutex::new(State {
-                publisher: None,
+                feeds: [FeedState::new(), FeedState::new()],
+                on_air: Feed::Main,
+                pending: None,
+                pinned: false,
+                backup: None,
+                timer: false,
+                on_air_since: None,
+                last_switch: None,
                 next_id: 1,
-                native: Native::Idle,
                 ts: Fanout::new(TS_QUEUE),
                 flv: Fanout::new(FLV_QUEUE),
+                flv_to_ts: None,
                 wants_ts: false,
                 wants_flv: false,
                 ts_holds: 0,
                 last_warn: None,
                 events: Vec::new(),
-                video_codec: None,
-                codecs: None,
-                flv_audio: None,
-                audio_only: false,
                 grace: crate::spec::GracePeriod::DEFAULT.duration(),
                 held: None,
-                last_push: Instant::now(),
                 flv_clock: FlvClock::default(),
             }),
             live: watch::channel(false).0,
             counters: Arc::new(InputCounters::default()),
+            backup_counters: Arc::new(InputCounters::default()),
+            switches: Default::default(),
         })
     }
 
@@ -208,6 +179,14 @@ impl Hub {
         // A panic while holding the lock cannot leave the fan-out half-updated in a way that
         // matters more than stopping the relay, so keep serving.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The counters of one feed's publisher (bytes in, publishes, SRT link).
+    pub fn feed_counters(&self, feed: Feed) -> &Arc<InputCounters> {
+        match feed {
+            Feed::Main => &self.counters,
+            Feed::Backup => &self.backup_counters,
+        }
     }
 
     /// Which units the configured outputs need; remuxing runs only when the publisher's
@@ -241,20 +220,21 @@ impl Hub {
         self.lock().ts_wanted()
     }
 
-    /// TS is wanted from now on while an RTMP publisher is live: a fresh remux is fed
+    /// TS is wanted from now on while an RTMP publisher is on air: a fresh remux is fed
     /// the FLV decoder configuration and cached GOP, so a TS subscriber that joins now
     /// starts at once at that keyframe instead of waiting for the next one (and the remux
     /// knows the sequence headers, which were sent only at the start of the publication).
     fn start_ts_remux(st: &mut State) {
-        let Native::Flv { remux } = &mut st.native else {
+        if !matches!(st.feed(st.on_air).native, Native::Flv) {
             return;
-        };
-        **remux = FlvToTs::new();
+        }
+        let mut remux = Box::new(FlvToTs::new());
         let mut chunks = Vec::new();
         for tag in st.flv.cached() {
             // A tag the remux refuses was reported when it arrived.
             let _ = remux.on_tag(tag, &mut chunks);
         }
+        st.flv_to_ts = Some(remux);
         for c in chunks {
             st.ts.push(c);
         }
@@ -265,85 +245,112 @@ impl Hub {
     }
 
     /// Whether a publisher may take the input's `feed` now: none is attached, or the
-    /// attached one has gone silent (see [`STALE_PUBLISHER`]).
+    /// attached one has gone silent (see [`STALE_PUBLISHER`]). The backup feed only while
+    /// one is configured.
     pub fn can_publish(&self, feed: Feed) -> bool {
-        if feed == Feed::Backup {
-            return false; // TEMPORARY (#18 contract): the backup feed is not implemented yet
-        }
         let st = self.lock();
-        st.publisher.is_none() || st.last_push.elapsed() >= STALE_PUBLISHER
+        if feed == Feed::Backup && st.backup.is_none() {
+            return false;
+        }
+        let f = st.feed(feed);
+        f.publisher.is_none() || f.last_push.elapsed() >= STALE_PUBLISHER
     }
 
-    /// Claims one of the input's feeds for a publisher ([`Hub::attach`] for the main feed).
+    /// Claims the input's main feed ([`Hub::attach_feed`]).
+    pub fn attach(self: &Arc<Self>, info: PublisherInfo) -> Result<Publisher, Rejection> {
+        self.attach_feed(Feed::Main, info)
+    }
+
+    /// Claims one of the input's feeds for a publisher. A second publisher is turned away
+    /// while the first is connected and sending; a silent one is replaced. A publisher that
+    /// arrives while outputs are held (grace period) continues their stream; one that
+    /// arrives while the other feed is on air is kept warm beside it.
     pub fn attach_feed(
         self: &Arc<Self>,
         feed: Feed,
         info: PublisherInfo,
     ) -> Result<Publisher, Rejection> {
-        match feed {
-            Feed::Main => self.attach(info),
-            // TEMPORARY (#18 contract): the backup feed is not implemented yet.
-            Feed::Backup => Err(Rejection::UnknownKey),
-        }
-    }
-
-    /// Claims the input for one publisher. A second publisher is turned away while the first
-    /// is connected and sending; a silent one is replaced. A publisher that arrives while
-    /// outputs are held (grace period) continues their stream.
-    pub fn attach(self: &Arc<Self>, info: PublisherInfo) -> Result<Publisher, Rejection> {
         let mut st = self.lock();
-        if let Some((_, old)) = &st.publisher {
-            if st.last_push.elapsed() < STALE_PUBLISHER {
+        if feed == Feed::Backup && st.backup.is_none() {
+            return Err(Rejection::UnknownKey);
+        }
+        let mut replaced = false;
+        if let Some((_, old)) = &st.feed(feed).publisher {
+            if st.feed(feed).last_push.elapsed() < STALE_PUBLISHER {
                 return Err(Rejection::AlreadyPublishing);
             }
-            tracing::info!(input = %self.name, old = %old.peer, new = %info.peer, "replacing a publisher that went silent");
-            st.publisher = None;
-            st.held = Some(0);
+            tracing::info!(input = %self.name, feed = feed.as_str(), old = %old.peer, new = %info.peer, "replacing a publisher that went silent");
+            replaced = true;
         }
         let id = st.next_id;
         st.next_id += 1;
-        st.video_codec = None;
-        st.codecs = None;
-        st.flv_audio = None;
-        st.last_push = Instant::now();
-        let resuming = st.held.take().is_some();
-        // FLV → TS remux may continue (its input timestamps are made continuous below);
-        // TS → FLV restarts from the new publisher's clock.
-        if !(resuming && matches!(st.native, Native::Flv { .. })) {
-            st.native = Native::Idle;
-            st.audio_only = false;
+        let now = Instant::now();
+        let f = st.feed_mut(feed);
+        f.clear();
+        f.last_push = now;
+        f.sending_since = Some(now);
+        f.publisher = Some((id, info.clone()));
+        if st.pending.is_some_and(|(p, _)| p == feed) {
+            st.pending = None;
         }
-        if resuming {
-            // Continue the held outputs at the new publisher's first keyframe.
-            st.ts.resync();
-            st.flv.resync();
-            st.flv_clock.rebase = true;
-            tracing::info!(input = %self.name, peer = %info.peer, "publisher back within the grace period: outputs continue");
+        let other_live = st.feed(other(feed)).publisher.is_some();
+        let held = st.held.take().is_some();
+        if st.on_air == feed || !other_live {
+            // This feed takes the outputs now: they continue at its first keyframe if
+            // they were held for it (grace period, a replaced or failed-over publisher).
+            let resuming = held || replaced || (st.on_air == feed && other_live);
+            if resuming {
+                let reason = (st.on_air != feed).then_some(SwitchReason::Failover);
+                self.take_air(&mut st, feed, reason);
+                tracing::info!(input = %self.name, feed = feed.as_str(), peer = %info.peer, "publisher back within the grace period: outputs continue");
+            } else {
+                st.flv_clock = FlvClock::default();
+                st.flv_to_ts = None;
+                st.on_air = feed;
+                st.pending = None;
+                st.on_air_since = Some(SystemTime::now());
+            }
         } else {
-            // Pull readers that joined while the input was idle stay subscribed: they wait
-            // for this publication's first keyframe, as the fan-outs hold nothing of an
-            // earlier one (see `end_publication`).
-            st.flv_clock = FlvClock::default();
+            tracing::info!(input = %self.name, feed = feed.as_str(), peer = %info.peer, "feed connected and kept warm beside the one on air");
         }
-        st.publisher = Some((id, info));
         drop(st);
-        self.counters.publishes.fetch_add(1, Ordering::Relaxed);
+        self.feed_counters(feed)
+            .publishes
+            .fetch_add(1, Ordering::Relaxed);
         self.live.send_replace(true);
         Ok(Publisher {
             hub: self.clone(),
+            feed,
             id,
         })
     }
 
-    fn detach(self: &Arc<Self>, id: u64) {
+    fn detach(self: &Arc<Self>, feed: Feed, id: u64) {
         let mut st = self.lock();
-        if st.publisher.as_ref().map(|p| p.0) != Some(id) {
+        if st.feed(feed).id() != Some(id) {
             return;
         }
-        st.publisher = None;
-        st.video_codec = None;
-        st.codecs = None;
-        st.flv_audio = None;
+        let f = st.feed_mut(feed);
+        f.publisher = None;
+        f.clear();
+        if st.pending.is_some_and(|(p, _)| p == feed) {
+            st.pending = None;
+        }
+        let other = other(feed);
+        if st.feed(other).publisher.is_some() {
+            if st.on_air == feed {
+                // The other feed takes over at its next keyframe; meanwhile joiners get
+                // nothing stale.
+                st.pending = Some((other, SwitchReason::Failover));
+                st.ts.resync();
+                st.flv.resync();
+                tracing::info!(input = %self.name, feed = feed.as_str(), "feed on air left: switching to the other at its next keyframe");
+            }
+            return;
+        }
+        if st.held.is_some() {
+            return; // already waiting for a publisher
+        }
         let grace = st.grace;
         let runtime = tokio::runtime::Handle::try_current();
         if grace.is_zero() || runtime.is_err() {
@@ -387,10 +394,12 @@ impl Hub {
     /// publisher; pull readers are disconnected (they may connect again and wait, see
     /// [`Hub::subscribe_ts_early`]).
     fn end_publication(st: &mut State) {
-        st.native = Native::Idle;
         st.ts.reset();
         st.flv.reset();
+        st.flv_to_ts = None;
         st.flv_clock = FlvClock::default();
+        st.pending = None;
+        st.on_air_since = None;
     }
 
     /// Whether outputs are being held for a publisher that left.
@@ -398,21 +407,24 @@ impl Hub {
         self.lock().held.is_some()
     }
 
-    /// The live publication's codecs, once known (`crate::preflight`).
+    /// The codecs of the feed on air, once known (`crate::preflight`).
     pub fn codecs(&self) -> Option<StreamCodecs> {
-        self.lock().codecs.clone()
+        let st = self.lock();
+        st.feed(st.on_air).codecs.clone()
     }
 
-    /// The live publication's video codec, once known.
+    /// The video codec of the feed on air, once known.
     pub fn video_codec(&self) -> Option<Codec> {
-        self.lock().video_codec
+        let st = self.lock();
+        st.feed(st.on_air).video_codec
     }
 
+    /// The main feed's publisher.
     pub fn publisher(&self) -> Option<PublisherInfo> {
-        self.lock().publisher.as_ref().map(|p| p.1.clone())
+        self.lock().feeds[0].publisher.as_ref().map(|p| p.1.clone())
     }
 
-    /// Follows the input's liveness (a publisher is attached).
+    /// Follows the input's liveness (a publisher is attached, or outputs are held).
     pub fn live(&self) -> watch::Receiver<bool> {
         self.live.subscribe()
     }
@@ -427,7 +439,7 @@ impl Hub {
         direct: Option<Arc<dyn Direct<TsChunk>>>,
     ) -> Option<Subscription<TsChunk>> {
         let mut st = self.lock();
-        if st.publisher.is_none() && st.held.is_none() {
+        if !st.is_live() {
             return None;
         }
         Some(st.ts.subscribe_direct(dropped, direct))
@@ -459,7 +471,7 @@ impl Hub {
         direct: Option<Arc<dyn Direct<FlvTag>>>,
     ) -> Option<Subscription<FlvTag>> {
         let mut st = self.lock();
-        if st.publisher.is_none() && st.held.is_none() {
+        if !st.is_live() {
             return None;
         }
         Some(st.flv.subscribe_direct(dropped, direct))
@@ -489,64 +501,101 @@ impl Hub {
     }
 
     /// SRT messages that arrived together: one lock, and the outputs' sends flushed once.
-    fn push_ts<'a>(&self, id: u64, messages: impl IntoIterator<Item = &'a [u8]>) {
+    fn push_ts<'a>(&self, feed: Feed, id: u64, messages: impl IntoIterator<Item = &'a [u8]>) {
         let mut guard = self.lock();
         let st = &mut *guard;
-        if st.publisher.as_ref().map(|p| p.0) != Some(id) {
+        let f = st.feed_mut(feed);
+        if f.id() != Some(id) {
             return;
         }
         let now = Instant::now();
-        st.last_push = now;
+        f.last_push = now;
+        if f.sending_since.is_none() {
+            f.sending_since = Some(now);
+        }
+        let counters = self.feed_counters(feed);
         for data in messages {
-            self.push_ts_message(st, data, now);
+            counters
+                .bytes_in
+                .fetch_add(data.len() as u64, Ordering::Relaxed);
+            self.push_ts_message(st, feed, data, now);
         }
         st.ts.flush();
     }
 
-    fn push_ts_message(&self, st: &mut State, data: &[u8], now: Instant) {
-        self.counters
-            .bytes_in
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
-        if !matches!(st.native, Native::Ts { .. }) {
-            st.native = Native::Ts {
+    fn push_ts_message(&self, st: &mut State, feed: Feed, data: &[u8], now: Instant) {
+        let i = feed::index(feed);
+        if !matches!(st.feeds[i].native, Native::Ts { .. }) {
+            st.feeds[i].native = Native::Ts {
                 demux: Box::new(TsDemuxer::new()),
                 remux: TsToFlv::new(),
             };
         }
-        let Native::Ts { demux, remux } = &mut st.native else {
-            return;
-        };
         let mut events = std::mem::take(&mut st.events);
         events.clear();
+        let f = &mut st.feeds[i];
+        let Native::Ts { demux, .. } = &mut f.native else {
+            return;
+        };
         let demux_err = demux.push(data, &mut events).err();
 
         // Keep the latest PAT and PMT for joiners (the demuxer has read the PAT by now).
         let pmt_pid = demux.pmt_pid();
         for pkt in data.chunks_exact(PACKET_SIZE) {
-            match packet_pid(pkt) {
-                Some(0) => st.ts.set_header(SLOT_PAT, ts_chunk(pkt, false, now)),
-                pid if pid.is_some() && pid == pmt_pid => {
-                    st.ts.set_header(SLOT_PMT, ts_chunk(pkt, false, now));
+            let slot = match packet_pid(pkt) {
+                Some(0) => SLOT_PAT,
+                pid if pid.is_some() && pid == pmt_pid => SLOT_PMT,
+                _ => continue,
+            };
+            let chunk = ts_chunk(pkt, false, now);
+            f.ts_headers[usize::from(slot)] = Some(chunk.clone());
+            if st.on_air == feed {
+                st.ts.set_header(slot, chunk);
+            }
+        }
+
+        let mut keyframe = false;
+        for ev in &events {
+            match ev {
+                DemuxEvent::VideoConfig(cfg) => f.video_codec = Some(cfg.codec),
+                DemuxEvent::Program(tracks) => {
+                    f.codecs = Some(crate::preflight::codecs_of_program(tracks));
+                    let has = |f: fn(Codec) -> bool| tracks.iter().any(|t| t.codec.is_some_and(f));
+                    f.audio_only = !has(Codec::is_video) && has(|c| c == Codec::Aac);
                 }
+                DemuxEvent::KeyframeStart { .. } => keyframe = true,
                 _ => {}
             }
         }
 
-        for ev in &events {
-            match ev {
-                DemuxEvent::VideoConfig(cfg) => st.video_codec = Some(cfg.codec),
-                DemuxEvent::Program(tracks) => {
-                    st.codecs = Some(crate::preflight::codecs_of_program(tracks));
-                    let has = |f: fn(Codec) -> bool| tracks.iter().any(|t| t.codec.is_some_and(f));
-                    st.audio_only = !has(Codec::is_video) && has(|c| c == Codec::Aac);
+        let switch_now = st.pending.is_some_and(|(to, _)| to == feed) && (keyframe || f.audio_only);
+        if switch_now {
+            let reason = st.pending.map(|(_, r)| r);
+            self.take_air(st, feed, reason);
+        } else if st.on_air != feed {
+            // Kept warm: the decoder configuration reaches the feed's TS → FLV (its FLV
+            // headers for a switch); frames are not remuxed, nothing reaches the outputs.
+            if let Native::Ts { remux, .. } = &mut f.native {
+                let mut tags = Vec::new();
+                for ev in &events {
+                    if matches!(ev, DemuxEvent::VideoConfig(_) | DemuxEvent::AudioConfig(_)) {
+                        remux.on_event(ev, &mut tags);
+                    }
                 }
-                _ => {}
+                for tag in tags {
+                    Self::keep_flv_header(f, tag);
+                }
             }
+            st.events = events;
+            if let Some(e) = demux_err {
+                self.warn(st, &format!("MPEG-TS error: {e}"));
+            }
+            return;
         }
 
         // Cut the message where a keyframe PES starts so joiners begin exactly there.
         let mut start = 0;
-        let mut start_key = st.audio_only;
+        let mut start_key = st.feeds[i].audio_only;
         for ev in &events {
             if let DemuxEvent::KeyframeStart { offset } = ev {
                 if *offset > start {
@@ -560,21 +609,28 @@ impl Hub {
             st.ts.push(ts_chunk(&data[start..], start_key, now));
         }
 
-        if st.wants_flv {
+        let wants_flv = st.wants_flv;
+        if let Native::Ts { remux, .. } = &mut st.feeds[i].native {
             let mut tags = Vec::new();
             for ev in &events {
-                remux.on_event(ev, &mut tags);
+                // The decoder configuration always (a switch or a later FLV output needs
+                // it); frames only for FLV outputs.
+                if wants_flv
+                    || matches!(ev, DemuxEvent::VideoConfig(_) | DemuxEvent::AudioConfig(_))
+                {
+                    remux.on_event(ev, &mut tags);
+                }
             }
             for mut tag in tags {
                 st.flv_clock.apply(&mut tag);
                 if tag.config {
-                    let slot = match tag.kind {
-                        FlvKind::Video => SLOT_VIDEO_CONFIG,
-                        _ => SLOT_AUDIO_CONFIG,
-                    };
+                    Self::keep_flv_header(&mut st.feeds[i], tag.clone());
+                    let slot = flv_slot(&tag);
                     st.flv.set_header(slot, tag.clone());
                 }
-                st.flv.push(tag);
+                if wants_flv {
+                    st.flv.push(tag);
+                }
             }
         }
         st.events = events;
@@ -583,68 +639,112 @@ impl Hub {
         }
     }
 
-    fn push_flv(&self, id: u64, mut tag: FlvTag) {
+    /// Keeps a feed's own copy of an FLV header (see `FeedState::flv_headers`).
+    fn keep_flv_header(f: &mut FeedState, tag: FlvTag) {
+        let slot = usize::from(flv_slot(&tag));
+        f.flv_headers[slot] = Some(tag);
+    }
+
+    fn push_flv(&self, feed: Feed, id: u64, mut tag: FlvTag) {
         let mut guard = self.lock();
         let st = &mut *guard;
-        if st.publisher.as_ref().map(|p| p.0) != Some(id) {
+        let i = feed::index(feed);
+        let f = &mut st.feeds[i];
+        if f.id() != Some(id) {
             return;
         }
-        st.last_push = Instant::now();
-        self.counters
+        let now = Instant::now();
+        f.last_push = now;
+        if f.sending_since.is_none() {
+            f.sending_since = Some(now);
+        }
+        self.feed_counters(feed)
             .bytes_in
             .fetch_add(tag.body.len() as u64, Ordering::Relaxed);
-        if !matches!(st.native, Native::Flv { .. }) {
-            st.native = Native::Flv {
-                remux: Box::new(FlvToTs::new()),
-            };
+        f.native = Native::Flv;
+        match tag.kind {
+            FlvKind::Meta => f.flv_headers[usize::from(SLOT_META)] = Some(tag.clone()),
+            FlvKind::Video if tag.config => {
+                if let Ok(FlvVideo::Config(cfg)) = flv::parse_video(&tag.body, 0) {
+                    f.video_codec = Some(cfg.codec);
+                }
+                f.flv_headers[usize::from(SLOT_VIDEO_CONFIG)] = Some(tag.clone());
+            }
+            FlvKind::Audio if tag.config => {
+                f.flv_headers[usize::from(SLOT_AUDIO_CONFIG)] = Some(tag.clone());
+            }
+            _ => {}
+        }
+        match tag.kind {
+            FlvKind::Audio if f.flv_audio.is_none() => {
+                f.flv_audio = crate::preflight::audio_of_flv(&tag.body);
+            }
+            FlvKind::Video if !tag.config && f.codecs.is_none() => {
+                f.codecs = Some(StreamCodecs {
+                    video: f
+                        .video_codec
+                        .map(|c| crate::preflight::video_name(c).to_owned()),
+                    audio: f.flv_audio.clone(),
+                });
+            }
+            _ => {}
+        }
+        if st.on_air != feed || st.pending.is_some() {
+            match st.pending {
+                Some((to, reason)) if to == feed && tag.keyframe => {
+                    self.take_air(st, feed, Some(reason));
+                }
+                // Kept warm (its headers above), or the feed on air until the switch.
+                _ if st.on_air != feed => return,
+                _ => {}
+            }
         }
         // Outputs get timestamps that continue across publishers (see `FlvClock`).
         st.flv_clock.apply(&mut tag);
         if st.ts_wanted() {
-            if let Native::Flv { remux } = &mut st.native {
-                let mut chunks = Vec::new();
-                let res = remux.on_tag(&tag, &mut chunks);
-                for c in chunks {
-                    st.ts.push(c);
-                }
-                if let Err(e) = res {
-                    self.warn(st, &format!("cannot remux to MPEG-TS: {e}"));
-                }
+            let remux = st.flv_to_ts.get_or_insert_with(Default::default);
+            let mut chunks = Vec::new();
+            let res = remux.on_tag(&tag, &mut chunks);
+            for c in chunks {
+                st.ts.push(c);
+            }
+            if let Err(e) = res {
+                self.warn(st, &format!("cannot remux to MPEG-TS: {e}"));
             }
         }
-        match tag.kind {
-            FlvKind::Meta => st.flv.set_header(SLOT_META, tag.clone()),
-            FlvKind::Video if tag.config => {
-                if let Ok(FlvVideo::Config(cfg)) = flv::parse_video(&tag.body, 0) {
-                    st.video_codec = Some(cfg.codec);
-                }
-                st.flv.set_header(SLOT_VIDEO_CONFIG, tag.clone());
-            }
-            FlvKind::Audio if tag.config => st.flv.set_header(SLOT_AUDIO_CONFIG, tag.clone()),
-            _ => {}
-        }
-        match tag.kind {
-            FlvKind::Audio if st.flv_audio.is_none() => {
-                st.flv_audio = crate::preflight::audio_of_flv(&tag.body);
-            }
-            FlvKind::Video if !tag.config && st.codecs.is_none() => {
-                st.codecs = Some(StreamCodecs {
-                    video: st
-                        .video_codec
-                        .map(|c| crate::preflight::video_name(c).to_owned()),
-                    audio: st.flv_audio.clone(),
-                });
-            }
-            _ => {}
+        if tag.kind == FlvKind::Meta || tag.config {
+            st.flv.set_header(flv_slot(&tag), tag.clone());
         }
         st.flv.push(tag);
         st.ts.flush();
     }
 }
 
+/// The FLV header slot of a metadata or sequence-header tag.
+fn flv_slot(tag: &FlvTag) -> u8 {
+    match tag.kind {
+        FlvKind::Meta => SLOT_META,
+        FlvKind::Video => SLOT_VIDEO_CONFIG,
+        FlvKind::Audio => SLOT_AUDIO_CONFIG,
+    }
+}
+
 impl State {
     fn ts_wanted(&self) -> bool {
         self.wants_ts || self.ts_holds > 0
+    }
+
+    fn feed(&self, feed: Feed) -> &FeedState {
+        &self.feeds[feed::index(feed)]
+    }
+
+    fn feed_mut(&mut self, feed: Feed) -> &mut FeedState {
+        &mut self.feeds[feed::index(feed)]
+    }
+
+    /// A publisher is attached to a feed, or outputs are held for one.
+    fn is_live(&self) -> bool {
+        self.held.is_some() || self.feeds.iter().any(|f| f.publisher.is_some())
     }
 }
 
@@ -674,6 +774,7 @@ fn ts_chunk(data: &[u8], keyframe: bool, arrived: Instant) -> TsChunk {
 #[derive(Debug)]
 pub struct Publisher {
     hub: Arc<Hub>,
+    feed: Feed,
     id: u64,
 }
 
@@ -681,11 +782,11 @@ impl Publisher {
     /// SRT messages received together, each of whole 188-byte TS packets. Outputs send them
     /// in one go, which wakes each output's libsrt sender once instead of once per message.
     pub fn push_ts<'a>(&self, messages: impl IntoIterator<Item = &'a [u8]>) {
-        self.hub.push_ts(self.id, messages);
+        self.hub.push_ts(self.feed, self.id, messages);
     }
 
     pub fn push_flv(&self, tag: FlvTag) {
-        self.hub.push_flv(self.id, tag);
+        self.hub.push_flv(self.feed, self.id, tag);
     }
 }
 
@@ -697,7 +798,7 @@ impl FlvIngest for Publisher {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        self.hub.detach(self.id);
+        self.hub.detach(self.feed, self.id);
     }
 }
 

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 
 use super::*;
+use crate::engine::SwitchError;
 
 fn info(peer: &str) -> PublisherInfo {
     PublisherInfo {
@@ -69,7 +70,7 @@ fn a_second_publisher_is_refused_while_the_first_sends() {
 fn a_silent_publisher_is_replaced() {
     let hub = Hub::new("in");
     let _first = hub.attach(info("a")).expect("first");
-    hub.lock().last_push = Instant::now() - STALE_PUBLISHER - Duration::from_millis(1);
+    hub.lock().feeds[0].last_push = Instant::now() - STALE_PUBLISHER - Duration::from_millis(1);
     assert!(hub.can_publish(Feed::Main));
     let second = hub.attach(info("b")).expect("replacement");
     assert_eq!(hub.publisher().map(|p| p.peer), Some("b".into()));
@@ -370,4 +371,292 @@ async fn a_ts_want_on_an_rtmp_input_starts_at_the_cached_keyframe() {
     });
     assert_eq!(first_video, Some(true), "the replay starts at a keyframe");
     drop(publisher);
+}
+
+// --- Redundant ingest (issue #18) ---
+
+const FAILOVER: Duration = Duration::from_secs(2);
+const REVERT: Duration = Duration::from_secs(10);
+
+/// A hub with a backup feed; its switch timer is driven by hand (`Hub::tick`).
+fn hub_with_backup() -> Arc<Hub> {
+    let hub = Hub::new("in");
+    hub.set_grace(Duration::from_secs(3600));
+    hub.lock().backup = Some(BackupTimes {
+        failover: FAILOVER,
+        revert: Some(REVERT),
+    });
+    hub
+}
+
+/// A sequence header whose SPS says which feed it comes from (a different resolution).
+fn avc_config_of(marker: u8, ts: u32) -> FlvTag {
+    let cfg = relevo_media::VideoConfig {
+        codec: Codec::H264,
+        vps: None,
+        sps: Bytes::from(vec![0x67, 0x64, 0x00, 0x0C, 0xAC, marker]),
+        pps: Bytes::from_static(&[0x68, 0xEB, 0xE3, 0xCB]),
+    };
+    FlvTag::new(
+        FlvKind::Video,
+        ts,
+        flv::video_config_body(&cfg, false),
+        false,
+        true,
+    )
+}
+
+/// (config, keyframe, timestamp, body) of what a subscriber got.
+fn got(rx: &mut tokio::sync::mpsc::Receiver<FlvTag>) -> Vec<(bool, bool, u32, Bytes)> {
+    drain(rx)
+        .into_iter()
+        .map(|t| (t.config, t.keyframe, t.timestamp, t.body))
+        .collect()
+}
+
+#[test]
+fn without_a_backup_the_backup_feed_is_refused() {
+    let hub = Hub::new("in");
+    assert!(!hub.can_publish(Feed::Backup));
+    assert_eq!(
+        hub.attach_feed(Feed::Backup, info("b")).err(),
+        Some(Rejection::UnknownKey)
+    );
+    assert_eq!(
+        hub.switch_feed(Feed::Backup),
+        Err(SwitchError::NoBackup("in".into()))
+    );
+    let main = hub.attach(info("a")).expect("main");
+    assert_eq!(hub.feeds().on_air, Some(Feed::Main));
+    assert!(!hub.feeds().has_backup);
+    drop(main);
+}
+
+#[tokio::test]
+async fn the_backup_is_kept_warm_and_takes_over_at_its_next_keyframe_when_the_main_leaves() {
+    let hub = hub_with_backup();
+    let main = hub.attach(info("a")).expect("main");
+    let backup = hub.attach_feed(Feed::Backup, info("b")).expect("backup");
+    assert!(!hub.can_publish(Feed::Main) && !hub.can_publish(Feed::Backup));
+    let mut sub = hub.subscribe_flv(Arc::default()).expect("live");
+    main.push_flv(avc_config_of(1, 0));
+    main.push_flv(avc_frame(1_000, true));
+    backup.push_flv(avc_config_of(2, 0));
+    backup.push_flv(avc_frame(7_000, true)); // standby: not sent
+    main.push_flv(avc_frame(1_040, false));
+    backup.push_flv(avc_frame(7_040, false));
+    let before = got(&mut sub.rx);
+    assert_eq!(
+        before.iter().map(|t| t.2).collect::<Vec<_>>(),
+        [0, 1_000, 1_040],
+        "only the main feed's tags"
+    );
+    assert_eq!(hub.feeds().on_air, Some(Feed::Main));
+    assert!(
+        hub.backup_counters.bytes_in.load(Ordering::Relaxed) > 0,
+        "the standby is received"
+    );
+
+    drop(main);
+    assert!(!hub.in_grace(), "the backup is live: no grace period");
+    backup.push_flv(avc_frame(7_080, false)); // not a keyframe: the outputs wait
+    assert!(got(&mut sub.rx).is_empty());
+    backup.push_flv(avc_frame(7_120, true));
+    backup.push_flv(avc_frame(7_160, false));
+    let after = got(&mut sub.rx);
+    assert_eq!(after.len(), 3, "{after:?}");
+    let (config, key, ts, body) = &after[0];
+    assert!(*config, "the backup's sequence header first");
+    assert_eq!(
+        *body,
+        avc_config_of(2, 0).body,
+        "the new decoder configuration"
+    );
+    assert!(*ts >= 1_040, "headers at the last timestamp sent: {ts}");
+    assert!(after[1].1 && !*key, "then its keyframe");
+    assert!(after[1].2 > 1_040, "timestamps continue: {after:?}");
+    assert_eq!(after[2].2, after[1].2 + 40, "spacing kept");
+    let feeds = hub.feeds();
+    assert_eq!(feeds.on_air, Some(Feed::Backup));
+    let switch = feeds.last_switch.expect("switched");
+    assert_eq!(
+        (switch.from, switch.to, switch.reason),
+        (Feed::Main, Feed::Backup, SwitchReason::Failover)
+    );
+    assert_eq!(feeds.switches.failover, 1);
+    // A joiner gets the backup's headers too.
+    let mut late = hub.subscribe_flv(Arc::default()).expect("live");
+    let joined = got(&mut late.rx);
+    assert_eq!(joined[0].3, avc_config_of(2, 0).body);
+    drop(backup);
+}
+
+#[tokio::test]
+async fn a_silent_main_feed_fails_over_and_returns_after_its_stable_time() {
+    let hub = hub_with_backup();
+    let main = hub.attach(info("a")).expect("main");
+    let backup = hub.attach_feed(Feed::Backup, info("b")).expect("backup");
+    let mut sub = hub.subscribe_flv(Arc::default()).expect("live");
+    main.push_flv(avc_frame(0, true));
+    backup.push_flv(avc_frame(0, true));
+    hub.tick();
+    backup.push_flv(avc_frame(40, true));
+    assert_eq!(hub.feeds().on_air, Some(Feed::Main), "both send: no switch");
+
+    // The main feed stays connected but sends nothing for the failover delay.
+    hub.lock().feeds[0].last_push = Instant::now() - FAILOVER;
+    hub.tick();
+    backup.push_flv(avc_frame(80, true));
+    assert_eq!(hub.feeds().on_air, Some(Feed::Backup));
+    assert_eq!(
+        hub.feeds().last_switch.map(|s| s.reason),
+        Some(SwitchReason::Failover)
+    );
+
+    // It sends again: not back before the revert delay.
+    main.push_flv(avc_frame(5_000, true));
+    hub.tick();
+    main.push_flv(avc_frame(5_040, true));
+    assert_eq!(hub.feeds().on_air, Some(Feed::Backup));
+    // Stable for the revert delay: back at its next keyframe, and only there.
+    hub.lock().feeds[0].sending_since = Some(Instant::now() - REVERT);
+    hub.tick();
+    backup.push_flv(avc_frame(120, false));
+    main.push_flv(avc_frame(5_080, false));
+    assert_eq!(
+        hub.feeds().on_air,
+        Some(Feed::Backup),
+        "waits for a keyframe"
+    );
+    main.push_flv(avc_frame(5_120, true));
+    backup.push_flv(avc_frame(160, true)); // the standby now: not sent
+    let feeds = hub.feeds();
+    assert_eq!(feeds.on_air, Some(Feed::Main));
+    assert_eq!(
+        feeds.last_switch.map(|s| s.reason),
+        Some(SwitchReason::Revert)
+    );
+    let ts: Vec<u32> = got(&mut sub.rx).iter().map(|t| t.2).collect();
+    // Main's first keyframe, the backup's keyframe and frame, main's keyframe again.
+    assert_eq!(ts.len(), 4, "{ts:?}");
+    assert!(ts.windows(2).all(|w| w[0] < w[1]), "increasing: {ts:?}");
+    drop((main, backup));
+}
+
+#[tokio::test]
+async fn a_manual_choice_of_the_backup_holds_against_the_revert() {
+    let hub = hub_with_backup();
+    let main = hub.attach(info("a")).expect("main");
+    assert_eq!(
+        hub.switch_feed(Feed::Backup),
+        Err(SwitchError::NotLive(Feed::Backup))
+    );
+    let backup = hub.attach_feed(Feed::Backup, info("b")).expect("backup");
+    main.push_flv(avc_frame(0, true));
+    backup.push_flv(avc_frame(0, true));
+    hub.switch_feed(Feed::Backup).expect("backup is live");
+    main.push_flv(avc_frame(40, true));
+    assert_eq!(
+        hub.feeds().on_air,
+        Some(Feed::Main),
+        "at the backup's keyframe"
+    );
+    backup.push_flv(avc_frame(40, true));
+    assert_eq!(hub.feeds().on_air, Some(Feed::Backup));
+    assert_eq!(
+        hub.feeds().last_switch.map(|s| s.reason),
+        Some(SwitchReason::Manual)
+    );
+    // The main feed is stable long past the revert delay: the choice holds.
+    hub.lock().feeds[0].sending_since = Some(Instant::now() - REVERT * 3);
+    hub.tick();
+    main.push_flv(avc_frame(80, true));
+    assert_eq!(hub.feeds().on_air, Some(Feed::Backup));
+    // Back by hand.
+    hub.switch_feed(Feed::Main).expect("main is live");
+    main.push_flv(avc_frame(120, true));
+    assert_eq!(hub.feeds().on_air, Some(Feed::Main));
+    assert_eq!(hub.feeds().switches.manual, 2);
+    drop((main, backup));
+}
+
+#[tokio::test]
+async fn when_both_feeds_are_gone_the_grace_period_holds_the_outputs() {
+    let hub = hub_with_backup();
+    let main = hub.attach(info("a")).expect("main");
+    let backup = hub.attach_feed(Feed::Backup, info("b")).expect("backup");
+    let mut sub = hub.subscribe_flv(Arc::default()).expect("live");
+    main.push_flv(avc_frame(1_000, true));
+    drop(backup);
+    assert!(!hub.in_grace(), "the main feed is still on air");
+    drop(main);
+    assert!(hub.in_grace());
+    assert!(*hub.live().borrow());
+    assert!(!sub.rx.is_closed());
+    assert_eq!(hub.feeds().on_air, None);
+    // The backup returns first: it continues the held outputs.
+    let backup = hub.attach_feed(Feed::Backup, info("b2")).expect("back");
+    assert!(!hub.in_grace());
+    backup.push_flv(avc_frame(0, true));
+    let ts: Vec<u32> = got(&mut sub.rx).iter().map(|t| t.2).collect();
+    assert_eq!(ts.len(), 2, "{ts:?}");
+    assert!(ts[1] > 1_000, "{ts:?}");
+    assert_eq!(hub.feeds().on_air, Some(Feed::Backup));
+    drop(backup);
+}
+
+#[tokio::test]
+async fn a_switch_from_rtmp_to_srt_sends_the_srt_feeds_headers_to_rtmp_outputs() {
+    use crate::remux::FlvToTs;
+    let hub = hub_with_backup();
+    hub.set_wants(false, true);
+    let main = hub.attach(info("a")).expect("main");
+    let backup = hub.attach_feed(Feed::Backup, info("b")).expect("backup");
+    let mut sub = hub.subscribe_flv(Arc::default()).expect("live");
+    main.push_flv(avc_config(0));
+    main.push_flv(avc_frame(3_000, true));
+    main.push_flv(avc_frame(3_040, false));
+    // The SRT backup sends the fixture as MPEG-TS, whole, before the main leaves, then its
+    // second half again after (a keyframe must come).
+    let mut remux = FlvToTs::new();
+    let mut chunks = Vec::new();
+    for tag in fixture_tags() {
+        let _ = remux.on_tag(&tag, &mut chunks);
+    }
+    for c in &chunks {
+        backup.push_ts([&c.data[..]]);
+    }
+    assert_eq!(
+        got(&mut sub.rx).len(),
+        3,
+        "nothing of the standby reaches the outputs"
+    );
+    drop(main);
+    let mut remux = FlvToTs::new();
+    let mut again = Vec::new();
+    for mut tag in fixture_tags() {
+        tag.timestamp += 10_000;
+        let _ = remux.on_tag(&tag, &mut again);
+    }
+    for c in &again {
+        backup.push_ts([&c.data[..]]);
+    }
+    let after = got(&mut sub.rx);
+    assert!(after.len() > 10, "{} tags", after.len());
+    assert!(after[0].0, "a sequence header first");
+    assert_ne!(
+        after[0].3,
+        avc_config(0).body,
+        "the SRT feed's own configuration"
+    );
+    let first_frame = after.iter().find(|t| !t.0).expect("frames");
+    assert!(first_frame.1, "the first frame is a keyframe");
+    assert!(
+        first_frame.2 > 3_040,
+        "timestamps continue: {}",
+        first_frame.2
+    );
+    assert_eq!(hub.feeds().on_air, Some(Feed::Backup));
+    assert_eq!(hub.codecs().and_then(|c| c.video), Some("h264".to_owned()));
+    drop(backup);
 }

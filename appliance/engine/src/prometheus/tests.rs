@@ -1,7 +1,10 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
-use crate::metrics::{HlsSnapshot, LastError, PublisherInfo, RecordSnapshot, RecordingDisk};
+use crate::metrics::{
+    FeedSnapshot, FeedSwitchCounts, HlsSnapshot, LastError, PublisherInfo, RecordSnapshot,
+    RecordingDisk,
+};
 
 fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
@@ -48,6 +51,7 @@ fn snapshot() -> Snapshot {
             on_air: None,
             on_air_since: None,
             last_switch: None,
+            feed_switches: Default::default(),
             outputs: vec![
                 OutputSnapshot {
                     name: "cdn".into(),
@@ -325,4 +329,55 @@ fn hls_outputs_report_players_segments_parts_and_bytes() {
     }
     // Only HLS outputs have HLS families.
     assert_eq!(text.matches("relevo_hls_players{").count(), 1);
+}
+
+#[test]
+fn an_input_with_a_backup_reports_the_feed_on_air_its_switches_and_the_backups_figures() {
+    let single = render(&snapshot());
+    for family in [
+        "relevo_input_on_air",
+        "relevo_input_feed_switches_total",
+        "relevo_input_backup_",
+    ] {
+        assert!(!single.contains(family), "{family} on a single-feed input");
+    }
+    let mut snap = snapshot();
+    let input = &mut snap.inputs[0];
+    input.on_air = Some(Feed::Backup);
+    input.feed_switches = FeedSwitchCounts {
+        failover: 2,
+        revert: 1,
+        manual: 0,
+    };
+    input.backup = Some(FeedSnapshot {
+        live: true,
+        publisher: None,
+        srt: None,
+        bitrate: Bitrate {
+            last_1s: 2_000_000,
+            last_10s: 1_000_000,
+        },
+        bytes_in: 4_096,
+        publishes: 3,
+        codecs: None,
+    });
+    let text = render(&snap);
+    for line in [
+        format!("relevo_input_on_air{{{IN},feed=\"main\"}} 0"),
+        format!("relevo_input_on_air{{{IN},feed=\"backup\"}} 1"),
+        format!("relevo_input_feed_switches_total{{{IN},reason=\"failover\"}} 2"),
+        format!("relevo_input_feed_switches_total{{{IN},reason=\"revert\"}} 1"),
+        format!("relevo_input_feed_switches_total{{{IN},reason=\"manual\"}} 0"),
+        format!("relevo_input_backup_live{{{IN}}} 1"),
+        format!("relevo_input_backup_bitrate_bits_per_second{{{IN},window=\"1s\"}} 2000000"),
+        format!("relevo_input_backup_received_bytes_total{{{IN}}} 4096"),
+        format!("relevo_input_backup_publishes_total{{{IN}}} 3"),
+        // The main feed's figures keep their names and labels.
+        format!("relevo_input_received_bytes_total{{{IN}}} 123456789012"),
+    ] {
+        assert!(
+            text.contains(&format!("{line}\n")),
+            "missing {line} in\n{text}"
+        );
+    }
 }

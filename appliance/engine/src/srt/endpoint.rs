@@ -466,9 +466,9 @@ async fn run_publisher(
             return;
         }
     };
-    tracing::info!(%peer, "SRT publisher connected");
+    tracing::info!(%peer, feed = feed.as_str(), "SRT publisher connected");
     let stream = Arc::new(stream);
-    let _link = hub.counters.link.join(
+    let _link = hub.feed_counters(feed).link.join(
         "srt",
         peer.to_string(),
         Some((&stream, LinkDirection::Receiving)),
