@@ -10,7 +10,7 @@
 
 use relevo_engine::rtmp::RtmpUrl;
 use relevo_engine::spec::{
-    self, GracePeriod, InputSource, Latency, Name, OutputKind, OutputSpec, Passphrase,
+    self, GracePeriod, InputSource, Latency, Name, OutputKind, OutputSpec, Passphrase, Platform,
     RecordFormat, RecordSpec, Retention, SegmentDuration, SpecError, SrtCaller, SrtSecurity,
     StreamKey,
 };
@@ -105,6 +105,10 @@ pub struct OutputDoc {
     /// Push RTMP(S) only: the destination accepts Enhanced RTMP (H.265).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enhanced_rtmp: Option<bool>,
+    /// Push RTMP(S) only: `"youtube"`, `"twitch"` or `"facebook"`, whose ingest rules the
+    /// codec pre-flight applies; unset: found from the URL's host, else generic RTMP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     /// The recording's container: `"mp4"` (fragmented MP4) or `"ts"` (MPEG-TS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
@@ -270,6 +274,7 @@ impl OutputDoc {
             latency_ms: None,
             stream_id: None,
             enhanced_rtmp: None,
+            platform: None,
             record: None,
             segment_s: None,
             keep_days: None,
@@ -283,9 +288,14 @@ impl OutputDoc {
                 (doc.passphrase, doc.key_length) = security_fields(c.security.as_ref());
                 doc.latency_ms = Some(c.latency.ms());
             }
-            OutputKind::PushRtmp { url, enhanced, .. } => {
+            OutputKind::PushRtmp {
+                url,
+                enhanced,
+                platform,
+            } => {
                 doc.push = Some(url.to_string());
                 doc.enhanced_rtmp = enhanced.then_some(true);
+                doc.platform = platform.map(|p| p.as_str().to_owned());
             }
             OutputKind::PullSrt {
                 key,
@@ -342,6 +352,7 @@ impl OutputDoc {
             ("pull", self.pull.is_some()),
             ("key", self.key.is_some()),
             ("enhanced_rtmp", self.enhanced_rtmp.is_some()),
+            ("platform", self.platform.is_some()),
         ];
         if let Some((f, _)) = others.iter().find(|(_, set)| *set) {
             return Err(FieldError::new(*f, WHY));
@@ -401,17 +412,34 @@ impl OutputDoc {
                             "only for push RTMP(S) outputs; SRT carries H.265 as is",
                         ));
                     }
+                    if self.platform.is_some() {
+                        return Err(FieldError::new(
+                            "platform",
+                            "only for push RTMP(S) outputs; SRT carries any codec",
+                        ));
+                    }
                     OutputKind::PushSrt(srt_caller("push", url, &srt)?)
                 } else {
                     no_srt_fields(&srt, "not used by an RTMP push output")?;
                     OutputKind::PushRtmp {
                         url: rtmp_url("push", url)?,
                         enhanced: self.enhanced_rtmp.unwrap_or(false),
-                        platform: None,
+                        platform: self
+                            .platform
+                            .as_deref()
+                            .map(Platform::parse)
+                            .transpose()
+                            .map_err(|e| FieldError::new("platform", e))?,
                     }
                 }
             }
             (None, Some(proto)) => {
+                if self.platform.is_some() {
+                    return Err(FieldError::new(
+                        "platform",
+                        "only for push RTMP(S) outputs: the platform is where Relevo pushes to",
+                    ));
+                }
                 if self.enhanced_rtmp.is_some() {
                     return Err(FieldError::new(
                         "enhanced_rtmp",

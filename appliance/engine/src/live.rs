@@ -38,6 +38,7 @@ struct OutputRef {
     hls: bool,
     enabled: bool,
     counters: Arc<OutputCounters>,
+    compat: crate::preflight::Reporter,
 }
 
 fn collect(shared: &Shared) -> Vec<InputRef> {
@@ -62,6 +63,7 @@ fn collect(shared: &Shared) -> Vec<InputRef> {
                     hls: matches!(o.spec.kind, OutputKind::PullHls { .. }),
                     enabled: o.spec.enabled,
                     counters: o.counters.clone(),
+                    compat: crate::preflight::Reporter::new(&o.spec.kind, &rt.hub),
                 })
                 .collect(),
         })
@@ -218,7 +220,7 @@ fn output(
         latency: c.latency.summary(),
         record: o.record.then(|| c.record.snapshot()),
         hls,
-        compat: Vec::new(),
+        compat: o.compat.report(c),
     }
 }
 

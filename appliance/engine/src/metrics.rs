@@ -124,6 +124,10 @@ pub struct OutputCounters {
     /// Players and files served of an HLS output (unused by the others); its bytes are
     /// `bytes_out`.
     pub hls: HlsCounters,
+    /// What a push output's destination does not accept of the input's stream, as its
+    /// last codec pre-flight found (`crate::preflight`; other kinds are checked when the
+    /// snapshot is built).
+    pub compat: Mutex<Vec<CompatProblem>>,
 }
 
 impl Default for OutputCounters {
@@ -141,6 +145,7 @@ impl Default for OutputCounters {
             latency: Arc::default(),
             record: RecordCounters::default(),
             hls: HlsCounters::default(),
+            compat: Mutex::default(),
         }
     }
 }
@@ -177,6 +182,16 @@ impl OutputCounters {
 
     pub fn add_bytes(&self, n: usize) {
         self.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub fn set_compat(&self, problems: Vec<CompatProblem>) {
+        if let Ok(mut c) = self.compat.lock() {
+            *c = problems;
+        }
+    }
+
+    pub fn compat(&self) -> Vec<CompatProblem> {
+        self.compat.lock().map(|c| c.clone()).unwrap_or_default()
     }
 }
 

@@ -1,11 +1,17 @@
-//! Push output handlers: wait for the input to be live, connect, forward, and on failure
-//! retry with capped exponential backoff, keeping state and the last error for operators.
+//! Push output handlers: wait for the input to be live, check that the destination takes
+//! its codecs (`crate::preflight`), connect, forward, and on failure retry with capped
+//! exponential backoff, keeping state and the last error for operators.
+//!
+//! The codec pre-flight runs before connecting and again while pushing, whenever the
+//! codecs on air change (a new publisher, a backup feed encoded otherwise): an output whose
+//! destination cannot take them does not connect, or disconnects, and waits in
+//! [`FlowState::Incompatible`] until they change; warnings are reported and pushed anyway.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use relevo_media::frame::Codec;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
@@ -13,11 +19,67 @@ use crate::engine::Shared;
 use crate::error::LinkError;
 use crate::hub::fanout::Direct;
 use crate::hub::Hub;
-use crate::metrics::{FlowState, OutputCounters};
+use crate::metrics::{CompatProblem, FlowState, OutputCounters, StreamCodecs};
+use crate::preflight;
 use crate::rtmp::direct::DirectSlot;
 use crate::rtmp::push::PushFeed;
 use crate::spec::{Name, OutputKind, OutputSpec};
 use crate::unit::FlvTag;
+
+/// How long a push output waits, once its input is live, for the input's codecs before it
+/// connects without a pre-flight. A TS publication names them in its first PMT (ffmpeg
+/// repeats it every 100 ms), an RTMP one at its first video frame, which the hub's cached
+/// GOP gives at once; an RTMP publication without video never does, and is pushed as
+/// before the pre-flight existed.
+const CODECS_WAIT: Duration = Duration::from_secs(3);
+/// How often a push output looks at the codecs on air, before connecting and while
+/// pushing: a change is seen within this, a few frames.
+const CODECS_POLL: Duration = Duration::from_millis(250);
+/// An output that holds back for its codecs says why in the log at most this often, or
+/// when the reason changes (its state and `compat` say it all the time).
+const HOLD_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// What one round of the pre-flight decided.
+enum Gate {
+    /// Connect; the codecs checked, if they were known.
+    Go(Option<StreamCodecs>),
+    /// The input's publication ended while the output waited.
+    InputEnded,
+    /// The output is cancelled.
+    Stop,
+}
+
+/// The output's pre-flight lines in the log, rate-limited.
+#[derive(Default)]
+struct HoldLog {
+    last: Option<(Instant, Vec<&'static str>)>,
+}
+
+impl HoldLog {
+    fn report(&mut self, input: &Name, output: &Name, problems: &[CompatProblem]) {
+        let codes: Vec<&'static str> = problems.iter().map(|p| p.code).collect();
+        let now = Instant::now();
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|(at, last)| *last == codes && now.duration_since(*at) < HOLD_LOG_INTERVAL)
+        {
+            return;
+        }
+        self.last = Some((now, codes));
+        // Messages name codecs and settings only: no URL, no key.
+        let text = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.code, p.message))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        if preflight::has_error(problems) {
+            tracing::warn!(input = %input, output = %output, "codec pre-flight: the destination does not accept the input's codecs; the output waits: {text}");
+        } else {
+            tracing::info!(input = %input, output = %output, "codec pre-flight: pushed with a warning: {text}");
+        }
+    }
+}
 
 pub(crate) async fn run_push(
     shared: Arc<Shared>,
@@ -29,24 +91,38 @@ pub(crate) async fn run_push(
 ) {
     let mut backoff = Backoff::default();
     let mut live = hub.live();
+    let mut log = HoldLog::default();
     loop {
-        counters.set_state(FlowState::Idle);
+        if !*live.borrow() {
+            counters.set_state(FlowState::Idle);
+            counters.set_compat(Vec::new());
+        }
         tokio::select! {
             _ = cancel.cancelled() => break,
             r = live.wait_for(|l| *l) => if r.is_err() { break },
         }
+        let checked = match gate(&hub, &input, &spec, &counters, &mut live, &cancel, &mut log).await
+        {
+            Gate::Go(checked) => checked,
+            Gate::InputEnded => continue,
+            Gate::Stop => break,
+        };
         counters.set_state(FlowState::Connecting);
         let started = Instant::now();
         let result = tokio::select! {
             _ = cancel.cancelled() => break,
-            r = attempt(&shared, &hub, &spec, &counters, &cancel) => r,
+            r = attempt(&shared, &hub, &spec, &counters, &cancel) => Some(r),
+            () = watch_codecs(&hub, &spec, &counters, checked, &mut log, &input) => None,
         };
         counters.peers.store(0, Ordering::Relaxed);
         match result {
-            Ok(()) => {
+            // The codecs on air changed to ones the destination refuses: disconnected; the
+            // next round holds the output back until they change again.
+            None => {}
+            Some(Ok(())) => {
                 tracing::info!(input = %input, output = %spec.name, "input ended; output waits for it");
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 let delay = backoff.next(started.elapsed());
                 tracing::warn!(input = %input, output = %spec.name, retry_in = ?delay, "push failed: {e}");
                 counters.set_error(e.to_string());
@@ -60,6 +136,95 @@ pub(crate) async fn run_push(
         }
     }
     counters.set_state(FlowState::Stopped);
+}
+
+/// The pre-flight before connecting: waits for the input's codecs (at most
+/// [`CODECS_WAIT`] while a publisher sends), and holds the output in
+/// [`FlowState::Incompatible`] while the destination refuses them.
+async fn gate(
+    hub: &Hub,
+    input: &Name,
+    spec: &OutputSpec,
+    counters: &OutputCounters,
+    live: &mut watch::Receiver<bool>,
+    cancel: &CancellationToken,
+    log: &mut HoldLog,
+) -> Gate {
+    if !preflight::checks_anything(&spec.kind) {
+        return Gate::Go(None);
+    }
+    let mut deadline = Instant::now() + CODECS_WAIT;
+    let mut held = false;
+    loop {
+        match hub.codecs() {
+            Some(codecs) => {
+                let problems = preflight::check(&codecs, &spec.kind);
+                if !preflight::has_error(&problems) {
+                    if !problems.is_empty() {
+                        log.report(input, &spec.name, &problems);
+                    }
+                    counters.set_compat(problems);
+                    return Gate::Go(Some(codecs));
+                }
+                log.report(input, &spec.name, &problems);
+                counters.set_compat(problems);
+                counters.set_state(FlowState::Incompatible);
+                held = true;
+            }
+            // A publisher that left (grace period) or one whose codecs are not known
+            // yet: the wait for them starts again once one sends.
+            None if hub.in_grace() => deadline = Instant::now() + CODECS_WAIT,
+            None if Instant::now() >= deadline => {
+                if held {
+                    counters.set_compat(Vec::new());
+                }
+                return Gate::Go(None);
+            }
+            None => {}
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return Gate::Stop,
+            r = live.wait_for(|l| !*l) => {
+                return if r.is_err() { Gate::Stop } else { Gate::InputEnded };
+            }
+            _ = tokio::time::sleep(CODECS_POLL) => {}
+        }
+    }
+}
+
+/// While pushing: follows the codecs on air and returns once they change to ones the
+/// destination refuses (warnings are reported and the push goes on).
+async fn watch_codecs(
+    hub: &Hub,
+    spec: &OutputSpec,
+    counters: &OutputCounters,
+    mut checked: Option<StreamCodecs>,
+    log: &mut HoldLog,
+    input: &Name,
+) {
+    if !preflight::checks_anything(&spec.kind) {
+        return std::future::pending().await;
+    }
+    loop {
+        tokio::time::sleep(CODECS_POLL).await;
+        let Some(codecs) = hub.codecs() else {
+            continue; // between publishers: the next one's are checked when known
+        };
+        if checked.as_ref() == Some(&codecs) {
+            continue;
+        }
+        let problems = preflight::check(&codecs, &spec.kind);
+        checked = Some(codecs);
+        if !problems.is_empty() {
+            log.report(input, &spec.name, &problems);
+        }
+        let stop = preflight::has_error(&problems);
+        counters.set_compat(problems);
+        if stop {
+            counters.set_state(FlowState::Incompatible);
+            return;
+        }
+    }
 }
 
 async fn attempt(
@@ -79,14 +244,8 @@ async fn attempt(
             )
             .await
         }
-        OutputKind::PushRtmp { url, enhanced, .. } => {
-            if hub.video_codec() == Some(Codec::H265) && !enhanced {
-                return Err(LinkError::Codec(
-                    "the input is H.265, which legacy RTMP cannot carry; set enhanced_rtmp = true \
-                     on this output if the destination accepts Enhanced RTMP"
-                        .into(),
-                ));
-            }
+        // Codecs the destination refuses never get here (`gate`, `watch_codecs`).
+        OutputKind::PushRtmp { url, .. } => {
             // Over plain TCP the fan-out may write to the destination's socket itself (see
             // `rtmp::direct`), as to a player's.
             let direct = (!url.is_tls()).then(|| {

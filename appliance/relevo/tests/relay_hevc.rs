@@ -37,7 +37,8 @@ fn h265_passes_through_srt_and_legacy_rtmp_reports_a_codec_error() {
         &dir.path("publisher.log"),
     );
     relevo.wait_log(
-        "push failed: codec not accepted: the input is H.265, which legacy RTMP cannot carry",
+        "the output waits: h265_needs_enhanced: The input's video is H.265 (HEVC), which legacy \
+         RTMP carries only over Enhanced RTMP",
         1,
     );
     assert!(publisher.wait(Duration::from_secs(60)).success());

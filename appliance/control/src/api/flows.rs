@@ -9,7 +9,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use relevo_engine::metrics::InputSnapshot;
+use relevo_engine::metrics::{CompatProblem, InputSnapshot};
 use relevo_engine::rtmp::RtmpUrl;
 use relevo_engine::spec::{InputSpec, OutputSpec};
 use serde::Serialize;
@@ -51,6 +51,10 @@ pub struct OutputView {
 }
 
 /// An input's document as `secrets` allows: without them (Visor) keys, passphrases,
+    /// Answers to a create or change only, when the input is live: what the destination
+    /// does not accept of the stream on air (the codec pre-flight); empty when all is well.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compat: Option<Vec<CompatProblem>>,
 /// stream ids (they often carry a key) and the key part of RTMP URLs are hidden.
 fn input_doc(def: &InputDef, secrets: bool) -> InputDoc {
     let mut doc = InputDoc::from_def(def);
@@ -101,9 +105,27 @@ fn input_view(i: &StoredInput, outs: &[StoredOutput], secrets: bool) -> InputVie
     InputView {
         id: Some(i.id),
         origin: "api",
+        compat: None,
         doc: input_doc(&i.def, secrets),
         outputs: outs
             .iter()
+/// [`output_view`] of an output just created or changed, with its codec pre-flight when
+/// its input is live (the check "runs when an output is created against a live input").
+async fn written_view(s: &ApiState, o: &StoredOutput) -> ApiResult<OutputView> {
+    let input = inputs::get(s.control.pool(), o.input_id).await?;
+    let name = input.def.name.as_str();
+    let engine = s.control.engine();
+    let live = engine
+        .subscribe()
+        .borrow()
+        .input(name)
+        .is_some_and(|i| i.codecs.is_some());
+    Ok(OutputView {
+        compat: live.then(|| engine.preflight(name, &o.spec.kind)),
+        ..output_view(o, true)
+    })
+}
+
             .filter(|o| o.input_id == i.id)
             .map(|o| output_view(o, secrets))
             .collect(),
@@ -134,6 +156,7 @@ fn declared_view(spec: &InputSpec, secrets: bool) -> InputView {
     }
 }
 
+                compat: None,
 #[derive(Debug, Serialize)]
 pub struct InputList {
     pub inputs: Vec<InputView>,
@@ -261,7 +284,8 @@ pub async fn create_output(
     s.control.check_output(&spec).await?;
     let created = outputs::create(s.control.pool(), &p.actor(), input_id, &spec).await?;
     apply(&s, &guard).await;
-    Ok((StatusCode::CREATED, Json(output_view(&created, true))))
+    drop(guard);
+    Ok((StatusCode::CREATED, Json(written_view(&s, &created).await?)))
 }
 
 pub async fn get_output(
@@ -296,7 +320,8 @@ async fn write_output(
     s.control.check_output(&spec).await?;
     let o = outputs::update(s.control.pool(), &p.actor(), id, &spec).await?;
     apply(s, &guard).await;
-    Ok(Json(output_view(&o, true)))
+    drop(guard);
+    Ok(Json(written_view(s, &o).await?))
 }
 
 pub async fn delete_output(

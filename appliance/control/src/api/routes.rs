@@ -133,6 +133,13 @@ pub fn openapi() -> Value {
             op["parameters"] = Value::Array(params);
         }
         if let Some(schema) = super::schemas::body_of(route.method, route.path) {
+        for (_, _, status, schema) in super::schemas::ANSWERS
+            .iter()
+            .filter(|(m, p, _, _)| *m == route.method && *p == route.path)
+        {
+            op["responses"][*status] = json!({"description": "Done", "content": {"application/json": {
+                "schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+        }
             op["requestBody"] = json!({"required": true, "content": {"application/json": {
                 "schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
         }

@@ -27,6 +27,19 @@ pub const BODIES: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/config/import", "ConfigExport"),
 ];
 
+/// (method, path, status, schema name) of the answers documented besides the error.
+pub const ANSWERS: &[(&str, &str, &str, &str)] = &[
+    (
+        "POST",
+        "/api/v1/inputs/{id}/outputs",
+        "201",
+        "WrittenOutput",
+    ),
+    ("PUT", "/api/v1/outputs/{id}", "200", "WrittenOutput"),
+    ("POST", "/api/v1/outputs/{id}/start", "200", "WrittenOutput"),
+    ("POST", "/api/v1/outputs/{id}/stop", "200", "WrittenOutput"),
+];
+
 /// The schema name of a route's JSON body, if it takes one.
 pub fn body_of(method: &str, path: &str) -> Option<&'static str> {
     BODIES
@@ -105,6 +118,7 @@ pub fn schemas() -> Value {
                 "pull": {"enum": ["srt", "rtmp"], "description": "Readers fetch the stream from Relevo with the output's key"},
                 "key": {"type": "string", "pattern": KEY, "description": "Pull outputs: the readers' key (SRT streamid read:KEY, RTMP /live/KEY)"},
                 "enhanced_rtmp": {"type": "boolean", "description": "Push RTMP(S): the destination accepts Enhanced RTMP (H.265)"},
+                "platform": {"enum": ["youtube", "twitch", "facebook"], "description": "Push RTMP(S): the platform whose ingest rules the codec pre-flight applies (YouTube: H.264, H.265 with enhanced_rtmp, AAC or MP3; Twitch and Facebook: H.264 and AAC); unset: found from the URL's host, else generic RTMP"},
                 "record": {"enum": ["mp4", "ts"], "description": "Relevo writes the input to files on its disk: fragmented MP4 or MPEG-TS, without transcoding"},
                 "segment_s": {"type": "integer", "minimum": 10, "maximum": 86400, "default": 3600,
                               "description": "Record outputs: seconds one file lasts (a new file begins at the next keyframe)"},
@@ -116,7 +130,27 @@ pub fn schemas() -> Value {
         ),
     );
     let role = json!({"enum": ["admin", "tecnico", "visor"]});
+    let compat = json!({"type": "object", "required": ["severity", "code", "track", "found", "accepted", "message"],
+    "description": "Something in the input's stream the destination does not accept (codec pre-flight)",
+    "properties": {
+        "severity": {"enum": ["error", "warning"], "description": "error: a push output does not connect (state incompatible); warning: pushed anyway"},
+        "code": {"enum": ["h265_needs_enhanced", "video_codec", "audio_codec", "no_video", "no_audio"]},
+        "track": {"enum": ["video", "audio"]},
+        "found": {"type": "string", "description": "The input's codec on that track (h264, h265, aac, mp3, opus, ac3, mpeg_audio…), none when it has none"},
+        "accepted": {"type": "array", "items": {"type": "string"}, "description": "What the destination takes on that track"},
+        "message": {"type": "string", "description": "In English: what to change on the encoder"}
+    }});
+    let written_output = json!({"type": "object",
+    "description": "The output as written: the Output fields with id, input_id, created_at and updated_at, and compat when the input is live",
+    "properties": {
+        "id": {"type": "integer"},
+        "input_id": {"type": "integer"},
+        "compat": {"type": "array", "items": {"$ref": "#/components/schemas/CompatProblem"},
+                   "description": "Present when the input is live: the codec pre-flight of this output against the stream on air; empty when the destination takes it"}
+    }});
     json!({
+        "CompatProblem": compat,
+        "WrittenOutput": written_output,
         "Input": input,
         "FeedSwitch": object(&["feed"], json!({
             "feed": {"enum": ["main", "backup"], "description": "The feed the outputs take from now on; it holds until switched back or lost"}
@@ -266,6 +300,7 @@ mod tests {
             latency_ms: Some(200),
             stream_id: Some("s".into()),
             enhanced_rtmp: Some(true),
+            platform: Some("youtube".into()),
             record: Some("mp4".into()),
             segment_s: Some(3600),
             keep_days: Some(7),
@@ -322,6 +357,49 @@ mod tests {
         reads::<admin::SetPassword>("Password");
         reads::<admin::NewToken>("NewToken");
         reads::<admin::SettingsPatch>("SettingsPatch");
+    }
+
+    #[test]
+    fn the_compat_schema_lists_every_field_of_a_problem() {
+        use relevo_engine::metrics::{CompatProblem, CompatSeverity};
+        let p = CompatProblem {
+            severity: CompatSeverity::Error,
+            code: "audio_codec",
+            track: "audio",
+            found: "opus".into(),
+            accepted: vec!["aac"],
+            message: "m".into(),
+        };
+        let written: BTreeSet<String> = serde_json::to_value(p)
+            .unwrap_or_default()
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert_eq!(written, properties("CompatProblem"));
+        let codes = &schemas()["CompatProblem"]["properties"]["code"]["enum"];
+        for code in [
+            relevo_engine::preflight::H265_NEEDS_ENHANCED,
+            relevo_engine::preflight::VIDEO_CODEC,
+            relevo_engine::preflight::AUDIO_CODEC,
+            relevo_engine::preflight::NO_VIDEO,
+            relevo_engine::preflight::NO_AUDIO,
+        ] {
+            assert!(
+                codes.as_array().into_iter().flatten().any(|c| c == code),
+                "{code}"
+            );
+        }
+        for (method, path, _, schema) in ANSWERS {
+            assert!(
+                super::super::routes::ROUTES
+                    .iter()
+                    .any(|r| r.method == *method && r.path == *path),
+                "{method} {path} is not a route"
+            );
+            assert!(schemas().get(schema).is_some(), "no schema {schema}");
+        }
     }
 
     #[test]

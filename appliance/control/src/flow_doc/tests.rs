@@ -33,6 +33,9 @@ fn outputs_round_trip() {
     for v in [
         json!({"name": "yt", "enabled": true, "push": "rtmp://a.rtmp.youtube.com:1935/live2/xxxx"}),
         json!({"name": "h265", "enabled": true, "push": "rtmps://x.example:443/app/k", "enhanced_rtmp": true}),
+        json!({"name": "tw", "enabled": true, "push": "rtmp://127.0.0.1:1935/app/k", "platform": "twitch"}),
+        json!({"name": "yt-hevc", "enabled": true, "push": "rtmp://10.0.0.2:1935/live2/k",
+               "enhanced_rtmp": true, "platform": "youtube"}),
         json!({"name": "partner", "enabled": true, "push": "srt://10.0.0.1:9000", "stream_id": "s",
                "passphrase": "0123456789ab", "key_length": 24, "latency_ms": 800}),
         json!({"name": "srt-read", "enabled": false, "pull": "srt", "key": "r1", "latency_ms": 200}),
@@ -95,6 +98,22 @@ fn errors_name_the_field() {
         (
             json!({"name": "o", "push": "srt://h:1", "enhanced_rtmp": true}),
             "enhanced_rtmp",
+        ),
+        (
+            json!({"name": "o", "push": "rtmp://h/app/k", "platform": "YouTube"}),
+            "platform",
+        ),
+        (
+            json!({"name": "o", "push": "srt://h:1", "platform": "youtube"}),
+            "platform",
+        ),
+        (
+            json!({"name": "o", "pull": "rtmp", "key": "k", "platform": "twitch"}),
+            "platform",
+        ),
+        (
+            json!({"name": "o", "record": "mp4", "platform": "facebook"}),
+            "platform",
         ),
         (json!({"name": "o", "pull": "rtmp"}), "key"),
         (json!({"name": "o", "pull": "dash", "key": "k"}), "pull"),

@@ -4,7 +4,7 @@
 
 use relevo_engine::rtmp::RtmpUrl;
 use relevo_engine::spec::{
-    self, GracePeriod, InputSource, Latency, Name, OutputKind, OutputSpec, Passphrase,
+    self, GracePeriod, InputSource, Latency, Name, OutputKind, OutputSpec, Passphrase, Platform,
     RecordFormat, RecordSpec, Retention, SegmentDuration, SpecError, SrtCaller, SrtSecurity,
     StreamKey,
 };
@@ -329,6 +329,8 @@ pub(crate) struct OutputCols {
     pub key: Option<String>,
     pub rtmp_url: Option<String>,
     pub enhanced_rtmp: bool,
+    /// `Platform::as_str` of an RTMP push, when set.
+    pub platform: Option<String>,
     pub srt: SrtCols,
     pub record: RecordCols,
 }
@@ -377,6 +379,10 @@ impl OutputCols {
             OutputKind::Record(r) => RecordCols::of(r),
             _ => RecordCols::default(),
         };
+        let platform = match &spec.kind {
+            OutputKind::PushRtmp { platform, .. } => platform.map(|p| p.as_str().to_owned()),
+            _ => None,
+        };
         Self {
             name: spec.name.as_str().to_owned(),
             enabled: spec.enabled,
@@ -384,6 +390,7 @@ impl OutputCols {
             key,
             rtmp_url,
             enhanced_rtmp,
+            platform,
             srt,
             record,
         }
@@ -406,7 +413,12 @@ impl OutputCols {
             OutputKindDb::PushRtmp => OutputKind::PushRtmp {
                 url: rtmp_url(self.rtmp_url.as_deref()).map_err(bad("rtmp_url"))?,
                 enhanced: self.enhanced_rtmp,
-                platform: None,
+                platform: self
+                    .platform
+                    .as_deref()
+                    .map(Platform::parse)
+                    .transpose()
+                    .map_err(bad("platform"))?,
             },
             OutputKindDb::PullSrt => OutputKind::PullSrt {
                 key: key()?,
@@ -438,6 +450,7 @@ impl OutputCols {
             "key": mask(self.key.as_deref()),
             "rtmp_url": redacted_url(self.rtmp_url.as_deref()),
             "enhanced_rtmp": self.enhanced_rtmp,
+            "platform": self.platform,
         });
         merge(&mut v, self.srt.audit());
         merge(&mut v, self.record.audit());
@@ -459,6 +472,7 @@ pub(crate) struct OutputRow {
     pub stream_id: Option<String>,
     pub rtmp_url: Option<String>,
     pub enhanced_rtmp: bool,
+    pub platform: Option<String>,
     pub passphrase: Option<String>,
     pub key_length: Option<i16>,
     pub latency_ms: Option<i32>,
@@ -480,6 +494,7 @@ impl OutputRow {
             key: self.key.clone(),
             rtmp_url: self.rtmp_url.clone(),
             enhanced_rtmp: self.enhanced_rtmp,
+            platform: self.platform.clone(),
             srt: SrtCols {
                 srt_host: self.srt_host.clone(),
                 srt_port: self.srt_port,

@@ -77,11 +77,11 @@ pub(crate) async fn insert(
         r#"INSERT INTO outputs (input_id, name, enabled, kind, key, srt_host, srt_port,
                                 stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
                                 latency_ms, record_format, segment_s, keep_days, keep_gib,
-                                keep_files)
+                                keep_files, platform)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                   $18)
+                   $18, $19)
            RETURNING id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
-                     srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
+                     srt_port, stream_id, rtmp_url, enhanced_rtmp, platform, passphrase, key_length,
                      latency_ms, record_format, segment_s, keep_days, keep_gib, keep_files,
                      created_at, updated_at"#,
         input_id,
@@ -102,6 +102,7 @@ pub(crate) async fn insert(
         c.record.keep_days,
         c.record.keep_gib,
         c.record.keep_files,
+        c.platform,
     )
     .fetch_one(conn)
     .await?)
@@ -121,10 +122,11 @@ pub async fn update(
         r#"UPDATE outputs SET name = $2, enabled = $3, kind = $4, key = $5, srt_host = $6,
                   srt_port = $7, stream_id = $8, rtmp_url = $9, enhanced_rtmp = $10,
                   passphrase = $11, key_length = $12, latency_ms = $13, record_format = $14,
-                  segment_s = $15, keep_days = $16, keep_gib = $17, keep_files = $18
+                  segment_s = $15, keep_days = $16, keep_gib = $17, keep_files = $18,
+                  platform = $19
            WHERE id = $1
            RETURNING id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
-                     srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
+                     srt_port, stream_id, rtmp_url, enhanced_rtmp, platform, passphrase, key_length,
                      latency_ms, record_format, segment_s, keep_days, keep_gib, keep_files,
                      created_at, updated_at"#,
         id,
@@ -145,6 +147,7 @@ pub async fn update(
         c.record.keep_days,
         c.record.keep_gib,
         c.record.keep_files,
+        c.platform,
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -186,7 +189,7 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<StoredOutput, StoreError> {
     sqlx::query_as!(
         OutputRow,
         r#"SELECT id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
-                  srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
+                  srt_port, stream_id, rtmp_url, enhanced_rtmp, platform, passphrase, key_length,
                   latency_ms, record_format, segment_s, keep_days, keep_gib, keep_files,
                   created_at, updated_at
            FROM outputs WHERE id = $1"#,
@@ -213,7 +216,7 @@ pub(crate) async fn list_rows<'e>(
     Ok(sqlx::query_as!(
         OutputRow,
         r#"SELECT id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
-                  srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
+                  srt_port, stream_id, rtmp_url, enhanced_rtmp, platform, passphrase, key_length,
                   latency_ms, record_format, segment_s, keep_days, keep_gib, keep_files,
                   created_at, updated_at
            FROM outputs ORDER BY input_id, id"#
@@ -226,7 +229,7 @@ async fn lock(conn: &mut PgConnection, id: i64) -> Result<OutputRow, StoreError>
     sqlx::query_as!(
         OutputRow,
         r#"SELECT id, input_id, name, enabled, kind AS "kind: OutputKindDb", key, srt_host,
-                  srt_port, stream_id, rtmp_url, enhanced_rtmp, passphrase, key_length,
+                  srt_port, stream_id, rtmp_url, enhanced_rtmp, platform, passphrase, key_length,
                   latency_ms, record_format, segment_s, keep_days, keep_gib, keep_files,
                   created_at, updated_at
            FROM outputs WHERE id = $1 FOR UPDATE"#,

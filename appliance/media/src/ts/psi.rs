@@ -319,18 +319,27 @@ mod tests {
         // DVB AC-3 (ffmpeg's `-mpegts_flags system_b`): the AC-3 descriptor, no registration.
         let ac3 = pmt_with_info(0x06, &[0x6A, 1, 0x00]);
         let t = &parse_pmt(0x1000, &ac3).expect("valid").expect("current")[0];
-        assert_eq!((t.registration, t.descriptor_tags.clone()), (None, vec![0x6A]));
+        assert_eq!(
+            (t.registration, t.descriptor_tags.clone()),
+            (None, vec![0x6A])
+        );
         // A descriptor longer than the loop ends it without an error.
         let cut = pmt_with_info(0x06, &[0x6A, 1, 0x00, 0x05, 9, b'A']);
         let t = &parse_pmt(0x1000, &cut).expect("valid").expect("current")[0];
-        assert_eq!((t.registration, t.descriptor_tags.clone()), (None, vec![0x6A]));
+        assert_eq!(
+            (t.registration, t.descriptor_tags.clone()),
+            (None, vec![0x6A])
+        );
         // An ES_info loop longer than the section is refused as before.
         let mut bad = pmt_with_info(0x06, &[0x6A, 1, 0x00]);
         bad[16] = 0x20; // es_info_length low byte: 32
         let body_len = bad.len() - 4;
         let crc = crc32_mpeg2(&bad[..body_len]);
         bad[body_len..].copy_from_slice(&crc.to_be_bytes());
-        assert!(matches!(parse_pmt(0x1000, &bad), Err(TsError::PmtLength(32))));
+        assert!(matches!(
+            parse_pmt(0x1000, &bad),
+            Err(TsError::PmtLength(32))
+        ));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use relevo_engine::spec::SegmentDuration;
+use relevo_engine::spec::{Platform, SegmentDuration};
 
 use super::*;
 
@@ -25,6 +25,28 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
     ("pull_hls", "pull_hls", ""),
     ("record", "record", ""),
 ];
+
+/// The platform a preset stands for: its ingest rules are the codec pre-flight's
+/// (`relevo_engine::preflight`), whatever server the operator writes beside it.
+fn preset_platform(preset: &str) -> Option<Platform> {
+    match preset {
+        "youtube" | "youtube_rtmps" => Some(Platform::YouTube),
+        "twitch" => Some(Platform::Twitch),
+        "facebook" => Some(Platform::Facebook),
+        _ => None,
+    }
+}
+
+/// The preset a stored platform is shown with (YouTube's by the URL's scheme).
+fn platform_preset(platform: &str, url: &str) -> Option<&'static str> {
+    let preset = match Platform::parse(platform).ok()? {
+        Platform::YouTube if url.starts_with("rtmps") => "youtube_rtmps",
+        Platform::YouTube => "youtube",
+        Platform::Twitch => "twitch",
+        Platform::Facebook => "facebook",
+    };
+    Some(preset)
+}
 
 /// The output form's fields, as text.
 #[derive(Debug, Default, Deserialize)]
@@ -148,18 +170,23 @@ impl OutputForm {
                 let (server, key) = url.rsplit_once('/').unwrap_or((url, ""));
                 f.server = server.to_owned();
                 f.stream_key = key.to_owned();
-                f.preset = PRESETS
+                let by_server = PRESETS
                     .iter()
                     .find(|p| !p.2.is_empty() && p.2 == server)
-                    .map_or(
-                        if url.starts_with("rtmps") {
-                            "rtmps"
-                        } else {
-                            "rtmp"
-                        },
-                        |p| p.0,
-                    )
-                    .into();
+                    .map(|p| p.0);
+                let by_platform = doc
+                    .platform
+                    .as_deref()
+                    .and_then(|p| platform_preset(p, url));
+                let generic = if url.starts_with("rtmps") {
+                    "rtmps"
+                } else {
+                    "rtmp"
+                };
+                // A platform's preset only where the platform is set: a YouTube server
+                // stored without it (from before presets stored one) still shows its
+                // preset by the server.
+                f.preset = by_platform.or(by_server).unwrap_or(generic).into();
             }
             (None, Some("srt")) => {
                 f.kind = "pull_srt".into();
@@ -210,6 +237,7 @@ impl OutputForm {
             },
             stream_id: None,
             enhanced_rtmp: None,
+            platform: None,
             record: None,
             segment_s: None,
             keep_days: None,
@@ -227,6 +255,7 @@ impl OutputForm {
                 }
                 doc.push = Some(format!("{}/{key}", server.trim_end_matches('/')));
                 doc.enhanced_rtmp = self.enhanced_rtmp.as_ref().map(|_| true);
+                doc.platform = preset_platform(&self.preset).map(|p| p.as_str().to_owned());
             }
             "push_srt" => {
                 doc.push = Some(self.srt_url.trim().to_owned());
@@ -460,13 +489,70 @@ mod tests {
             Some("rtmp://a.rtmp.youtube.com/live2/abcd-1234")
         );
         assert_eq!(doc.passphrase, None);
-        doc.to_spec().expect("a valid output");
+        assert_eq!(doc.platform.as_deref(), Some("youtube"));
+        let spec = doc.to_spec().expect("a valid output");
+        assert!(matches!(
+            spec.kind,
+            OutputKind::PushRtmp {
+                platform: Some(Platform::YouTube),
+                ..
+            }
+        ));
         // And back: the form of that document shows the same preset, server and key.
         let back = OutputForm::of(&doc);
         assert_eq!(
             (back.preset.as_str(), back.stream_key.as_str()),
             ("youtube", "abcd-1234")
         );
+    }
+
+    #[test]
+    fn platform_presets_store_their_platform_whatever_the_server() {
+        for (preset, platform) in [
+            ("youtube", Some("youtube")),
+            ("youtube_rtmps", Some("youtube")),
+            ("twitch", Some("twitch")),
+            ("facebook", Some("facebook")),
+            ("rtmp", None),
+            ("rtmps", None),
+        ] {
+            // A server of the operator's own (a test sink, a regional ingest).
+            let server = if preset.ends_with("rtmps") || preset == "facebook" {
+                "rtmps://127.0.0.1:4443/app"
+            } else {
+                "rtmp://127.0.0.1:1935/app"
+            };
+            let f = OutputForm {
+                name: "o".into(),
+                kind: "push_rtmp".into(),
+                preset: preset.into(),
+                server: server.into(),
+                stream_key: "k".into(),
+                enabled: Some("on".into()),
+                ..Default::default()
+            };
+            let doc = f.doc().expect("a valid form");
+            assert_eq!(doc.platform.as_deref(), platform, "{preset}");
+            doc.to_spec().expect("a valid output");
+            // The stored output's form shows that preset again, with its server.
+            let back = OutputForm::of(&doc);
+            assert_eq!(
+                (back.preset.as_str(), back.server.as_str()),
+                (preset, server),
+                "{preset}"
+            );
+        }
+        // An output stored without a platform on a platform's server keeps that preset.
+        let old = OutputDoc::from_spec(
+            &output_doc_of("rtmp://live.twitch.tv/app/k")
+                .to_spec()
+                .expect("valid"),
+        );
+        assert_eq!(OutputForm::of(&old).preset, "twitch");
+    }
+
+    fn output_doc_of(push: &str) -> OutputDoc {
+        serde_json::from_value(serde_json::json!({"name": "o", "push": push})).expect("a document")
     }
 
     #[test]
