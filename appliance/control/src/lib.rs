@@ -13,6 +13,7 @@
 //! - `embedded_pg`: a private PostgreSQL cluster on a Unix socket (initdb, start, stop);
 //! - `keys`: the key files kept outside the database (token signing, TOTP encryption);
 //! - `flow_doc`: the textual shape of inputs and outputs (config file, API, export);
+//! - `feed_switch`: the manual switch between an input's main and backup feeds (API, panel);
 //! - `domain`: validated values the store accepts (email, password, role);
 //! - `password`: Argon2id hashing and constant-time-ish verification;
 //! - `store/`: all SQL: users and their 2FA, sessions (refresh tokens), API tokens, flows
@@ -22,6 +23,7 @@ pub mod api;
 pub mod auth;
 pub mod domain;
 pub mod embedded_pg;
+pub mod feed_switch;
 pub mod flow_doc;
 pub mod keys;
 pub mod panel;

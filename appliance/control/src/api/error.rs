@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::feed_switch::FeedSwitchError;
 use crate::flow_doc::FieldError;
 use crate::store::export::ImportError;
 use crate::store::StoreError;
@@ -181,6 +182,27 @@ impl From<ImportError> for ApiError {
             )
             .field("inputs"),
             ImportError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<FeedSwitchError> for ApiError {
+    fn from(e: FeedSwitchError) -> Self {
+        use relevo_engine::SwitchError;
+        match e {
+            FeedSwitchError::Store(s) => s.into(),
+            // Stored but not run by the engine: the input is disabled.
+            FeedSwitchError::Engine(e @ SwitchError::UnknownInput(_)) => ApiError::new(
+                StatusCode::CONFLICT,
+                "feed_not_live",
+                format!("{e}: the input is not running"),
+            ),
+            FeedSwitchError::Engine(e @ SwitchError::NoBackup(_)) => {
+                ApiError::new(StatusCode::CONFLICT, "no_backup", e.to_string())
+            }
+            FeedSwitchError::Engine(e @ SwitchError::NotLive(_)) => {
+                ApiError::new(StatusCode::CONFLICT, "feed_not_live", e.to_string()).field("feed")
+            }
         }
     }
 }

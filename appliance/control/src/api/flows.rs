@@ -5,14 +5,17 @@
 //! desired state under the control's write lock; the engine applies only the difference,
 //! so editing one output touches nothing else. Flows declared in the configuration file
 //! are listed with `"origin": "config"` and no id: they are changed in the file.
+//!
+//! `POST /api/v1/inputs/{id}/switch` puts an input's main or backup feed on air by hand
+//! ([`crate::feed_switch`]). Visor sees every secret of an input masked, its backup's too.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use relevo_engine::metrics::{CompatProblem, InputSnapshot};
+use relevo_engine::metrics::{CompatProblem, Feed, InputSnapshot};
 use relevo_engine::rtmp::RtmpUrl;
 use relevo_engine::spec::{InputSpec, OutputSpec};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::auth::{Can, Principal, OPERATE, READ};
@@ -48,19 +51,23 @@ pub struct OutputView {
     pub created_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub updated_at: Option<OffsetDateTime>,
-}
-
-/// An input's document as `secrets` allows: without them (Visor) keys, passphrases,
     /// Answers to a create or change only, when the input is live: what the destination
     /// does not accept of the stream on air (the codec pre-flight); empty when all is well.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compat: Option<Vec<CompatProblem>>,
+}
+
+/// An input's document as `secrets` allows: without them (Visor) keys, passphrases,
 /// stream ids (they often carry a key) and the key part of RTMP URLs are hidden.
 fn input_doc(def: &InputDef, secrets: bool) -> InputDoc {
     let mut doc = InputDoc::from_def(def);
     if !secrets {
         mask_srt(&mut doc.key, &mut doc.passphrase, &mut doc.stream_id);
         doc.pull = doc.pull.as_deref().map(redact_url);
+        if let Some(b) = &mut doc.backup {
+            mask_srt(&mut b.key, &mut b.passphrase, &mut b.stream_id);
+            b.pull = b.pull.as_deref().map(redact_url);
+        }
     }
     doc
 }
@@ -98,17 +105,10 @@ fn output_view(o: &StoredOutput, secrets: bool) -> OutputView {
         doc: output_doc(&o.spec, secrets),
         created_at: Some(o.created_at),
         updated_at: Some(o.updated_at),
+        compat: None,
     }
 }
 
-fn input_view(i: &StoredInput, outs: &[StoredOutput], secrets: bool) -> InputView {
-    InputView {
-        id: Some(i.id),
-        origin: "api",
-        compat: None,
-        doc: input_doc(&i.def, secrets),
-        outputs: outs
-            .iter()
 /// [`output_view`] of an output just created or changed, with its codec pre-flight when
 /// its input is live (the check "runs when an output is created against a live input").
 async fn written_view(s: &ApiState, o: &StoredOutput) -> ApiResult<OutputView> {
@@ -126,6 +126,13 @@ async fn written_view(s: &ApiState, o: &StoredOutput) -> ApiResult<OutputView> {
     })
 }
 
+fn input_view(i: &StoredInput, outs: &[StoredOutput], secrets: bool) -> InputView {
+    InputView {
+        id: Some(i.id),
+        origin: "api",
+        doc: input_doc(&i.def, secrets),
+        outputs: outs
+            .iter()
             .filter(|o| o.input_id == i.id)
             .map(|o| output_view(o, secrets))
             .collect(),
@@ -149,6 +156,7 @@ fn declared_view(spec: &InputSpec, secrets: bool) -> InputView {
                 doc: output_doc(o, secrets),
                 created_at: None,
                 updated_at: None,
+                compat: None,
             })
             .collect(),
         created_at: None,
@@ -156,7 +164,6 @@ fn declared_view(spec: &InputSpec, secrets: bool) -> InputView {
     }
 }
 
-                compat: None,
 #[derive(Debug, Serialize)]
 pub struct InputList {
     pub inputs: Vec<InputView>,
@@ -259,6 +266,30 @@ pub async fn switch_input<const ON: bool>(
     let mut def = inputs::get(s.control.pool(), id).await?.def;
     def.enabled = ON;
     write_input(&s, &p, id, def, guard).await
+}
+
+/// The body of `POST /api/v1/inputs/{id}/switch`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchBody {
+    pub feed: Feed,
+}
+
+/// `POST /api/v1/inputs/{id}/switch`: the feed on air after the switch (at the chosen feed's
+/// next keyframe).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Switched {
+    pub feed: Feed,
+}
+
+pub async fn switch_feed(
+    State(s): State<ApiState>,
+    Can(p): Can<OPERATE>,
+    Path(id): Path<i64>,
+    Body(body): Body<SwitchBody>,
+) -> ApiResult<Json<Switched>> {
+    crate::feed_switch::switch_stored(&s.control, &p.actor(), id, body.feed).await?;
+    Ok(Json(Switched { feed: body.feed }))
 }
 
 /// The input's live figures from the engine's shared snapshot (`null` fields when idle).

@@ -157,6 +157,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/inputs/{id}/start", post(f::switch_input::<true>))
         .route("/api/v1/inputs/{id}/stop", post(f::switch_input::<false>))
         .route("/api/v1/inputs/{id}/status", get(f::input_status))
+        .route("/api/v1/inputs/{id}/switch", post(f::switch_feed))
         .route("/api/v1/inputs/{id}/outputs", post(f::create_output))
         .route(
             "/api/v1/outputs/{id}",

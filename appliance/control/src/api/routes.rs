@@ -71,7 +71,8 @@ pub const ROUTES: &[RouteDoc] = &[
     r("DELETE", "/api/v1/inputs/{id}", Operate, "Delete an input and its outputs"),
     r("POST", "/api/v1/inputs/{id}/start", Operate, "Enable an input"),
     r("POST", "/api/v1/inputs/{id}/stop", Operate, "Disable an input"),
-    r("GET", "/api/v1/inputs/{id}/status", Read, "An input's live state"),
+    r("GET", "/api/v1/inputs/{id}/status", Read, "An input's live state: the main feed's publisher, link and bit rate; backup (the backup feed's), on_air (main | backup | null), on_air_since, last_switch {from, to, reason: failover | revert | manual, at}, codecs; per output compat problems"),
+    r("POST", "/api/v1/inputs/{id}/switch", Operate, "Put the main or the backup feed on air by hand (body {\"feed\": \"main\" | \"backup\"}; at its next keyframe; audited input.switch). 409 no_backup, 409 feed_not_live"),
     r("POST", "/api/v1/inputs/{id}/outputs", Operate, "Add an output to an input"),
     r("GET", "/api/v1/outputs/{id}", Read, "One output"),
     r("PUT", "/api/v1/outputs/{id}", Operate, "Replace an output's settings"),
@@ -132,7 +133,6 @@ pub fn openapi() -> Value {
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
         }
-        if let Some(schema) = super::schemas::body_of(route.method, route.path) {
         for (_, _, status, schema) in super::schemas::ANSWERS
             .iter()
             .filter(|(m, p, _, _)| *m == route.method && *p == route.path)
@@ -140,6 +140,7 @@ pub fn openapi() -> Value {
             op["responses"][*status] = json!({"description": "Done", "content": {"application/json": {
                 "schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
         }
+        if let Some(schema) = super::schemas::body_of(route.method, route.path) {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {
                 "schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
         }

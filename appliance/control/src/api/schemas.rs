@@ -357,6 +357,7 @@ mod tests {
         reads::<admin::SetPassword>("Password");
         reads::<admin::NewToken>("NewToken");
         reads::<admin::SettingsPatch>("SettingsPatch");
+        reads::<crate::api::flows::SwitchBody>("FeedSwitch");
     }
 
     #[test]

@@ -251,13 +251,44 @@ impl Plan {
                 .map(|(def, outs)| def.clone().into_spec(outs.clone()))
                 .collect(),
         };
-        state.validate()?;
+        if let Err(e) = state.validate() {
+            return Err(locate(&state, e).into());
+        }
         Ok(Self {
             product_name,
             primary_color,
             logo,
             flows,
         })
+    }
+}
+
+/// Names the flow at fault in a whole-document refusal: the first input whose addition makes
+/// the flows inconsistent (checking longer and longer prefixes; imports hold a few hundred
+/// flows at most), and the field the rule is about.
+fn locate(state: &DesiredState, e: StateError) -> FieldError {
+    let at = (1..=state.inputs.len()).find(|&n| {
+        let prefix = DesiredState {
+            inputs: state.inputs[..n].to_vec(),
+        };
+        prefix.validate().is_err()
+    });
+    let field = match &e {
+        StateError::DuplicateInput(_) => "input.name",
+        StateError::DuplicateOutput { .. } => "outputs",
+        StateError::DuplicateKey { second, .. } if second.starts_with("backup") => {
+            "input.backup.key"
+        }
+        StateError::DuplicateKey { second, .. } if second.starts_with("output") => "outputs",
+        StateError::DuplicateKey { .. } => "input.key",
+        StateError::SrtPortWithoutPassphrase(_) | StateError::DuplicateSrtPort { .. } => {
+            "input.srt_port"
+        }
+        StateError::BackupKeyOnPullInput(_) => "input.backup.key",
+    };
+    match at {
+        Some(n) => FieldError::new(format!("inputs[{}].{field}", n - 1), e),
+        None => FieldError::new("inputs", e),
     }
 }
 

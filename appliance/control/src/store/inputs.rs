@@ -274,3 +274,29 @@ async fn lock(conn: &mut PgConnection, id: i64) -> Result<InputRow, StoreError> 
     .await?
     .ok_or(StoreError::NotFound { what: "input", id })
 }
+
+/// Audits a manual change of the feed on air (`crate::feed_switch`): `input.switch`, with the
+/// feed before (`null` when neither was on air) and after. `id` is `None` for an input of the
+/// configuration file.
+pub async fn record_switch(
+    pool: &PgPool,
+    actor: &Actor,
+    id: Option<i64>,
+    name: &str,
+    before: Option<&str>,
+    after: &str,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let target = Target {
+        kind: "input",
+        id,
+        name: Some(name),
+    };
+    let (b, a) = (
+        serde_json::json!({ "feed": before }),
+        serde_json::json!({ "feed": after }),
+    );
+    audit::record(&mut tx, actor, "input.switch", target, Some(b), Some(a)).await?;
+    tx.commit().await?;
+    Ok(())
+}

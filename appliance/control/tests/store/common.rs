@@ -9,8 +9,8 @@ use relevo_control::store::{self, Actor};
 use relevo_control::EmbeddedPg;
 use relevo_engine::rtmp::RtmpUrl;
 use relevo_engine::spec::{
-    key_len, GracePeriod, InputSource, Latency, Name, OutputKind, OutputSpec, Passphrase,
-    SrtCaller, SrtSecurity, StreamKey,
+    key_len, BackupSource, BackupSpec, FailoverDelay, GracePeriod, InputSource, Latency, Name,
+    OutputKind, OutputSpec, Passphrase, RevertDelay, SrtCaller, SrtSecurity, StreamKey,
 };
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgPool};
@@ -129,6 +129,16 @@ pub fn listen(k: &str) -> InputSource {
         security: None,
         latency: Latency::DEFAULT,
         srt_port: None,
+    }
+}
+
+/// A backup feed from `source`, lost after `failover_ms`, back after `revert_s` (`None`: by
+/// hand only).
+pub fn backup(source: BackupSource, failover_ms: u64, revert_s: Option<u64>) -> BackupSpec {
+    BackupSpec {
+        source,
+        failover: FailoverDelay::from_ms(failover_ms).expect("valid failover"),
+        revert: revert_s.map(|s| RevertDelay::from_secs(s).expect("valid revert")),
     }
 }
 

@@ -2,14 +2,15 @@ use relevo_control::store::export::{self, ConfigExport, ImportError, ImportMode}
 use relevo_control::store::settings::{self, BrandingPatch};
 use relevo_control::store::{self, audit, inputs, outputs, InputDef};
 use relevo_engine::spec::{
-    InputSource, Latency, OutputKind, RecordFormat, RecordSpec, Retention, SegmentDuration,
+    BackupSource, InputSource, Latency, OutputKind, RecordFormat, RecordSpec, Retention,
+    SegmentDuration,
 };
 
 use crate::common::*;
 use crate::settings::PNG;
 
-/// Inputs of every source kind (with and without SRT encryption), outputs of every kind
-/// (a recording among them),
+/// Inputs of every source kind (with and without SRT encryption), one with its own SRT
+/// port, backups of every kind, outputs of every kind (a recording among them),
 /// branding and a logo.
 async fn fill(db: &TestDb) {
     let input = |n: &str, source: InputSource| InputDef {
@@ -19,28 +20,46 @@ async fn fill(db: &TestDb) {
         grace: grace(10),
         backup: None,
     };
-    let studio = input(
-        "Estudio A",
-        InputSource::Listen {
-            key: key("studio-a"),
-            security: security("studio-passphrase", 24),
-            latency: latency(300),
-            srt_port: None,
-        },
-    );
+    let studio = InputDef {
+        backup: Some(backup(
+            BackupSource::Key(key("studio-a-backup")),
+            1500,
+            Some(30),
+        )),
+        ..input(
+            "Estudio A",
+            InputSource::Listen {
+                key: key("studio-a"),
+                security: security("studio-passphrase", 24),
+                latency: latency(300),
+                srt_port: Some(9001),
+            },
+        )
+    };
     let plain = InputDef {
         enabled: false,
         grace: grace(0),
         backup: None,
         ..input("Plain", listen("plain-key"))
     };
-    let remote = input(
-        "Remote SRT",
-        InputSource::PullSrt(srt_caller("encoder.example.net", 9000, Some("#!::r=cam1"))),
-    );
+    let remote = InputDef {
+        backup: Some(backup(
+            BackupSource::PullRtmp(rtmp("rtmp://backup.example.net/app/backup-secret")),
+            2000,
+            None,
+        )),
+        ..input(
+            "Remote SRT",
+            InputSource::PullSrt(srt_caller("encoder.example.net", 9000, Some("#!::r=cam1"))),
+        )
+    };
     let rtmp_in = InputDef {
         grace: grace(300),
-        backup: None,
+        backup: Some(backup(
+            BackupSource::PullSrt(srt_caller("backup.example.net", 9100, Some("#!::r=cam2"))),
+            30_000,
+            Some(600),
+        )),
         ..input(
             "Remote RTMP",
             InputSource::PullRtmp(rtmp("rtmps://ingest.example.net:4443/app/secret-key")),
@@ -149,8 +168,16 @@ async fn export_import_export_round_trips_through_json() {
         settings::logo(&target.pool).await.expect("logo"),
         Some((PNG.to_vec(), "image/png".to_owned()))
     );
-    // A backup: secrets are in the document.
-    for secret in ["studio-passphrase", "secret-key", "#!::r=cam1", "play-c"] {
+    // A backup: secrets are in the document, the backup feeds' too.
+    for secret in [
+        "studio-passphrase",
+        "secret-key",
+        "#!::r=cam1",
+        "play-c",
+        "studio-a-backup",
+        "backup-secret",
+        "#!::r=cam2",
+    ] {
         assert!(text.contains(secret), "{secret} missing from the export");
     }
     assert_eq!(doc.format, "relevo-config");
@@ -303,7 +330,11 @@ async fn a_key_used_twice_is_refused_as_a_whole() {
 
     let refused = export::import(&target.pool, &actor(), &doc, ImportMode::Empty).await;
 
-    assert!(matches!(refused, Err(ImportError::State(_))), "{refused:?}");
+    // The flow at fault is named: the third input's outputs.
+    match refused {
+        Err(ImportError::Field(e)) => assert_eq!(e.field, "inputs[2].outputs", "{e}"),
+        other => panic!("expected a field error, got {other:?}"),
+    }
     assert!(inputs::list(&target.pool).await.expect("list").is_empty());
 }
 

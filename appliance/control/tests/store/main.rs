@@ -5,6 +5,7 @@
 mod api_tokens;
 mod audit;
 mod audit_query;
+mod backups;
 mod common;
 mod embedded;
 mod export;
