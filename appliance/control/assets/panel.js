@@ -94,6 +94,16 @@
     apply();
   }
 
+  // Input form: the fields of the chosen backup source (none, second key, SRT or RTMP pull).
+  const backup = $("select[data-toggle-backup]");
+  if (backup) {
+    const apply = () => $$("[data-backup]").forEach((el) => {
+      el.hidden = !el.dataset.backup.split(" ").includes(backup.value);
+    });
+    backup.addEventListener("change", apply);
+    apply();
+  }
+
   // Output form: the preset decides the kind, and fills the server of a platform.
   const preset = $("select[data-presets]");
   if (preset) {
@@ -170,6 +180,88 @@
       el.title = err.message;
     } else {
       el.hidden = true;
+    }
+  }
+
+  // ---- Codecs, pre-flight problems and the two feeds (issue #18) ----------------------
+  // The same sentences as the server's (src/panel/compat.rs, feeds.rs), from the same words.
+
+  function codecName(name) { return words["codec." + name] || String(name).toUpperCase(); }
+
+  function codecsLine(c) {
+    if (!c) return t("live.no_codecs");
+    return (c.video ? codecName(c.video) : t("codec.no_video")) + " · " +
+      (c.audio ? codecName(c.audio) : t("codec.no_audio"));
+  }
+
+  function compatText(p) {
+    const names = (p.accepted || []).map(codecName);
+    const accepted = names.length > 1
+      ? names.slice(0, -1).join(", ") + " " + t("format.or") + " " + names[names.length - 1]
+      : (names[0] || "");
+    const tpl = words["compat." + p.code];
+    if (!tpl) return t("compat.other") + ": " + p.message;
+    return tpl.replace("{found}", codecName(p.found)).replace("{accepted}", accepted)
+      .replace("{first}", names[0] || "");
+  }
+
+  function updateCompat(row, problems) {
+    const tr = row.nextElementSibling;
+    if (!tr || tr.dataset.compat !== row.dataset.output) return;
+    const list = $("[data-f=compat]", tr);
+    const key = JSON.stringify(problems);
+    if (list.dataset.key === key) return; // unchanged: keep the text selectable
+    list.dataset.key = key;
+    list.replaceChildren(...problems.map((p) => {
+      const li = document.createElement("li");
+      li.className = p.severity;
+      li.textContent = compatText(p);
+      li.title = p.message;
+      return li;
+    }));
+    tr.hidden = problems.length === 0;
+  }
+
+  // HH:MM:SS in the browser's time.
+  function clock(at) {
+    return new Date(at.secs_since_epoch * 1000).toLocaleTimeString(lang,
+      { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  }
+
+  function updateFeeds(card, snap) {
+    const box = $("[data-feeds]", card);
+    if (!box) return;
+    const onAir = snap ? snap.on_air : null;
+    $$("[data-feed]", box).forEach((row) => {
+      const feed = row.dataset.feed;
+      // The input's own figures are its main feed's; the backup has its own.
+      const f = !snap ? null : feed === "main"
+        ? { live: !!snap.publisher, publisher: snap.publisher, bitrate: snap.bitrate }
+        : snap.backup;
+      const live = !!(f && f.live);
+      const state = $("[data-f=feed-state]", row);
+      state.className = "badge " + (live ? "live" : "idle");
+      state.textContent = t(live ? "feed.live" : "feed.no_signal");
+      const pub = f && f.publisher;
+      $("[data-f=feed-publisher]", row).textContent = pub
+        ? pub.protocol.toUpperCase() + " " + pub.peer : t("live.no_publisher");
+      $("[data-f=feed-bitrate]", row).textContent = fmtRate(f ? f.bitrate.last_1s : 0);
+      const on = onAir === feed;
+      row.classList.toggle("on-air", on);
+      row.dataset.onAir = on ? "true" : "false";
+      $("[data-f=onair]", row).hidden = !on;
+      $("[data-f=since]", row).textContent = on && snap.on_air_since
+        ? t("feed.since").replace("{time}", clock(snap.on_air_since)) : "";
+      const sw = $("[data-f=switch]", row);
+      if (sw) sw.hidden = on;
+    });
+    const last = snap && snap.last_switch;
+    const line = $("[data-f=last-switch]", box);
+    line.hidden = !last;
+    if (last) {
+      $("[data-f=switch-text]", line).textContent = t("feed.switch_text")
+        .replace("{from}", t("feed." + last.from)).replace("{to}", t("feed." + last.to))
+        .replace("{reason}", t("feed.reason_" + last.reason)).replace("{time}", clock(last.at));
     }
   }
 
@@ -338,6 +430,8 @@
         ? t("live.rtt") + " " + link.rtt_ms.toFixed(1) + " ms · " + t("live.loss") + " " + link.packets_lost
         : "–";
       $("[data-f=uptime]", card).textContent = fmtDuration(snap && snap.uptime_secs);
+      $("[data-f=codecs]", card).textContent = codecsLine(snap && snap.codecs);
+      updateFeeds(card, snap);
       setError($(":scope > [data-f=error]", card), snap && snap.last_error, state !== "live");
 
       let h = rates.get(card.dataset.input);
@@ -359,6 +453,7 @@
         // Who reads a pull output, and from where.
         peers.title = o ? o.connections.map((c) => c.protocol.toUpperCase() + " " + c.addr).join("\n") : "";
         setError($("[data-f=error]", row), o && o.last_error, ostate !== "live");
+        updateCompat(row, o ? o.compat || [] : []);
       });
     });
   }

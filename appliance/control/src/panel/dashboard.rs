@@ -11,6 +11,8 @@ use axum::response::Response;
 use relevo_engine::metrics::{InputSnapshot, OutputSnapshot, Snapshot};
 use relevo_engine::rtmp::RtmpUrl;
 
+use super::compat::{codecs_line, compat_line, CompatLine};
+use super::feeds::{feeds, Feeds};
 use super::i18n::Words;
 use super::recordings::DiskLine;
 use super::web::{render, Notice, Page, PanelResult, Session};
@@ -30,6 +32,10 @@ pub struct FlowCard {
     pub state: &'static str,
     pub bitrate: String,
     pub publisher: String,
+    /// The codecs on air («H.264 · AAC»), «–» until known.
+    pub codecs: String,
+    /// The main and backup feeds, for an input with a backup (issue #18).
+    pub feeds: Option<Feeds>,
     pub outputs: Vec<OutputRow>,
     /// Whether the card shows a small live preview (the dashboard; the input's own page
     /// has a large one of its own).
@@ -68,6 +74,8 @@ pub struct OutputRow {
     pub reconnects: u64,
     pub peers: u64,
     pub error: String,
+    /// What the destination does not accept of the input's codecs (pre-flight).
+    pub compat: Vec<CompatLine>,
 }
 
 /// A bit rate as people read it, in the page's language (`6,02 Mbit/s`).
@@ -140,6 +148,9 @@ fn output_row(o: &OutputView, snap: Option<&OutputSnapshot>, words: &Words) -> O
             .and_then(|s| s.last_error.as_ref())
             .map(|e| e.message.clone())
             .unwrap_or_default(),
+        compat: snap.map_or_else(Vec::new, |s| {
+            s.compat.iter().map(|p| compat_line(p, words)).collect()
+        }),
     }
 }
 
@@ -161,6 +172,11 @@ pub fn card(view: &InputView, snap: &Snapshot, words: &Words) -> FlowCard {
             || words.get("live.no_publisher").to_owned(),
             |p| format!("{} {}", p.protocol.to_uppercase(), p.peer),
         ),
+        codecs: live.and_then(|s| s.codecs.as_ref()).map_or_else(
+            || words.get("live.no_codecs").to_owned(),
+            |c| codecs_line(c, words),
+        ),
+        feeds: has_backup(view, live).then(|| feeds(live, words)),
         outputs: view
             .outputs
             .iter()
@@ -170,15 +186,23 @@ pub fn card(view: &InputView, snap: &Snapshot, words: &Words) -> FlowCard {
     }
 }
 
+/// Whether the input has a backup feed: configured in its document, or reported by the
+/// engine.
+fn has_backup(view: &InputView, live: Option<&InputSnapshot>) -> bool {
+    view.doc.backup.is_some() || live.is_some_and(|s| s.backup.is_some())
+}
+
 /// The words the script needs (states, error explanations, units), as JSON for a
 /// `<script type="application/json">` block.
 pub fn script_words(words: &Words) -> String {
     let map: serde_json::Map<String, serde_json::Value> = words
         .keys()
         .filter(|k| {
-            ["state.", "lasterr.", "live.", "format.", "common."]
-                .iter()
-                .any(|p| k.starts_with(p))
+            [
+                "state.", "lasterr.", "live.", "format.", "common.", "feed.", "compat.", "codec.",
+            ]
+            .iter()
+            .any(|p| k.starts_with(p))
         })
         .map(|k| (k.to_owned(), words.get(k).into()))
         .collect();
@@ -207,7 +231,8 @@ pub async fn page(
         list_inputs(State(s.clone()), Can::<READ>(session.principal.clone())).await?;
     let page = Page::new(&s, &session, "dashboard")
         .await?
-        .with_notice(q.ok.as_deref());
+        .with_notice(q.ok.as_deref())
+        .with_alert(q.err.as_deref());
     let snap = s.control.engine().subscribe().borrow().clone();
     let flows = list
         .inputs

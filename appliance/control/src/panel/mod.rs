@@ -9,6 +9,8 @@
 //! - `local_path`: the check on every redirect target a visitor chooses (`next`, `Referer`);
 //! - `sign_in`: sign-in with 2FA, sign-out, the first admin's page;
 //! - `dashboard`: every flow live (the browser follows `/api/v1/events` with its cookie);
+//! - `feeds`: an input's main and backup feeds, the one on air and the last switch;
+//! - `compat`: codec names and an output's codec pre-flight problems in words;
 //! - `preview`: an input's live picture (LL-HLS) for signed-in users of every role;
 //! - `flows`: input and output forms, connection details, presets;
 //! - `recordings`: recorded files (download, delete) and their disk use;
@@ -20,7 +22,9 @@
 pub mod account;
 pub mod admin;
 pub mod assets;
+pub mod compat;
 pub mod dashboard;
+pub mod feeds;
 pub mod flows;
 pub mod form_errors;
 pub mod i18n;
@@ -58,6 +62,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/inputs/{id}/start", post(flows::switch_input::<true>))
         .route("/inputs/{id}/stop", post(flows::switch_input::<false>))
         .route("/inputs/{id}/new-key", post(flows::new_input_key))
+        .route("/inputs/{id}/feed/{feed}", post(flows::switch_feed))
         .route(
             "/inputs/{id}/outputs/new",
             get(flows::new_output).post(flows::create_output),

@@ -301,6 +301,8 @@ pub struct Page {
     pub nav: &'static str,
     /// A translated notice (`flash.saved`…), shown once after a redirect.
     pub notice: Option<&'static str>,
+    /// A translated error notice (`alert.no_backup`…), shown once after a redirect.
+    pub alert: Option<&'static str>,
 }
 
 impl Page {
@@ -314,6 +316,7 @@ impl Page {
             csrf: v.csrf.clone(),
             nav,
             notice: None,
+            alert: None,
         })
     }
 
@@ -338,6 +341,17 @@ impl Page {
             NOTICES
                 .iter()
                 .find(|k| k.strip_prefix("flash.") == Some(n))
+                .copied()
+        });
+        self
+    }
+
+    /// An error notice asked for by a redirect (`?err=no_backup`), from [`ALERTS`].
+    pub fn with_alert(mut self, alert: Option<&str>) -> Self {
+        self.alert = alert.and_then(|n| {
+            ALERTS
+                .iter()
+                .find(|k| k.strip_prefix("alert.") == Some(n))
                 .copied()
         });
         self
@@ -387,12 +401,22 @@ impl Page {
     }
 }
 
-/// The query of a page a form redirects to: `?ok=saved` asks for a notice.
+/// The query of a page a form redirects to: `?ok=saved` asks for a notice, `?err=no_backup`
+/// for an error notice.
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct Notice {
     #[serde(default)]
     pub ok: Option<String>,
+    #[serde(default)]
+    pub err: Option<String>,
 }
+
+/// The error notices a redirect may ask for (`?err=…`), a fixed list like [`NOTICES`].
+const ALERTS: &[&str] = &[
+    "alert.no_backup",
+    "alert.backup_not_live",
+    "alert.main_not_live",
+];
 
 /// The notices a redirect may ask for (`?ok=saved`): a fixed list, so the query string
 /// cannot put arbitrary text on the page.
@@ -407,6 +431,7 @@ const NOTICES: &[&str] = &[
     "flash.totp_off",
     "flash.revoked",
     "flash.signed_out",
+    "flash.switched",
 ];
 
 /// What a panel handler fails with: the API's error (shown on an error page) or a redirect.
@@ -494,6 +519,12 @@ pub fn render_status<T: askama::Template>(status: StatusCode, t: &T) -> Response
     }
 }
 
+/// A redirect after a refused button, with an error notice (one of [`ALERTS`]).
+pub fn refused(to: &str, alert: &str) -> Response {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{to}{sep}err={alert}")).into_response()
+}
+
 /// A redirect after a successful form, with a notice.
 pub fn done(to: &str, notice: &str) -> Response {
     let sep = if to.contains('?') { '&' } else { '?' };
@@ -542,4 +573,18 @@ fn same_host(u: &url::Url, host: &str) -> bool {
         None => name.to_owned(),
     };
     authority.eq_ignore_ascii_case(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_notice_has_words_in_every_language() {
+        for lang in Lang::ALL {
+            for key in NOTICES.iter().chain(ALERTS) {
+                assert!(lang.words().find(key).is_some(), "{} {key}", lang.code());
+            }
+        }
+    }
 }

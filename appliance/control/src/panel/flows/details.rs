@@ -48,6 +48,15 @@ fn srt_security(passphrase: &Option<String>, key_length: Option<u32>) -> String 
     }
 }
 
+/// The RTMP server an encoder is given (`rtmp://host/live`, the port when not 1935).
+fn rtmp_server(host: &str, port: u16) -> String {
+    if port == 1935 {
+        format!("rtmp://{host}/live")
+    } else {
+        format!("rtmp://{host}:{port}/live")
+    }
+}
+
 fn input_rows(s: &ApiState, host: &str, doc: &InputDoc) -> Vec<CopyRow> {
     let ep = s.config.endpoints;
     let Some(key) = &doc.key else {
@@ -66,11 +75,7 @@ fn input_rows(s: &ApiState, host: &str, doc: &InputDoc) -> Vec<CopyRow> {
         });
     }
     if let Some(port) = ep.rtmp {
-        let server = if port == 1935 {
-            format!("rtmp://{host}/live")
-        } else {
-            format!("rtmp://{host}:{port}/live")
-        };
+        let server = rtmp_server(host, port);
         rows.push(CopyRow {
             id: "in-rtmp-server".into(),
             label: "conn.rtmp_server",
@@ -97,6 +102,46 @@ fn input_rows(s: &ApiState, host: &str, doc: &InputDoc) -> Vec<CopyRow> {
             value: format!("rtmps://{host}:{port}/live"),
             secret: false,
         });
+    }
+    if let Some(port) = doc.srt_port {
+        // The input's own port: encoders that cannot send a streamid call it directly.
+        rows.push(CopyRow {
+            id: "in-srt-own".into(),
+            label: "conn.srt_own_port",
+            value: format!(
+                "srt://{host}:{port}{}",
+                srt_security(&doc.passphrase, doc.key_length).replacen('&', "?", 1)
+            ),
+            secret: true,
+        });
+    }
+    if let Some(backup) = doc.backup.as_ref().and_then(|b| b.key.as_ref()) {
+        // The backup key: the same listeners, passphrase and latency as the main key.
+        if let Some(port) = ep.srt {
+            rows.push(CopyRow {
+                id: "in-backup-srt".into(),
+                label: "conn.backup_srt_publish",
+                value: format!(
+                    "srt://{host}:{port}?streamid=publish:{backup}{}",
+                    srt_security(&doc.passphrase, doc.key_length)
+                ),
+                secret: true,
+            });
+        }
+        if let Some(port) = ep.rtmp {
+            rows.push(CopyRow {
+                id: "in-backup-rtmp-key".into(),
+                label: "conn.backup_stream_key",
+                value: backup.clone(),
+                secret: true,
+            });
+            rows.push(CopyRow {
+                id: "in-backup-rtmp-url".into(),
+                label: "conn.backup_rtmp_url",
+                value: format!("{}/{backup}", rtmp_server(host, port)),
+                secret: true,
+            });
+        }
     }
     if let Some(p) = &doc.passphrase {
         rows.push(CopyRow {
@@ -210,7 +255,8 @@ pub async fn input_page(
         api::get_input(State(s.clone()), reader(&session), Path(id)).await?;
     let page = Page::new(&s, &session, "dashboard")
         .await?
-        .with_notice(q.ok.as_deref());
+        .with_notice(q.ok.as_deref())
+        .with_alert(q.err.as_deref());
     let snap = s.control.engine().subscribe().borrow().clone();
     let f = card(&view, &snap, page.words);
     let host = host_only(&session.visitor.host).to_owned();

@@ -7,7 +7,7 @@
 //!
 //! - `inputs`: the input form and its actions; `outputs`: the output form, presets and
 //!   actions; `record`: the recording's file duration in minutes; `details`: the input's
-//!   page with the connection details.
+//!   page with the connection details; `feed`: the main/backup switch buttons.
 //!
 //! [`InputDoc`]: crate::flow_doc::InputDoc
 //! [`OutputDoc`]: crate::flow_doc::OutputDoc
@@ -33,11 +33,13 @@ use crate::auth::token::random_bytes;
 use crate::flow_doc::{InputDoc, OutputDoc};
 
 mod details;
+mod feed;
 mod inputs;
 mod outputs;
 mod record;
 
 pub use details::input_page;
+pub use feed::switch_feed;
 pub use inputs::{
     create_input, delete_input, edit_input, new_input, new_input_key, switch_input, update_input,
 };
@@ -138,6 +140,7 @@ mod tests {
             csrf: String::new(),
             nav: "dashboard",
             notice: None,
+            alert: None,
         }
     }
 
