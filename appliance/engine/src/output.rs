@@ -287,3 +287,6 @@ async fn attempt(
         | OutputKind::Record(_) => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests;
