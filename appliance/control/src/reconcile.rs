@@ -4,13 +4,14 @@
 //!
 //! Changes are serialised by one async lock held from the check to the engine's apply, so
 //! two API calls cannot interleave a stale desired state. File flows win nothing by
-//! surprise: a database flow may not reuse a declared flow's name or stream key, which the
-//! API checks before writing ([`Control::check_input`], [`Control::check_output`]).
+//! surprise: a database flow may not reuse a declared flow's name, stream key (a backup's
+//! included) or own SRT port, which the API checks before writing ([`Control::check_input`],
+//! [`Control::check_output`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use relevo_engine::spec::{DesiredState, InputSource, OutputSpec};
+use relevo_engine::spec::{BackupSource, DesiredState, InputSource, InputSpec, OutputSpec};
 use relevo_engine::Engine;
 use sqlx::PgPool;
 use tokio::sync::{Mutex, MutexGuard, RwLock};
@@ -123,7 +124,8 @@ impl Control {
         Ok(desired)
     }
 
-    /// Refuses an input whose name or key a declared flow already uses.
+    /// Refuses an input whose name, key, backup key or own SRT port a declared flow already
+    /// uses.
     pub async fn check_input(&self, def: &InputDef) -> Result<(), FieldError> {
         let file = self.inner.file.read().await;
         if file.inputs.iter().any(|i| i.name == def.name) {
@@ -132,10 +134,25 @@ impl Control {
                 "an input of the configuration file has this name",
             ));
         }
-        if let InputSource::Listen { key, .. } = &def.source {
-            if declared_keys(&file).contains(key.expose()) {
+        let keys = declared_keys(&file);
+        if let InputSource::Listen { key, srt_port, .. } = &def.source {
+            if keys.contains(key.expose()) {
                 return Err(FieldError::new(
                     "key",
+                    "a flow of the configuration file uses this key",
+                ));
+            }
+            if srt_port.is_some() && file.inputs.iter().any(|i| own_srt_port(i) == *srt_port) {
+                return Err(FieldError::new(
+                    "srt_port",
+                    "an input of the configuration file has this SRT port",
+                ));
+            }
+        }
+        if let Some(BackupSource::Key(key)) = def.backup.as_ref().map(|b| &b.source) {
+            if keys.contains(key.expose()) {
+                return Err(FieldError::new(
+                    "backup.key",
                     "a flow of the configuration file uses this key",
                 ));
             }
@@ -181,11 +198,22 @@ impl Control {
     }
 }
 
-/// Every stream key of the declared flows: listening inputs and pull outputs.
+/// An input's own SRT port, if it has one.
+fn own_srt_port(input: &InputSpec) -> Option<u16> {
+    match &input.source {
+        InputSource::Listen { srt_port, .. } => *srt_port,
+        _ => None,
+    }
+}
+
+/// Every stream key of the declared flows: listening inputs, backup keys and pull outputs.
 fn declared_keys(file: &DesiredState) -> HashSet<&str> {
     let mut keys = HashSet::new();
     for input in &file.inputs {
         if let InputSource::Listen { key, .. } = &input.source {
+            keys.insert(key.expose());
+        }
+        if let Some(BackupSource::Key(key)) = input.backup.as_ref().map(|b| &b.source) {
             keys.insert(key.expose());
         }
         for o in &input.outputs {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use relevo_engine::destination::is_private;
-use relevo_engine::spec::{InputSource, OutputKind, OutputSpec};
+use relevo_engine::spec::{BackupSource, InputSource, OutputKind, OutputSpec};
 
 use super::error::{ApiError, ApiResult};
 use super::ApiState;
@@ -20,14 +20,25 @@ use crate::store::{settings, InputDef};
 /// is let through: the engine checks again when it connects.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Refuses an input whose pull source is private, unless allowed.
+/// Refuses an input whose pull source, or its backup's, is private, unless allowed.
 pub async fn check_input(s: &ApiState, def: &InputDef) -> ApiResult<()> {
-    let (host, port) = match &def.source {
-        InputSource::PullSrt(c) => (c.host.as_str(), c.port),
-        InputSource::PullRtmp(url) => (url.host(), url.port()),
-        InputSource::Listen { .. } => return Ok(()),
+    let main = match &def.source {
+        InputSource::PullSrt(c) => Some((c.host.as_str(), c.port)),
+        InputSource::PullRtmp(url) => Some((url.host(), url.port())),
+        InputSource::Listen { .. } => None,
     };
-    check(s, "pull", host, port).await
+    if let Some((host, port)) = main {
+        check(s, "pull", host, port).await?;
+    }
+    let backup = match def.backup.as_ref().map(|b| &b.source) {
+        Some(BackupSource::PullSrt(c)) => Some((c.host.as_str(), c.port)),
+        Some(BackupSource::PullRtmp(url)) => Some((url.host(), url.port())),
+        Some(BackupSource::Key(_)) | None => None,
+    };
+    if let Some((host, port)) = backup {
+        check(s, "backup.pull", host, port).await?;
+    }
+    Ok(())
 }
 
 /// Refuses an output whose push destination is private, unless allowed.

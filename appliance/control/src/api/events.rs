@@ -6,6 +6,9 @@
 //! - `{"type": "snapshot", "inputs": [...]}` at once on connection, then every second;
 //! - `{"type": "state", "input": "cam", "output": "yt" | null, "from": "connecting",
 //!   "to": "live"}` when an input or output changes state between two snapshots;
+//! - `{"type": "feed", "input": "cam", "from": "main", "to": "backup", "reason": "failover"
+//!   | "revert" | "manual", "at": …}` when the feed on air of an input with a backup changes
+//!   between two snapshots (`at` as the snapshot's `last_switch.at`; [`switches`]);
 //! - on close, code 4001 when the credentials are no longer valid (token expired, account
 //!   disabled): the client signs in again and reconnects.
 //!
@@ -16,6 +19,7 @@
 
 pub mod feed;
 pub mod sockets;
+pub mod switches;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -35,6 +39,7 @@ use super::error::ApiResult;
 use super::ApiState;
 use feed::Frame;
 use sockets::{SocketSlot, Sockets};
+use switches::FeedStates;
 
 /// How often an open WebSocket checks that its credentials still hold.
 const RECHECK: Duration = Duration::from_secs(30);
@@ -87,7 +92,7 @@ pub async fn events(
 
 async fn follow(mut socket: WebSocket, s: ApiState, credential: Credential, _slot: SocketSlot) {
     let mut rx = s.events.feed(&s);
-    let mut states = States::new();
+    let mut states = Seen::default();
     let mut recheck = tokio::time::interval(RECHECK);
     recheck.tick().await;
     let first = rx.borrow_and_update().clone();
@@ -131,13 +136,21 @@ async fn follow(mut socket: WebSocket, s: ApiState, credential: Credential, _slo
 /// The state of each input and output, keyed by (input, output) names.
 type States = HashMap<(String, Option<String>), FlowState>;
 
-/// Sends the state changes since the previous snapshot, then the snapshot (its text is
-/// shared by every socket).
+/// What a socket has seen: flow states and feeds on air.
+#[derive(Debug, Default)]
+struct Seen {
+    states: States,
+    feeds: FeedStates,
+}
+
+/// Sends the state and feed changes since the previous snapshot, then the snapshot (its text
+/// is shared by every socket).
 async fn send_snapshot(
     socket: &mut WebSocket,
     frame: &Frame,
-    states: &mut States,
+    seen: &mut Seen,
 ) -> Result<(), axum::Error> {
+    let states = &mut seen.states;
     for input in &frame.snapshot.inputs {
         let flows = std::iter::once(((input.name.clone(), None), input.state)).chain(
             input
@@ -155,6 +168,9 @@ async fn send_snapshot(
                 _ => {}
             }
         }
+    }
+    for msg in switches::changes(&mut seen.feeds, &frame.snapshot.inputs) {
+        socket.send(Message::Text(msg.to_string().into())).await?;
     }
     socket.send(Message::Text(frame.text.clone())).await
 }

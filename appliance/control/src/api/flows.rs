@@ -14,12 +14,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use relevo_engine::metrics::{CompatProblem, Feed, InputSnapshot};
 use relevo_engine::rtmp::RtmpUrl;
-use relevo_engine::spec::{InputSpec, OutputSpec};
+use relevo_engine::spec::{InputSource, InputSpec, OutputSpec};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::auth::{Can, Principal, OPERATE, READ};
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 use super::json::Body;
 use super::ApiState;
 use crate::flow_doc::{InputDoc, OutputDoc};
@@ -210,6 +210,7 @@ pub async fn create_input(
 ) -> ApiResult<(StatusCode, Json<InputView>)> {
     let def = doc.to_def()?;
     super::destinations::check_input(&s, &def).await?;
+    check_own_port(&s, &def)?;
     let guard = s.control.write_lock().await;
     s.control.check_input(&def).await?;
     let created = inputs::create(s.control.pool(), &p.actor(), &def).await?;
@@ -225,8 +226,26 @@ pub async fn update_input(
 ) -> ApiResult<Json<InputView>> {
     let def = doc.to_def()?;
     super::destinations::check_input(&s, &def).await?;
+    check_own_port(&s, &def)?;
     let guard = s.control.write_lock().await;
     write_input(&s, &p, id, def, guard).await
+}
+
+/// Refuses an own SRT port that is the shared SRT listener's (the input could never bind it).
+fn check_own_port(s: &ApiState, def: &InputDef) -> ApiResult<()> {
+    if let InputSource::Listen {
+        srt_port: Some(port),
+        ..
+    } = &def.source
+    {
+        if s.config.endpoints.srt == Some(*port) {
+            return Err(ApiError::invalid(
+                "srt_port",
+                format!("port {port} is the shared SRT listener's; choose another"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks, writes and applies, under `guard`.

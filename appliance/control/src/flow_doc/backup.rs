@@ -164,3 +164,6 @@ pub(super) fn own_srt_port(
         .map(Some)
         .map_err(|e: SpecError| FieldError::new("srt_port", e))
 }
+
+#[cfg(test)]
+mod tests;
