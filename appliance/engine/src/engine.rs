@@ -194,6 +194,8 @@ pub struct Engine {
     shared: Arc<Shared>,
     bound: BoundAddrs,
     snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// The inputs' own SRT ports (issue #18), opened and closed by `apply`.
+    own_ports: Arc<srt::input_port::InputPorts>,
 }
 
 impl Engine {
@@ -272,6 +274,7 @@ impl Engine {
             shared,
             bound,
             snapshots,
+            own_ports: Arc::new(srt::input_port::InputPorts::new(bound.srt)),
         })
     }
 
@@ -328,6 +331,7 @@ impl Engine {
 
         reg.keys = build_routes(desired);
         reg.hls_keys = build_hls_routes(desired);
+        self.own_ports.reconcile(&self.shared, &reg);
         Ok(())
     }
 

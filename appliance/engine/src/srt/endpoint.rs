@@ -6,7 +6,8 @@
 //! encryption) with the passphrase we set in the callback; a key weaker than the input's is
 //! found out only after the handshake. A source refused that late twice is held (see
 //! `hold`): its retries are refused in the callback. Every refusal line, ours and libsrt's, shares
-//! one budget of [`REFUSALS_LOGGED_PER_SECOND`].
+//! one budget of [`REFUSALS_LOGGED_PER_SECOND`]. An input's own port (`input_port`) is served
+//! by the same decision for publishers ([`decide_publisher`]) and accept loop ([`serve`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -14,13 +15,13 @@ use std::sync::Arc;
 
 use relevo_media::streamid::{self, StreamMode};
 use relevo_srt::{
-    ConnectRequest, Decision, KeyLen, ListenerOptions, RejectCode, Rejection, SrtError,
+    Accepted, ConnectRequest, Decision, KeyLen, ListenerOptions, RejectCode, Rejection, SrtError,
     SrtListener, SrtStream,
 };
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Route, Shared};
+use crate::engine::{InputRt, Route, Shared};
 use crate::hub::Hub;
 use crate::log_limit::LogLimit;
 use crate::metrics::{Feed, LinkDirection, OutputCounters, PublisherInfo};
@@ -52,14 +53,24 @@ impl Endpoint {
 }
 
 pub(crate) fn bind(shared: &Arc<Shared>, addr: SocketAddr) -> Result<Endpoint, SrtError> {
-    relevo_srt::share_log_budget(refusal_line_allowed);
     let decide_shared = shared.clone();
+    let endpoint = listen(addr, move |hold, req| decide(&decide_shared, hold, req))?;
+    tracing::info!(addr = %endpoint.local_addr(), "SRT listening");
+    Ok(endpoint)
+}
+
+/// Binds an SRT listener whose callback is `decide`, with its own refusal hold (the shared
+/// port's, or an input's own port's: `srt::input_port`).
+pub(crate) fn listen(
+    addr: SocketAddr,
+    decide: impl Fn(&RefusalHold, &ConnectRequest) -> Decision + Send + Sync + 'static,
+) -> Result<Endpoint, SrtError> {
+    relevo_srt::share_log_budget(refusal_line_allowed);
     let hold = Arc::new(RefusalHold::new(REFUSAL_HOLD));
     let decide_hold = hold.clone();
     let listener = SrtListener::bind(addr, ListenerOptions::default(), move |req| {
-        decide(&decide_shared, &decide_hold, req)
+        decide(&decide_hold, req)
     })?;
-    tracing::info!(addr = %listener.local_addr(), "SRT listening");
     Ok(Endpoint {
         listener,
         hold,
@@ -68,7 +79,7 @@ pub(crate) fn bind(shared: &Arc<Shared>, addr: SocketAddr) -> Result<Endpoint, S
 }
 
 /// What a caller asked for, resolved against the registry.
-enum Target {
+pub(crate) enum Target {
     Publish(Arc<Hub>, Feed),
     Read {
         hub: Arc<Hub>,
@@ -108,7 +119,7 @@ fn refusal_line_allowed() -> Option<u64> {
     REJECT_LOG.allow(kind::LIBSRT_LINE)
 }
 
-fn log_reject(req: &ConnectRequest, reason: &str) -> Decision {
+pub(crate) fn log_reject(req: &ConnectRequest, reason: &str) -> Decision {
     let code = match reason {
         r if r.starts_with("unknown") => RejectCode::NotFound,
         r if r.contains("already") => RejectCode::Conflict,
@@ -122,7 +133,7 @@ fn log_reject(req: &ConnectRequest, reason: &str) -> Decision {
 }
 
 /// Refuses a caller whose source was refused late for this flow a moment ago.
-fn refuse_held(req: &ConnectRequest, flow: &str, reason: &str) -> Decision {
+pub(crate) fn refuse_held(req: &ConnectRequest, flow: &str, reason: &str) -> Decision {
     if let Some(suppressed) = REJECT_LOG.allow(kind::HELD) {
         tracing::info!(
             peer = %req.peer,
@@ -184,29 +195,7 @@ fn decide(shared: &Shared, hold: &RefusalHold, req: &ConnectRequest) -> Decision
             let Some(rt) = reg.inputs.get(&name) else {
                 return log_reject(req, "unknown stream key");
             };
-            if !rt.spec.enabled {
-                rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
-                return log_reject(req, &format!("input {name} is disabled"));
-            }
-            if !rt.hub.can_publish(feed) {
-                rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
-                return log_reject(req, &format!("input {name} already has a live publisher"));
-            }
-            match &rt.spec.source {
-                InputSource::Listen {
-                    security, latency, ..
-                } => accept_costly(
-                    hold,
-                    req,
-                    &flow,
-                    Decision::Accept {
-                        encryption: security.as_ref().map(|s| s.to_srt()),
-                        latency_ms: latency.ms(),
-                        tag: 0,
-                    },
-                ),
-                _ => log_reject(req, "unknown stream key"),
-            }
+            decide_publisher(rt, feed, &flow, hold, req)
         }
         (Some(Route::Output(input, output)), None | Some(StreamMode::Request)) => {
             let Some(i) = reg.inputs.get(&input) else {
@@ -241,6 +230,41 @@ fn decide(shared: &Shared, hold: &RefusalHold, req: &ConnectRequest) -> Decision
         // A reader must never learn, or use, the publisher's key, and the reverse.
         (Some(_), Some(mode)) => log_reject(req, &format!("stream key not usable for {mode:?}")),
         (None, _) => log_reject(req, "unknown stream key"),
+    }
+}
+
+/// Whether a publisher may have `feed` of the input `rt` (named `flow` in the hold and the
+/// log), and with which passphrase and latency: the input's, on every port it listens on.
+pub(crate) fn decide_publisher(
+    rt: &InputRt,
+    feed: Feed,
+    flow: &str,
+    hold: &RefusalHold,
+    req: &ConnectRequest,
+) -> Decision {
+    let name = &rt.spec.name;
+    if !rt.spec.enabled {
+        rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
+        return log_reject(req, &format!("input {name} is disabled"));
+    }
+    if !rt.hub.can_publish(feed) {
+        rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
+        return log_reject(req, &format!("input {name} already has a live publisher"));
+    }
+    match &rt.spec.source {
+        InputSource::Listen {
+            security, latency, ..
+        } => accept_costly(
+            hold,
+            req,
+            flow,
+            Decision::Accept {
+                encryption: security.as_ref().map(|s| s.to_srt()),
+                latency_ms: latency.ms(),
+                tag: 0,
+            },
+        ),
+        _ => log_reject(req, "unknown stream key"),
     }
 }
 
@@ -296,10 +320,12 @@ async fn log_handshake_failures(
     hold: Arc<RefusalHold>,
     reclaim: Arc<Reclaim>,
     mut events: broadcast::Receiver<Rejection>,
+    cancel: CancellationToken,
+    refused_flow: impl Fn(&Shared, &Rejection) -> Option<String>,
 ) {
     loop {
         let ev = tokio::select! {
-            _ = shared.cancel.cancelled() => return,
+            _ = cancel.cancelled() => return,
             ev = events.recv() => ev,
         };
         let ev = match ev {
@@ -320,20 +346,7 @@ async fn log_handshake_failures(
         if ev.code >= 1000 {
             continue; // our own decision, logged by `decide`
         }
-        let flow = streamid::parse(&ev.stream_id).ok().and_then(|sid| {
-            let reg = shared.read();
-            match reg.keys.get(&sid.resource)? {
-                Route::Input(name, _) => {
-                    let rt = reg.inputs.get(name)?;
-                    rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
-                    rt.hub
-                        .counters
-                        .set_error(format!("SRT caller {} rejected: {}", ev.peer, ev.reason));
-                    Some(format!("input {name}"))
-                }
-                Route::Output(input, output) => Some(format!("output {output} of {input}")),
-            }
-        });
+        let flow = refused_flow(&shared, &ev);
         if let Some(flow) = &flow {
             if CALLER_SETTING_REFUSALS.contains(&ev.code) {
                 hold.refused(ev.peer.ip(), flow, &ev.reason);
@@ -354,7 +367,49 @@ async fn log_handshake_failures(
     }
 }
 
+/// The flow a caller refused by libsrt after our decision had asked for, by its streamid.
+fn refused_flow_by_key(shared: &Shared, ev: &Rejection) -> Option<String> {
+    let sid = streamid::parse(&ev.stream_id).ok()?;
+    let reg = shared.read();
+    match reg.keys.get(&sid.resource)? {
+        Route::Input(name, _) => Some(input_refused(reg.inputs.get(name)?, ev)),
+        Route::Output(input, output) => Some(format!("output {output} of {input}")),
+    }
+}
+
+/// Counts a caller of the input `rt` that libsrt refused after our decision, as its last
+/// error; returns the flow's name.
+pub(crate) fn input_refused(rt: &InputRt, ev: &Rejection) -> String {
+    rt.hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
+    rt.hub
+        .counters
+        .set_error(format!("SRT caller {} rejected: {}", ev.peer, ev.reason));
+    format!("input {}", rt.spec.name)
+}
+
+/// The shared port's accept loop: callers reach their flow by streamid.
 pub(crate) async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
+    let cancel = shared.cancel.clone();
+    serve(
+        shared,
+        endpoint,
+        cancel,
+        |shared, info| resolve(shared, &info.stream_id),
+        refused_flow_by_key,
+    )
+    .await;
+}
+
+/// Accepts the callers of `endpoint` until `cancel`, then closes it: `target` finds what an
+/// accepted caller reaches, `refused_flow` which flow a caller that libsrt refused after our
+/// decision asked for (it counts the refusal there).
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    endpoint: Endpoint,
+    cancel: CancellationToken,
+    target: impl Fn(&Shared, &Accepted) -> Option<Target>,
+    refused_flow: impl Fn(&Shared, &Rejection) -> Option<String> + Send + 'static,
+) {
     let Endpoint {
         listener,
         hold,
@@ -365,15 +420,17 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
         hold.clone(),
         reclaim.clone(),
         listener.rejections(),
+        cancel.clone(),
+        refused_flow,
     ));
     let reclaimer = reclaim.clone();
-    let cancel = shared.cancel.clone();
+    let reclaim_cancel = cancel.clone();
     shared
         .tasks
-        .spawn(async move { reclaimer.run(cancel).await });
+        .spawn(async move { reclaimer.run(reclaim_cancel).await });
     loop {
         let accepted = tokio::select! {
-            _ = shared.cancel.cancelled() => return,
+            _ = cancel.cancelled() => return,
             r = listener.accept() => r,
         };
         let (stream, info) = match accepted {
@@ -386,7 +443,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, endpoint: Endpoint) {
             }
         };
         let peer = info.peer;
-        let Some(target) = resolve(&shared, &info.stream_id) else {
+        let Some(target) = target(&shared, &info) else {
             if let Some(suppressed) = REJECT_LOG.allow(kind::FLOW_REMOVED) {
                 tracing::info!(
                     %peer,

@@ -3,6 +3,7 @@
 //!
 //! Layout:
 //! - [`endpoint`]: the listener on one UDP port for publishers and pull-output readers.
+//! - [`input_port`]: an input's own port, for encoders that send no stream id.
 //! - [`caller`]: one outgoing connection attempt of a push output or a pull input.
 //! - [`send`]: how an output sends (from the hub's fan-out, or from its own task).
 //! - [`recv`]: how an input receives, a burst at a time.
@@ -12,6 +13,7 @@
 pub(crate) mod caller;
 pub(crate) mod endpoint;
 pub(crate) mod hold;
+pub(crate) mod input_port;
 pub(crate) mod reclaim;
 pub(crate) mod recv;
 pub(crate) mod send;
