@@ -1,6 +1,6 @@
 use relevo_control::store::{self, inputs, outputs, InputDef};
 use relevo_control::StoreError;
-use relevo_engine::spec::{DesiredState, InputSource, Latency, OutputKind};
+use relevo_engine::spec::{DesiredState, InputSource, Latency, OutputKind, Platform};
 
 use crate::common::*;
 
@@ -50,7 +50,7 @@ async fn crud_round_trip_gives_back_the_desired_state() {
         OutputKind::PushRtmp {
             url: rtmp("rtmp://a.rtmp.youtube.com/live2/abcd-efgh"),
             enhanced: true,
-            platform: None,
+            platform: Some(Platform::YouTube),
         },
     );
     let srt_push = output(
@@ -225,4 +225,56 @@ async fn a_stored_row_that_no_longer_validates_is_named() {
         matches!(loaded, Err(StoreError::Invalid { what: "input", id, field: "latency_ms", .. }) if id == a.id),
         "{loaded:?}"
     );
+}
+
+/// Migration 0026: a platform is one of three names, and only on an RTMP push.
+#[tokio::test]
+async fn the_platform_column_takes_a_known_platform_on_rtmp_pushes_only() {
+    let db = test_db().await;
+    let a = inputs::create(&db.pool, &actor(), &studio())
+        .await
+        .expect("input");
+    let push = outputs::create(
+        &db.pool,
+        &actor(),
+        a.id,
+        &output(
+            "Twitch",
+            OutputKind::PushRtmp {
+                url: rtmp("rtmp://127.0.0.1/app/k"),
+                enhanced: false,
+                platform: Some(Platform::Twitch),
+            },
+        ),
+    )
+    .await
+    .expect("push");
+    let pull = outputs::create(
+        &db.pool,
+        &actor(),
+        a.id,
+        &pull_rtmp_output("Players", "p-1"),
+    )
+    .await
+    .expect("pull");
+    let set = |id: i64, platform: &'static str| {
+        sqlx::query("UPDATE outputs SET platform = $2 WHERE id = $1")
+            .bind(id)
+            .bind(platform)
+            .execute(&db.pool)
+    };
+    assert!(set(push.id, "facebook").await.is_ok());
+    assert!(set(push.id, "vimeo").await.is_err(), "an unknown platform");
+    assert!(
+        set(pull.id, "youtube").await.is_err(),
+        "a platform on a pull output"
+    );
+    let got = outputs::get(&db.pool, push.id).await.expect("get");
+    assert!(matches!(
+        got.spec.kind,
+        OutputKind::PushRtmp {
+            platform: Some(Platform::Facebook),
+            ..
+        }
+    ));
 }
