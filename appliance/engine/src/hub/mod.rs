@@ -11,6 +11,7 @@
 pub mod fanout;
 mod feed;
 mod switch;
+mod ts_clock;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +30,7 @@ use crate::unit::{FlvKind, FlvTag, TsChunk, WireCache};
 use fanout::{Direct, Fanout, HubItem, Subscription};
 use feed::{other, FeedState, FlvClock, Native};
 pub use switch::{BackupTimes, FeedsView};
+use ts_clock::TsClock;
 
 /// Queue length of each SRT output, in chunks of up to 1316 bytes: about 5 MiB, 7 s at
 /// 6 Mbit/s, enough to absorb a keyframe burst or a short network hiccup.
@@ -120,6 +122,8 @@ struct State {
     /// will close them.
     held: Option<u64>,
     flv_clock: FlvClock,
+    /// The TS outputs' clock across switches; only for an input with a backup.
+    ts_clock: Option<Box<TsClock>>,
 }
 
 /// A publisher that has sent nothing for this long may be replaced by a new one with the
@@ -167,6 +171,7 @@ impl Hub {
                 grace: crate::spec::GracePeriod::DEFAULT.duration(),
                 held: None,
                 flv_clock: FlvClock::default(),
+                ts_clock: None,
             }),
             live: watch::channel(false).0,
             counters: Arc::new(InputCounters::default()),
@@ -236,7 +241,7 @@ impl Hub {
         }
         st.flv_to_ts = Some(remux);
         for c in chunks {
-            st.ts.push(c);
+            Self::push_ts_out(st, c);
         }
     }
 
@@ -398,8 +403,31 @@ impl Hub {
         st.flv.reset();
         st.flv_to_ts = None;
         st.flv_clock = FlvClock::default();
+        st.ts_clock = st.backup.map(|_| Box::new(TsClock::new()));
         st.pending = None;
         st.on_air_since = None;
+    }
+
+    /// A chunk for the TS outputs, retimed after a switch of feed (see `ts_clock`).
+    fn push_ts_out(st: &mut State, mut chunk: TsChunk) {
+        if let Some(clock) = &mut st.ts_clock {
+            let now = chunk.arrived.unwrap_or_else(Instant::now);
+            chunk.data = clock.apply(&chunk.data, chunk.keyframe, now);
+        }
+        st.ts.push(chunk);
+    }
+
+    /// A piece of an SRT message for the TS outputs (see [`Hub::push_ts_out`]).
+    fn push_ts_slice(st: &mut State, data: &[u8], keyframe: bool, now: Instant) {
+        let chunk = match &mut st.ts_clock {
+            Some(clock) => TsChunk {
+                data: clock.apply(data, keyframe, now),
+                keyframe,
+                arrived: Some(now),
+            },
+            None => ts_chunk(data, keyframe, now),
+        };
+        st.ts.push(chunk);
     }
 
     /// Whether outputs are being held for a publisher that left.
@@ -599,14 +627,14 @@ impl Hub {
         for ev in &events {
             if let DemuxEvent::KeyframeStart { offset } = ev {
                 if *offset > start {
-                    st.ts.push(ts_chunk(&data[start..*offset], start_key, now));
+                    Self::push_ts_slice(st, &data[start..*offset], start_key, now);
                 }
                 start = *offset;
                 start_key = true;
             }
         }
         if start < data.len() {
-            st.ts.push(ts_chunk(&data[start..], start_key, now));
+            Self::push_ts_slice(st, &data[start..], start_key, now);
         }
 
         let wants_flv = st.wants_flv;
@@ -706,7 +734,7 @@ impl Hub {
             let mut chunks = Vec::new();
             let res = remux.on_tag(&tag, &mut chunks);
             for c in chunks {
-                st.ts.push(c);
+                Self::push_ts_out(st, c);
             }
             if let Err(e) = res {
                 self.warn(st, &format!("cannot remux to MPEG-TS: {e}"));

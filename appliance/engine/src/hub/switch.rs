@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::time::MissedTickBehavior;
 
 use super::feed::{self, other, FeedState, Native};
+use super::ts_clock::TsClock;
 use super::{Hub, State};
 use crate::engine::SwitchError;
 use crate::metrics::{
@@ -64,6 +65,9 @@ impl Hub {
         let mut st = self.lock();
         st.backup = times;
         if times.is_some() {
+            if st.ts_clock.is_none() {
+                st.ts_clock = Some(Box::new(TsClock::new()));
+            }
             if !st.timer {
                 if let Ok(rt) = tokio::runtime::Handle::try_current() {
                     st.timer = true;
@@ -155,6 +159,9 @@ impl Hub {
         st.ts.clear_headers();
         st.flv.clear_headers();
         st.flv_clock.rebase = true;
+        if let Some(clock) = &mut st.ts_clock {
+            clock.splice();
+        }
         let stamp = st.flv_clock.last_sent();
         let wants_ts = st.ts_wanted();
         let f = &st.feeds[feed::index(feed)];

@@ -24,7 +24,7 @@ mod recover;
 pub mod retention;
 mod sink;
 pub(crate) mod task;
-mod ts_time;
+pub(crate) mod ts_time;
 mod ts_writer;
 #[cfg(test)]
 mod writer_tests;
