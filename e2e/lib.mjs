@@ -160,15 +160,17 @@ export async function plays(frame, selector, timeout) {
   }, selector);
 }
 
-// Publishes ffmpeg's test picture (1280×720, 25 fps) and a tone to `url` over RTMP for
-// `secs` seconds, a keyframe every `gop` frames at `kbps` kbit/s of video.
-export function publishTestStream(url, { secs, gop, kbps }) {
+// Publishes ffmpeg's test picture (`size`, 25 fps) and, unless `audio` is false, a tone to
+// `url` over RTMP for `secs` seconds, a keyframe every `gop` frames at `kbps` kbit/s of video.
+export function publishTestStream(url, { secs, gop, kbps, size = "1280x720", audio = true }) {
+  const tone = audio ? ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"] : [];
+  const aac = audio ? ["-c:a", "aac", "-b:a", "128k"] : ["-an"];
   return spawn("ffmpeg", [
     "-hide_banner", "-loglevel", "error", "-re",
-    "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
-    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+    "-f", "lavfi", "-i", `testsrc2=size=${size}:rate=25`,
+    ...tone,
     "-t", String(secs), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-    "-g", String(gop), "-b:v", `${kbps}k`, "-c:a", "aac", "-b:a", "128k",
+    "-g", String(gop), "-b:v", `${kbps}k`, ...aac,
     "-f", "flv", url,
   ], { stdio: ["ignore", "ignore", "inherit"] });
 }

@@ -11,6 +11,7 @@
 import { createHmac } from "node:crypto";
 import { join } from "node:path";
 import { LOGO_PNG, addUser, assert, firstAdmin, mustFrom, publishTestStream, signIn as signInAt, startBrowser, topBarTops, waitForFlag } from "./lib.mjs";
+import { backupSteps } from "./panel_backup.mjs";
 
 const must = mustFrom("panel_e2e");
 const BASE = must("RELEVO_URL");
@@ -204,6 +205,9 @@ await t.run(async () => {
       null, { timeout: LIVE_WAIT });
   });
 
+  // Redundant ingest and codec pre-flight (issue #18): a second input with a backup key.
+  await backupSteps({ t, admin, BASE, RTMP_PORT, SHOTS });
+
   await step("recordings page: the file being recorded, its download, deleting it once stopped", async () => {
     await admin.goto(`${BASE}/`);
     assert(await admin.locator("#recordings-disk a[href='/recordings']").isVisible(), "the dashboard shows the recordings' disk");
@@ -287,7 +291,7 @@ await t.run(async () => {
     await signIn(visor, VISOR);
     const html = await visor.content();
     assert(!html.includes(key), "no stream key on the dashboard");
-    for (const sel of ["form[action$='/stop']", "form[action$='/start']", "a[href$='/edit']", "a[href='/inputs/new']", "a[href='/users']", "a[href='/settings']"]) {
+    for (const sel of ["form[action$='/stop']", "form[action$='/start']", "form[action*='/feed/']", "a[href$='/edit']", "a[href='/inputs/new']", "a[href='/users']", "a[href='/settings']"]) {
       assert(await visor.locator(sel).count() === 0, `no ${sel}`);
     }
     await visor.waitForFunction(

@@ -488,6 +488,30 @@ fn flow_actions_and_admin_pages() {
     assert_ne!(after["key"], "clave-plato-0001", "a new key");
     assert_eq!(after["key"].as_str().unwrap().len(), 20);
 
+    // The feed switch (issue #18): refused with a notice for an input without a backup, and
+    // not a Visor's to press.
+    let a = admin.post(&format!("/inputs/{id}/feed/backup"), &[]);
+    assert_eq!(
+        (a.status, location(&a)),
+        (303, format!("/inputs/{id}?err=no_backup").as_str())
+    );
+    let shown = admin.get(&format!("/inputs/{id}?err=no_backup"));
+    assert!(
+        shown
+            .body
+            .contains("Esta entrada no tiene señal de respaldo."),
+        "{}",
+        shown.body
+    );
+    let mut viewer = Browser::new(&relevo);
+    viewer.sign_in("visor@relevo.test");
+    assert_eq!(
+        viewer
+            .post(&format!("/inputs/{id}/feed/backup"), &[])
+            .status,
+        403
+    );
+
     assert_eq!(
         admin.post(&format!("/outputs/{output}/stop"), &[]).status,
         303
