@@ -418,3 +418,226 @@ fn record_outputs_through_the_api_and_the_file() {
     assert_eq!(audit["entries"][0]["action"], "output.delete", "{audit}");
     assert_eq!(audit["entries"][0]["before"]["segment_s"], 600, "{audit}");
 }
+
+/// Issue #18 through the API and the file: an input's backup (a second key) and own SRT port
+/// are written and read back in the file's shape; every wrong value is refused naming its
+/// field (`backup.failover_ms`, `srt_port`…), a taken key or port too, the declared flow's
+/// included; the manual switch answers 404 / 409 `no_backup` / 409 `feed_not_live` / 4xx
+/// for a bad body and audits nothing it did not do; `"backup": null` removes the backup and
+/// frees its key.
+#[test]
+fn backups_and_own_srt_ports_through_the_api_and_the_file() {
+    let (own, declared_port) = (free_udp_port(), free_udp_port());
+    let file_flows = format!(
+        "{}passphrase = \"declared-passphrase\"\nsrt_port = {declared_port}\n\n  [input.backup]\n  key = \"declared-backup\"\n  revert_s = 0\n",
+        input_toml("declared", "declared-key")
+    );
+    // The file's backup obeys the same rules: `relevo config check` names the field.
+    let dir = TempDir::new("api-backup-check");
+    let bad = dir.path("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "[listen]\nhttp = \"127.0.0.1:8080\"\n{}failover_ms = 100\n",
+            file_flows
+        ),
+    )
+    .unwrap();
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_relevo"))
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(!check.status.success(), "failover_ms = 100 was accepted");
+    assert!(stderr.contains("(declared).backup.failover_ms"), "{stderr}");
+
+    let relevo = Relevo::start("api-backup", "", &file_flows);
+    let (st, cam) = relevo.api(
+        "POST",
+        "/api/v1/inputs",
+        Some(
+            &json!({"name": "cam", "key": "cam-key", "passphrase": "cam-passphrase-1",
+                     "srt_port": own, "backup": {"key": "cam-backup"}}),
+        ),
+    );
+    assert_eq!(st, 201, "{cam}");
+    assert_eq!(cam["srt_port"], own, "{cam}");
+    assert_eq!(
+        cam["backup"],
+        json!({"key": "cam-backup", "failover_ms": 2000, "revert_s": 10}),
+        "{cam}"
+    );
+    let cam_url = format!("/api/v1/inputs/{}", cam["id"]);
+    let (st, plain) = relevo.api(
+        "POST",
+        "/api/v1/inputs",
+        Some(&json!({"name": "plain", "key": "plain-key"})),
+    );
+    assert_eq!(st, 201, "{plain}");
+    let (_, list) = relevo.api("GET", "/api/v1/inputs", None);
+    assert_eq!(
+        (&list["inputs"][0]["srt_port"], &list["inputs"][0]["backup"]),
+        (
+            &json!(declared_port),
+            &json!({"key": "declared-backup", "failover_ms": 2000, "revert_s": 0})
+        ),
+        "{list}"
+    );
+
+    let with = |extra: Value| {
+        let mut body = json!({"name": "x", "key": "x-key"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let secured = |port: Value| with(json!({"passphrase": "x-passphrase-1", "srt_port": port}));
+    let bad_bodies = [
+        (
+            with(json!({"backup": {"key": "b", "failover_ms": 100}})),
+            422,
+            "backup.failover_ms",
+        ),
+        (
+            with(json!({"backup": {"key": "b", "revert_s": 601}})),
+            422,
+            "backup.revert_s",
+        ),
+        (with(json!({"backup": {}})), 422, "backup.key"),
+        (
+            with(json!({"backup": {"key": "b", "passphrase": "b-passphrase-1"}})),
+            422,
+            "backup.passphrase",
+        ),
+        (
+            json!({"name": "x", "pull": "srt://203.0.113.9:9000", "backup": {"key": "b"}}),
+            422,
+            "backup.key",
+        ),
+        (
+            with(json!({"backup": {"pull": "srt://127.0.0.1:9000", "latency_ms": 5}})),
+            422,
+            "backup.latency_ms",
+        ),
+        (with(json!({"srt_port": 9001})), 422, "srt_port"),
+        (secured(json!(80)), 422, "srt_port"),
+        (secured(json!(relevo.srt)), 422, "srt_port"),
+        (secured(json!(declared_port)), 422, "srt_port"),
+        (secured(json!(own)), 409, "srt_port"),
+        (
+            with(json!({"backup": {"key": "cam-key"}})),
+            409,
+            "backup.key",
+        ),
+        (with(json!({"backup": {"key": "x-key"}})), 422, "backup.key"),
+        (
+            with(json!({"backup": {"key": "declared-backup"}})),
+            422,
+            "backup.key",
+        ),
+        (json!({"name": "x", "key": "cam-backup"}), 409, "key"),
+        (json!({"name": "x", "key": "declared-backup"}), 422, "key"),
+    ];
+    for (body, status, field) in &bad_bodies {
+        let (st, e) = relevo.api("POST", "/api/v1/inputs", Some(body));
+        assert_eq!(
+            (st, e["error"]["field"].as_str()),
+            (*status, Some(*field)),
+            "{body}: {e}"
+        );
+    }
+    let (_, list) = relevo.api("GET", "/api/v1/inputs", None);
+    assert_eq!(list["inputs"].as_array().unwrap().len(), 3, "{list}");
+
+    // The manual switch: refused while nothing is live, and never audited when refused.
+    let switch = |url: &str, body: &str| {
+        let (st, text) = http_request(
+            relevo.http,
+            "POST",
+            &format!("{url}/switch"),
+            Some(relevo.token()),
+            Some(&serde_json::from_str::<Value>(body).unwrap_or(Value::String(body.into()))),
+        );
+        (
+            st,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+        )
+    };
+    let plain_url = format!("/api/v1/inputs/{}", plain["id"]);
+    for (url, body, status, code) in [
+        (
+            cam_url.as_str(),
+            r#"{"feed": "backup"}"#,
+            409,
+            "feed_not_live",
+        ),
+        (
+            cam_url.as_str(),
+            r#"{"feed": "main"}"#,
+            409,
+            "feed_not_live",
+        ),
+        (
+            plain_url.as_str(),
+            r#"{"feed": "backup"}"#,
+            409,
+            "no_backup",
+        ),
+        (
+            "/api/v1/inputs/999999",
+            r#"{"feed": "backup"}"#,
+            404,
+            "not_found",
+        ),
+        (
+            cam_url.as_str(),
+            r#"{"feed": "spare"}"#,
+            422,
+            "invalid_body",
+        ),
+        (cam_url.as_str(), r#"{}"#, 422, "invalid_body"),
+        (
+            cam_url.as_str(),
+            r#"{"feed": "main", "now": true}"#,
+            422,
+            "invalid_body",
+        ),
+    ] {
+        let (st, e) = switch(url, body);
+        assert_eq!(
+            (st, e["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{url} {body}: {e}"
+        );
+    }
+    let (_, audit) = relevo.api("GET", "/api/v1/audit?action=input.switch", None);
+    assert_eq!(audit["entries"], json!([]), "{audit}");
+
+    // `"backup": null` removes it (and the own port goes with its absence); its key is free.
+    let (st, changed) = relevo.api(
+        "PUT",
+        &cam_url,
+        Some(&json!({"name": "cam", "key": "cam-key", "backup": null})),
+    );
+    assert_eq!(st, 200, "{changed}");
+    assert_eq!(
+        (changed.get("backup"), changed.get("srt_port")),
+        (None, None),
+        "{changed}"
+    );
+    let (st, reused) = relevo.api(
+        "POST",
+        "/api/v1/inputs",
+        Some(
+            &json!({"name": "reuse", "key": "cam-backup", "passphrase": "reuse-passphrase",
+                     "srt_port": own}),
+        ),
+    );
+    assert_eq!(st, 201, "{reused}");
+    // Every change is audited with the backup fields, the key masked.
+    let (_, audit) = relevo.api("GET", "/api/v1/audit?target_kind=input&limit=50", None);
+    let text = audit.to_string();
+    assert!(text.contains("\"backup_key\":\"***\""), "{text}");
+    assert!(!text.contains("cam-backup"), "{text}");
+}

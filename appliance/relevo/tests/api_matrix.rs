@@ -142,10 +142,31 @@ fn visor_sees_no_secrets() {
         Some(&json!({"name": "yt", "push": "rtmp://a.rtmp.youtube.com/live2/destination-secret"})),
     );
     assert_eq!(st, 201, "{out}");
+    // Backups' secrets too (issue #18): a second key, a pull source's stream id and
+    // passphrase, an RTMP pull URL's key.
+    for body in [
+        json!({"name": "spare", "key": "spare-key", "backup": {"key": "backup-key-secret"}}),
+        json!({"name": "far", "key": "far-key", "enabled": false, "backup": {
+            "pull": "srt://203.0.113.5:9000", "stream_id": "#!::r=sid-secret",
+            "passphrase": "backup-passphrase-1"}}),
+        json!({"name": "rtmp-far", "key": "rtmp-far-key", "enabled": false, "backup": {
+            "pull": "rtmp://203.0.113.5/live/backup-url-secret"}}),
+    ] {
+        let (st, created) = relevo.api("POST", "/api/v1/inputs", Some(&body));
+        assert_eq!(st, 201, "{created}");
+    }
     let visor = relevo.access_token("visor@relevo.test");
     let (st, text) = http_request(relevo.http, "GET", "/api/v1/inputs", Some(&visor), None);
     assert_eq!(st, 200);
-    for secret in ["publisher-secret", "srt-passphrase-1", "destination-secret"] {
+    for secret in [
+        "publisher-secret",
+        "srt-passphrase-1",
+        "destination-secret",
+        "backup-key-secret",
+        "sid-secret",
+        "backup-passphrase-1",
+        "backup-url-secret",
+    ] {
         assert!(!text.contains(secret), "{secret} shown to a Visor: {text}");
     }
     let list: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -154,8 +175,19 @@ fn visor_sees_no_secrets() {
         push.starts_with("rtmp://a.rtmp.youtube.com") && push.ends_with("/live2/****"),
         "{push}"
     );
+    assert_eq!(list["inputs"][1]["backup"]["key"], "***", "{list}");
+    let backup_pull = list["inputs"][3]["backup"]["pull"].as_str().unwrap();
+    assert!(
+        backup_pull.starts_with("rtmp://203.0.113.5") && backup_pull.ends_with("/live/****"),
+        "{backup_pull}"
+    );
     let (_, admin_view) = relevo.api("GET", &format!("/api/v1/inputs/{id}"), None);
     assert_eq!(admin_view["key"], "publisher-secret");
+    let (_, admin_list) = relevo.api("GET", "/api/v1/inputs", None);
+    assert_eq!(
+        admin_list["inputs"][1]["backup"]["key"],
+        "backup-key-secret"
+    );
     // The audit log never holds them either.
     let (st, audit) = relevo.api("GET", "/api/v1/audit?limit=50", None);
     assert_eq!(st, 200);
@@ -164,6 +196,10 @@ fn visor_sees_no_secrets() {
         "publisher-secret",
         "srt-passphrase-1",
         "destination-secret",
+        "backup-key-secret",
+        "sid-secret",
+        "backup-passphrase-1",
+        "backup-url-secret",
         ADMIN_PASSWORD,
     ] {
         assert!(!audit.contains(secret), "{secret} in the audit log");

@@ -78,6 +78,15 @@ fn private_destinations_need_the_admin() {
         );
         assert_eq!(st, 422, "{pull}: {e}");
         assert_eq!(e["error"]["field"], "pull", "{pull}: {e}");
+        // A backup's pull source likewise (issue #18).
+        let (st, e) = relevo.api(
+            "POST",
+            "/api/v1/inputs",
+            Some(&json!({"name": "pulled", "key": "pulled-key", "backup": {"pull": pull}})),
+        );
+        assert_eq!(st, 422, "backup {pull}: {e}");
+        assert_eq!(e["error"]["code"], "private_destination", "{pull}: {e}");
+        assert_eq!(e["error"]["field"], "backup.pull", "backup {pull}: {e}");
     }
     // Nothing was written.
     let (_, inputs) = relevo.api("GET", "/api/v1/inputs", None);
