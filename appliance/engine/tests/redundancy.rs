@@ -383,6 +383,21 @@ async fn srt_main_and_rtmp_backup_fail_over_return_and_switch_by_hand() {
     );
     let text = relevo_engine::prometheus::render(&relay.engine.snapshot());
     assert!(text.contains("relevo_input_on_air{input=\"studio\",feed=\"backup\"} 1\n"));
+
+    // The backup is removed from the configuration: the main feed takes over, and neither
+    // the input nor an output restarts.
+    let mut without = desired(sink_port, true);
+    without.inputs[0].backup = None;
+    relay.engine.apply(&without).expect("apply");
+    relay
+        .wait_for("the main feed back without a backup", |i| {
+            i.on_air == Some(Feed::Main) && i.backup.is_none()
+        })
+        .await;
+    settle(1).await;
+    let after = relay.input();
+    assert_eq!(after.publishes, held.publishes, "the main publisher stayed");
+    assert_eq!(after.output("cdn").map(|o| o.reconnects), Some(0));
     relay.finish(sink_port, &mut sink, &mut reader).await;
 
     assert_continuous(&pushed, 10.0).await;

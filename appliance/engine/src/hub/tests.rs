@@ -660,3 +660,29 @@ async fn a_switch_from_rtmp_to_srt_sends_the_srt_feeds_headers_to_rtmp_outputs()
     assert_eq!(hub.codecs().and_then(|c| c.video), Some("h264".to_owned()));
     drop(backup);
 }
+
+#[tokio::test]
+async fn removing_the_backup_lets_its_publisher_go_and_the_main_feed_takes_over() {
+    let hub = hub_with_backup();
+    let main = hub.attach(info("a")).expect("main");
+    let backup = hub.attach_feed(Feed::Backup, info("b")).expect("backup");
+    let mut sub = hub.subscribe_flv(Arc::default()).expect("live");
+    main.push_flv(avc_frame(0, true));
+    backup.push_flv(avc_frame(0, true));
+    hub.switch_feed(Feed::Backup).expect("switch");
+    backup.push_flv(avc_frame(40, true));
+    assert_eq!(hub.feeds().on_air, Some(Feed::Backup));
+
+    hub.set_backup(None);
+    assert!(!hub.feeds().has_backup);
+    assert_eq!(hub.feeds().backup_publisher, None, "let go");
+    assert!(!hub.can_publish(Feed::Backup), "no backup feed any more");
+    backup.push_flv(avc_frame(80, true)); // ignored from now on
+    main.push_flv(avc_frame(80, true)); // the main feed's next keyframe
+    assert_eq!(hub.feeds().on_air, Some(Feed::Main));
+    assert!(!hub.in_grace(), "the outputs never waited");
+    let got: Vec<u32> = got(&mut sub.rx).iter().map(|t| t.2).collect();
+    assert_eq!(got.len(), 3, "main, backup, main again: {got:?}");
+    assert!(!sub.rx.is_closed());
+    drop((main, backup));
+}
