@@ -3,8 +3,9 @@
 //! YouTube pushes, an input without audio before a YouTube push. The refused pushes never
 //! connect (a listener behind each counts connections), their state is `incompatible` with
 //! the reason in `compat`; the other outputs of the same input run; the audio-less push goes
-//! live with a `no_audio` warning. Every URL is loopback: `platform = "youtube"` chooses
-//! the rules, never the destination.
+//! live with a `no_audio` warning. Outputs that are not pushes (HLS) report, without holding
+//! anything back. Every URL is loopback: `platform = "youtube"` chooses the rules, never
+//! the destination.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -105,6 +106,7 @@ fn each_destination_gets_what_it_accepts_or_a_clear_reason() {
         input_toml("ac3", "pf-ac3"),
         push_toml("yt", &format!("rtmp://127.0.0.1:{yt_ac3_port}/live2/dest")),
         "  platform = \"youtube\"\n".to_owned(),
+        pull_toml("web", "hls", "pf-ac3-web"),
         input_toml("mute", "pf-mute"),
         push_toml("yt", &rtmp_sink_url(sink_port)),
         "  platform = \"youtube\"\n".to_owned(),
@@ -157,6 +159,12 @@ fn each_destination_gets_what_it_accepts_or_a_clear_reason() {
     let o = relevo.output_status("ac3", "yt");
     assert_eq!(codes(&o), [problem("error", "audio_codec", "ac3")], "{o}");
     assert_eq!(o["compat"][0]["accepted"], json!(["aac", "mp3"]), "{o}");
+    // An HLS output of the same input reports what its fMP4 muxer leaves out, and holds
+    // nothing back (it serves the video).
+    let o = relevo.output_status("ac3", "web");
+    assert_eq!(codes(&o), [problem("error", "audio_codec", "ac3")], "{o}");
+    assert_eq!(o["compat"][0]["accepted"], json!(["aac"]), "{o}");
+    assert_eq!(o["state"], "live", "{o}");
     // No audio to YouTube: pushed, with a warning.
     wait_output(&relevo, "mute", "yt", |o| o["state"] == "live");
     let o = relevo.output_status("mute", "yt");
