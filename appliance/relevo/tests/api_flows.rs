@@ -2,6 +2,8 @@
 //! ffmpeg, read the live bit rate from the WebSocket, stop an output, restart Relevo and see
 //! the flows come back from PostgreSQL; export and import into an empty appliance; bad
 //! bodies get a 4xx naming the field and change nothing. Record outputs go the same way.
+//! An input's backup feed and own SRT port (issue #18) likewise, and the manual switch of
+//! feed with two real encoders, seen on the events socket and in the audit log.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -37,6 +39,35 @@ fn ws_until(relevo: &Relevo, what: &str, cond: impl Fn(&Value) -> bool) -> Value
         if v["type"] == "snapshot" && cond(&v) {
             let _ = ws.close(None);
             return v;
+        }
+    }
+}
+
+type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+
+/// An open `/api/v1/events` socket, as the admin.
+fn events_socket(relevo: &Relevo) -> Socket {
+    use tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://127.0.0.1:{}/api/v1/events", relevo.http)
+        .into_client_request()
+        .unwrap();
+    let bearer = format!("Bearer {}", relevo.token());
+    req.headers_mut()
+        .insert("authorization", bearer.parse().unwrap());
+    tungstenite::connect(req).unwrap().0
+}
+
+/// The next message of `kind` on `ws` (others are skipped).
+fn next_message(ws: &mut Socket, kind: &str) -> Value {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert!(Instant::now() < deadline, "WebSocket: no {kind} message");
+        let msg = ws.read().unwrap();
+        let Ok(text) = msg.to_text() else { continue };
+        if let Ok(v) = serde_json::from_str::<Value>(text) {
+            if v["type"] == kind {
+                return v;
+            }
         }
     }
 }
@@ -613,6 +644,59 @@ fn backups_and_own_srt_ports_through_the_api_and_the_file() {
     }
     let (_, audit) = relevo.api("GET", "/api/v1/audit?action=input.switch", None);
     assert_eq!(audit["entries"], json!([]), "{audit}");
+
+    // Both feeds live (two real encoders): a switch by hand goes through, the events
+    // socket says so with a `feed` message, and the audit log has it.
+    let _main = publish(
+        "main",
+        600,
+        "flv",
+        &relevo.rtmp_url("cam-key"),
+        &relevo.dir.path("main.log"),
+    );
+    let _backup = publish(
+        "backup",
+        600,
+        "flv",
+        &relevo.rtmp_url("cam-backup"),
+        &relevo.dir.path("backup.log"),
+    );
+    ws_until(&relevo, "cam's main on air and its backup live", |s| {
+        input(s, "cam")["on_air"] == "main" && input(s, "cam")["backup"]["live"] == true
+    });
+    let mut events = events_socket(&relevo);
+    let (st, switched) = switch(&cam_url, r#"{"feed": "backup"}"#);
+    assert_eq!((st, &switched), (200, &json!({"feed": "backup"})));
+    let feed = next_message(&mut events, "feed");
+    assert_eq!(
+        (&feed["input"], &feed["from"], &feed["to"], &feed["reason"]),
+        (
+            &json!("cam"),
+            &json!("main"),
+            &json!("backup"),
+            &json!("manual")
+        ),
+        "{feed}"
+    );
+    let (_, audit) = relevo.api("GET", "/api/v1/audit?action=input.switch", None);
+    let entry = &audit["entries"][0];
+    assert_eq!(
+        (&entry["target_name"], &entry["before"], &entry["after"]),
+        (
+            &json!("cam"),
+            &json!({"feed": "main"}),
+            &json!({"feed": "backup"})
+        ),
+        "{audit}"
+    );
+    let (st, back) = switch(&cam_url, r#"{"feed": "main"}"#);
+    assert_eq!((st, &back), (200, &json!({"feed": "main"})));
+    let feed = next_message(&mut events, "feed");
+    assert_eq!(
+        (&feed["to"], &feed["reason"]),
+        (&json!("main"), &json!("manual"))
+    );
+    drop((_main, _backup));
 
     // `"backup": null` removes it (and the own port goes with its absence); its key is free.
     let (st, changed) = relevo.api(
