@@ -115,9 +115,9 @@ async fn written_view(s: &ApiState, o: &StoredOutput) -> ApiResult<OutputView> {
     let input = inputs::get(s.control.pool(), o.input_id).await?;
     let name = input.def.name.as_str();
     let engine = s.control.engine();
+    // Built now: the sampler's copy may be a second old, from before the input went live.
     let live = engine
-        .subscribe()
-        .borrow()
+        .snapshot()
         .input(name)
         .is_some_and(|i| i.codecs.is_some());
     Ok(OutputView {
