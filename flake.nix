@@ -98,6 +98,7 @@
         vm-recording = vmTest ./vm-tests/recording.nix;
         vm-hls = vmTest ./vm-tests/hls.nix;
         vm-redundancy = vmTest ./vm-tests/redundancy.nix;
+        vm-srt-port = vmTest ./vm-tests/srt-port.nix;
       };
 
       apps.${system} = {

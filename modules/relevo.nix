@@ -79,6 +79,12 @@ let
 
   stateDir = "/var/lib/relevo";
 
+  # Own SRT ports (`srt_port`) of the inputs declared in `settings.input` that
+  # `srt.inputPorts` does not open.
+  closedOwnPorts = lib.subtractLists cfg.srt.inputPorts (
+    lib.concatMap (i: lib.optional (i ? srt_port) i.srt_port) (cfg.settings.input or [ ])
+  );
+
   rendered =
     builtins.removeAttrs cfg.settings [
       "tls"
@@ -124,6 +130,22 @@ in
       type = lib.types.port;
       default = 8890;
       description = "UDP port of the SRT listener (publishers and pull readers).";
+    };
+
+    srt.inputPorts = lib.mkOption {
+      type = lib.types.listOf (lib.types.ints.between 1024 65535);
+      default = [ ];
+      example = [
+        9001
+        9002
+      ];
+      description = ''
+        UDP ports that inputs have as their own SRT port (`srt_port`, for encoders that cannot
+        send a stream id: any caller on the port publishes to that input, with its
+        passphrase). The relay opens an input's port itself when the input is enabled; this
+        list only opens them in the firewall with `openFirewall`, for inputs declared here
+        and for those created in the panel or the API alike.
+      '';
     };
 
     rtmpPort = lib.mkOption {
@@ -183,8 +205,8 @@ in
       type = lib.types.bool;
       default = false;
       description = ''
-        Open the media ports: `rtmpPort` (and `rtmpsPort` with TLS) on TCP, `srtPort` on UDP.
-        The HTTP port is never opened.
+        Open the media ports: `rtmpPort` (and `rtmpsPort` with TLS) on TCP, `srtPort` and
+        `srt.inputPorts` on UDP. The HTTP port is never opened.
       '';
     };
 
@@ -361,6 +383,12 @@ in
   };
 
   config = lib.mkIf cfg.enable {
+    # An input declared here with its own SRT port that the firewall keeps closed.
+    warnings = lib.optional (cfg.openFirewall && closedOwnPorts != [ ]) (
+      "relevo: the own SRT ports ${lib.concatMapStringsSep ", " toString closedOwnPorts} of "
+      + "inputs in settings.input are not in services.relevo.srt.inputPorts: the firewall keeps them closed."
+    );
+
     assertions = [
       {
         assertion = (cfg.tls.certificateFile == null) == (cfg.tls.keyFile == null);
@@ -370,6 +398,10 @@ in
         assertion =
           !(isStorePath (toString cfg.tls.keyFile)) && !(isStorePath (toString cfg.tls.certificateFile));
         message = "relevo: the RTMPS key must not be in the Nix store; give a path on the machine as a string.";
+      }
+      {
+        assertion = !(lib.elem cfg.srtPort cfg.srt.inputPorts);
+        message = "relevo: services.relevo.srt.inputPorts must not list srtPort (${toString cfg.srtPort}), the shared SRT port.";
       }
       {
         assertion = !(cfg.settings ? listen);
@@ -397,7 +429,7 @@ in
 
     networking.firewall = lib.mkIf cfg.openFirewall {
       allowedTCPPorts = [ cfg.rtmpPort ] ++ lib.optional tlsEnabled cfg.rtmpsPort;
-      allowedUDPPorts = [ cfg.srtPort ];
+      allowedUDPPorts = [ cfg.srtPort ] ++ cfg.srt.inputPorts;
     };
 
     # The control plane's database: users, flows from the panel/API, settings, audit log.
