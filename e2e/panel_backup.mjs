@@ -67,7 +67,10 @@ export async function backupSteps({ t, admin, BASE, RTMP_PORT, SHOTS }) {
       // Small pictures without audio: the CPU is shared with the other stream of the run,
       // and an audio-less stream is what the pre-flight step below warns about.
       const opts = { secs: 90, gop: 25, kbps: 300, size: "320x180", audio: false };
+      // The main encoder first: a backup that arrived first would be on air until the main
+      // feed had been stable for the revert delay (10 s).
       encoders.push(publishTestStream(`rtmp://127.0.0.1:${RTMP_PORT}/live/${mainKey}`, opts));
+      await admin.waitForFunction(onAir, "main", { timeout: LIVE_WAIT });
       encoders.push(publishTestStream(`rtmp://127.0.0.1:${RTMP_PORT}/live/${backupKey}`, opts));
       await admin.waitForFunction(() =>
         [...document.querySelectorAll(".feeds [data-f=feed-state]")].every((b) => b.textContent === "En directo")

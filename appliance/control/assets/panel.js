@@ -253,7 +253,8 @@
       $("[data-f=since]", row).textContent = on && snap.on_air_since
         ? t("feed.since").replace("{time}", clock(snap.on_air_since)) : "";
       const sw = $("[data-f=switch]", row);
-      if (sw) sw.hidden = on;
+      // Offered for the feed off air, while one is on air (else there is nothing to switch).
+      if (sw) sw.hidden = on || !onAir;
     });
     const last = snap && snap.last_switch;
     const line = $("[data-f=last-switch]", box);

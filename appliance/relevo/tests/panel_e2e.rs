@@ -2,7 +2,9 @@
 //! playwright-core against a Relevo started here (embedded PostgreSQL, real ffmpeg stream):
 //! first admin, 2FA enrolment and sign-in, input and output forms, the dashboard going live
 //! without a reload, stopping an output, the connection lost and resumed across a restart
-//! of Relevo, a Visor's view, branding on the login page.
+//! of Relevo, a Visor's view, branding on the login page; and (`e2e/panel_backup.mjs`, issue
+//! #18) an input with a backup key, two encoders, «EN ANTENA» moved by the switch buttons,
+//! a codec pre-flight warning on an output, the feeds on a phone.
 //! Screenshots go to `e2e/screenshots/` (named in the README).
 #![allow(clippy::unwrap_used)]
 

@@ -34,6 +34,13 @@ pub struct Feeds {
     pub last_switch: Option<String>,
 }
 
+impl Feeds {
+    /// Whether a feed is on air: the switch buttons are only offered then.
+    pub fn any_on_air(&self) -> bool {
+        self.rows.iter().any(|r| r.on_air)
+    }
+}
+
 /// `HH:MM:SS UTC`.
 pub fn clock(t: SystemTime) -> String {
     let t = time::OffsetDateTime::from(t);
