@@ -264,6 +264,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     }
     let desired = DesiredState { inputs };
     desired.validate().map_err(|e| ctx.err("input", e))?;
+    own_srt_ports_free(&ctx, &desired, engine.srt.map(|a| a.port()))?;
     let database = DatabaseConfig {
         url: std::env::var("RELEVO_DATABASE_URL")
             .ok()
@@ -556,6 +557,28 @@ fn input_spec(ctx: &Ctx, at: &str, raw: &RawInput) -> Result<InputSpec, ConfigEr
         outputs.push(output_spec(ctx, &format!("{at}.output[{j}]"), out)?);
     }
     Ok(def.into_spec(outputs))
+}
+
+/// An input's own SRT port may not be the shared SRT listener's: the input could never bind
+/// it (issue #18).
+fn own_srt_ports_free(
+    ctx: &Ctx,
+    desired: &DesiredState,
+    shared: Option<u16>,
+) -> Result<(), ConfigError> {
+    for (i, input) in desired.inputs.iter().enumerate() {
+        if let relevo_engine::spec::InputSource::Listen {
+            srt_port: Some(port),
+            ..
+        } = &input.source
+        {
+            if shared == Some(*port) {
+                let field = format!("input[{i}] ({}).srt_port", input.name.as_str());
+                return Err(ctx.err(field, format!("{port} is the shared SRT port (listen.srt)")));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn output_spec(ctx: &Ctx, at: &str, doc: &OutputDoc) -> Result<OutputSpec, ConfigError> {

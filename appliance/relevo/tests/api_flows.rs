@@ -482,6 +482,20 @@ fn backups_and_own_srt_ports_through_the_api_and_the_file() {
     let stderr = String::from_utf8_lossy(&check.stderr);
     assert!(!check.status.success(), "failover_ms = 100 was accepted");
     assert!(stderr.contains("(declared).backup.failover_ms"), "{stderr}");
+    // An own port that is the shared SRT listener's could never be bound.
+    std::fs::write(
+        &bad,
+        format!("[listen]\nhttp = \"127.0.0.1:8080\"\nsrt = \"127.0.0.1:{declared_port}\"\n{file_flows}"),
+    )
+    .unwrap();
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_relevo"))
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(!check.status.success(), "the shared SRT port was accepted");
+    assert!(stderr.contains("(declared).srt_port"), "{stderr}");
 
     let relevo = Relevo::start("api-backup", "", &file_flows);
     let (st, cam) = relevo.api(
