@@ -16,9 +16,12 @@
 //! the input's last error and a warning, and is tried again with backoff; the input still
 //! takes publishers on the shared port, and other inputs are not affected.
 //!
-//! Cost of an idle port: libsrt's own for a listening socket (one UDP socket and that port's
-//! send and receive queue threads, which libsrt keeps per bound port), and three tasks of
-//! ours that sleep until a caller comes (accept loop, refusal logger, memory reclaim).
+//! Cost of an idle port: libsrt's own for any bound UDP port (the shared one too): one UDP
+//! socket and two queue threads, whose receiver wakes about a hundred times a second (20 idle
+//! ports: 40 threads, about 2,100 wakeups a second, 0.3 % of a core each on the development
+//! machine). Ours is three tasks that sleep until a caller comes (accept loop, refusal
+//! logger, memory reclaim). A closed port's socket and threads are freed by libsrt's garbage
+//! collector some seconds later (within 16 s measured); opening it again meanwhile reuses them.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
