@@ -689,7 +689,9 @@ impl Hub {
         self.feed_counters(feed)
             .bytes_in
             .fetch_add(tag.body.len() as u64, Ordering::Relaxed);
-        f.native = Native::Flv;
+        if !matches!(f.native, Native::Flv) {
+            f.native = Native::Flv;
+        }
         match tag.kind {
             FlvKind::Meta => f.flv_headers[usize::from(SLOT_META)] = Some(tag.clone()),
             FlvKind::Video if tag.config => {
