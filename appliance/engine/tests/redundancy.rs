@@ -348,7 +348,13 @@ async fn srt_main_and_rtmp_backup_fail_over_return_and_switch_by_hand() {
     relay
         .wait_on_air(Feed::Backup, Some(SwitchReason::Failover))
         .await;
-    wait_logged(&["feed on air switched", "from=main", "to=backup"]).await;
+    wait_logged(&[
+        "feed on air switched",
+        "from=main",
+        "to=backup",
+        "reason=failover",
+    ])
+    .await;
     settle(2).await;
 
     // It comes back: on air again once it has sent for the revert delay.

@@ -57,6 +57,15 @@ fn reason_index(r: SwitchReason) -> usize {
     }
 }
 
+/// The reason as the API and `/metrics` name it.
+fn reason_name(r: SwitchReason) -> &'static str {
+    match r {
+        SwitchReason::Failover => "failover",
+        SwitchReason::Revert => "revert",
+        SwitchReason::Manual => "manual",
+    }
+}
+
 impl Hub {
     /// Sets (or removes) the input's backup feed, live: the main feed and the outputs are
     /// not touched. Removing it lets its publisher go (its data is ignored from now on);
@@ -217,7 +226,7 @@ impl Hub {
                 input = %self.name,
                 from = from.as_str(),
                 to = feed.as_str(),
-                reason = ?reason,
+                reason = reason_name(reason),
                 "feed on air switched"
             );
         }
