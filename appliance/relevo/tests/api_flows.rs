@@ -656,6 +656,25 @@ fn backups_and_own_srt_ports_through_the_api_and_the_file() {
             "{url} {body}: {e}"
         );
     }
+    // By name: an input of the configuration file (no id) is reached too.
+    for (url, status, code) in [
+        ("/api/v1/feeds/declared", 409, "feed_not_live"),
+        ("/api/v1/feeds/no%20such%20input", 404, "not_found"),
+    ] {
+        let (st, text) = http_request(
+            relevo.http,
+            "POST",
+            url,
+            Some(relevo.token()),
+            Some(&json!({"feed": "backup"})),
+        );
+        let e = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
+        assert_eq!(
+            (st, e["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{url}: {e}"
+        );
+    }
     let (_, audit) = relevo.api("GET", "/api/v1/audit?action=input.switch", None);
     assert_eq!(audit["entries"], json!([]), "{audit}");
 
@@ -703,13 +722,22 @@ fn backups_and_own_srt_ports_through_the_api_and_the_file() {
         ),
         "{audit}"
     );
-    let (st, back) = switch(&cam_url, r#"{"feed": "main"}"#);
-    assert_eq!((st, &back), (200, &json!({"feed": "main"})));
+    // Back by name (`/api/v1/feeds/{input}`): the same switch, audited with the input's id.
+    let (st, text) = http_request(
+        relevo.http,
+        "POST",
+        "/api/v1/feeds/cam",
+        Some(relevo.token()),
+        Some(&json!({"feed": "main"})),
+    );
+    assert_eq!((st, text.as_str()), (200, r#"{"feed":"main"}"#));
     let feed = next_message(&mut events, "feed");
     assert_eq!(
         (&feed["to"], &feed["reason"]),
         (&json!("main"), &json!("manual"))
     );
+    let (_, audit) = relevo.api("GET", "/api/v1/audit?action=input.switch", None);
+    assert_eq!(audit["entries"][0]["target_id"], cam["id"], "{audit}");
     drop((_main, _backup));
 
     // `"backup": null` removes it (and the own port goes with its absence); its key is free.

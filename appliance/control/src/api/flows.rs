@@ -311,6 +311,27 @@ pub async fn switch_feed(
     Ok(Json(Switched { feed: body.feed }))
 }
 
+/// `POST /api/v1/feeds/{input}`: [`switch_feed`] for an input by name (percent-encoded),
+/// which also reaches the inputs of the configuration file: they have no id.
+pub async fn switch_feed_by_name(
+    State(s): State<ApiState>,
+    Can(p): Can<OPERATE>,
+    Path(name): Path<String>,
+    Body(body): Body<SwitchBody>,
+) -> ApiResult<Json<Switched>> {
+    let stored = inputs::list(s.control.pool())
+        .await?
+        .into_iter()
+        .find(|i| i.def.name.as_str() == name)
+        .map(|i| i.id);
+    let running = s.control.engine().snapshot().input(&name).is_some();
+    if stored.is_none() && !running {
+        return Err(ApiError::not_found("input"));
+    }
+    crate::feed_switch::switch(&s.control, &p.actor(), stored, &name, body.feed).await?;
+    Ok(Json(Switched { feed: body.feed }))
+}
+
 /// The input's live figures from the engine's shared snapshot (`null` fields when idle).
 pub async fn input_status(
     State(s): State<ApiState>,

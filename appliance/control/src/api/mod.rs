@@ -158,6 +158,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/inputs/{id}/stop", post(f::switch_input::<false>))
         .route("/api/v1/inputs/{id}/status", get(f::input_status))
         .route("/api/v1/inputs/{id}/switch", post(f::switch_feed))
+        .route("/api/v1/feeds/{input}", post(f::switch_feed_by_name))
         .route("/api/v1/inputs/{id}/outputs", post(f::create_output))
         .route(
             "/api/v1/outputs/{id}",

@@ -73,6 +73,7 @@ pub const ROUTES: &[RouteDoc] = &[
     r("POST", "/api/v1/inputs/{id}/stop", Operate, "Disable an input"),
     r("GET", "/api/v1/inputs/{id}/status", Read, "An input's live state: the main feed's publisher, link and bit rate; backup (the backup feed's), on_air (main | backup | null), on_air_since, last_switch {from, to, reason: failover | revert | manual, at}, codecs; per output compat problems"),
     r("POST", "/api/v1/inputs/{id}/switch", Operate, "Put the main or the backup feed on air by hand (body {\"feed\": \"main\" | \"backup\"}; at its next keyframe; audited input.switch). 409 no_backup, 409 feed_not_live"),
+    r("POST", "/api/v1/feeds/{input}", Operate, "The same switch for an input by name (percent-encoded), inputs of the configuration file included (they have no id)"),
     r("POST", "/api/v1/inputs/{id}/outputs", Operate, "Add an output to an input"),
     r("GET", "/api/v1/outputs/{id}", Read, "One output"),
     r("PUT", "/api/v1/outputs/{id}", Operate, "Replace an output's settings"),

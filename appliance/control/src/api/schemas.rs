@@ -17,6 +17,7 @@ pub const BODIES: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/inputs", "Input"),
     ("PUT", "/api/v1/inputs/{id}", "Input"),
     ("POST", "/api/v1/inputs/{id}/switch", "FeedSwitch"),
+    ("POST", "/api/v1/feeds/{input}", "FeedSwitch"),
     ("POST", "/api/v1/inputs/{id}/outputs", "Output"),
     ("PUT", "/api/v1/outputs/{id}", "Output"),
     ("POST", "/api/v1/users", "NewUser"),
