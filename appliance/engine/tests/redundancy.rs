@@ -17,7 +17,7 @@ use relevo_engine::record::RecordingConfig;
 use relevo_engine::rtmp::{ClientTls, RtmpLimits, RtmpUrl};
 use relevo_engine::spec::{
     BackupSource, BackupSpec, DesiredState, FailoverDelay, GracePeriod, InputSource, InputSpec,
-    Latency, Name, OutputKind, OutputSpec, RevertDelay, StreamKey,
+    Latency, Name, OutputKind, OutputSpec, RevertDelay, SrtCaller, StreamKey,
 };
 use relevo_engine::{Engine, EngineConfig};
 use rtmp_support::*;
@@ -464,4 +464,70 @@ async fn rtmp_main_and_srt_backup_of_another_resolution_switch_with_new_codec_he
             file.display()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_pulled_from_an_srt_listener_takes_over() {
+    let relay = start("redundancy-pull").await;
+    let pull_port = free_port().await;
+    // The backup encoder is an SRT listener that Relevo calls.
+    let listen = format!("srt://127.0.0.1:{pull_port}?mode=listener&pkt_size=1316");
+    let _backup = ffmpeg(
+        &[
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25",
+            "-t",
+            "120",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "25",
+            "-f",
+            "mpegts",
+            &listen,
+        ],
+        &relay.dir.path("backup.log"),
+    );
+    let mut state = desired(0, false);
+    state.inputs[0].backup = Some(BackupSpec {
+        source: BackupSource::PullSrt(SrtCaller {
+            host: "127.0.0.1".into(),
+            port: pull_port,
+            stream_id: None,
+            security: None,
+            latency: Latency::new(120).expect("latency"),
+            allow_private: true,
+        }),
+        failover: FailoverDelay::from_ms(FAILOVER_MS).expect("failover"),
+        revert: None,
+    });
+    relay.engine.apply(&state).expect("apply");
+    let main = relay.publish(Proto::Rtmp, MAIN_KEY, "320x240", "main.log");
+    relay
+        .wait_for("the main feed on air and the pulled backup warm", |i| {
+            i.on_air == Some(Feed::Main)
+                && i.backup.as_ref().is_some_and(|b| {
+                    b.live && b.publisher.as_ref().map(|p| p.protocol) == Some("srt-pull")
+                })
+        })
+        .await;
+    drop(main);
+    relay
+        .wait_on_air(Feed::Backup, Some(SwitchReason::Failover))
+        .await;
+    let i = relay.input();
+    assert_eq!(i.state, relevo_engine::metrics::FlowState::Live);
+    assert!(i.publisher.is_none(), "the main feed is gone");
+    assert_eq!(
+        i.codecs.and_then(|c| c.video),
+        Some("h264".to_owned()),
+        "the codecs of the feed on air"
+    );
 }

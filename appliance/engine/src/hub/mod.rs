@@ -97,6 +97,9 @@ struct State {
     pending: Option<(Feed, SwitchReason)>,
     /// The operator put the backup on air by hand: no automatic return to the main feed.
     pinned: bool,
+    /// The backup went on air only because it connected first (nothing failed): the main
+    /// feed takes over as soon as it arrives.
+    backup_first: bool,
     /// The backup's delays; `None`: the input has no backup feed.
     backup: Option<BackupTimes>,
     /// The switch timer task runs (see `switch::run_timer`).
@@ -155,6 +158,7 @@ impl Hub {
                 on_air: Feed::Main,
                 pending: None,
                 pinned: false,
+                backup_first: false,
                 backup: None,
                 timer: false,
                 on_air_since: None,
@@ -314,7 +318,13 @@ impl Hub {
                 st.on_air = feed;
                 st.pending = None;
                 st.on_air_since = Some(SystemTime::now());
+                st.backup_first = feed == Feed::Backup;
             }
+        } else if feed == Feed::Main && st.backup_first && !st.pinned {
+            // Both encoders started together and the backup was a moment quicker: the main
+            // one goes on air at its first keyframe, without waiting for the revert delay.
+            st.pending = Some((Feed::Main, SwitchReason::Revert));
+            tracing::info!(input = %self.name, peer = %info.peer, "main feed connected after the backup: on air at its first keyframe");
         } else {
             tracing::info!(input = %self.name, feed = feed.as_str(), peer = %info.peer, "feed connected and kept warm beside the one on air");
         }

@@ -209,6 +209,7 @@ impl Hub {
         }
         st.on_air = feed;
         st.pending = None;
+        st.backup_first = false;
         let now = SystemTime::now();
         st.on_air_since = Some(now);
         if let Some(reason) = reason.filter(|_| from != feed) {

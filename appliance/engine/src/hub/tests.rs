@@ -686,3 +686,25 @@ async fn removing_the_backup_lets_its_publisher_go_and_the_main_feed_takes_over(
     assert!(!sub.rx.is_closed());
     drop((main, backup));
 }
+
+#[tokio::test]
+async fn a_main_feed_that_connects_just_after_the_backup_goes_on_air_at_its_first_keyframe() {
+    let hub = hub_with_backup();
+    let backup = hub.attach_feed(Feed::Backup, info("b")).expect("backup");
+    backup.push_flv(avc_frame(0, true));
+    assert_eq!(hub.feeds().on_air, Some(Feed::Backup), "the only feed");
+    let main = hub.attach(info("a")).expect("main");
+    main.push_flv(avc_frame(0, false));
+    assert_eq!(hub.feeds().on_air, Some(Feed::Backup), "at a keyframe");
+    main.push_flv(avc_frame(40, true));
+    assert_eq!(hub.feeds().on_air, Some(Feed::Main), "no revert delay");
+
+    // Once the main feed has failed, the revert delay applies again.
+    drop(main);
+    backup.push_flv(avc_frame(80, true));
+    assert_eq!(hub.feeds().on_air, Some(Feed::Backup));
+    let main = hub.attach(info("a2")).expect("main back");
+    main.push_flv(avc_frame(0, true));
+    assert_eq!(hub.feeds().on_air, Some(Feed::Backup));
+    drop((main, backup));
+}
