@@ -708,3 +708,52 @@ async fn a_main_feed_that_connects_just_after_the_backup_goes_on_air_at_its_firs
     assert_eq!(hub.feeds().on_air, Some(Feed::Backup));
     drop((main, backup));
 }
+
+#[test]
+fn after_a_switch_the_ts_clock_continues_the_last_timestamps_sent() {
+    use crate::remux::FlvToTs;
+    use relevo_media::ts::{DemuxEvent, TsDemuxer};
+    // Two encoders of the same programme whose clocks are 40 s apart.
+    let encode = |shift_ms: u32| {
+        let mut remux = FlvToTs::new();
+        let mut chunks = Vec::new();
+        for mut tag in fixture_tags() {
+            tag.timestamp += shift_ms;
+            let _ = remux.on_tag(&tag, &mut chunks);
+        }
+        chunks
+    };
+    let (first, second) = (encode(40_000), encode(0));
+    let mut clock = ts_clock::TsClock::new();
+    let now = Instant::now();
+    let mut out = Vec::new();
+    for c in &first {
+        out.push(clock.apply(&c.data, c.keyframe, now));
+    }
+    clock.splice();
+    let later = now + Duration::from_millis(500);
+    for c in second.iter().skip_while(|c| !c.keyframe) {
+        out.push(clock.apply(&c.data, c.keyframe, later));
+    }
+    let mut demux = TsDemuxer::new();
+    let mut events = Vec::new();
+    for chunk in &out {
+        let _ = demux.push(chunk, &mut events);
+    }
+    demux.flush(&mut events);
+    let dts: Vec<i64> = events
+        .iter()
+        .filter_map(|e| match e {
+            DemuxEvent::Frame(f) if f.codec.is_video() => Some(f.dts),
+            _ => None,
+        })
+        .collect();
+    assert!(dts.len() > 50, "{} frames", dts.len());
+    let worst = dts.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    let least = dts.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(0);
+    assert!(least > 0, "timestamps went back: {dts:?}");
+    // The wall-clock half second between the two, plus a frame and how far the audio ran
+    // ahead of the video in the mux (the clock follows the highest timestamp sent), not the
+    // 40 s between the encoders' clocks.
+    assert!(worst <= 90 * 700, "a hole of {} ms", worst / 90);
+}

@@ -17,7 +17,7 @@ use crate::record::ts_time::{pes_dts, shift, Continuity};
 const WRAP: i64 = 1 << 33;
 
 #[derive(Debug)]
-pub(super) struct TsClock {
+pub(crate) struct TsClock {
     /// Added to every timestamp (90 kHz, modulo 2^33) once `shifting`.
     offset: i64,
     shifting: bool,
