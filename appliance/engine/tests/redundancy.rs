@@ -323,7 +323,7 @@ async fn srt_main_and_rtmp_backup_fail_over_return_and_switch_by_hand() {
     relay
         .wait_for("the main feed", |i| i.on_air == Some(Feed::Main))
         .await;
-    let _backup = relay.publish(Proto::Rtmp, BACKUP_KEY, "320x240", "backup.log");
+    let mut backup = relay.publish(Proto::Rtmp, BACKUP_KEY, "320x240", "backup.log");
     relay
         .wait_for("both feeds live", |i| {
             i.on_air == Some(Feed::Main) && i.backup.as_ref().is_some_and(|b| b.live)
@@ -404,6 +404,8 @@ async fn srt_main_and_rtmp_backup_fail_over_return_and_switch_by_hand() {
     let after = relay.input();
     assert_eq!(after.publishes, held.publishes, "the main publisher stayed");
     assert_eq!(after.output("cdn").map(|o| o.reconnects), Some(0));
+    // The backup encoder's connection was closed (it ends; it would panic if it did not).
+    let _ = wait(&mut backup, LONG).await;
     relay.finish(sink_port, &mut sink, &mut reader).await;
 
     assert_continuous(&pushed, 10.0).await;

@@ -8,6 +8,8 @@ use std::time::Instant;
 use relevo_media::frame::Codec;
 use relevo_media::ts::TsDemuxer;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::metrics::{Feed, PublisherInfo, StreamCodecs};
 use crate::remux::TsToFlv;
 use crate::unit::{FlvTag, TsChunk};
@@ -28,6 +30,9 @@ pub(super) enum Native {
 #[derive(Debug)]
 pub(super) struct FeedState {
     pub publisher: Option<(u64, PublisherInfo)>,
+    /// Cancelled when the hub lets the publisher go before it leaves (replaced after going
+    /// silent, or its feed removed): its connection is then closed ([`super::Publisher::released`]).
+    pub release: CancellationToken,
     pub native: Native,
     /// Codec of the current publication's video, once its configuration is known.
     pub video_codec: Option<Codec>,
@@ -55,6 +60,7 @@ impl FeedState {
     pub fn new() -> Self {
         Self {
             publisher: None,
+            release: CancellationToken::new(),
             native: Native::Idle,
             video_codec: None,
             codecs: None,

@@ -22,6 +22,7 @@ use relevo_media::flv::{self, FlvVideo};
 use relevo_media::frame::Codec;
 use relevo_media::ts::{packet_pid, DemuxEvent, TsDemuxer, PACKET_SIZE};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Feed, FeedSwitch, InputCounters, PublisherInfo, StreamCodecs, SwitchReason};
 use crate::remux::{FlvToTs, TsToFlv};
@@ -295,6 +296,10 @@ impl Hub {
         st.next_id += 1;
         let now = Instant::now();
         let f = st.feed_mut(feed);
+        // A silent publisher replaced is let go: its connection closes.
+        f.release.cancel();
+        f.release = CancellationToken::new();
+        let release = f.release.clone();
         f.clear();
         f.last_push = now;
         f.sending_since = Some(now);
@@ -337,6 +342,7 @@ impl Hub {
             hub: self.clone(),
             feed,
             id,
+            release,
         })
     }
 
@@ -816,6 +822,7 @@ pub struct Publisher {
     hub: Arc<Hub>,
     feed: Feed,
     id: u64,
+    release: CancellationToken,
 }
 
 impl Publisher {
@@ -828,11 +835,21 @@ impl Publisher {
     pub fn push_flv(&self, tag: FlvTag) {
         self.hub.push_flv(self.feed, self.id, tag);
     }
+
+    /// Cancelled when the hub has let this publisher go (a replacement took its feed, or
+    /// the feed was removed): what it sends is ignored, and its connection should close.
+    pub fn released(&self) -> &CancellationToken {
+        &self.release
+    }
 }
 
 impl FlvIngest for Publisher {
     fn push(&mut self, tag: FlvTag) {
         self.push_flv(tag);
+    }
+
+    fn released(&self) -> bool {
+        self.release.is_cancelled()
     }
 }
 

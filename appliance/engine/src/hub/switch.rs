@@ -87,6 +87,7 @@ impl Hub {
         }
         st.pinned = false;
         let id = st.feed(Feed::Backup).id();
+        st.feed(Feed::Backup).release.cancel();
         drop(st);
         if let Some(id) = id {
             tracing::info!(input = %self.name, "backup feed removed: its publisher is let go");

@@ -74,6 +74,8 @@ fn a_silent_publisher_is_replaced() {
     assert!(hub.can_publish(Feed::Main));
     let second = hub.attach(info("b")).expect("replacement");
     assert_eq!(hub.publisher().map(|p| p.peer), Some("b".into()));
+    assert!(_first.released().is_cancelled(), "its connection is closed");
+    assert!(!second.released().is_cancelled());
     // The old publisher's data is ignored from now on.
     _first.push_flv(tag(0, true));
     drop(second);
@@ -676,6 +678,8 @@ async fn removing_the_backup_lets_its_publisher_go_and_the_main_feed_takes_over(
     hub.set_backup(None);
     assert!(!hub.feeds().has_backup);
     assert_eq!(hub.feeds().backup_publisher, None, "let go");
+    assert!(backup.released().is_cancelled(), "its connection is closed");
+    assert!(!main.released().is_cancelled());
     assert!(!hub.can_publish(Feed::Backup), "no backup feed any more");
     backup.push_flv(avc_frame(80, true)); // ignored from now on
     main.push_flv(avc_frame(80, true)); // the main feed's next keyframe

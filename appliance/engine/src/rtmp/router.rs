@@ -86,6 +86,12 @@ pub struct Peer {
 pub trait FlvIngest: Send {
     /// Never blocks: the hub fans the tag out to bounded per-output queues.
     fn push(&mut self, tag: FlvTag);
+
+    /// The input let this publisher go (a replacement took its feed, or its backup feed was
+    /// removed): the connection is closed.
+    fn released(&self) -> bool {
+        false
+    }
 }
 
 /// A player's feed: tags already starting at a keyframe, sequence headers first. A player

@@ -535,6 +535,9 @@ async fn run_publisher(
     let reason = loop {
         tokio::select! {
             _ = cancel.cancelled() => break "input stopped".to_owned(),
+            _ = publisher.released().cancelled() => {
+                break "let go by the input (replaced, or its feed removed)".to_owned()
+            }
             r = burst.recv(&stream) => match r {
                 Ok(()) => {}
                 Err(SrtError::Closed) => break "closed by publisher".to_owned(),

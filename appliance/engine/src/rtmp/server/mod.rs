@@ -493,6 +493,11 @@ impl Session<'_> {
 
     /// One message of a publisher; true when it ends the publication.
     fn publisher_message(&mut self, m: chunk_reader::Message) -> Result<bool, ConnError> {
+        if matches!(&self.phase, Phase::Publishing(ingest) if ingest.released()) {
+            return Err(ConnError::Session(
+                "the input let this publisher go (replaced, or its feed removed)".into(),
+            ));
+        }
         let kind = MessageType(m.kind);
         match kind {
             MessageType::AUDIO => self.ingest(FlvKind::Audio, m.body, m.timestamp),
