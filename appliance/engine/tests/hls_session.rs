@@ -5,7 +5,7 @@
 
 mod rtmp_support;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -13,14 +13,11 @@ use relevo_engine::hls::{
     BlockingReload, HlsConfig, HlsError, HlsFile, HlsFileKind, HlsReader, HlsRequest,
 };
 use relevo_engine::metrics::FlowState;
-use relevo_engine::record::disk::DiskFloor;
-use relevo_engine::record::RecordingConfig;
-use relevo_engine::rtmp::{ClientTls, RtmpLimits};
 use relevo_engine::spec::{
     DesiredState, GracePeriod, InputSource, InputSpec, Latency, Name, OutputKind, OutputSpec,
     StreamKey,
 };
-use relevo_engine::{Engine, EngineConfig};
+use relevo_engine::Engine;
 use rtmp_support::*;
 
 const LONG: Duration = Duration::from_secs(60);
@@ -75,24 +72,8 @@ struct Relay {
 }
 
 async fn start(name: &str, hls: HlsConfig, grace: u64) -> Relay {
-    capture_logs();
     let dir = TempDir::new(name);
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let engine = Engine::start(EngineConfig {
-        srt: Some(any),
-        rtmp: Some(any),
-        rtmps: None,
-        tls: None,
-        client_tls: ClientTls::new(),
-        rtmp_limits: RtmpLimits::default(),
-        recording: RecordingConfig {
-            dir: dir.path("recordings"),
-            floor: DiskFloor::default(),
-        },
-        hls,
-    })
-    .await
-    .expect("engine starts");
+    let engine = start_engine(&dir, true, hls).await;
     engine.apply(&desired(grace)).expect("apply");
     let bound = engine.bound();
     Relay {

@@ -5,19 +5,16 @@
 
 mod rtmp_support;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use relevo_engine::metrics::{CompatSeverity, Feed, FlowState, OutputSnapshot};
-use relevo_engine::record::disk::DiskFloor;
-use relevo_engine::record::RecordingConfig;
-use relevo_engine::rtmp::{ClientTls, RtmpLimits, RtmpUrl};
+use relevo_engine::rtmp::RtmpUrl;
 use relevo_engine::spec::{
     BackupSource, BackupSpec, DesiredState, FailoverDelay, GracePeriod, InputSource, InputSpec,
     Latency, Name, OutputKind, OutputSpec, RevertDelay, StreamKey,
 };
-use relevo_engine::{Engine, EngineConfig};
+use relevo_engine::Engine;
 use rtmp_support::*;
 
 const INPUT: &str = "studio";
@@ -58,23 +55,7 @@ fn desired(sink_port: u16) -> DesiredState {
 }
 
 async fn start(dir: &TempDir) -> (Engine, u16) {
-    capture_logs();
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let engine = Engine::start(EngineConfig {
-        srt: Some(any),
-        rtmp: Some(any),
-        rtmps: None,
-        tls: None,
-        client_tls: ClientTls::new(),
-        rtmp_limits: RtmpLimits::default(),
-        recording: RecordingConfig {
-            dir: dir.path("recordings"),
-            floor: DiskFloor::default(),
-        },
-        hls: Default::default(),
-    })
-    .await
-    .expect("engine starts");
+    let engine = start_engine(dir, true, Default::default()).await;
     let srt = engine.bound().srt.expect("srt").port();
     (engine, srt)
 }

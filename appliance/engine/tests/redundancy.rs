@@ -7,19 +7,16 @@
 
 mod rtmp_support;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use relevo_engine::metrics::{Feed, InputSnapshot, SwitchReason};
-use relevo_engine::record::disk::DiskFloor;
-use relevo_engine::record::RecordingConfig;
-use relevo_engine::rtmp::{ClientTls, RtmpLimits, RtmpUrl};
+use relevo_engine::rtmp::RtmpUrl;
 use relevo_engine::spec::{
     BackupSource, BackupSpec, DesiredState, FailoverDelay, GracePeriod, InputSource, InputSpec,
     Latency, Name, OutputKind, OutputSpec, RevertDelay, SrtCaller, StreamKey,
 };
-use relevo_engine::{Engine, EngineConfig};
+use relevo_engine::Engine;
 use rtmp_support::*;
 
 const INPUT: &str = "studio";
@@ -95,24 +92,8 @@ fn desired(sink_port: u16, outputs: bool) -> DesiredState {
 }
 
 async fn start(name: &str) -> Relay {
-    capture_logs();
     let dir = TempDir::new(name);
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let engine = Engine::start(EngineConfig {
-        srt: Some(any),
-        rtmp: Some(any),
-        rtmps: None,
-        tls: None,
-        client_tls: ClientTls::new(),
-        rtmp_limits: RtmpLimits::default(),
-        recording: RecordingConfig {
-            dir: dir.path("recordings"),
-            floor: DiskFloor::default(),
-        },
-        hls: Default::default(),
-    })
-    .await
-    .expect("engine starts");
+    let engine = start_engine(&dir, true, Default::default()).await;
     let bound = engine.bound();
     Relay {
         rtmp: bound.rtmp.expect("rtmp").port(),

@@ -6,22 +6,19 @@
 
 mod rtmp_support;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use relevo_engine::hls::HlsConfig;
 use relevo_engine::metrics::{FlowState, InputSnapshot};
-use relevo_engine::record::disk::DiskFloor;
-use relevo_engine::record::RecordingConfig;
-use relevo_engine::rtmp::{ClientTls, RtmpLimits};
 use relevo_engine::spec::{
     key_len, DesiredState, GracePeriod, InputSource, InputSpec, Latency, Name, OutputKind,
     OutputSpec, Passphrase, SrtSecurity, StreamKey,
 };
-use relevo_engine::{Engine, EngineConfig};
-use rtmp_support::{capture_logs, ffprobe, logged, stream, wait_logged, TempDir};
+use relevo_engine::Engine;
+use rtmp_support::{ffprobe, logged, start_engine, stream, wait_logged, TempDir};
 
 const PASS: &str = "own-port-passphrase";
 const LONG: Duration = Duration::from_secs(30);
@@ -85,24 +82,8 @@ struct Relay {
 }
 
 async fn start(name: &'static str, port: u16, key_bytes: u32) -> Relay {
-    capture_logs();
     let dir = TempDir::new(name);
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let engine = Engine::start(EngineConfig {
-        srt: Some(any),
-        rtmp: None,
-        rtmps: None,
-        tls: None,
-        client_tls: ClientTls::new(),
-        rtmp_limits: RtmpLimits::default(),
-        recording: RecordingConfig {
-            dir: dir.path("recordings"),
-            floor: DiskFloor::default(),
-        },
-        hls: HlsConfig::default(),
-    })
-    .await
-    .expect("engine starts");
+    let engine = start_engine(&dir, false, HlsConfig::default()).await;
     engine
         .apply(&desired(name, port, key_bytes))
         .expect("apply");

@@ -1,5 +1,6 @@
-//! Shared pieces of the RTMP integration tests: a tiny router, real-peer helpers (ffmpeg,
-//! ffprobe, openssl), a minimal FLV file reader for fixtures, and a log capture.
+//! Shared pieces of the engine's integration tests: a tiny RTMP router, an engine on
+//! loopback, real-peer helpers (ffmpeg, ffprobe, openssl), a minimal FLV file reader for
+//! fixtures, and a log capture.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -9,10 +10,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use relevo_engine::hls::HlsConfig;
+use relevo_engine::record::disk::DiskFloor;
+use relevo_engine::record::RecordingConfig;
 use relevo_engine::rtmp::{
     self, CertReloader, FlvIngest, FlvSubscription, Peer, Rejection, RtmpRouter,
 };
+use relevo_engine::rtmp::{ClientTls, RtmpLimits};
 use relevo_engine::unit::{FlvKind, FlvTag};
+use relevo_engine::{Engine, EngineConfig};
 use std::process::{Child, Command};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -160,6 +166,28 @@ pub async fn start_server(tls: Option<Arc<CertReloader>>) -> Server {
         router,
         cancel,
     }
+}
+
+/// An engine on loopback ports of its own: SRT always, RTMP when `rtmp`; recordings under
+/// `dir`; the log captured for [`logged`].
+pub async fn start_engine(dir: &TempDir, rtmp: bool, hls: HlsConfig) -> Engine {
+    capture_logs();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    Engine::start(EngineConfig {
+        srt: Some(any),
+        rtmp: rtmp.then_some(any),
+        rtmps: None,
+        tls: None,
+        client_tls: ClientTls::new(),
+        rtmp_limits: RtmpLimits::default(),
+        recording: RecordingConfig {
+            dir: dir.path("recordings"),
+            floor: DiskFloor::default(),
+        },
+        hls,
+    })
+    .await
+    .expect("engine starts")
 }
 
 /// A port with nothing listening (bound, then released).
