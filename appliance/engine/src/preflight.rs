@@ -165,6 +165,41 @@ pub fn audio_of_flv(body: &[u8]) -> Option<String> {
     Some(name.to_owned())
 }
 
+/// VideoPacketType of an Enhanced RTMP multitrack tag: a track type byte comes first.
+const VIDEO_PACKET_MULTITRACK: u8 = 6;
+
+/// The video codec of an FLV video tag, from its CodecID (FLV v10.1 §E.4.3.1), or from the
+/// FourCC of an Enhanced RTMP video tag (IsExHeader set): the name even of codecs the relay
+/// does not parse (VP6, AV1…), so a destination's check can say which one it is.
+pub fn video_of_flv(body: &[u8]) -> Option<String> {
+    let first = *body.first()?;
+    let name = if first & 0x80 != 0 {
+        let at = if first & 0x0F == VIDEO_PACKET_MULTITRACK {
+            2
+        } else {
+            1
+        };
+        match body.get(at..at + 4) {
+            Some(b"avc1") => "h264",
+            Some(b"hvc1") => "h265",
+            Some(b"av01") => "av1",
+            Some(b"vp09") => "vp9",
+            _ => "other",
+        }
+    } else {
+        match first & 0x0F {
+            7 => "h264",
+            // Not in the FLV specification; Chinese CDNs' pre-Enhanced-RTMP HEVC.
+            12 => "h265",
+            2 => "h263",
+            4 | 5 => "vp6",
+            3 | 6 => "screen",
+            _ => "other",
+        }
+    };
+    Some(name.to_owned())
+}
+
 /// The platform whose rules apply to an RTMP push: the one set on the output, else the
 /// one its URL's host belongs to.
 pub fn platform_of(kind: &OutputKind) -> Option<Platform> {

@@ -41,6 +41,11 @@ pub(super) struct FeedState {
     pub codecs: Option<StreamCodecs>,
     /// FLV audio codec seen so far in this publication (see `codecs`).
     pub flv_audio: Option<String>,
+    /// FLV video codec of this publication's first video tag, by name (see `codecs`).
+    pub flv_video: Option<String>,
+    /// Audio frames of an FLV publication without any video tag yet: at
+    /// [`AUDIO_ONLY_FRAMES`] it is taken for audio only (its codecs are then known).
+    pub flv_audio_frames: u32,
     /// The current TS publication's program has audio and no video: every chunk is a
     /// place where a reader may start (AAC frames decode alone), as `FlvToTs` marks them.
     pub audio_only: bool,
@@ -65,6 +70,8 @@ impl FeedState {
             video_codec: None,
             codecs: None,
             flv_audio: None,
+            flv_video: None,
+            flv_audio_frames: 0,
             audio_only: false,
             last_push: Instant::now(),
             sending_since: None,
@@ -79,6 +86,8 @@ impl FeedState {
         self.video_codec = None;
         self.codecs = None;
         self.flv_audio = None;
+        self.flv_video = None;
+        self.flv_audio_frames = 0;
         self.audio_only = false;
         self.sending_since = None;
         self.ts_headers = [None, None];
@@ -89,6 +98,11 @@ impl FeedState {
         self.publisher.as_ref().map(|p| p.0)
     }
 }
+
+/// An FLV publication that has sent this many audio frames and no video tag is audio only:
+/// about a second of AAC (47 frames a second at 48 kHz). Encoders interleave, so an
+/// audio-and-video stream shows its first video tag well before this.
+pub(super) const AUDIO_ONLY_FRAMES: u32 = 50;
 
 /// The other feed.
 pub(super) fn other(feed: Feed) -> Feed {

@@ -689,6 +689,36 @@ impl Hub {
         f.flv_headers[slot] = Some(tag);
     }
 
+    /// Names an FLV publication's codecs once every track has shown itself: at its first
+    /// video frame after the sequence headers, or after [`feed::AUDIO_ONLY_FRAMES`] audio
+    /// frames and no video tag (audio only).
+    fn note_flv_codecs(f: &mut FeedState, tag: &FlvTag) {
+        match tag.kind {
+            FlvKind::Audio => {
+                if f.flv_audio.is_none() {
+                    f.flv_audio = crate::preflight::audio_of_flv(&tag.body);
+                }
+                if !tag.config && f.flv_video.is_none() {
+                    f.flv_audio_frames += 1;
+                }
+            }
+            FlvKind::Video if f.flv_video.is_none() => {
+                f.flv_video = crate::preflight::video_of_flv(&tag.body);
+            }
+            _ => {}
+        }
+        let video_frame = tag.kind == FlvKind::Video && !tag.config;
+        if video_frame || f.flv_audio_frames >= feed::AUDIO_ONLY_FRAMES {
+            f.codecs = Some(StreamCodecs {
+                video: f
+                    .video_codec
+                    .map(|c| crate::preflight::video_name(c).to_owned())
+                    .or_else(|| f.flv_video.clone()),
+                audio: f.flv_audio.clone(),
+            });
+        }
+    }
+
     fn push_flv(&self, feed: Feed, id: u64, mut tag: FlvTag) {
         let mut guard = self.lock();
         let st = &mut *guard;
@@ -721,19 +751,8 @@ impl Hub {
             }
             _ => {}
         }
-        match tag.kind {
-            FlvKind::Audio if f.flv_audio.is_none() => {
-                f.flv_audio = crate::preflight::audio_of_flv(&tag.body);
-            }
-            FlvKind::Video if !tag.config && f.codecs.is_none() => {
-                f.codecs = Some(StreamCodecs {
-                    video: f
-                        .video_codec
-                        .map(|c| crate::preflight::video_name(c).to_owned()),
-                    audio: f.flv_audio.clone(),
-                });
-            }
-            _ => {}
+        if f.codecs.is_none() {
+            Self::note_flv_codecs(f, &tag);
         }
         if st.on_air != feed || st.pending.is_some() {
             match st.pending {

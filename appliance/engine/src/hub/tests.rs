@@ -761,3 +761,52 @@ fn after_a_switch_the_ts_clock_continues_the_last_timestamps_sent() {
     // 40 s between the encoders' clocks.
     assert!(worst <= 90 * 700, "a hole of {} ms", worst / 90);
 }
+
+#[test]
+fn an_flv_publication_names_its_codecs_audio_only_ones_included() {
+    let aac = |ts: u32, config: bool| {
+        let body = if config {
+            Bytes::from_static(&[0xAF, 0x00, 0x11, 0x90])
+        } else {
+            Bytes::from_static(&[0xAF, 0x01, 0x21])
+        };
+        FlvTag::new(FlvKind::Audio, ts, body, false, config)
+    };
+    // Audio only: unknown for the first frames (video may still come), then named.
+    let hub = Hub::new("radio");
+    let p = hub.attach(info("a")).expect("attach");
+    p.push_flv(aac(0, true));
+    for n in 0..feed::AUDIO_ONLY_FRAMES - 1 {
+        p.push_flv(aac(n * 21, false));
+    }
+    assert_eq!(hub.codecs(), None, "named too early");
+    p.push_flv(aac(2_000, false));
+    assert_eq!(
+        hub.codecs(),
+        Some(StreamCodecs {
+            video: None,
+            audio: Some("aac".into())
+        })
+    );
+    drop(p);
+
+    // A video codec the relay does not parse (VP6) is still named, for the destinations'
+    // checks, and audio that came first does not make it audio only.
+    let hub = Hub::new("vp6");
+    let p = hub.attach(info("a")).expect("attach");
+    p.push_flv(aac(0, false));
+    p.push_flv(FlvTag::new(
+        FlvKind::Video,
+        0,
+        Bytes::from_static(&[0x14, 0x00]),
+        true,
+        false,
+    ));
+    assert_eq!(
+        hub.codecs(),
+        Some(StreamCodecs {
+            video: Some("vp6".into()),
+            audio: Some("aac".into())
+        })
+    );
+}

@@ -313,6 +313,29 @@ fn program_codecs_name_private_streams_by_their_descriptors() {
 }
 
 #[test]
+fn flv_video_is_named_from_the_codec_id_or_the_enhanced_fourcc() {
+    assert_eq!(video_of_flv(&[0x17, 0x00]).as_deref(), Some("h264"));
+    assert_eq!(video_of_flv(&[0x24]).as_deref(), Some("vp6"));
+    assert_eq!(video_of_flv(&[0x22]).as_deref(), Some("h263"));
+    // Enhanced RTMP: keyframe, sequence start, FourCC.
+    assert_eq!(
+        video_of_flv(&[0x90, b'h', b'v', b'c', b'1']).as_deref(),
+        Some("h265")
+    );
+    assert_eq!(
+        video_of_flv(&[0x91, b'a', b'v', b'0', b'1']).as_deref(),
+        Some("av1")
+    );
+    // Multitrack: a track type byte before the FourCC.
+    assert_eq!(
+        video_of_flv(&[0x96, 0x00, b'v', b'p', b'0', b'9']).as_deref(),
+        Some("vp9")
+    );
+    assert_eq!(video_of_flv(&[0x90, b'a']).as_deref(), Some("other"));
+    assert_eq!(video_of_flv(&[]), None);
+}
+
+#[test]
 fn flv_audio_is_named_from_the_sound_format_or_the_enhanced_fourcc() {
     assert_eq!(audio_of_flv(&[0xAF, 0x00]).as_deref(), Some("aac"));
     assert_eq!(audio_of_flv(&[0x2F]).as_deref(), Some("mp3"));
