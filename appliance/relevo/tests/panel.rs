@@ -437,6 +437,38 @@ fn totp_code(base32: &str, step: u64) -> String {
     totp::code_at(&secret, step * 30)
 }
 
+/// An input of the configuration file has no id: its card's switch buttons post by name
+/// (`/feeds/{name}/{feed}`), refused with the panel's notice while the feed is not live, and
+/// not a Visor's to press.
+#[test]
+fn an_input_of_the_configuration_file_is_switched_by_name() {
+    let flows = format!(
+        "{}\n  [input.backup]\n  key = \"fichero-respaldo\"\n",
+        input_toml("Estudio fichero", "fichero-principal")
+    );
+    let relevo = Relevo::start("panel-declared-switch", "", &flows);
+    relevo.add_user("visor@relevo.test", "visor");
+    let mut admin = Browser::new(&relevo);
+    admin.sign_in(ADMIN_EMAIL);
+    let page = admin.get("/");
+    assert!(
+        page.body
+            .contains(r#"action="/feeds/Estudio%20fichero/backup""#),
+        "{}",
+        page.body
+    );
+    let a = admin.post("/feeds/Estudio%20fichero/backup", &[]);
+    assert_eq!((a.status, location(&a)), (303, "/?err=backup_not_live"));
+    let a = admin.post("/feeds/Estudio%20fichero/spare", &[]);
+    assert_eq!(a.status, 404);
+    let mut viewer = Browser::new(&relevo);
+    viewer.sign_in("visor@relevo.test");
+    assert_eq!(
+        viewer.post("/feeds/Estudio%20fichero/backup", &[]).status,
+        403
+    );
+}
+
 #[test]
 fn flow_actions_and_admin_pages() {
     let relevo = Relevo::start("panel-admin", "", "");

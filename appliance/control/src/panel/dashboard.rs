@@ -176,7 +176,18 @@ pub fn card(view: &InputView, snap: &Snapshot, words: &Words) -> FlowCard {
             || words.get("live.no_codecs").to_owned(),
             |c| codecs_line(c, words),
         ),
-        feeds: has_backup(view, live).then(|| feeds(live, words)),
+        feeds: has_backup(view, live).then(|| {
+            let url = match view.id {
+                Some(id) => format!("/inputs/{id}/feed"),
+                None => format!(
+                    "/feeds/{}",
+                    url::form_urlencoded::byte_serialize(view.doc.name.as_bytes())
+                        .collect::<String>()
+                        .replace('+', "%20")
+                ),
+            };
+            feeds(live, url, words)
+        }),
         outputs: view
             .outputs
             .iter()

@@ -30,6 +30,9 @@ pub struct FeedRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Feeds {
     pub rows: [FeedRow; 2],
+    /// Where the switch buttons post, followed by `/main` or `/backup`: by id for a stored
+    /// input, by name for one of the configuration file (it has no id).
+    pub switch_url: String,
     /// «Principal → Respaldo (conmutación automática) a las 17:45:03 UTC», if any switch.
     pub last_switch: Option<String>,
 }
@@ -71,7 +74,7 @@ pub fn switch_text(s: &FeedSwitch, words: &Words) -> String {
 
 /// The two feeds of an input with a backup, from its snapshot (`None`: not running now,
 /// both rows without signal).
-pub fn feeds(live: Option<&InputSnapshot>, words: &Words) -> Feeds {
+pub fn feeds(live: Option<&InputSnapshot>, switch_url: String, words: &Words) -> Feeds {
     let none = || words.get("live.no_publisher").to_owned();
     let on_air = live.and_then(|s| s.on_air);
     let since = |feed| match (on_air, live.and_then(|s| s.on_air_since)) {
@@ -103,6 +106,7 @@ pub fn feeds(live: Option<&InputSnapshot>, words: &Words) -> Feeds {
     };
     Feeds {
         rows: [main, backup],
+        switch_url,
         last_switch: live
             .and_then(|s| s.last_switch.as_ref())
             .map(|s| switch_text(s, words)),
@@ -144,7 +148,7 @@ mod tests {
 
     #[test]
     fn without_a_snapshot_both_feeds_are_without_signal() {
-        let f = feeds(None, Lang::Es.words());
+        let f = feeds(None, "/inputs/1/feed".into(), Lang::Es.words());
         assert!(f
             .rows
             .iter()

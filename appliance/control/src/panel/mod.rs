@@ -63,6 +63,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/inputs/{id}/stop", post(flows::switch_input::<false>))
         .route("/inputs/{id}/new-key", post(flows::new_input_key))
         .route("/inputs/{id}/feed/{feed}", post(flows::switch_feed))
+        .route("/feeds/{name}/{feed}", post(flows::switch_declared_feed))
         .route(
             "/inputs/{id}/outputs/new",
             get(flows::new_output).post(flows::create_output),

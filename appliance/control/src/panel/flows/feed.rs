@@ -1,4 +1,5 @@
-//! `POST /inputs/{id}/feed/{main|backup}`: the «Pasar a respaldo» / «Volver a principal»
+//! `POST /inputs/{id}/feed/{main|backup}` (and `/feeds/{name}/{main|backup}` for an input of
+//! the configuration file, which has no id): the «Pasar a respaldo» / «Volver a principal»
 //! buttons of an input with a backup (issue #18). They call the API's own switch
 //! ([`crate::feed_switch`]: the engine switches at the chosen feed's next keyframe, the
 //! change is audited) as the signed-in user, and go back to the page they were pressed on
@@ -8,7 +9,7 @@ use relevo_engine::metrics::Feed;
 use relevo_engine::SwitchError;
 
 use super::*;
-use crate::feed_switch::{switch_stored, FeedSwitchError};
+use crate::feed_switch::{switch, switch_stored, FeedSwitchError};
 use crate::panel::web::refused;
 
 /// The error notice (`alert.*`) for a refused switch to `feed`.
@@ -25,6 +26,23 @@ fn alert_for(e: &SwitchError, feed: Feed) -> &'static str {
     }
 }
 
+fn parse_feed(feed: &str) -> Result<Feed, ApiError> {
+    match feed {
+        "main" => Ok(Feed::Main),
+        "backup" => Ok(Feed::Backup),
+        _ => Err(ApiError::not_found("feed")),
+    }
+}
+
+/// Back to the page the button was on, with the switch's outcome.
+fn outcome(to: &str, feed: Feed, result: Result<(), FeedSwitchError>) -> PanelResult<Response> {
+    match result {
+        Ok(()) => Ok(done(to, "switched")),
+        Err(FeedSwitchError::Engine(e)) => Ok(refused(to, alert_for(&e, feed))),
+        Err(FeedSwitchError::Store(e)) => Err(ApiError::from(e).into()),
+    }
+}
+
 pub async fn switch_feed(
     State(s): State<ApiState>,
     session: Session,
@@ -32,17 +50,30 @@ pub async fn switch_feed(
     headers: axum::http::HeaderMap,
 ) -> PanelResult<Response> {
     let can = operator(&session)?;
-    let feed = match feed.as_str() {
-        "main" => Feed::Main,
-        "backup" => Feed::Backup,
-        _ => return Err(ApiError::not_found("feed").into()),
-    };
+    let feed = parse_feed(&feed)?;
     let to = back(&headers, &format!("/inputs/{id}"));
-    match switch_stored(&s.control, &can.0.actor(), id, feed).await {
-        Ok(()) => Ok(done(&to, "switched")),
-        Err(FeedSwitchError::Engine(e)) => Ok(refused(&to, alert_for(&e, feed))),
-        Err(FeedSwitchError::Store(e)) => Err(ApiError::from(e).into()),
-    }
+    outcome(
+        &to,
+        feed,
+        switch_stored(&s.control, &can.0.actor(), id, feed).await,
+    )
+}
+
+/// The same for an input of the configuration file, by name.
+pub async fn switch_declared_feed(
+    State(s): State<ApiState>,
+    session: Session,
+    Path((name, feed)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> PanelResult<Response> {
+    let can = operator(&session)?;
+    let feed = parse_feed(&feed)?;
+    let to = back(&headers, "/");
+    outcome(
+        &to,
+        feed,
+        switch(&s.control, &can.0.actor(), None, &name, feed).await,
+    )
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ mod outputs;
 mod record;
 
 pub use details::input_page;
-pub use feed::switch_feed;
+pub use feed::{switch_declared_feed, switch_feed};
 pub use inputs::{
     create_input, delete_input, edit_input, new_input, new_input_key, switch_input, update_input,
 };
