@@ -211,38 +211,22 @@ fn rtmp_sink(port: u16, file: &Path, log: &Path) -> Proc {
 
 /// The video packets' decoding times in a recording, in seconds.
 async fn video_dts(file: &Path) -> Vec<f64> {
-    let args = [
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "packet=dts_time",
-        "-of",
-        "csv=p=0",
-    ];
-    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    args.push(file.to_string_lossy().into_owned());
-    output("ffprobe", args)
-        .await
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-        .collect()
+    video_entries(file, "packet=dts_time").await
 }
 
 /// The width of every video frame ffprobe decodes in a recording.
 async fn frame_widths(file: &Path) -> Vec<u32> {
-    let args = [
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "frame=width",
-        "-of",
-        "csv=p=0",
-    ];
-    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    video_entries(file, "frame=width").await
+}
+
+/// One ffprobe entry (`packet=…` or `frame=…`) of every packet or frame of the first video
+/// stream, those that parse.
+async fn video_entries<T: std::str::FromStr>(file: &Path, entry: &str) -> Vec<T> {
+    let mut args: Vec<String> = ["-v", "error", "-select_streams", "v:0", "-show_entries"]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    args.extend([entry.to_owned(), "-of".into(), "csv=p=0".into()]);
     args.push(file.to_string_lossy().into_owned());
     output("ffprobe", args)
         .await
