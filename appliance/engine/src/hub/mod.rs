@@ -263,7 +263,7 @@ impl Hub {
             return false;
         }
         let f = st.feed(feed);
-        f.publisher.is_none() || f.last_push.elapsed() >= STALE_PUBLISHER
+        f.publisher.is_none() || f.last_push.elapsed() >= st.stale_after()
     }
 
     /// Claims the input's main feed ([`Hub::attach_feed`]).
@@ -286,7 +286,7 @@ impl Hub {
         }
         let mut replaced = false;
         if let Some((_, old)) = &st.feed(feed).publisher {
-            if st.feed(feed).last_push.elapsed() < STALE_PUBLISHER {
+            if st.feed(feed).last_push.elapsed() < st.stale_after() {
                 return Err(Rejection::AlreadyPublishing);
             }
             tracing::info!(input = %self.name, feed = feed.as_str(), old = %old.peer, new = %info.peer, "replacing a publisher that went silent");
@@ -795,6 +795,16 @@ fn flv_slot(tag: &FlvTag) -> u8 {
 }
 
 impl State {
+    /// How long a publisher may be silent before a new one may replace it: the failover
+    /// delay when it is shorter (the input already treats such a feed as lost and has
+    /// switched away from it: its encoder coming back must not be refused until SRT's own
+    /// idle timeout closes the dead connection), else [`STALE_PUBLISHER`].
+    fn stale_after(&self) -> Duration {
+        self.backup
+            .as_ref()
+            .map_or(STALE_PUBLISHER, |b| b.failover.min(STALE_PUBLISHER))
+    }
+
     fn ts_wanted(&self) -> bool {
         self.wants_ts || self.ts_holds > 0
     }

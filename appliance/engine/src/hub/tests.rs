@@ -810,3 +810,22 @@ fn an_flv_publication_names_its_codecs_audio_only_ones_included() {
         })
     );
 }
+
+#[test]
+fn with_a_backup_a_main_silent_for_the_failover_delay_may_be_replaced() {
+    let hub = Hub::new("in");
+    hub.lock().backup = Some(BackupTimes {
+        failover: Duration::from_secs(1),
+        revert: None,
+    });
+    let _first = hub.attach(info("a")).expect("first");
+    // Silent for the failover delay, not yet for STALE_PUBLISHER: the input has given this
+    // feed up, so its encoder reconnecting is let in at once.
+    hub.lock().feeds[0].last_push = Instant::now() - Duration::from_millis(1_100);
+    assert!(hub.can_publish(Feed::Main));
+    let second = hub.attach(info("b")).expect("replacement");
+    assert_eq!(hub.publisher().map(|p| p.peer), Some("b".into()));
+    // A main that sends is still not replaced.
+    assert!(!hub.can_publish(Feed::Main));
+    drop(second);
+}
