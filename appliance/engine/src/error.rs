@@ -22,9 +22,6 @@ pub enum LinkError {
     /// The destination answered but turned us away: bad stream key, authentication, streamid.
     #[error("rejected by destination: {0}")]
     Rejected(String),
-    /// The destination does not accept the stream's codec (e.g. H.265 to a legacy RTMP server).
-    #[error("codec not accepted: {0}")]
-    Codec(String),
     #[error("TLS error: {0}")]
     Tls(String),
     /// The connection opened but the destination never answered the protocol's setup

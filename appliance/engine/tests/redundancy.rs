@@ -282,8 +282,7 @@ async fn srt_main_and_rtmp_backup_fail_over_return_and_switch_by_hand() {
         .engine
         .apply(&desired(sink_port, true))
         .expect("apply");
-    // The main encoder first: a backup that connects first goes on air, and the main one
-    // takes over only after the revert delay.
+    // The main encoder first, so the failover below starts from the main feed on air.
     let main = relay.publish(Proto::Srt, MAIN_KEY, "320x240", "main.log");
     relay
         .wait_for("the main feed", |i| i.on_air == Some(Feed::Main))

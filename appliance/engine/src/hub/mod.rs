@@ -616,31 +616,36 @@ impl Hub {
         if switch_now {
             let reason = st.pending.map(|(_, r)| r);
             self.take_air(st, feed, reason);
-        } else if st.on_air != feed {
+        }
+        if st.on_air == feed {
+            Self::deliver_ts(st, i, data, &events, now);
+        } else if let Native::Ts { remux, .. } = &mut st.feeds[i].native {
             // Kept warm: the decoder configuration reaches the feed's TS → FLV (its FLV
             // headers for a switch); frames are not remuxed, nothing reaches the outputs.
-            if let Native::Ts { remux, .. } = &mut f.native {
-                let mut tags = Vec::new();
-                for ev in &events {
-                    if matches!(ev, DemuxEvent::VideoConfig(_) | DemuxEvent::AudioConfig(_)) {
-                        remux.on_event(ev, &mut tags);
-                    }
-                }
-                for tag in tags {
-                    Self::keep_flv_header(f, tag);
+            let mut tags = Vec::new();
+            for ev in &events {
+                if matches!(ev, DemuxEvent::VideoConfig(_) | DemuxEvent::AudioConfig(_)) {
+                    remux.on_event(ev, &mut tags);
                 }
             }
-            st.events = events;
-            if let Some(e) = demux_err {
-                self.warn(st, &format!("MPEG-TS error: {e}"));
+            for tag in tags {
+                Self::keep_flv_header(&mut st.feeds[i], tag);
             }
-            return;
         }
+        st.events = events;
+        if let Some(e) = demux_err {
+            self.warn(st, &format!("MPEG-TS error: {e}"));
+        }
+    }
 
+    /// The on-air feed's message to the outputs: TS cut at keyframes, and remuxed to FLV
+    /// (frames only when FLV outputs want them; the decoder configuration always, which a
+    /// switch or a later FLV output needs).
+    fn deliver_ts(st: &mut State, i: usize, data: &[u8], events: &[DemuxEvent], now: Instant) {
         // Cut the message where a keyframe PES starts so joiners begin exactly there.
         let mut start = 0;
         let mut start_key = st.feeds[i].audio_only;
-        for ev in &events {
+        for ev in events {
             if let DemuxEvent::KeyframeStart { offset } = ev {
                 if *offset > start {
                     Self::push_ts_slice(st, &data[start..*offset], start_key, now);
@@ -656,9 +661,7 @@ impl Hub {
         let wants_flv = st.wants_flv;
         if let Native::Ts { remux, .. } = &mut st.feeds[i].native {
             let mut tags = Vec::new();
-            for ev in &events {
-                // The decoder configuration always (a switch or a later FLV output needs
-                // it); frames only for FLV outputs.
+            for ev in events {
                 if wants_flv
                     || matches!(ev, DemuxEvent::VideoConfig(_) | DemuxEvent::AudioConfig(_))
                 {
@@ -676,10 +679,6 @@ impl Hub {
                     st.flv.push(tag);
                 }
             }
-        }
-        st.events = events;
-        if let Some(e) = demux_err {
-            self.warn(st, &format!("MPEG-TS error: {e}"));
         }
     }
 
