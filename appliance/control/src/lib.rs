@@ -13,18 +13,23 @@
 //! - `embedded_pg`: a private PostgreSQL cluster on a Unix socket (initdb, start, stop);
 //! - `keys`: the key files kept outside the database (token signing, TOTP encryption);
 //! - `flow_doc`: the textual shape of inputs and outputs (config file, API, export);
+//! - `history`: per-second (memory) and per-minute (PostgreSQL) figures and events of
+//!   every flow, availability;
+//! - `alerts`: conditions on flows, messages by webhook and email when they start and end;
 //! - `feed_switch`: the manual switch between an input's main and backup feeds (API, panel);
 //! - `domain`: validated values the store accepts (email, password, role);
 //! - `password`: Argon2id hashing and constant-time-ish verification;
 //! - `store/`: all SQL: users and their 2FA, sessions (refresh tokens), API tokens, flows
 //!   with their audit rows, settings, the audit log, export/import, and
 //!   [`store::load_desired_state`] for the engine.
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod domain;
 pub mod embedded_pg;
 pub mod feed_switch;
 pub mod flow_doc;
+pub mod history;
 pub mod keys;
 pub mod panel;
 pub mod password;

@@ -277,6 +277,9 @@ pub enum LinkDirection {
 pub struct SrtLink {
     /// Smoothed round-trip time.
     pub rtt_ms: f64,
+    /// Data packets carried: received (receiving) or sent, retransmissions included
+    /// (sending). The base of a loss percentage (history, alerts).
+    pub packets: u64,
     /// Packets lost on the way (detected by us when receiving, reported by the peer when
     /// sending).
     pub packets_lost: u64,
@@ -300,6 +303,7 @@ impl SrtLink {
         match dir {
             LinkDirection::Receiving => Self {
                 rtt_ms: s.rtt_ms,
+                packets: count(s.pkt_recv),
                 packets_lost: count(s.pkt_loss_recv),
                 packets_retransmitted: None,
                 packets_dropped: count(s.pkt_drop_recv),
@@ -309,6 +313,7 @@ impl SrtLink {
             },
             LinkDirection::Sending => Self {
                 rtt_ms: s.rtt_ms,
+                packets: count(s.pkt_sent),
                 packets_lost: count(s.pkt_loss_sent),
                 packets_retransmitted: Some(count(s.pkt_retrans)),
                 packets_dropped: count(s.pkt_drop_send),

@@ -235,6 +235,7 @@ async fn serve_with(
     };
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let (jwt, access_ttl) = (api.jwt.clone(), api.config.access_ttl);
+    let history = api.history.clone();
     let http = tokio::spawn(http::serve(listener, api, async {
         let _ = http_stopped.await;
     }));
@@ -261,6 +262,8 @@ async fn serve_with(
     tracing::info!("shutting down");
     let _ = stop_http.send(());
     engine.shutdown(SHUTDOWN_GRACE).await;
+    // The minute being counted is written: a restart loses no history.
+    history.flush().await;
     if tokio::time::timeout(SHUTDOWN_GRACE, http).await.is_err() {
         tracing::warn!("HTTP connections did not close within {SHUTDOWN_GRACE:?}");
     }

@@ -61,6 +61,10 @@ pub struct ApiConfig {
     pub edge: edge::EdgeConfig,
     /// `[hls]`: which web pages may read HLS streams from a script (CORS).
     pub hls: hls::HlsHttpConfig,
+    /// `[history]`: how long flow history and events are kept.
+    pub history: crate::history::HistoryConfig,
+    /// What the alerts watch besides flows (certificate files).
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 /// The media listeners' ports (`None`: that listener is off).
@@ -83,6 +87,8 @@ impl Default for ApiConfig {
             failed_sign_in_retention: time::Duration::days(90),
             edge: edge::EdgeConfig::default(),
             hls: hls::HlsHttpConfig::default(),
+            history: crate::history::HistoryConfig::default(),
+            alerts: crate::alerts::AlertsConfig::default(),
         }
     }
 }
@@ -101,13 +107,29 @@ pub struct ApiState {
     pub events: Arc<events::EventHub>,
     /// The recorded files in the engine's recordings folder.
     pub recordings: Arc<relevo_engine::record::catalog::Recordings>,
+    /// Every flow's past: seconds in memory, minutes and events in PostgreSQL.
+    pub history: crate::history::History,
+    /// Alert rules evaluated on the live state, and their messages.
+    pub alerts: crate::alerts::Alerts,
 }
 
 impl ApiState {
     /// The state of a service whose keys were read from the key directory
     /// ([`crate::keys::KeyDir`]).
     pub fn new(control: Control, config: ApiConfig, jwt: JwtKeys, totp_kek: TotpKek) -> Self {
+        let history = crate::history::History::start(
+            control.pool().clone(),
+            control.engine().clone(),
+            config.history.clone(),
+        );
+        let alerts = crate::alerts::Alerts::start(
+            control.pool().clone(),
+            control.engine().clone(),
+            config.alerts.clone(),
+        );
         Self {
+            history,
+            alerts,
             jwt: Arc::new(jwt),
             totp_kek: Arc::new(totp_kek),
             login_limiter: Arc::new(LoginLimiter::new()),

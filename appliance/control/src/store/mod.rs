@@ -12,14 +12,18 @@
 //! - `inputs`, `outputs`: CRUD of flows;
 //! - `desired`: [`load_desired_state`] for the engine;
 //! - `settings`: the customer's branding (name, colour, logo);
+//! - `alerts`: alert rules, channels and settings;
+//! - `history`: per-minute rows and events of every flow (the collector is `crate::history`);
 //! - `export`: the whole configuration as one JSON document (backup, import);
 
+pub mod alerts;
 pub mod api_tokens;
 pub mod audit;
 mod columns;
 mod desired;
 mod error;
 pub mod export;
+pub mod history;
 pub mod inputs;
 pub mod outputs;
 pub mod panel_sessions;

@@ -13,6 +13,7 @@ fn at(secs: u64) -> SystemTime {
 fn link() -> SrtLink {
     SrtLink {
         rtt_ms: 12.5,
+        packets: 1000,
         packets_lost: 3,
         packets_retransmitted: Some(4),
         packets_dropped: 5,
