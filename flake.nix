@@ -99,6 +99,7 @@
         vm-hls = vmTest ./vm-tests/hls.nix;
         vm-redundancy = vmTest ./vm-tests/redundancy.nix;
         vm-srt-port = vmTest ./vm-tests/srt-port.nix;
+        vm-alerts = vmTest ./vm-tests/alerts.nix;
       };
 
       apps.${system} = {
