@@ -11,9 +11,11 @@
 //! - `recordings`: recorded files (list, download with ranges, delete) and their disk use;
 //! - `hls`: `/hls/{key}/{file}` for players (public, CORS, cached by CDNs), and the
 //!   answer the panel's preview reuses;
-//! - `admin`: users, API tokens, settings, audit log, configuration export/import.
+//! - `admin`: users, API tokens, settings, audit log, configuration export/import;
+//! - `alerts`: alert rules, channels (test message) and settings, admin only.
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod destinations;
 pub mod edge;
@@ -218,6 +220,34 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/v1/settings/logo",
             axum::routing::put(a::set_logo).delete(a::clear_logo),
+        )
+        .route(
+            "/api/v1/alerts/rules",
+            get(alerts::list_rules).post(alerts::create_rule),
+        )
+        .route(
+            "/api/v1/alerts/rules/{id}",
+            get(alerts::get_rule)
+                .put(alerts::update_rule)
+                .delete(alerts::delete_rule),
+        )
+        .route(
+            "/api/v1/alerts/channels",
+            get(alerts::list_channels).post(alerts::create_channel),
+        )
+        .route(
+            "/api/v1/alerts/channels/{id}",
+            get(alerts::get_channel)
+                .put(alerts::update_channel)
+                .delete(alerts::delete_channel),
+        )
+        .route(
+            "/api/v1/alerts/channels/{id}/test",
+            post(alerts::test_channel),
+        )
+        .route(
+            "/api/v1/alerts/settings",
+            get(alerts::get_settings).patch(alerts::update_settings),
         )
         .route("/api/v1/config/export", get(a::export_config))
         .route("/api/v1/config/import", post(a::import_config))

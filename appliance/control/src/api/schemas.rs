@@ -26,6 +26,11 @@ pub const BODIES: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/tokens", "NewToken"),
     ("PATCH", "/api/v1/settings", "SettingsPatch"),
     ("POST", "/api/v1/config/import", "ConfigExport"),
+    ("POST", "/api/v1/alerts/rules", "AlertRule"),
+    ("PUT", "/api/v1/alerts/rules/{id}", "AlertRule"),
+    ("POST", "/api/v1/alerts/channels", "AlertChannel"),
+    ("PUT", "/api/v1/alerts/channels/{id}", "AlertChannel"),
+    ("PATCH", "/api/v1/alerts/settings", "AlertSettingsPatch"),
 ];
 
 /// (method, path, status, schema name) of the answers documented besides the error.
@@ -194,7 +199,35 @@ pub fn schemas() -> Value {
             "primary_color": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
             "allow_private_destinations": {"type": "boolean"}
         })),
-        "ConfigExport": {"type": "object", "description": "A document from GET /api/v1/config/export"}
+        "ConfigExport": {"type": "object", "description": "A document from GET /api/v1/config/export"},
+        "AlertRule": object(&["name", "condition", "for_secs"], json!({
+            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "condition": {"enum": ["input_down", "output_failing", "low_bitrate", "srt_loss", "disk_low", "cert_expiry"]},
+            "input": {"type": "string", "description": "An input's name; absent: every input (not for disk_low, cert_expiry)"},
+            "output": {"type": "string", "description": "An output's name within input (output_failing, srt_loss); absent: every output"},
+            "threshold": {"type": "number", "description": "low_bitrate: kbit/s 1-1000000; srt_loss: % 0.1-100; disk_low: % free 1-99; cert_expiry: days 1-365; none for input_down, output_failing"},
+            "for_secs": {"type": "integer", "minimum": 0, "maximum": 86400},
+            "enabled": {"type": "boolean", "default": true}
+        })),
+        "AlertChannel": object(&["name", "kind"], json!({
+            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "kind": {"enum": ["webhook", "slack", "email"]},
+            "enabled": {"type": "boolean", "default": true},
+            "lang": {"enum": ["es", "en"], "default": "es"},
+            "url": {"type": "string", "description": "webhook: http(s) URL; slack: https incoming-webhook URL (a secret: answered masked)"},
+            "secret": {"type": "string", "description": "webhook: HMAC-SHA256 key of the X-Relevo-Signature header (answered masked; send the mask back to keep it)"},
+            "host": {"type": "string", "description": "email: SMTP server"},
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "email: default 587 (starttls), 465 (tls), 25 (none)"},
+            "security": {"enum": ["none", "starttls", "tls"], "default": "starttls"},
+            "username": {"type": "string"},
+            "password": {"type": "string", "description": "email: SMTP password (answered masked; send the mask back to keep it)"},
+            "from": {"type": "string", "format": "email"},
+            "to": {"type": "array", "minItems": 1, "maxItems": 50, "items": {"type": "string", "format": "email"}}
+        })),
+        "AlertSettingsPatch": object(&[], json!({
+            "repeat_minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
+            "panel_url": {"type": ["string", "null"], "description": "http(s) URL of the panel for the link in messages; null: no link"}
+        }))
     })
 }
 
@@ -238,6 +271,8 @@ mod tests {
                 match p["type"].as_str() {
                     Some("boolean") => Value::Bool(true),
                     Some("integer") => json!(p["minimum"].as_i64().unwrap_or(1)),
+                    Some("array") => json!([]),
+                    Some("number") => json!(1.0),
                     _ => json!("x".repeat(p["minLength"].as_u64().unwrap_or(1) as usize)),
                 }
             };
@@ -359,6 +394,9 @@ mod tests {
         reads::<admin::NewToken>("NewToken");
         reads::<admin::SettingsPatch>("SettingsPatch");
         reads::<crate::api::flows::SwitchBody>("FeedSwitch");
+        reads::<crate::api::alerts::RuleBody>("AlertRule");
+        reads::<crate::api::alerts::ChannelBody>("AlertChannel");
+        reads::<crate::api::alerts::SettingsPatch>("AlertSettingsPatch");
     }
 
     #[test]
@@ -417,7 +455,7 @@ mod tests {
             assert!(all.get(schema).is_some(), "no schema {schema}");
         }
         // And every route that changes something either takes a documented body or none.
-        let bodiless = ["/start", "/stop", "/totp/reset", "/settings/logo"];
+        let bodiless = ["/start", "/stop", "/totp/reset", "/settings/logo", "/test"];
         for r in super::super::routes::ROUTES {
             if matches!(r.method, "POST" | "PUT" | "PATCH")
                 && !bodiless.iter().any(|b| r.path.ends_with(b))
