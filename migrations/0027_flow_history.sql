@@ -54,3 +54,38 @@ CREATE TABLE flow_events (
 
 CREATE INDEX flow_events_flow_idx ON flow_events (input, output, at DESC);
 CREATE INDEX flow_events_at_idx ON flow_events (at);
+
+-- Events are read per flow and kind, newest first (`store::history::events`).
+CREATE INDEX flow_events_kind_idx ON flow_events (kind, id DESC);
+
+-- A configuration change of an input or an output becomes a `config` event of that flow,
+-- linked to its audit row (which tells who made it and what changed). Outputs' audit
+-- snapshots carry `input_id` (`store::columns`); the input's name is read from its row, or
+-- left '' when the input is gone (the audit row still names the output).
+CREATE FUNCTION flow_events_from_audit() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    input_name  text;
+    output_name text := '';
+    input_ref   bigint;
+BEGIN
+    IF NEW.target_kind = 'input' THEN
+        input_name := coalesce(NEW.target_name, NEW.after ->> 'name', NEW.before ->> 'name', '');
+    ELSE
+        output_name := coalesce(NEW.target_name, NEW.after ->> 'name', NEW.before ->> 'name', '');
+        input_ref := coalesce(NEW.after ->> 'input_id', NEW.before ->> 'input_id')::bigint;
+        SELECT name INTO input_name FROM inputs WHERE id = input_ref;
+        input_name := coalesce(input_name, '');
+    END IF;
+    INSERT INTO flow_events (at, input, output, kind, severity, detail, audit_id)
+    VALUES (NEW.created_at, input_name, output_name, 'config', 'info',
+            jsonb_build_object('action', NEW.action, 'actor', NEW.actor), NEW.id);
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER flow_events_from_audit
+    AFTER INSERT ON audit_log
+    FOR EACH ROW
+    WHEN (NEW.target_kind IN ('input', 'output'))
+    EXECUTE FUNCTION flow_events_from_audit();

@@ -14,7 +14,22 @@
 //! [`crate::store::history::events`]) merge the rows in the database with the minute still
 //! being counted in memory, so a figure is never a minute late.
 
-use std::sync::Arc;
+//!
+//! Layout: `collector` (a snapshot folded into seconds), `ring` (the last hour in memory),
+//! `minute` (the minute being counted, rows to write), `events` (snapshot differences),
+//! `retention` (old rows deleted), `task` (the collector and writer tasks).
+
+mod collector;
+mod events;
+#[cfg(test)]
+mod fixtures;
+mod minute;
+mod retention;
+mod ring;
+mod task;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use relevo_engine::metrics::FlowState;
@@ -22,8 +37,10 @@ use relevo_engine::Engine;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::store::history::MinuteRow;
+use crate::store::history::{self as store, MinuteRow};
 use crate::store::StoreError;
+
+pub use task::bench_fold;
 
 /// `[history]` of the configuration file.
 #[derive(Debug, Clone)]
@@ -113,27 +130,31 @@ pub struct History {
 #[derive(Debug)]
 struct Inner {
     pool: PgPool,
+    state: Mutex<task::State>,
 }
 
 impl History {
-    /// Starts the collector on `engine`'s snapshots (a task; needs a Tokio runtime).
+    /// Starts the collector on `engine`'s snapshots (a task; needs a Tokio runtime). It
+    /// ends when the engine's snapshot channel closes (shutdown).
     pub fn start(pool: PgPool, engine: Engine, config: HistoryConfig) -> Self {
-        let _ = (engine, config);
-        Self {
-            inner: Arc::new(Inner { pool }),
-        }
+        let inner = Arc::new(Inner {
+            pool,
+            state: Mutex::new(task::State::default()),
+        });
+        task::spawn(inner.clone(), engine.subscribe(), config.retention);
+        Self { inner }
     }
 
     /// The last hour of `flow` at one-second resolution (oldest first); empty for an
     /// unknown flow.
     pub fn seconds(&self, flow: &FlowRef) -> Vec<Second> {
-        let _ = flow;
-        Vec::new()
+        self.inner.lock().rings.seconds(flow)
     }
 
     /// `flow`'s rows between `from` and `to`, grouped into buckets of `bucket` (a whole
     /// number of minutes: sums for seconds and counts, mean of means, min of minima, max of
-    /// maxima), with the minute still counted in memory included.
+    /// maxima), with the minute still counted in memory included. Buckets are aligned on
+    /// whole multiples of `bucket` since the Unix epoch (UTC), like `date_bin`.
     pub async fn minutes(
         &self,
         flow: &FlowRef,
@@ -141,26 +162,126 @@ impl History {
         to: OffsetDateTime,
         bucket: Duration,
     ) -> Result<Vec<MinuteRow>, StoreError> {
-        let _ = (&self.inner.pool, flow, from, to, bucket);
-        Ok(Vec::new())
+        let bucket_secs = (bucket.as_secs() / 60).max(1) as i64 * 60;
+        let origin = OffsetDateTime::UNIX_EPOCH;
+        let from = minute::minute_of(from);
+        let mut rows = store::minutes(
+            &self.inner.pool,
+            &flow.input,
+            flow.output.as_deref(),
+            from,
+            to,
+            bucket_secs,
+            origin,
+        )
+        .await?;
+        let memory = self.inner.lock().memory_rows(flow);
+        let bin = |t: OffsetDateTime| {
+            let s = t.unix_timestamp();
+            OffsetDateTime::from_unix_timestamp(s - s.rem_euclid(bucket_secs)).unwrap_or(t)
+        };
+        let mut by_bucket: HashMap<OffsetDateTime, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.minute, i))
+            .collect();
+        for mut m in memory
+            .into_iter()
+            .filter(|m| m.minute >= from && m.minute < to)
+        {
+            m.minute = bin(m.minute);
+            match by_bucket.get(&m.minute) {
+                Some(&i) => task::merge_row(&mut rows[i], &m),
+                None => {
+                    by_bucket.insert(m.minute, rows.len());
+                    rows.push(m);
+                }
+            }
+        }
+        rows.sort_by_key(|r| r.minute);
+        Ok(rows)
     }
 
-    /// `flow`'s availability between `from` and `to` (database rows and the minute in
-    /// memory).
+    /// `flow`'s availability between `from` and `to`: the seconds it was live while meant
+    /// to run, over the seconds it was meant to run. Inside the last hour the one-second
+    /// ring counts exactly; before it, whole minute rows overlapping the window count.
     pub async fn availability(
         &self,
         flow: &FlowRef,
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Result<Availability, StoreError> {
-        let _ = (flow, from, to);
+        // Where the ring's exact seconds take over from minute rows: the first whole minute
+        // the ring holds (the seconds before it are in that minute's row).
+        let (cut, mut live, mut meant, pending) = {
+            let state = self.inner.lock();
+            let cut = state
+                .rings
+                .oldest(flow)
+                .map(|o| {
+                    let m = minute::minute_of(o);
+                    if m == o {
+                        m
+                    } else {
+                        m + time::Duration::MINUTE
+                    }
+                })
+                .unwrap_or(OffsetDateTime::now_utc() + time::Duration::DAY);
+            let (mut live, mut meant) = (0u64, 0u64);
+            for s in state.rings.between(flow, from.max(cut), to) {
+                meant += u64::from(s.meant);
+                live += u64::from(s.meant && s.state == StateClass::Live);
+            }
+            let pending = state.memory_rows(flow);
+            (cut, live, meant, pending)
+        };
+        let until = to.min(cut);
+        let start = minute::minute_of(from);
+        if start < until {
+            let (l, m) = store::live_and_meant(
+                &self.inner.pool,
+                &flow.input,
+                flow.output.as_deref(),
+                start,
+                until,
+            )
+            .await?;
+            live += l.max(0) as u64;
+            meant += m.max(0) as u64;
+            for r in pending
+                .iter()
+                .filter(|r| r.minute >= start && r.minute < until)
+            {
+                live += r.secs_live.min(r.secs_meant).max(0) as u64;
+                meant += r.secs_meant.max(0) as u64;
+            }
+        }
         Ok(Availability {
-            live_secs: 0,
-            meant_secs: 0,
-            ratio: None,
+            live_secs: live,
+            meant_secs: meant,
+            ratio: (meant > 0).then(|| live as f64 / meant as f64),
         })
     }
 
-    /// Writes the minute being counted (at shutdown: a restart loses no history).
-    pub async fn flush(&self) {}
+    /// Writes the minute being counted (at shutdown: a restart loses no history), and the
+    /// events not written yet.
+    pub async fn flush(&self) {
+        let (rows, events) = {
+            let mut state = self.inner.lock();
+            state.minutes.close();
+            (state.minutes.take_pending(), state.take_events())
+        };
+        task::write(&self.inner, rows, events).await;
+    }
 }
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, task::State> {
+        // A panic while folding leaves the figures as they were: keep serving them.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+#[path = "minute_tests.rs"]
+mod minute_tests;
