@@ -74,7 +74,10 @@ fn name_of(f: &'static str, raw: &str) -> Result<String, StoreError> {
         return Err(field(f, "must not be empty"));
     }
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(field(f, format!("must be at most {MAX_NAME_CHARS} characters")));
+        return Err(field(
+            f,
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        ));
     }
     if name.chars().any(char::is_control) {
         return Err(field(f, "must not contain control characters"));
@@ -119,10 +122,7 @@ pub fn check_rule(def: &RuleDef) -> Result<RuleDef, StoreError> {
         (None, None) => None,
         (None, Some(_)) => return Err(field("threshold", "this condition takes no threshold")),
         (Some((lo, hi, unit)), None) => {
-            return Err(field(
-                "threshold",
-                format!("required: {lo} to {hi} {unit}"),
-            ))
+            return Err(field("threshold", format!("required: {lo} to {hi} {unit}")))
         }
         (Some((lo, hi, unit)), Some(t)) => {
             if !(lo..=hi).contains(&t) {
@@ -150,7 +150,10 @@ pub fn check_rule(def: &RuleDef) -> Result<RuleDef, StoreError> {
 pub fn check_url(f: &'static str, raw: &str, secure: bool) -> Result<String, StoreError> {
     let raw = raw.trim();
     if raw.chars().count() > MAX_URL_CHARS {
-        return Err(field(f, format!("must be at most {MAX_URL_CHARS} characters")));
+        return Err(field(
+            f,
+            format!("must be at most {MAX_URL_CHARS} characters"),
+        ));
     }
     let url = url::Url::parse(raw).map_err(|e| field(f, format!("not a URL: {e}")))?;
     match url.scheme() {
@@ -195,7 +198,10 @@ fn secret_of(f: &'static str, s: &SecretString) -> Result<SecretString, StoreErr
         return Err(field(f, "must not be empty"));
     }
     if v.chars().count() > MAX_SECRET_CHARS {
-        return Err(field(f, format!("must be at most {MAX_SECRET_CHARS} characters")));
+        return Err(field(
+            f,
+            format!("must be at most {MAX_SECRET_CHARS} characters"),
+        ));
     }
     Ok(s.clone())
 }
@@ -206,7 +212,10 @@ pub fn check_channel(def: &ChannelDef) -> Result<ChannelDef, StoreError> {
     let config = match &def.config {
         ChannelConfig::Webhook { url, secret } => ChannelConfig::Webhook {
             url: check_url("url", url, false)?,
-            secret: secret.as_ref().map(|s| secret_of("secret", s)).transpose()?,
+            secret: secret
+                .as_ref()
+                .map(|s| secret_of("secret", s))
+                .transpose()?,
         },
         ChannelConfig::Slack { url } => ChannelConfig::Slack {
             url: SecretString::from(check_url("url", url.expose_secret(), true)?),
@@ -780,7 +789,11 @@ fn keep_secret(
 ) -> Result<(), StoreError> {
     let nothing = || field(f, "no secret is stored to keep; enter it again");
     match (f, old, new) {
-        ("secret", ChannelConfig::Webhook { secret: old, .. }, ChannelConfig::Webhook { secret, .. }) => {
+        (
+            "secret",
+            ChannelConfig::Webhook { secret: old, .. },
+            ChannelConfig::Webhook { secret, .. },
+        ) => {
             *secret = Some(old.clone().ok_or_else(nothing)?);
         }
         ("url", ChannelConfig::Slack { url: old }, ChannelConfig::Slack { url }) => {

@@ -2,6 +2,7 @@
 //! by the first test that needs it, stopped when the last one running lets go), one fresh
 //! database per test. Run as root, this also exercises the switch to the `relevo` user.
 
+mod alerts;
 mod api_tokens;
 mod audit;
 mod audit_query;
