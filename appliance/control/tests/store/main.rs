@@ -11,6 +11,7 @@ mod common;
 mod embedded;
 mod export;
 mod flows;
+mod history;
 mod hls_outputs;
 mod migrations;
 mod panel_sessions;
