@@ -8,6 +8,8 @@
 //! - `error`, `json`: JSON errors with stable codes, strict bodies that name the field;
 //! - `session`: sign-in, refresh, logout, first admin, one's own account and 2FA;
 //! - `flows`: inputs and outputs; `events`: status, metrics, WebSocket;
+//! - `history`: a flow's past (per-second and per-minute figures, availability, events;
+//!   JSON or CSV);
 //! - `recordings`: recorded files (list, download with ranges, delete) and their disk use;
 //! - `hls`: `/hls/{key}/{file}` for players (public, CORS, cached by CDNs), and the
 //!   answer the panel's preview reuses;
@@ -22,6 +24,7 @@ pub mod edge;
 pub mod error;
 pub mod events;
 pub mod flows;
+pub mod history;
 pub mod hls;
 pub mod json;
 pub mod recordings;
@@ -170,7 +173,20 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/me/totp/disable", post(s::totp_disable))
         .route("/metrics", get(events::metrics))
         .route("/api/v1/status", get(events::status))
-        .route("/api/v1/events", get(events::events))
+        .route("/api/v1/events", get(history::events_or_socket))
+        .route("/api/v1/history/{input}", get(history::input_history))
+        .route(
+            "/api/v1/history/{input}/{output}",
+            get(history::output_history),
+        )
+        .route(
+            "/api/v1/availability/{input}",
+            get(history::input_availability),
+        )
+        .route(
+            "/api/v1/availability/{input}/{output}",
+            get(history::output_availability),
+        )
         .route("/api/v1/inputs", get(f::list_inputs).post(f::create_input))
         .route(
             "/api/v1/inputs/{id}",

@@ -38,6 +38,11 @@ const ASSETS: &[Asset] = &[
         mime: "text/javascript; charset=utf-8",
         body: include_str!("../../assets/player.js"),
     },
+    Asset {
+        name: "history.js",
+        mime: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/history.js"),
+    },
     // hls.js (Apache-2.0), pinned in e2e/package.json; see assets/vendor/README.md.
     Asset {
         name: "hls.light.min.js",

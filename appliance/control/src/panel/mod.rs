@@ -14,6 +14,7 @@
 //! - `preview`: an input's live picture (LL-HLS) for signed-in users of every role;
 //! - `flows`: input and output forms, connection details, presets;
 //! - `recordings`: recorded files (download, delete) and their disk use;
+//! - `history`: an input's past (charts, availability, events), by name;
 //! - `account`: one's password and 2FA; `admin/`: users, API tokens, audit log, settings;
 //! - `assets`: the stylesheet and script, served by Relevo (no CDN: the appliance may be
 //!   offline);
@@ -27,6 +28,7 @@ pub mod dashboard;
 pub mod feeds;
 pub mod flows;
 pub mod form_errors;
+pub mod history;
 pub mod i18n;
 pub mod local_path;
 pub mod player;
@@ -77,6 +79,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/outputs/{id}/stop", post(flows::switch_output::<false>))
         .route("/outputs/{id}/new-key", post(flows::new_output_key))
         .route("/preview/{input_id}/{file}", get(preview::serve))
+        .route("/history/{name}", get(history::page))
         .route("/recordings", get(recordings::page))
         .route(
             "/recordings/{input}/{output}/{file}/delete",
