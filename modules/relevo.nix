@@ -77,6 +77,11 @@ let
     allowed_origins = cfg.hls.allowedOrigins;
   };
 
+  # `[history]`: the typed retention over anything else in settings.history.
+  history = (cfg.settings.history or { }) // {
+    retention_days = cfg.history.retentionDays;
+  };
+
   stateDir = "/var/lib/relevo";
 
   # Own SRT ports (`srt_port`) of the inputs declared in `settings.input` that
@@ -91,10 +96,16 @@ let
       "http"
       "recording"
       "hls"
+      "history"
     ]
     // lib.optionalAttrs (http != { }) { inherit http; }
     // {
-      inherit listen recording hls;
+      inherit
+        listen
+        recording
+        hls
+        history
+        ;
       input = map withGrace (cfg.settings.input or [ ]);
     }
     // lib.optionalAttrs tlsEnabled { inherit tls; };
@@ -359,6 +370,17 @@ in
         Web origins whose pages may read the HLS outputs with their own player
         (`[hls] allowed_origins`, CORS): `*` for any, or `scheme://host[:port]` entries. The
         embeddable player `/play/KEY` is served by the relay itself and needs no entry.
+      '';
+    };
+
+    history.retentionDays = lib.mkOption {
+      type = lib.types.ints.between 1 3650;
+      default = 30;
+      example = 90;
+      description = ''
+        Days of flow history kept (`[history] retention_days`): per-minute rows of every
+        input and output and their events; older ones are deleted once an hour. About
+        2 MB a day for 50 inputs with one output each (see the README).
       '';
     };
 

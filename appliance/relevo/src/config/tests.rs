@@ -309,6 +309,21 @@ fn failed_sign_in_retention_is_read_and_bounded() {
 }
 
 #[test]
+fn history_retention_is_read_and_bounded() {
+    let default = check("").expect("valid");
+    assert_eq!(default.api.history.retention, time::Duration::days(30));
+    let cfg = check("[history]\nretention_days = 400\n").expect("valid");
+    assert_eq!(cfg.api.history.retention, time::Duration::days(400));
+    for bad in ["0", "3651"] {
+        let e = err(&format!("[history]\nretention_days = {bad}\n"));
+        assert!(e.contains("history.retention_days"), "{e}");
+    }
+    // Refused by the TOML reader, which shows the line.
+    assert!(err("[history]\nretention_days = -1\n").contains("retention_days = -1"));
+    assert!(err("[history]\nretention = 3\n").contains("retention"));
+}
+
+#[test]
 fn recording_section_sets_dir_and_floor() {
     use relevo_engine::record::disk::DiskFloor;
     if std::env::var_os("RELEVO_STATE_DIR").is_none() {
