@@ -162,8 +162,16 @@ pub fn check_url(f: &'static str, raw: &str, secure: bool) -> Result<String, Sto
         _ if secure => return Err(field(f, "must start with https://")),
         _ => return Err(field(f, "must start with http:// or https://")),
     }
-    if url.host_str().is_none_or(str::is_empty) {
+    // The text as written, not only as parsed: `http:///x` parses (the host taken from the
+    // path), and the text is what is stored and what the CHECK sees.
+    let authority = raw
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    if url.host_str().is_none_or(str::is_empty) || authority.is_empty() {
         return Err(field(f, "must name a host"));
+    }
+    if !raw.starts_with(url.scheme()) {
+        return Err(field(f, "the scheme must be written in lower case"));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(field(f, "must not carry a user name or password"));
