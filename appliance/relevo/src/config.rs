@@ -61,7 +61,22 @@ struct RawFile {
     #[serde(default)]
     history: RawHistory,
     #[serde(default)]
+    alerts: RawAlerts,
+    #[serde(default)]
     input: Vec<RawInput>,
+}
+
+/// `[alerts]`: how hard a message is tried, and certificates to watch besides `[tls]`'s.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    /// Attempts of one alert delivery before it is `failed`: default 6 (about 21 minutes of
+    /// backoff), 1–20.
+    delivery_attempts: Option<u32>,
+    /// More PEM certificate files for `cert_expiry` rules (the HTTPS certificate when
+    /// nginx's is another file); `[tls] certificate` is always watched.
+    #[serde(default)]
+    certificates: Vec<PathBuf>,
 }
 
 /// `[history]`: how long flow history (minute rows, events) is kept.
@@ -305,6 +320,17 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         Some(_) => return Err(ctx.err("history.retention_days", "must be 1–3650 days")),
         None => {}
     }
+    match raw.alerts.delivery_attempts {
+        Some(n @ 1..=20) => api.alerts.delivery_attempts = n,
+        Some(_) => return Err(ctx.err("alerts.delivery_attempts", "must be 1–20")),
+        None => {}
+    }
+    api.alerts.certificates = raw
+        .tls
+        .iter()
+        .map(|t| t.certificate.clone())
+        .chain(raw.alerts.certificates.iter().cloned())
+        .collect();
     match raw.api.failed_sign_in_retention_days {
         Some(d @ 1..=3650) => api.failed_sign_in_retention = time::Duration::days(d.into()),
         Some(_) => {

@@ -72,6 +72,7 @@ pub async fn metrics(State(s): State<ApiState>, _: Can<READ>) -> Response {
     let snap = s.control.engine().subscribe().borrow().clone();
     let mut text = prometheus::render(&snap);
     text.push_str(&crate::password::metrics_text());
+    text.push_str(&s.alerts.metrics_text());
     ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], text).into_response()
 }
 

@@ -15,8 +15,10 @@
 //!   answer the panel's preview reuses;
 //! - `admin`: users, API tokens, settings, audit log, configuration export/import;
 //! - `alerts`: alert rules, channels (test message) and settings, admin only.
+//! - `alert_deliveries`: the alert messages sent and failed, admin only.
 
 pub mod admin;
+pub mod alert_deliveries;
 pub mod alerts;
 pub mod auth;
 pub mod destinations;
@@ -261,6 +263,7 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/alerts/channels/{id}/test",
             post(alerts::test_channel),
         )
+        .route("/api/v1/alerts/deliveries", get(alert_deliveries::list))
         .route(
             "/api/v1/alerts/settings",
             get(alerts::get_settings).patch(alerts::update_settings),

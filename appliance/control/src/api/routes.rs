@@ -116,6 +116,7 @@ pub const ROUTES: &[RouteDoc] = &[
     r("POST", "/api/v1/alerts/channels/{id}/test", Admin, "Send a test message now: 200 {\"ok\": true}, or 502 delivery_failed with the reason"),
     r("GET", "/api/v1/alerts/settings", Admin, "Alert settings: repeat_minutes (a flapping flow sends at most one message per this many minutes, default 15), panel_url (the panel's address for the link in messages; null: no link)"),
     r("PATCH", "/api/v1/alerts/settings", Admin, "Change repeat_minutes (1-1440) or panel_url (http(s) URL, or null)"),
+    r("GET", "/api/v1/alerts/deliveries", Admin, "Alert messages per channel, newest first: state (pending, sent, failed), attempts, next_attempt_at, last_error, the payload sent (no secret); ?limit= (1-500, default 100) &before_id= (paging, next_before_id)"),
     r("GET", "/api/v1/config/export", Admin, "Export inputs, outputs and settings as JSON (secrets included: a backup)"),
     r("POST", "/api/v1/config/import", Admin, "Import an export (?mode=empty refuses a non-empty database, ?mode=replace replaces every API flow)"),
 ];

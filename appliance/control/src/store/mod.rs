@@ -12,10 +12,12 @@
 //! - `inputs`, `outputs`: CRUD of flows;
 //! - `desired`: [`load_desired_state`] for the engine;
 //! - `settings`: the customer's branding (name, colour, logo);
-//! - `alerts`: alert rules, channels and settings;
+//! - `alerts`: alert rules, channels and settings; `alert_deliveries`: the alerts' message
+//!   queue and its record;
 //! - `history`: per-minute rows and events of every flow (the collector is `crate::history`);
 //! - `export`: the whole configuration as one JSON document (backup, import);
 
+pub mod alert_deliveries;
 pub mod alerts;
 pub mod api_tokens;
 pub mod audit;
