@@ -324,6 +324,30 @@ fn history_retention_is_read_and_bounded() {
 }
 
 #[test]
+fn alerts_section_sets_attempts_and_watched_certificates() {
+    let default = check("").expect("valid");
+    assert_eq!(default.api.alerts.delivery_attempts, 6);
+    assert!(default.api.alerts.certificates.is_empty());
+    let cfg = check(
+        "[tls]\ncertificate = \"/etc/relevo/cert.pem\"\nkey = \"/etc/relevo/key.pem\"\n\
+         [alerts]\ndelivery_attempts = 2\ncertificates = [\"/var/lib/acme/panel/cert.pem\"]\n",
+    )
+    .expect("valid");
+    assert_eq!(cfg.api.alerts.delivery_attempts, 2);
+    assert_eq!(
+        cfg.api.alerts.certificates,
+        [
+            Path::new("/etc/relevo/cert.pem"),
+            Path::new("/var/lib/acme/panel/cert.pem")
+        ]
+    );
+    for bad in ["0", "21"] {
+        let e = err(&format!("[alerts]\ndelivery_attempts = {bad}\n"));
+        assert!(e.contains("alerts.delivery_attempts"), "{e}");
+    }
+}
+
+#[test]
 fn recording_section_sets_dir_and_floor() {
     use relevo_engine::record::disk::DiskFloor;
     if std::env::var_os("RELEVO_STATE_DIR").is_none() {
