@@ -47,10 +47,9 @@ struct Ev {
 impl Differ {
     /// The events between the previous snapshot and `snap`, taken at `at`.
     pub fn diff(&mut self, snap: &Arc<Snapshot>, at: OffsetDateTime) -> Vec<NewEvent> {
-        let Some(prev) = self.prev.replace(snap.clone()) else {
-            // The first snapshot is the base: what is up at start is not news.
-            return Vec::new();
-        };
+        // The collector starts with the engine: whatever the first snapshot shows connected
+        // or counted happened since, so it is compared with an empty engine.
+        let prev = self.prev.replace(snap.clone()).unwrap_or_default();
         let mut out = Vec::new();
         for input in &snap.inputs {
             let before = prev.input(&input.name);

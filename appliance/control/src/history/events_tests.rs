@@ -183,3 +183,15 @@ fn flows_stopped_and_started_and_feed_switches() {
         serde_json::json!({"from": "main", "to": "backup", "reason": "failover"})
     );
 }
+
+#[test]
+fn what_the_first_snapshot_shows_connected_happened_since_the_service_started() {
+    // A reader that connects within the first second of the service is news too.
+    let mut d = Differ::default();
+    let mut i = input("studio", FlowState::Idle);
+    let mut o = output("pull", "pull_srt", FlowState::Idle);
+    o.connections = vec![reader("203.0.113.5:4000", 1)];
+    i.outputs.push(o);
+    i.outputs.push(output("cdn", "push_rtmp", FlowState::Idle));
+    assert_eq!(kinds(&d.diff(&snap(vec![i]), at(0))), ["reader.joined"]);
+}

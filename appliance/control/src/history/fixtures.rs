@@ -9,7 +9,7 @@ use relevo_engine::metrics::{
 use time::OffsetDateTime;
 
 pub fn at(secs: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(1_800_000_000 + secs).unwrap()
+    OffsetDateTime::from_unix_timestamp(1_800_000_000 + secs).expect("in range")
 }
 
 pub fn since(secs: u64) -> SystemTime {

@@ -33,7 +33,7 @@ fn seconds_make_one_row_per_flow_and_minute() {
     }
     let rows: Vec<_> = state.minutes.pending.iter().cloned().collect();
     assert_eq!(rows.len(), 2, "the closed minute: the input and its output");
-    let row = rows.iter().find(|r| r.output.is_none()).unwrap();
+    let row = rows.iter().find(|r| r.output.is_none()).expect("input row");
     assert_eq!(row.minute, minute::minute_of(at(20)));
     assert_eq!(
         (row.secs_live, row.secs_waiting, row.secs_meant),
@@ -43,7 +43,10 @@ fn seconds_make_one_row_per_flow_and_minute() {
     assert_eq!(row.bitrate_avg, 1_100_000);
     // The first snapshot is the base: 39 deltas of 125 000 bytes.
     assert_eq!(row.bytes, 39 * 125_000);
-    let out = rows.iter().find(|r| r.output.is_some()).unwrap();
+    let out = rows
+        .iter()
+        .find(|r| r.output.is_some())
+        .expect("output row");
     assert_eq!((out.secs_failing, out.secs_meant), (40, 30));
     // The current minute, in memory, with the pending rows.
     let flow = FlowRef {

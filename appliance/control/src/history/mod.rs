@@ -213,7 +213,7 @@ impl History {
     ) -> Result<Availability, StoreError> {
         // Where the ring's exact seconds take over from minute rows: the first whole minute
         // the ring holds (the seconds before it are in that minute's row).
-        let (cut, mut live, mut meant, pending) = {
+        let (cut, ring_covers, mut live, mut meant, pending) = {
             let state = self.inner.lock();
             let cut = state
                 .rings
@@ -228,16 +228,19 @@ impl History {
                 })
                 .unwrap_or(OffsetDateTime::now_utc() + time::Duration::DAY);
             let (mut live, mut meant) = (0u64, 0u64);
-            for s in state.rings.between(flow, from.max(cut), to) {
+            let ring_covers = state.rings.oldest(flow).is_some_and(|o| from >= o);
+            let ring_from = if ring_covers { from } else { from.max(cut) };
+            for s in state.rings.between(flow, ring_from, to) {
                 meant += u64::from(s.meant);
                 live += u64::from(s.meant && s.state == StateClass::Live);
             }
             let pending = state.memory_rows(flow);
-            (cut, live, meant, pending)
+            (cut, ring_covers, live, meant, pending)
         };
         let until = to.min(cut);
         let start = minute::minute_of(from);
-        if start < until {
+        // A window that starts inside the ring is counted by the ring alone.
+        if start < until && !ring_covers {
             let (l, m) = store::live_and_meant(
                 &self.inner.pool,
                 &flow.input,
