@@ -12,6 +12,7 @@ import { createHmac } from "node:crypto";
 import { join } from "node:path";
 import { LOGO_PNG, addUser, assert, firstAdmin, mustFrom, publishTestStream, signIn as signInAt, startBrowser, topBarTops, waitForFlag } from "./lib.mjs";
 import { backupSteps } from "./panel_backup.mjs";
+import { alertsSteps } from "./panel_alerts.mjs";
 
 const must = mustFrom("panel_e2e");
 const BASE = must("RELEVO_URL");
@@ -207,6 +208,9 @@ await t.run(async () => {
 
   // Redundant ingest and codec pre-flight (issue #18): a second input with a backup key.
   await backupSteps({ t, admin, BASE, RTMP_PORT, SHOTS });
+
+  // Alerts (issue #17): the admin's rules and channels, «Alertas» in the top bar.
+  await alertsSteps({ t, admin, BASE, SHOTS });
 
   await step("recordings page: the file being recorded, its download, deleting it once stopped", async () => {
     await admin.goto(`${BASE}/`);

@@ -105,6 +105,21 @@ pub fn router(state: ApiState) -> Router {
         .route("/settings/logo", post(admin::upload_logo))
         .route("/settings/destinations", post(admin::update_destinations))
         .route("/settings/logo/delete", post(admin::clear_logo))
+        .route("/alerts", get(admin::alerts_page))
+        .route("/alerts/rules", post(admin::create_alert_rule))
+        .route("/alerts/rules/{id}", post(admin::update_alert_rule))
+        .route("/alerts/rules/{id}/delete", post(admin::delete_alert_rule))
+        .route("/alerts/channels", post(admin::create_alert_channel))
+        .route("/alerts/channels/{id}", post(admin::update_alert_channel))
+        .route(
+            "/alerts/channels/{id}/delete",
+            post(admin::delete_alert_channel),
+        )
+        .route(
+            "/alerts/channels/{id}/test",
+            post(admin::test_alert_channel),
+        )
+        .route("/alerts/settings", post(admin::update_alert_settings))
         .route("/assets/{file}", get(assets::serve))
         .route("/favicon.ico", get(assets::favicon))
         .layer(axum::middleware::from_fn(web::csrf_layer))

@@ -164,9 +164,9 @@ pub fn check_url(f: &'static str, raw: &str, secure: bool) -> Result<String, Sto
     }
     // The text as written, not only as parsed: `http:///x` parses (the host taken from the
     // path), and the text is what is stored and what the CHECK sees.
-    let authority = raw
-        .split_once("://")
-        .map_or("", |(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    let authority = raw.split_once("://").map_or("", |(_, rest)| {
+        rest.split(['/', '?', '#']).next().unwrap_or("")
+    });
     if url.host_str().is_none_or(str::is_empty) || authority.is_empty() {
         return Err(field(f, "must name a host"));
     }

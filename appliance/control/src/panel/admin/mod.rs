@@ -1,8 +1,9 @@
-//! The admin's pages — users (`/users`), API tokens (`/tokens`), branding (`/settings`) —
+//! The admin's pages — users (`/users`), API tokens (`/tokens`), branding (`/settings`),
+//! alerts (`/alerts`) —
 //! and the audit log (`/audit`, every role reads it). Each form calls the API's own handler
 //! with the signed-in user as its principal: the same checks, the same audit rows, and the
 //! API's error shown next to the field it names ([`FormErrors`]). One file per page:
-//! `users`, `tokens`, `audit`, `settings`; this one holds what they share.
+//! `users`, `tokens`, `audit`, `settings`, `alerts`; this one holds what they share.
 //!
 //! A Técnico or a Visor gets 403 on the admin pages, as from the API.
 
@@ -34,11 +35,18 @@ use crate::store::panel_sessions;
 use crate::store::settings::MAX_LOGO_BYTES;
 use crate::store::users::User;
 
+mod alerts;
 mod audit;
 mod settings;
 mod tokens;
 mod users;
 
+pub use alerts::{
+    alerts_page, create_channel as create_alert_channel, create_rule as create_alert_rule,
+    delete_channel as delete_alert_channel, delete_rule as delete_alert_rule,
+    test_channel as test_alert_channel, update_alert_settings,
+    update_channel as update_alert_channel, update_rule as update_alert_rule,
+};
 pub use audit::audit_page;
 pub use settings::{clear_logo, settings_page, update_destinations, update_settings, upload_logo};
 pub use tokens::{create_token, revoke_token, tokens_page};
