@@ -324,6 +324,24 @@ fn alerts_reach_webhook_and_email_once_and_failures_are_retried_and_shown() {
             .is_some_and(|t| t.parse::<i64>().is_ok()));
     }
 
+    // Paging: one at a time, newest first; a bad limit is a clear 400.
+    let (st, page) = relevo.api("GET", "/api/v1/alerts/deliveries?limit=1", None);
+    assert_eq!(st, 200, "{page}");
+    let newest = page["deliveries"][0]["id"].as_i64().unwrap();
+    assert_eq!(page["next_before_id"], newest);
+    let path = format!("/api/v1/alerts/deliveries?limit=500&before_id={newest}");
+    let (_, older) = relevo.api("GET", &path, None);
+    assert_eq!(older["deliveries"].as_array().unwrap().len(), 5);
+    assert_eq!(older["next_before_id"], Value::Null);
+    for bad in ["limit=0", "limit=-1", "limit=501", "limit=x", "color=red"] {
+        let (st, e) = relevo.api("GET", &format!("/api/v1/alerts/deliveries?{bad}"), None);
+        assert_eq!(
+            (st, &e["error"]["code"]),
+            (400, &json!("invalid_query")),
+            "{bad}: {e}"
+        );
+    }
+
     let metrics = relevo.get("/metrics").unwrap();
     let line = |kind: &str, result: &str| {
         format!("relevo_alert_deliveries_total{{channel_kind=\"{kind}\",result=\"{result}\"}} ")
