@@ -6,6 +6,8 @@
 //! events, marked suppressed); the closed port's deliveries are retried and end `failed`,
 //! shown by `GET /api/v1/alerts/deliveries`; `/metrics` counts every attempt.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
