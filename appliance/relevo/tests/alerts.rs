@@ -354,6 +354,37 @@ fn alerts_reach_webhook_and_email_once_and_failures_are_retried_and_shown() {
     assert_eq!(metric(&metrics, &line("email", "failed")), 0, "{metrics}");
     assert_eq!(metric(&metrics, "relevo_alerts_firing "), 0, "{metrics}");
 
+    // The test button sends at once: the email channel delivers; a channel that requires
+    // STARTTLS of a server that does not offer it fails (no silent downgrade), and says so.
+    let (st, ok) = relevo.api(
+        "POST",
+        &format!("/api/v1/alerts/channels/{}/test", ids[1]),
+        None,
+    );
+    assert_eq!(st, 200, "{ok}");
+    assert_eq!(mails(&maildir).len(), 3);
+    let starttls = json!({"name": "mail-tls", "kind": "email", "enabled": false, "lang": "en",
+                          "host": "127.0.0.1", "port": smtp_port, "security": "starttls",
+                          "from": "relevo@relay.test", "to": ["guardia@relay.test"]});
+    let (st, created) = relevo.api("POST", "/api/v1/alerts/channels", Some(&starttls));
+    assert_eq!(st, 201, "{created}");
+    let path = format!("/api/v1/alerts/channels/{}/test", created["id"]);
+    let (st, e) = relevo.api("POST", &path, None);
+    assert_eq!(
+        (st, &e["error"]["code"]),
+        (502, &json!("delivery_failed")),
+        "{e}"
+    );
+    let message = e["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(message.contains("tls"), "{e}");
+    assert_eq!(mails(&maildir).len(), 3);
+    let metrics = relevo.get("/metrics").unwrap();
+    assert_eq!(metric(&metrics, &line("email", "sent")), 3, "{metrics}");
+    assert_eq!(metric(&metrics, &line("email", "failed")), 1, "{metrics}");
+
     publisher.child.kill().unwrap();
     let _ = publisher.child.wait();
 }
