@@ -12,6 +12,7 @@ import { createHmac } from "node:crypto";
 import { join } from "node:path";
 import { LOGO_PNG, addUser, assert, firstAdmin, mustFrom, publishTestStream, signIn as signInAt, startBrowser, topBarTops, waitForFlag } from "./lib.mjs";
 import { backupSteps } from "./panel_backup.mjs";
+import { historySteps } from "./panel_history.mjs";
 import { alertsSteps } from "./panel_alerts.mjs";
 
 const must = mustFrom("panel_e2e");
@@ -205,6 +206,9 @@ await t.run(async () => {
       () => document.querySelector('article.flow[data-input="estudio-a"]').dataset.state === "live",
       null, { timeout: LIVE_WAIT });
   });
+
+  // History (issue #17): estudio-a's charts, availability and events while it is live.
+  await historySteps({ t, admin, BASE, SHOTS, newPage });
 
   // Redundant ingest and codec pre-flight (issue #18): a second input with a backup key.
   await backupSteps({ t, admin, BASE, RTMP_PORT, SHOTS });

@@ -83,7 +83,9 @@
     ctx.fillText(fmtTime(data.to), right - 2, h - 4);
     let drawn = 0;
     const barW = Math.max(1, ((right - left) * data.step_ms) / (data.to - data.from) - 1);
-    chart.series.forEach((s, i) => {
+    // The first series (the input) last, on top: an output carrying the same bit rate
+    // would hide it otherwise.
+    chart.series.map((s, i) => [s, i]).reverse().forEach(([s, i]) => {
       const color = COLORS[i % COLORS.length];
       if (chart.bars) {
         ctx.fillStyle = color;

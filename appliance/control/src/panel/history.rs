@@ -34,10 +34,15 @@ const WINDOWS: [(&str, time::Duration); 4] = [
     ("30d", time::Duration::days(30)),
 ];
 
+/// The 1 h window's resolution: seconds from memory folded into ten-second points (360),
+/// finer than the API's minutes and lighter than 3600 seconds per flow and chart.
+const HOUR_BUCKET_SECS: i64 = 10;
+
 /// Events per page of the timeline: a screenful or two on a phone.
 const TIMELINE_PAGE: u32 = 50;
 
-/// The kind filters offered (prefixes of the kinds the collector writes).
+/// The kind filters offered: prefixes of the kinds the collector writes, and `config` (one
+/// kind, written by the audit log's trigger).
 const KINDS: [&str; 8] = [
     "publisher.",
     "output.",
@@ -45,7 +50,7 @@ const KINDS: [&str; 8] = [
     "feed.",
     "flow.",
     "record.",
-    "config.",
+    "config",
     "alert.",
 ];
 
@@ -204,6 +209,79 @@ impl EventRow {
     }
 }
 
+/// Consecutive points folded into buckets of `secs` seconds (aligned on the epoch): sums
+/// of seconds and counts, mean of the mean bit rates and round trips, min of minima, max
+/// of maxima, loss from the summed packets.
+fn fold(points: &[Point], secs: i64) -> Vec<Point> {
+    let mut out: Vec<(Point, i64, i64, usize)> = Vec::new();
+    for p in points {
+        let start = p.at.unix_timestamp().div_euclid(secs) * secs;
+        let at = OffsetDateTime::from_unix_timestamp(start).unwrap_or(p.at);
+        let rtt = p.srt_rtt_ms.map(f64::from);
+        match out.last_mut() {
+            Some((b, rate_sum, n, rtt_n)) if b.at == at => {
+                *rate_sum += p.bitrate_avg;
+                *n += 1;
+                b.secs_live += p.secs_live;
+                b.secs_waiting += p.secs_waiting;
+                b.secs_failing += p.secs_failing;
+                b.secs_stopped += p.secs_stopped;
+                b.secs_meant += p.secs_meant;
+                b.bitrate_min = b.bitrate_min.min(p.bitrate_min);
+                b.bitrate_max = b.bitrate_max.max(p.bitrate_max);
+                b.bytes += p.bytes;
+                b.reconnects += p.reconnects;
+                b.dropped += p.dropped;
+                if let Some(r) = rtt {
+                    let sum = b.srt_rtt_ms.map_or(0.0, f64::from) * *rtt_n as f64 + r;
+                    *rtt_n += 1;
+                    b.srt_rtt_ms = Some((sum / *rtt_n as f64) as f32);
+                }
+                let add = |a: Option<i64>, b: Option<i64>| match (a, b) {
+                    (None, None) => None,
+                    (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+                };
+                b.srt_packets = add(b.srt_packets, p.srt_packets);
+                b.srt_lost = add(b.srt_lost, p.srt_lost);
+                b.srt_retransmitted = add(b.srt_retransmitted, p.srt_retransmitted);
+                b.peers_max = b.peers_max.max(p.peers_max);
+            }
+            _ => {
+                let mut b = p.clone();
+                b.at = at;
+                out.push((b, p.bitrate_avg, 1, usize::from(rtt.is_some())));
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(mut b, rate_sum, n, _)| {
+            b.bitrate_avg = rate_sum / n.max(1);
+            b.srt_loss_pct = match (b.srt_packets, b.srt_lost) {
+                (Some(p), Some(l)) if p > 0 => Some(l as f64 * 100.0 / p as f64),
+                _ => None,
+            };
+            b
+        })
+        .collect()
+}
+
+/// A flow's points for the page: ten-second points over the last hour, else the API's
+/// default step for the window.
+async fn page_points(
+    s: &ApiState,
+    flow: &FlowRef,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    step: Step,
+) -> Result<Vec<Point>, crate::api::error::ApiError> {
+    let points = api::points(s, flow, from, to, step).await?;
+    Ok(if step == Step::Second {
+        fold(&points, HOUR_BUCKET_SECS)
+    } else {
+        points
+    })
+}
+
 /// One chart's series: a name and `[ms, value]` points (`null` for no value).
 fn series(name: &str, points: &[Point], value: impl Fn(&Point) -> Option<f64>) -> Value {
     let pts: Vec<Value> = points
@@ -232,7 +310,11 @@ pub async fn page(
         .find(|(w, _)| Some(*w) == query.w.as_deref())
         .unwrap_or(WINDOWS[0]);
     let (from, to) = (now - width, now);
-    let step = Step::auto(from, to, now);
+    let step = if window == "1h" {
+        Step::Second
+    } else {
+        Step::auto(from, to, now)
+    };
     let base = format!("/history/{}", path_segment(&name));
 
     // The input's outputs as configured now; a deleted input shows its own row only.
@@ -254,14 +336,14 @@ pub async fn page(
         input: name.clone(),
         output: None,
     };
-    let input_points = api::points(&s, &input_ref, from, to, step).await?;
+    let input_points = page_points(&s, &input_ref, from, to, step).await?;
     let mut flows = vec![(input_ref, input_points)];
     for o in &outputs {
         let flow = FlowRef {
             input: name.clone(),
             output: Some(o.clone()),
         };
-        let pts = api::points(&s, &flow, from, to, step).await?;
+        let pts = page_points(&s, &flow, from, to, step).await?;
         flows.push((flow, pts));
     }
 
@@ -336,7 +418,7 @@ pub async fn page(
     let charts = json!({
         "from": ms(from),
         "to": ms(to),
-        "step_ms": match step { Step::Second => 1000, Step::Minutes(m) => i64::from(m) * 60_000 },
+        "step_ms": match step { Step::Second => HOUR_BUCKET_SECS * 1000, Step::Minutes(m) => i64::from(m) * 60_000 },
         "charts": {
             "bitrate": {"unit": "bps", "series": bitrate},
             "rtt": {"unit": "ms", "series": rtt},
@@ -462,6 +544,50 @@ mod tests {
         let es = super::super::i18n::Lang::Es.words();
         assert_eq!(percent_text(Some(0.9995), es), "99,95 %");
         assert_eq!(percent_text(None, es), "–");
+    }
+
+    #[test]
+    fn seconds_fold_into_ten_second_points() {
+        let at = |s: i64| OffsetDateTime::from_unix_timestamp(1_800_000_000 + s).expect("a time");
+        let second = |s: i64, rate: i64, rtt: Option<f32>| Point {
+            at: at(s),
+            secs_live: 1,
+            secs_waiting: 0,
+            secs_failing: 0,
+            secs_stopped: 0,
+            secs_meant: 1,
+            bitrate_avg: rate,
+            bitrate_min: rate,
+            bitrate_max: rate,
+            bytes: rate / 8,
+            reconnects: i64::from(s == 3),
+            dropped: 0,
+            srt_rtt_ms: rtt,
+            srt_packets: rtt.map(|_| 100),
+            srt_lost: rtt.map(|_| 1),
+            srt_retransmitted: None,
+            srt_loss_pct: None,
+            peers_max: 1,
+        };
+        let points = vec![
+            second(0, 1000, Some(10.0)),
+            second(3, 3000, Some(30.0)),
+            second(9, 2000, None),
+            second(10, 5000, None),
+        ];
+        let folded = fold(&points, 10);
+        assert_eq!(folded.len(), 2);
+        let b = &folded[0];
+        assert_eq!(b.at, at(0));
+        assert_eq!((b.secs_live, b.secs_meant, b.reconnects), (3, 3, 1));
+        assert_eq!(
+            (b.bitrate_avg, b.bitrate_min, b.bitrate_max),
+            (2000, 1000, 3000)
+        );
+        assert_eq!(b.srt_rtt_ms, Some(20.0));
+        assert_eq!((b.srt_packets, b.srt_lost), (Some(200), Some(2)));
+        assert_eq!(b.srt_loss_pct, Some(1.0));
+        assert_eq!((folded[1].at, folded[1].bitrate_avg), (at(10), 5000));
     }
 
     #[test]
