@@ -4,7 +4,8 @@
 //! started message on each working channel, starting it again one resolved; flapping
 //! within the repeat window sends nothing more (the starts and resolutions are still
 //! events, marked suppressed); the closed port's deliveries are retried and end `failed`,
-//! shown by `GET /api/v1/alerts/deliveries`; `/metrics` counts every attempt.
+//! shown by `GET /api/v1/alerts/deliveries`; `/metrics` counts every attempt. RTMPS's
+//! certificate, valid for five days, starts a `cert_expiry` alert (under 30 days).
 
 #![allow(clippy::unwrap_used)]
 
@@ -167,12 +168,27 @@ fn alerts_reach_webhook_and_email_once_and_failures_are_retried_and_shown() {
     let (hook_port, hooks) = webhook_receiver();
     let closed_port = free_tcp_port();
 
+    // RTMPS's certificate, valid for 5 days: watched by cert_expiry rules.
+    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "5",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl could not make a certificate");
     // Two attempts make a delivery `failed` (the second 10 s after the first).
-    let relevo = Relevo::start(
-        "alerts-relevo",
-        "[alerts]\ndelivery_attempts = 2\n",
-        &input_toml("cam", "cam-key"),
+    let extra = format!(
+        "[tls]\ncertificate = \"{}\"\nkey = \"{}\"\n\n[alerts]\ndelivery_attempts = 2\n",
+        cert.display(),
+        key.display()
     );
+    let relevo = Relevo::start("alerts-relevo", &extra, &input_toml("cam", "cam-key"));
     let url = relevo.rtmp_url("cam-key");
     let mut publisher = publish("publisher", 300, "flv", &url, &dir.path("ffmpeg-1.log"));
     wait_until("the input to be live", Duration::from_secs(20), || {
@@ -354,6 +370,30 @@ fn alerts_reach_webhook_and_email_once_and_failures_are_retried_and_shown() {
     assert_eq!(metric(&metrics, &line("email", "failed")), 0, "{metrics}");
     assert_eq!(metric(&metrics, "relevo_alerts_firing "), 0, "{metrics}");
 
+    // A certificate expiring within 30 days: told at once (no flow: the appliance's).
+    let rule = json!({"name": "cert", "condition": "cert_expiry", "threshold": 30,
+                      "for_secs": 0, "enabled": true});
+    let (st, created) = relevo.api("POST", "/api/v1/alerts/rules", Some(&rule));
+    assert_eq!(st, 201, "{created}");
+    wait_until("the certificate alert", Duration::from_secs(20), || {
+        hooks.lock().unwrap().len() == 3
+    });
+    let cert_hook = hooks.lock().unwrap()[2].json();
+    assert_eq!(
+        (
+            &cert_hook["event"],
+            &cert_hook["condition"],
+            &cert_hook["input"]
+        ),
+        (&json!("alert.started"), &json!("cert_expiry"), &Value::Null)
+    );
+    let days = cert_hook["value"].as_f64().unwrap();
+    assert!((4.9..=5.0).contains(&days), "{cert_hook}");
+
+    wait_until("the certificate email", Duration::from_secs(20), || {
+        mails(&maildir).len() == 3
+    });
+
     // The test button sends at once: the email channel delivers; a channel that requires
     // STARTTLS of a server that does not offer it fails (no silent downgrade), and says so.
     let (st, ok) = relevo.api(
@@ -362,7 +402,7 @@ fn alerts_reach_webhook_and_email_once_and_failures_are_retried_and_shown() {
         None,
     );
     assert_eq!(st, 200, "{ok}");
-    assert_eq!(mails(&maildir).len(), 3);
+    assert_eq!(mails(&maildir).len(), 4);
     let starttls = json!({"name": "mail-tls", "kind": "email", "enabled": false, "lang": "en",
                           "host": "127.0.0.1", "port": smtp_port, "security": "starttls",
                           "from": "relevo@relay.test", "to": ["guardia@relay.test"]});
@@ -380,9 +420,11 @@ fn alerts_reach_webhook_and_email_once_and_failures_are_retried_and_shown() {
         .unwrap_or_default()
         .to_lowercase();
     assert!(message.contains("tls"), "{e}");
-    assert_eq!(mails(&maildir).len(), 3);
+    assert_eq!(mails(&maildir).len(), 4);
     let metrics = relevo.get("/metrics").unwrap();
-    assert_eq!(metric(&metrics, &line("email", "sent")), 3, "{metrics}");
+    assert_eq!(metric(&metrics, &line("email", "sent")), 4, "{metrics}");
+    // The certificate's alert goes on.
+    assert_eq!(metric(&metrics, "relevo_alerts_firing "), 1, "{metrics}");
     assert_eq!(metric(&metrics, &line("email", "failed")), 1, "{metrics}");
 
     publisher.child.kill().unwrap();
