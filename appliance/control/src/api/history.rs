@@ -16,6 +16,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -747,6 +748,52 @@ pub async fn list_events(
     Ok(Json(page).into_response())
 }
 
+// ---- OpenAPI ---------------------------------------------------------------------
+
+/// The answers' schemas for the OpenAPI document ([`super::schemas`]).
+pub fn answer_schemas() -> Value {
+    let int = json!({"type": "integer"});
+    let opt_int = json!({"type": ["integer", "null"]});
+    let opt_num = json!({"type": ["number", "null"]});
+    let time = json!({"type": "string", "format": "date-time"});
+    let mut point = serde_json::Map::new();
+    for c in POINT_COLUMNS {
+        let schema = match *c {
+            "at" => time.clone(),
+            "srt_rtt_ms" | "srt_loss_pct" => opt_num.clone(),
+            "srt_packets" | "srt_lost" | "srt_retransmitted" => opt_int.clone(),
+            _ => int.clone(),
+        };
+        point.insert((*c).to_owned(), schema);
+    }
+    let flow = json!({
+        "input": {"type": "string"},
+        "output": {"type": ["string", "null"]},
+        "from": time, "to": time,
+    });
+    let mut history = flow.clone();
+    history["step"] = json!({"type": "string", "enum": ["1s", "1m", "10m", "30m", "1h"]});
+    history["points"] = json!({"type": "array", "items": {"type": "object", "properties": point}});
+    let mut availability = flow;
+    availability["live_secs"] = int.clone();
+    availability["meant_secs"] = int.clone();
+    availability["ratio"] = json!({"type": ["number", "null"], "description": "live_secs / meant_secs; null when never meant to run"});
+    json!({
+        "History": {"type": "object", "properties": history},
+        "Availability": {"type": "object", "properties": availability},
+        "EventPage": {"type": "object", "properties": {
+            "events": {"type": "array", "items": {"type": "object", "properties": {
+                "id": int, "at": time, "input": {"type": "string", "description": "'' for the appliance"},
+                "output": {"type": ["string", "null"]},
+                "kind": {"type": "string", "description": "publisher.connected, output.failed, config, alert.started…"},
+                "severity": {"type": "string", "enum": ["info", "warning", "error"]},
+                "detail": {"type": "object"}, "audit_id": opt_int
+            }}},
+            "next_before_id": {"type": ["integer", "null"], "description": "before_id of the next (older) page"}
+        }}
+    })
+}
+
 // ---- CSV -----------------------------------------------------------------------------
 
 /// One CSV field (RFC 4180 §2): quoted when it holds a comma, a quote or a line break,
@@ -829,6 +876,47 @@ mod tests {
             ],
         )
         .expect("known parameters")
+    }
+
+    #[test]
+    fn schemas_and_csv_list_every_field_of_a_point() {
+        let second = Second {
+            at: t("2026-12-07T20:00:00Z"),
+            state: StateClass::Live,
+            meant: true,
+            bitrate: 1000,
+            reconnects: 0,
+            dropped: 0,
+            srt_rtt_ms: Some(1.0),
+            srt_packets: Some(10),
+            srt_lost: Some(1),
+            srt_retransmitted: Some(0),
+            peers: 0,
+        };
+        let point = Point::from(&second);
+        assert_eq!(point.srt_loss_pct, Some(10.0));
+        let json = serde_json::to_value(&point).expect("a point");
+        let written: Vec<&str> = POINT_COLUMNS.to_vec();
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut sorted = written.clone();
+        keys.sort_unstable();
+        sorted.sort_unstable();
+        assert_eq!(keys, sorted);
+        assert_eq!(point.csv_fields().len(), POINT_COLUMNS.len());
+        let schema = &answer_schemas()["History"]["properties"]["points"]["items"]["properties"];
+        let mut documented: Vec<&str> = schema
+            .as_object()
+            .expect("properties")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        documented.sort_unstable();
+        assert_eq!(documented, sorted);
     }
 
     #[test]

@@ -44,6 +44,16 @@ pub const ANSWERS: &[(&str, &str, &str, &str)] = &[
     ("PUT", "/api/v1/outputs/{id}", "200", "WrittenOutput"),
     ("POST", "/api/v1/outputs/{id}/start", "200", "WrittenOutput"),
     ("POST", "/api/v1/outputs/{id}/stop", "200", "WrittenOutput"),
+    ("GET", "/api/v1/history/{input}", "200", "History"),
+    ("GET", "/api/v1/history/{input}/{output}", "200", "History"),
+    ("GET", "/api/v1/availability/{input}", "200", "Availability"),
+    (
+        "GET",
+        "/api/v1/availability/{input}/{output}",
+        "200",
+        "Availability",
+    ),
+    ("GET", "/api/v1/events", "200", "EventPage"),
 ];
 
 /// The schema name of a route's JSON body, if it takes one.
@@ -154,7 +164,7 @@ pub fn schemas() -> Value {
         "compat": {"type": "array", "items": {"$ref": "#/components/schemas/CompatProblem"},
                    "description": "Present when the input is live: the codec pre-flight of this output against the stream on air; empty when the destination takes it"}
     }});
-    json!({
+    let mut schemas = json!({
         "CompatProblem": compat,
         "WrittenOutput": written_output,
         "Input": input,
@@ -228,7 +238,14 @@ pub fn schemas() -> Value {
             "repeat_minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
             "panel_url": {"type": ["string", "null"], "description": "http(s) URL of the panel for the link in messages; null: no link"}
         }))
-    })
+    });
+    // The history's answers (issue #17) are described beside their handlers.
+    if let (Some(all), Value::Object(history)) =
+        (schemas.as_object_mut(), super::history::answer_schemas())
+    {
+        all.extend(history);
+    }
+    schemas
 }
 
 #[cfg(test)]
