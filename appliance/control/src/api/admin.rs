@@ -352,6 +352,9 @@ pub async fn import_config(
     let guard = s.control.write_lock().await;
     s.control.check_import(&doc).await?;
     export::import(s.control.pool(), &p.actor(), &doc, mode).await?;
+    if doc.alerts.is_some() {
+        s.alerts.reload();
+    }
     if let Err(e) = s.control.apply_locked(&guard).await {
         tracing::error!("the engine did not take the imported flows: {e}");
     }

@@ -7,55 +7,19 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::auth::{Can, ADMIN};
 use super::error::{ApiError, ApiResult};
 use super::json::Body;
 use super::ApiState;
-use crate::alerts::{Channel, ChannelConfig, Condition, DeliveryError, Rule, SmtpSecurity};
-use crate::panel::i18n::Lang;
-use crate::store::alerts::{self as store, AlertSettings, ChannelDef, RuleDef};
+use crate::alerts::{Channel, ChannelConfig, DeliveryError, Rule};
+use crate::store::alerts::{self as store, AlertSettings};
 use crate::store::audit::MASK;
 
 // ---- rules ----
 
-/// The body of `POST /alerts/rules` and `PUT /alerts/rules/{id}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleBody {
-    pub name: String,
-    pub condition: Condition,
-    #[serde(default)]
-    pub input: Option<String>,
-    #[serde(default)]
-    pub output: Option<String>,
-    #[serde(default)]
-    pub threshold: Option<f64>,
-    pub for_secs: u32,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl RuleBody {
-    fn def(self) -> RuleDef {
-        let blank = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
-        RuleDef {
-            name: self.name,
-            condition: self.condition,
-            input: blank(self.input),
-            output: blank(self.output),
-            threshold: self.threshold,
-            for_secs: self.for_secs,
-            enabled: self.enabled,
-        }
-    }
-}
+pub use crate::store::alerts::{ChannelDoc as ChannelBody, RuleDoc as RuleBody};
 
 #[derive(Debug, Serialize)]
 pub struct RuleList {
@@ -81,7 +45,7 @@ pub async fn create_rule(
     Can(p): Can<ADMIN>,
     Body(b): Body<RuleBody>,
 ) -> ApiResult<(StatusCode, Json<Rule>)> {
-    let rule = store::create_rule(s.control.pool(), &p.actor(), &b.def()).await?;
+    let rule = store::create_rule(s.control.pool(), &p.actor(), &b.to_def()).await?;
     s.alerts.reload();
     Ok((StatusCode::CREATED, Json(rule)))
 }
@@ -92,7 +56,7 @@ pub async fn update_rule(
     Path(id): Path<i64>,
     Body(b): Body<RuleBody>,
 ) -> ApiResult<Json<Rule>> {
-    let rule = store::update_rule(s.control.pool(), &p.actor(), id, &b.def()).await?;
+    let rule = store::update_rule(s.control.pool(), &p.actor(), id, &b.to_def()).await?;
     s.alerts.reload();
     Ok(Json(rule))
 }
@@ -108,144 +72,6 @@ pub async fn delete_rule(
 }
 
 // ---- channels ----
-
-/// The body of `POST /alerts/channels` and `PUT /alerts/channels/{id}`: the fields of its
-/// `kind` only (webhook: url, secret; slack: url; email: host, port, security, username,
-/// password, from, to).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelBody {
-    pub name: String,
-    pub kind: String,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    #[serde(default)]
-    pub lang: Option<String>,
-    #[serde(default)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub secret: Option<String>,
-    #[serde(default)]
-    pub host: Option<String>,
-    #[serde(default)]
-    pub port: Option<u16>,
-    #[serde(default)]
-    pub security: Option<String>,
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub password: Option<String>,
-    #[serde(default)]
-    pub from: Option<String>,
-    #[serde(default)]
-    pub to: Option<Vec<String>>,
-}
-
-/// Common SMTP ports by protection: what the panel fills in when none is given.
-fn default_port(security: SmtpSecurity) -> u16 {
-    match security {
-        SmtpSecurity::None => 25,
-        SmtpSecurity::StartTls => 587,
-        SmtpSecurity::Tls => 465,
-    }
-}
-
-impl ChannelBody {
-    /// The channel to write, and which secrets were sent back masked (to keep).
-    fn def(self) -> ApiResult<(ChannelDef, Vec<&'static str>)> {
-        let lang = match self.lang.as_deref() {
-            None => Lang::Es,
-            Some(code) => Lang::from_code(code)
-                .ok_or_else(|| ApiError::invalid("lang", format!("{code:?} is not es or en")))?,
-        };
-        let blank = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
-        let mut keep = Vec::new();
-        // A secret left empty is none; the mask keeps the stored one.
-        let mut secret = |f: &'static str, v: Option<String>| -> Option<SecretString> {
-            let v = v.filter(|s| !s.is_empty())?;
-            if v == MASK {
-                keep.push(f);
-            }
-            Some(SecretString::from(v))
-        };
-        let unused = |f: &'static str, set: bool, kind: &str| {
-            if set {
-                Err(ApiError::invalid(
-                    f,
-                    format!("{f} is not a setting of {kind} channels"),
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        let required = |f: &'static str, v: Option<String>| {
-            v.ok_or_else(|| ApiError::invalid(f, format!("{f} is required")))
-        };
-        let email_set = [
-            ("host", self.host.is_some()),
-            ("port", self.port.is_some()),
-            ("security", self.security.is_some()),
-            ("username", self.username.is_some()),
-            ("password", self.password.is_some()),
-            ("from", self.from.is_some()),
-            ("to", self.to.is_some()),
-        ];
-        let config = match self.kind.as_str() {
-            "webhook" | "slack" => {
-                for (f, set) in email_set {
-                    unused(f, set, &self.kind)?;
-                }
-                let url = required("url", blank(self.url))?;
-                if self.kind == "webhook" {
-                    ChannelConfig::Webhook {
-                        url,
-                        secret: secret("secret", self.secret),
-                    }
-                } else {
-                    unused("secret", self.secret.is_some(), "slack")?;
-                    if url == MASK {
-                        keep.push("url");
-                    }
-                    ChannelConfig::Slack {
-                        url: SecretString::from(url),
-                    }
-                }
-            }
-            "email" => {
-                unused("url", self.url.is_some(), "email")?;
-                unused("secret", self.secret.is_some(), "email")?;
-                let security = match self.security.as_deref() {
-                    None => SmtpSecurity::StartTls,
-                    Some(v) => SmtpSecurity::parse(v).ok_or_else(|| {
-                        ApiError::invalid("security", format!("{v:?} is not none, starttls or tls"))
-                    })?,
-                };
-                ChannelConfig::Email {
-                    host: required("host", blank(self.host))?,
-                    port: self.port.unwrap_or(default_port(security)),
-                    security,
-                    username: blank(self.username),
-                    password: secret("password", self.password),
-                    from: required("from", blank(self.from))?,
-                    to: self.to.unwrap_or_default(),
-                }
-            }
-            other => {
-                return Err(ApiError::invalid(
-                    "kind",
-                    format!("{other:?} is not webhook, slack or email"),
-                ))
-            }
-        };
-        let def = ChannelDef {
-            name: self.name,
-            enabled: self.enabled,
-            lang,
-            config,
-        };
-        Ok((def, keep))
-    }
-}
 
 /// A channel as answered: its kind's fields, secrets as [`MASK`] (null when unset).
 #[derive(Debug, Clone, Serialize)]
@@ -350,7 +176,7 @@ pub async fn create_channel(
     Can(p): Can<ADMIN>,
     Body(b): Body<ChannelBody>,
 ) -> ApiResult<(StatusCode, Json<ChannelView>)> {
-    let (def, keep) = b.def()?;
+    let (def, keep) = b.to_def()?;
     if let Some(f) = keep.first() {
         return Err(ApiError::invalid(*f, "enter the secret itself"));
     }
@@ -365,7 +191,7 @@ pub async fn update_channel(
     Path(id): Path<i64>,
     Body(b): Body<ChannelBody>,
 ) -> ApiResult<Json<ChannelView>> {
-    let (def, keep) = b.def()?;
+    let (def, keep) = b.to_def()?;
     let channel = store::update_channel(s.control.pool(), &p.actor(), id, &def, &keep).await?;
     s.alerts.reload();
     Ok(Json((&channel).into()))

@@ -7,6 +7,7 @@
 //! secrets (webhook secret, Slack URL, SMTP password) appear there as [`audit::MASK`].
 
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 
@@ -313,6 +314,232 @@ pub fn check_settings(s: &AlertSettings) -> Result<AlertSettings, StoreError> {
     })
 }
 
+// ---- documents: the API's bodies and the configuration export's entries ----
+
+/// A rule as the API takes it (`POST /alerts/rules`, `PUT /alerts/rules/{id}`) and as the
+/// configuration export writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDoc {
+    pub name: String,
+    pub condition: Condition,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    pub for_secs: u32,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl RuleDoc {
+    /// The rule to write (checked by [`check_rule`] when written); an empty name of a flow
+    /// is none.
+    pub fn to_def(&self) -> RuleDef {
+        let blank = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        RuleDef {
+            name: self.name.clone(),
+            condition: self.condition,
+            input: blank(&self.input),
+            output: blank(&self.output),
+            threshold: self.threshold,
+            for_secs: self.for_secs,
+            enabled: self.enabled,
+        }
+    }
+
+    pub fn of(r: &Rule) -> Self {
+        RuleDoc {
+            name: r.name.clone(),
+            condition: r.condition,
+            input: r.input.clone(),
+            output: r.output.clone(),
+            threshold: r.threshold,
+            for_secs: r.for_secs,
+            enabled: r.enabled,
+        }
+    }
+}
+
+/// A channel as the API takes it (`POST /alerts/channels`, `PUT /alerts/channels/{id}`):
+/// the fields of its `kind` only (webhook: url, secret; slack: url; email: host, port,
+/// security, username, password, from, to). The configuration export writes the same, with
+/// the secrets in clear.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelDoc {
+    pub name: String,
+    pub kind: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Vec<String>>,
+}
+
+/// Common SMTP ports by protection: the port when none is given.
+fn default_port(security: SmtpSecurity) -> u16 {
+    match security {
+        SmtpSecurity::None => 25,
+        SmtpSecurity::StartTls => 587,
+        SmtpSecurity::Tls => 465,
+    }
+}
+
+impl ChannelDoc {
+    /// The channel to write (checked by [`check_channel`] when written), and which secrets
+    /// were sent as [`audit::MASK`] (to keep the stored ones).
+    pub fn to_def(&self) -> Result<(ChannelDef, Vec<&'static str>), StoreError> {
+        let lang = match self.lang.as_deref() {
+            None => Lang::Es,
+            Some(code) => Lang::from_code(code)
+                .ok_or_else(|| field("lang", format!("{code:?} is not es or en")))?,
+        };
+        let blank = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        let mut keep = Vec::new();
+        // A secret left empty is none; the mask keeps the stored one.
+        let mut secret = |f: &'static str, v: &Option<String>| -> Option<SecretString> {
+            let v = v.clone().filter(|s| !s.is_empty())?;
+            if v == audit::MASK {
+                keep.push(f);
+            }
+            Some(SecretString::from(v))
+        };
+        let unused = |f: &'static str, set: bool, kind: &str| {
+            if set {
+                Err(field(f, format!("{f} is not a setting of {kind} channels")))
+            } else {
+                Ok(())
+            }
+        };
+        let required = |f: &'static str, v: Option<String>| {
+            v.ok_or_else(|| field(f, format!("{f} is required")))
+        };
+        let email_set = [
+            ("host", self.host.is_some()),
+            ("port", self.port.is_some()),
+            ("security", self.security.is_some()),
+            ("username", self.username.is_some()),
+            ("password", self.password.is_some()),
+            ("from", self.from.is_some()),
+            ("to", self.to.is_some()),
+        ];
+        let config = match self.kind.as_str() {
+            "webhook" | "slack" => {
+                for (f, set) in email_set {
+                    unused(f, set, &self.kind)?;
+                }
+                let url = required("url", blank(&self.url))?;
+                if self.kind == "webhook" {
+                    ChannelConfig::Webhook {
+                        url,
+                        secret: secret("secret", &self.secret),
+                    }
+                } else {
+                    unused("secret", self.secret.is_some(), "slack")?;
+                    if url == audit::MASK {
+                        keep.push("url");
+                    }
+                    ChannelConfig::Slack {
+                        url: SecretString::from(url),
+                    }
+                }
+            }
+            "email" => {
+                unused("url", self.url.is_some(), "email")?;
+                unused("secret", self.secret.is_some(), "email")?;
+                let security = match self.security.as_deref() {
+                    None => SmtpSecurity::StartTls,
+                    Some(v) => SmtpSecurity::parse(v).ok_or_else(|| {
+                        field("security", format!("{v:?} is not none, starttls or tls"))
+                    })?,
+                };
+                ChannelConfig::Email {
+                    host: required("host", blank(&self.host))?,
+                    port: self.port.unwrap_or(default_port(security)),
+                    security,
+                    username: blank(&self.username),
+                    password: secret("password", &self.password),
+                    from: required("from", blank(&self.from))?,
+                    to: self.to.clone().unwrap_or_default(),
+                }
+            }
+            other => {
+                return Err(field(
+                    "kind",
+                    format!("{other:?} is not webhook, slack or email"),
+                ))
+            }
+        };
+        let def = ChannelDef {
+            name: self.name.clone(),
+            enabled: self.enabled,
+            lang,
+            config,
+        };
+        Ok((def, keep))
+    }
+
+    /// A stored channel with its secrets in clear: for the configuration export only.
+    pub fn revealed(c: &Channel) -> Self {
+        let mut d = ChannelDoc {
+            name: c.name.clone(),
+            kind: c.config.kind().as_str().to_owned(),
+            enabled: c.enabled,
+            lang: Some(c.lang.code().to_owned()),
+            ..ChannelDoc::default()
+        };
+        match &c.config {
+            ChannelConfig::Webhook { url, secret } => {
+                d.url = Some(url.clone());
+                d.secret = secret.as_ref().map(|s| s.expose_secret().to_owned());
+            }
+            ChannelConfig::Slack { url } => d.url = Some(url.expose_secret().to_owned()),
+            ChannelConfig::Email {
+                host,
+                port,
+                security,
+                username,
+                password,
+                from,
+                to,
+            } => {
+                d.host = Some(host.clone());
+                d.port = Some(*port);
+                d.security = Some(security.as_str().to_owned());
+                d.username = username.clone();
+                d.password = password.as_ref().map(|s| s.expose_secret().to_owned());
+                d.from = Some(from.clone());
+                d.to = Some(to.clone());
+            }
+        }
+        d
+    }
+}
+
 // ---- rules ----
 
 struct RuleRow {
@@ -366,12 +593,18 @@ fn def_of(r: &Rule) -> RuleDef {
 
 /// Every rule, enabled or not, by id.
 pub async fn rules(pool: &PgPool) -> Result<Vec<Rule>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    rules_on(&mut conn).await
+}
+
+/// [`rules`] on a connection (the export's snapshot).
+pub(crate) async fn rules_on(conn: &mut PgConnection) -> Result<Vec<Rule>, StoreError> {
     sqlx::query_as!(
         RuleRow,
         "SELECT id, name, condition, input, output, threshold, for_secs, enabled
          FROM alert_rules ORDER BY id"
     )
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?
     .into_iter()
     .map(RuleRow::rule)
@@ -415,19 +648,7 @@ async fn rule_on(conn: &mut PgConnection, id: i64, lock: bool) -> Result<Rule, S
 pub async fn create_rule(pool: &PgPool, actor: &Actor, def: &RuleDef) -> Result<Rule, StoreError> {
     let def = check_rule(def)?;
     let mut tx = pool.begin().await?;
-    let id = sqlx::query_scalar!(
-        "INSERT INTO alert_rules (name, condition, input, output, threshold, for_secs, enabled)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        def.name,
-        def.condition.as_str(),
-        def.input,
-        def.output,
-        def.threshold,
-        i32::try_from(def.for_secs).unwrap_or(i32::MAX),
-        def.enabled
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let id = insert_rule(&mut tx, &def).await?;
     let target = Target::row("alert_rule", id, &def.name);
     audit::record(
         &mut tx,
@@ -441,6 +662,23 @@ pub async fn create_rule(pool: &PgPool, actor: &Actor, def: &RuleDef) -> Result<
     let rule = rule_on(&mut tx, id, false).await?;
     tx.commit().await?;
     Ok(rule)
+}
+
+/// Writes an already checked rule ([`check_rule`]); no audit row. Returns its id.
+pub(crate) async fn insert_rule(conn: &mut PgConnection, def: &RuleDef) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar!(
+        "INSERT INTO alert_rules (name, condition, input, output, threshold, for_secs, enabled)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        def.name,
+        def.condition.as_str(),
+        def.input,
+        def.output,
+        def.threshold,
+        i32::try_from(def.for_secs).unwrap_or(i32::MAX),
+        def.enabled
+    )
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Replaces a rule's settings.
@@ -649,13 +887,19 @@ fn cols(config: &ChannelConfig) -> Cols<'_> {
 
 /// Every channel with its secrets, by id.
 pub async fn channels(pool: &PgPool) -> Result<Vec<Channel>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    channels_on(&mut conn).await
+}
+
+/// [`channels`] on a connection (the export's snapshot).
+pub(crate) async fn channels_on(conn: &mut PgConnection) -> Result<Vec<Channel>, StoreError> {
     sqlx::query_as!(
         ChannelRow,
         "SELECT id, name, kind, enabled, lang, url, secret, smtp_host, smtp_port, smtp_security,
                 smtp_username, smtp_password, mail_from, mail_to
          FROM alert_channels ORDER BY id"
     )
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?
     .into_iter()
     .map(ChannelRow::channel)
@@ -692,9 +936,30 @@ pub async fn create_channel(
     def: &ChannelDef,
 ) -> Result<Channel, StoreError> {
     let def = check_channel(def)?;
-    let c = cols(&def.config);
     let mut tx = pool.begin().await?;
-    let id = sqlx::query_scalar!(
+    let id = insert_channel(&mut tx, &def).await?;
+    let after = channel_audit(&def.name, def.enabled, def.lang, &def.config);
+    audit::record(
+        &mut tx,
+        actor,
+        "alert_channel.create",
+        Target::row("alert_channel", id, &def.name),
+        None,
+        Some(after),
+    )
+    .await?;
+    let channel = channel_on(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(channel)
+}
+
+/// Writes an already checked channel ([`check_channel`]); no audit row. Returns its id.
+pub(crate) async fn insert_channel(
+    conn: &mut PgConnection,
+    def: &ChannelDef,
+) -> Result<i64, StoreError> {
+    let c = cols(&def.config);
+    Ok(sqlx::query_scalar!(
         "INSERT INTO alert_channels (name, kind, enabled, lang, url, secret, smtp_host, smtp_port,
                                      smtp_security, smtp_username, smtp_password, mail_from,
                                      mail_to)
@@ -713,21 +978,8 @@ pub async fn create_channel(
         c.from,
         c.to.as_deref(),
     )
-    .fetch_one(&mut *tx)
-    .await?;
-    let after = channel_audit(&def.name, def.enabled, def.lang, &def.config);
-    audit::record(
-        &mut tx,
-        actor,
-        "alert_channel.create",
-        Target::row("alert_channel", id, &def.name),
-        None,
-        Some(after),
-    )
-    .await?;
-    let channel = channel_on(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(channel)
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Replaces a channel's settings; each `keep` secret of the same kind's channel is taken
@@ -903,4 +1155,47 @@ pub async fn update_settings(
     .await?;
     tx.commit().await?;
     Ok(new)
+}
+
+/// The settings without locking the row (the export's read-only snapshot).
+pub(crate) async fn settings_snapshot(
+    conn: &mut PgConnection,
+) -> Result<AlertSettings, StoreError> {
+    let row = sqlx::query!("SELECT repeat_minutes, panel_url FROM alert_settings")
+        .fetch_one(conn)
+        .await?;
+    Ok(AlertSettings {
+        repeat_minutes: u32::try_from(row.repeat_minutes).unwrap_or(15),
+        panel_url: row.panel_url,
+    })
+}
+
+/// Replaces every rule, channel (and so its deliveries) and the settings with already
+/// checked values: an import. No audit row (the import writes its own).
+pub(crate) async fn replace_all(
+    conn: &mut PgConnection,
+    settings: &AlertSettings,
+    rules: &[RuleDef],
+    channels: &[ChannelDef],
+) -> Result<(), StoreError> {
+    sqlx::query!("DELETE FROM alert_rules")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!("DELETE FROM alert_channels")
+        .execute(&mut *conn)
+        .await?;
+    for r in rules {
+        insert_rule(conn, r).await?;
+    }
+    for c in channels {
+        insert_channel(conn, c).await?;
+    }
+    sqlx::query!(
+        "UPDATE alert_settings SET repeat_minutes = $1, panel_url = $2",
+        i32::try_from(settings.repeat_minutes).unwrap_or(15),
+        settings.panel_url
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

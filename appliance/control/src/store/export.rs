@@ -1,9 +1,10 @@
-//! Configuration export and import: the branding and every stored flow as one JSON document,
-//! for backups and for moving a customer to a new appliance. Users, tokens and the audit
-//! log are not part of it.
+//! Configuration export and import: the branding, every stored flow and the alerts (rules,
+//! channels, settings) as one JSON document, for backups and for moving a customer to a new
+//! appliance. Users, tokens, the audit log and the flows' history are not part of it.
 //!
 //! **The document is a backup and carries secrets in clear**: stream keys, SRT passphrases
-//! and stream ids, RTMP URLs with their keys. Whoever holds an export can publish to and read
+//! and stream ids, RTMP URLs with their keys, alert channels' secrets (webhook signing keys,
+//! Slack/Teams URLs, SMTP passwords). Whoever holds an export can publish to and read
 //! from every flow; only admins may produce one, and it must be stored like a password.
 //!
 //! An import is checked as a whole before anything is written (format, version, every field
@@ -19,6 +20,7 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
+use super::alerts::{self, AlertSettings, ChannelDef, ChannelDoc, RuleDef, RuleDoc};
 use super::audit::{self, Actor, Target};
 use super::columns::{InputCols, OutputCols};
 use super::{inputs, outputs, settings, InputDef, StoreError};
@@ -30,7 +32,7 @@ pub const FORMAT: &str = "relevo-config";
 pub const VERSION: u32 = 1;
 
 /// An exported configuration. Contains secrets: see the module documentation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigExport {
     /// Always [`FORMAT`].
@@ -40,6 +42,24 @@ pub struct ConfigExport {
     pub exported_at: OffsetDateTime,
     pub settings: ExportedSettings,
     pub inputs: Vec<ExportedFlow>,
+    /// Absent from exports made before alerts existed: importing one leaves the alerts as
+    /// they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<ExportedAlerts>,
+}
+
+/// The alerts' configuration (issue #17); an import replaces all of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedAlerts {
+    pub repeat_minutes: u32,
+    #[serde(default)]
+    pub panel_url: Option<String>,
+    #[serde(default)]
+    pub rules: Vec<RuleDoc>,
+    /// With their secrets in clear.
+    #[serde(default)]
+    pub channels: Vec<ChannelDoc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +137,9 @@ pub async fn export(pool: &PgPool) -> Result<ConfigExport, StoreError> {
     let s = settings::read(&mut tx).await?;
     let input_rows = inputs::list_rows(&mut *tx).await?;
     let output_rows = outputs::list_rows(&mut *tx).await?;
+    let alert_settings = alerts::settings_snapshot(&mut tx).await?;
+    let alert_rules = alerts::rules_on(&mut tx).await?;
+    let alert_channels = alerts::channels_on(&mut tx).await?;
     tx.commit().await?;
 
     let mut by_input: HashMap<i64, Vec<OutputDoc>> = HashMap::new();
@@ -146,6 +169,12 @@ pub async fn export(pool: &PgPool) -> Result<ConfigExport, StoreError> {
             }),
         },
         inputs: flows,
+        alerts: Some(ExportedAlerts {
+            repeat_minutes: alert_settings.repeat_minutes,
+            panel_url: alert_settings.panel_url,
+            rules: alert_rules.iter().map(RuleDoc::of).collect(),
+            channels: alert_channels.iter().map(ChannelDoc::revealed).collect(),
+        }),
     })
 }
 
@@ -178,6 +207,9 @@ pub async fn import(
     settings::write_branding(&mut tx, &plan.product_name, &plan.primary_color).await?;
     let logo = plan.logo.as_ref().map(|(b, m)| (b.as_slice(), m.as_str()));
     settings::write_logo(&mut tx, logo).await?;
+    if let Some((settings, rules, channels)) = &plan.alerts {
+        alerts::replace_all(&mut tx, settings, rules, channels).await?;
+    }
     let mut output_count = 0;
     for (def, outs) in &plan.flows {
         let row = inputs::insert(&mut tx, &InputCols::from_def(def)).await?;
@@ -202,6 +234,8 @@ pub async fn import(
         "outputs": summary.outputs,
         "replaced_inputs": replaced_inputs,
         "logo": plan.logo.is_some(),
+        "alert_rules": plan.alerts.as_ref().map(|(_, r, _)| r.len()),
+        "alert_channels": plan.alerts.as_ref().map(|(_, _, c)| c.len()),
     });
     audit::record(&mut tx, actor, "config.import", target, None, Some(after)).await?;
     tx.commit().await?;
@@ -223,6 +257,7 @@ struct Plan {
     primary_color: String,
     logo: Option<(Vec<u8>, String)>,
     flows: Vec<(InputDef, Vec<OutputSpec>)>,
+    alerts: Option<(AlertSettings, Vec<RuleDef>, Vec<ChannelDef>)>,
 }
 
 impl Plan {
@@ -254,11 +289,13 @@ impl Plan {
         if let Err(e) = state.validate() {
             return Err(locate(&state, e).into());
         }
+        let alerts = doc.alerts.as_ref().map(check_alerts).transpose()?;
         Ok(Self {
             product_name,
             primary_color,
             logo,
             flows,
+            alerts,
         })
     }
 }
@@ -332,4 +369,46 @@ fn at(prefix: &'static str) -> impl Fn(StoreError) -> ImportError {
         StoreError::Field { field, reason } => FieldError::new(field, reason).under(prefix).into(),
         other => ImportError::Store(other),
     }
+}
+
+/// Every rule, channel and setting of the alerts through the store's checks, a refusal
+/// located in the document (`alerts.channels[1].url`).
+fn check_alerts(
+    a: &ExportedAlerts,
+) -> Result<(AlertSettings, Vec<RuleDef>, Vec<ChannelDef>), ImportError> {
+    let under = |prefix: String| {
+        move |e: StoreError| match e {
+            StoreError::Field { field, reason } => {
+                ImportError::Field(FieldError::new(field, reason).under(&prefix))
+            }
+            other => ImportError::Store(other),
+        }
+    };
+    let settings = alerts::check_settings(&AlertSettings {
+        repeat_minutes: a.repeat_minutes,
+        panel_url: a.panel_url.clone(),
+    })
+    .map_err(under("alerts".to_owned()))?;
+    let rules = a
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| alerts::check_rule(&r.to_def()).map_err(under(format!("alerts.rules[{i}]"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let channels = a
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let at = under(format!("alerts.channels[{i}]"));
+            let (def, keep) = c.to_def().map_err(&at)?;
+            if let Some(f) = keep.first() {
+                // An export holds secrets in clear; a mask has nothing behind it here.
+                let reason = "a masked secret cannot be imported; write the secret".to_owned();
+                return Err(at(StoreError::Field { field: f, reason }));
+            }
+            alerts::check_channel(&def).map_err(at)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((settings, rules, channels))
 }

@@ -436,3 +436,91 @@ async fn checks_refuse_bad_shapes_written_by_hand() {
         sqlx::query(sql).execute(&db.pool).await.expect(sql);
     }
 }
+
+/// A backup brings the alerts back: rules, channels with their secrets (an export carries
+/// secrets in clear, like the flows' keys) and settings; an export made before alerts
+/// existed leaves them as they are; a masked secret is refused, located in the document.
+#[tokio::test]
+async fn alerts_travel_in_the_configuration_export() {
+    use relevo_control::store::alerts::{ChannelDoc, RuleDoc};
+    use relevo_control::store::export::{self, ImportError, ImportMode};
+
+    let source = test_db().await;
+    alerts::create_rule(&source.pool, &actor(), &rule(Condition::SrtLoss, Some(2.5)))
+        .await
+        .expect("rule");
+    alerts::create_channel(&source.pool, &actor(), &webhook(Some("hmac-key-1")))
+        .await
+        .expect("webhook");
+    alerts::create_channel(&source.pool, &actor(), &email())
+        .await
+        .expect("email");
+    let settings = AlertSettings {
+        repeat_minutes: 7,
+        panel_url: Some("https://relay.example.com".into()),
+    };
+    alerts::update_settings(&source.pool, &actor(), &settings)
+        .await
+        .expect("settings");
+
+    let doc = export::export(&source.pool).await.expect("export");
+    let text = serde_json::to_string(&doc).expect("json");
+    for secret in ["hmac-key-1", "smtp-password-1"] {
+        assert!(text.contains(secret), "a backup keeps {secret}");
+    }
+    let target = test_db().await;
+    let parsed: export::ConfigExport = serde_json::from_str(&text).expect("parse");
+    export::import(&target.pool, &actor(), &parsed, ImportMode::Empty)
+        .await
+        .expect("import");
+    assert_eq!(
+        alerts::settings(&target.pool).await.expect("settings"),
+        settings
+    );
+    let docs = |rules: Vec<relevo_control::alerts::Rule>| {
+        rules.iter().map(RuleDoc::of).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        docs(alerts::rules(&target.pool).await.expect("rules")),
+        docs(alerts::rules(&source.pool).await.expect("rules"))
+    );
+    let channels = |c: Vec<relevo_control::alerts::Channel>| {
+        c.iter().map(ChannelDoc::revealed).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        channels(alerts::channels(&target.pool).await.expect("channels")),
+        channels(alerts::channels(&source.pool).await.expect("channels"))
+    );
+
+    // An older export (no "alerts"): the target's alerts stay.
+    let mut old = parsed.clone();
+    old.alerts = None;
+    export::import(&target.pool, &actor(), &old, ImportMode::Replace)
+        .await
+        .expect("import an older export");
+    assert_eq!(alerts::rules(&target.pool).await.expect("rules").len(), 1);
+    assert_eq!(
+        alerts::channels(&target.pool)
+            .await
+            .expect("channels")
+            .len(),
+        2
+    );
+
+    // A masked secret has nothing behind it in a backup.
+    let mut masked = parsed.clone();
+    if let Some(a) = masked.alerts.as_mut() {
+        a.channels[0].secret = Some(MASK.to_owned());
+    }
+    match export::import(&target.pool, &actor(), &masked, ImportMode::Replace).await {
+        Err(ImportError::Field(f)) => assert_eq!(f.field, "alerts.channels[0].secret"),
+        other => panic!("expected a field error, got {other:?}"),
+    }
+    assert_eq!(
+        alerts::channels(&target.pool)
+            .await
+            .expect("channels")
+            .len(),
+        2
+    );
+}

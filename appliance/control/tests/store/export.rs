@@ -205,7 +205,8 @@ async fn import_writes_one_audit_row_without_secrets() {
     assert_eq!(
         row.after,
         Some(serde_json::json!({
-            "mode": "empty", "inputs": 4, "outputs": 6, "replaced_inputs": 0, "logo": true
+            "mode": "empty", "inputs": 4, "outputs": 6, "replaced_inputs": 0, "logo": true,
+            "alert_rules": 0, "alert_channels": 0
         }))
     );
 }
