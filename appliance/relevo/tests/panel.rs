@@ -467,6 +467,19 @@ fn an_input_of_the_configuration_file_is_switched_by_name() {
         viewer.post("/feeds/Estudio%20fichero/backup", &[]).status,
         403
     );
+    // Its history page (issue #17) goes by name too, linked from its card; a Visor reads
+    // it; an input nobody configured and without history is a 404.
+    assert!(
+        page.body
+            .contains(r#"href="/history/Estudio%20fichero" class="history-link""#),
+        "{}",
+        page.body
+    );
+    let history = viewer.get("/history/Estudio%20fichero");
+    assert_eq!(history.status, 200, "{}", history.body);
+    assert!(history.body.contains("Historial: Estudio fichero"));
+    assert!(history.body.contains(r#"src="/assets/history.js""#));
+    assert_eq!(viewer.get("/history/nadie").status, 404);
 }
 
 #[test]
