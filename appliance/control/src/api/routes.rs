@@ -117,8 +117,8 @@ pub const ROUTES: &[RouteDoc] = &[
     r("GET", "/api/v1/alerts/settings", Admin, "Alert settings: repeat_minutes (a flapping flow sends at most one message per this many minutes, default 15), panel_url (the panel's address for the link in messages; null: no link)"),
     r("PATCH", "/api/v1/alerts/settings", Admin, "Change repeat_minutes (1-1440) or panel_url (http(s) URL, or null)"),
     r("GET", "/api/v1/alerts/deliveries", Admin, "Alert messages per channel, newest first: state (pending, sent, failed), attempts, next_attempt_at, last_error, the payload sent (no secret); ?limit= (1-500, default 100) &before_id= (paging, next_before_id)"),
-    r("GET", "/api/v1/config/export", Admin, "Export inputs, outputs and settings as JSON (secrets included: a backup)"),
-    r("POST", "/api/v1/config/import", Admin, "Import an export (?mode=empty refuses a non-empty database, ?mode=replace replaces every API flow)"),
+    r("GET", "/api/v1/config/export", Admin, "Export inputs, outputs, settings and alerts (rules, channels, alert settings) as JSON (secrets included: a backup)"),
+    r("POST", "/api/v1/config/import", Admin, "Import an export (?mode=empty refuses a non-empty database, ?mode=replace replaces every API flow; alerts in the document replace the alerts, a document without them leaves them)"),
 ];
 
 /// The OpenAPI 3.1 document, built from [`ROUTES`].
