@@ -380,7 +380,7 @@ in
       description = ''
         Days of flow history kept (`[history] retention_days`): per-minute rows of every
         input and output and their events; older ones are deleted once an hour. About
-        2 MB a day for 50 inputs with one output each (see the README).
+        31 MiB of PostgreSQL a day for 50 inputs with one output each (see the README).
       '';
     };
 

@@ -194,15 +194,24 @@ fn input_events(before: Option<&InputSnapshot>, now: &InputSnapshot) -> Vec<Ev> 
         );
     }
     let rejected = delta(before.map_or(0, |b| b.rejections), now.rejections);
+    let error = changed_error(
+        before.and_then(|b| b.last_error.as_ref()),
+        now.last_error.as_ref(),
+    );
     if rejected > 0 {
         let mut d = json!({ "count": rejected });
-        if let Some(e) = changed_error(
-            before.and_then(|b| b.last_error.as_ref()),
-            now.last_error.as_ref(),
-        ) {
+        if let Some(e) = error {
             d["error"] = json!(e);
         }
         evs.push(ev(None, "publisher.rejected", Severity::Warning, d));
+    } else if let Some(e) = error {
+        // A pull source that failed, or errors in the incoming stream (the engine notes
+        // those at most once per interval).
+        let mut d = json!({ "error": e });
+        if let Some(class) = failure_class(e) {
+            d["class"] = json!(class);
+        }
+        evs.push(ev(None, "input.error", Severity::Warning, d));
     }
     let switched = now.last_switch.as_ref().filter(|s| {
         before

@@ -195,3 +195,29 @@ fn what_the_first_snapshot_shows_connected_happened_since_the_service_started() 
     i.outputs.push(output("cdn", "push_rtmp", FlowState::Idle));
     assert_eq!(kinds(&d.diff(&snap(vec![i]), at(0))), ["reader.joined"]);
 }
+
+#[test]
+fn rejections_and_input_errors_carry_the_engines_text() {
+    let mut d = Differ::default();
+    let mut i = input("studio", FlowState::Idle);
+    d.diff(&snap(vec![i.clone()]), at(0));
+    i.rejections = 2;
+    i.last_error = Some(LastError {
+        message: "SRT publisher 192.0.2.9:5000 rejected: wrong passphrase".into(),
+        at: SystemTime::now(),
+    });
+    let e = d.diff(&snap(vec![i.clone()]), at(1));
+    assert_eq!(kinds(&e), ["publisher.rejected"]);
+    assert_eq!(e[0].detail["count"], 2);
+    // A pull source that fails: an error without a rejection.
+    i.last_error = Some(LastError {
+        message: "connection timed out".into(),
+        at: SystemTime::now() + std::time::Duration::from_secs(1),
+    });
+    let e = d.diff(&snap(vec![i]), at(2));
+    assert_eq!(kinds(&e), ["input.error"]);
+    assert_eq!(
+        e[0].detail,
+        serde_json::json!({"error": "connection timed out", "class": "network"})
+    );
+}
