@@ -40,6 +40,7 @@ use time::OffsetDateTime;
 use crate::store::history::{self as store, MinuteRow};
 use crate::store::StoreError;
 
+pub use ring::BYTES_PER_SECOND;
 pub use task::bench_fold;
 
 /// `[history]` of the configuration file.

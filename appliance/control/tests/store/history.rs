@@ -584,8 +584,8 @@ async fn history_cost_of_50_flows() {
         one_insert.as_secs_f64() * 1e3,
         bytes as f64 / 1048576.0,
         bytes as f64 / (1440.0 * 100.0),
-        std::mem::size_of::<relevo_control::history::Second>(),
-        (std::mem::size_of::<relevo_control::history::Second>() * 3600 * 100) as f64 / 1048576.0
+        relevo_control::history::BYTES_PER_SECOND,
+        (relevo_control::history::BYTES_PER_SECOND * 3600 * 100) as f64 / 1048576.0
     );
 }
 
