@@ -168,7 +168,7 @@ mod tests {
     #[test]
     fn a_second_comes_back_as_it_went_in() {
         let with_srt = Second {
-            at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+            at: time::macros::datetime!(2023-11-14 22:13:20 UTC),
             state: StateClass::Failing,
             meant: true,
             bitrate: 6_400_000,
@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn figures_too_large_for_a_second_saturate() {
         let huge = Second {
-            at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+            at: time::macros::datetime!(2023-11-14 22:13:20 UTC),
             state: StateClass::Live,
             meant: true,
             bitrate: u64::MAX,
