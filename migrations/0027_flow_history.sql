@@ -49,7 +49,9 @@ CREATE TABLE flow_events (
     -- Details of the kind (protocol, peer address, failure class, error text…); never a secret.
     detail    jsonb NOT NULL DEFAULT '{}'::jsonb CHECK (jsonb_typeof(detail) = 'object'),
     -- A configuration change links to the audit row that tells who made it.
-    audit_id  bigint REFERENCES audit_log (id) ON DELETE SET NULL
+    -- No foreign key: the audit log is append-only (0010), so the row stays; a key would
+    -- also turn its TRUNCATE refusal into a foreign-key error.
+    audit_id  bigint
 );
 
 CREATE INDEX flow_events_flow_idx ON flow_events (input, output, at DESC);

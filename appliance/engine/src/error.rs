@@ -40,6 +40,25 @@ pub enum LinkError {
 }
 
 impl LinkError {
+    /// What kind of failure this is, for operators and the flow history: what has to be
+    /// fixed differs by class (`network`, `private_address`, `rejected`, `tls`, `no_answer`,
+    /// `stalled`, `protocol`).
+    pub fn class(&self) -> &'static str {
+        match self {
+            LinkError::Refused
+            | LinkError::Timeout
+            | LinkError::Resolve(_)
+            | LinkError::Closed
+            | LinkError::Io(_) => "network",
+            LinkError::PrivateAddress => "private_address",
+            LinkError::Rejected(_) => "rejected",
+            LinkError::Tls(_) => "tls",
+            LinkError::NoAnswer(_) => "no_answer",
+            LinkError::Stalled(_) => "stalled",
+            LinkError::Protocol(_) => "protocol",
+        }
+    }
+
     /// Maps an I/O error from connect/read/write to the closest class.
     pub fn from_io(err: &std::io::Error) -> Self {
         use std::io::ErrorKind as K;
@@ -50,6 +69,28 @@ impl LinkError {
                 Self::Closed
             }
             _ => Self::Io(err.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LinkError;
+
+    #[test]
+    fn every_failure_has_its_class() {
+        let cases = [
+            (LinkError::Refused, "network"),
+            (LinkError::Resolve("cdn.example".into()), "network"),
+            (LinkError::PrivateAddress, "private_address"),
+            (LinkError::Rejected("bad key".into()), "rejected"),
+            (LinkError::Tls("expired".into()), "tls"),
+            (LinkError::NoAnswer(10), "no_answer"),
+            (LinkError::Stalled(10), "stalled"),
+            (LinkError::Protocol("bad chunk".into()), "protocol"),
+        ];
+        for (error, class) in cases {
+            assert_eq!(error.class(), class, "{error}");
         }
     }
 }

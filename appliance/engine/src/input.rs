@@ -67,7 +67,7 @@ pub(crate) async fn run_pull(
         let delay = backoff.next(started.elapsed());
         tracing::warn!(input = %name, feed = feed.as_str(), retry_in = ?delay, "pull failed: {err}");
         hub.counters.rejections.fetch_add(1, Ordering::Relaxed);
-        hub.counters.set_error(err.to_string());
+        hub.counters.set_link_error(&err);
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}

@@ -80,6 +80,9 @@ impl FlowState {
 pub struct LastError {
     pub message: String,
     pub at: SystemTime,
+    /// The failure's class when it is a link failure ([`crate::error::LinkError::class`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<&'static str>,
 }
 
 /// Counters of one input.
@@ -172,12 +175,12 @@ impl OutputCounters {
     }
 
     pub fn set_error(&self, message: String) {
-        if let Ok(mut e) = self.last_error.lock() {
-            *e = Some(LastError {
-                message,
-                at: SystemTime::now(),
-            });
-        }
+        set_error(&self.last_error, message, None);
+    }
+
+    /// A failed connection attempt: its text and its class.
+    pub fn set_link_error(&self, error: &crate::error::LinkError) {
+        set_error(&self.last_error, error.to_string(), Some(error.class()));
     }
 
     pub fn add_bytes(&self, n: usize) {
@@ -197,12 +200,22 @@ impl OutputCounters {
 
 impl InputCounters {
     pub fn set_error(&self, message: String) {
-        if let Ok(mut e) = self.last_error.lock() {
-            *e = Some(LastError {
-                message,
-                at: SystemTime::now(),
-            });
-        }
+        set_error(&self.last_error, message, None);
+    }
+
+    /// A failed pull: its text and its class.
+    pub fn set_link_error(&self, error: &crate::error::LinkError) {
+        set_error(&self.last_error, error.to_string(), Some(error.class()));
+    }
+}
+
+fn set_error(slot: &Mutex<Option<LastError>>, message: String, class: Option<&'static str>) {
+    if let Ok(mut e) = slot.lock() {
+        *e = Some(LastError {
+            message,
+            at: SystemTime::now(),
+            class,
+        });
     }
 }
 

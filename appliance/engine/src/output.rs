@@ -125,7 +125,7 @@ pub(crate) async fn run_push(
             Some(Err(e)) => {
                 let delay = backoff.next(started.elapsed());
                 tracing::warn!(input = %input, output = %spec.name, retry_in = ?delay, "push failed: {e}");
-                counters.set_error(e.to_string());
+                counters.set_link_error(&e);
                 counters.set_state(FlowState::Retrying);
                 counters.reconnects.fetch_add(1, Ordering::Relaxed);
                 tokio::select! {

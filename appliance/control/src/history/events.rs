@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use relevo_engine::metrics::{
-    CompatSeverity, Feed, FlowState, InputSnapshot, OutputSnapshot, PublisherInfo, Snapshot,
+    CompatSeverity, Feed, FlowState, InputSnapshot, LastError, OutputSnapshot, PublisherInfo,
+    Snapshot,
 };
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -201,17 +202,13 @@ fn input_events(before: Option<&InputSnapshot>, now: &InputSnapshot) -> Vec<Ev> 
     if rejected > 0 {
         let mut d = json!({ "count": rejected });
         if let Some(e) = error {
-            d["error"] = json!(e);
+            d["error"] = json!(e.message);
         }
         evs.push(ev(None, "publisher.rejected", Severity::Warning, d));
     } else if let Some(e) = error {
         // A pull source that failed, or errors in the incoming stream (the engine notes
         // those at most once per interval).
-        let mut d = json!({ "error": e });
-        if let Some(class) = failure_class(e) {
-            d["class"] = json!(class);
-        }
-        evs.push(ev(None, "input.error", Severity::Warning, d));
+        evs.push(ev(None, "input.error", Severity::Warning, error_detail(e)));
     }
     let switched = now.last_switch.as_ref().filter(|s| {
         before
@@ -231,33 +228,20 @@ fn input_events(before: Option<&InputSnapshot>, now: &InputSnapshot) -> Vec<Ev> 
 
 /// The message of `now` when it is a new error since `before`.
 fn changed_error<'a>(
-    before: Option<&relevo_engine::metrics::LastError>,
-    now: Option<&'a relevo_engine::metrics::LastError>,
-) -> Option<&'a str> {
+    before: Option<&LastError>,
+    now: Option<&'a LastError>,
+) -> Option<&'a LastError> {
     now.filter(|n| before.is_none_or(|b| b.at != n.at || b.message != n.message))
-        .map(|n| n.message.as_str())
 }
 
-/// The failure class of an output's error text, from the engine's `LinkError` messages
-/// (`relevo_engine::error`): what the operator has to fix differs by class.
-pub(crate) fn failure_class(message: &str) -> Option<&'static str> {
-    const CLASSES: &[(&str, &str)] = &[
-        ("connection refused", "network"),
-        ("connection timed out", "network"),
-        ("could not resolve host", "network"),
-        ("connection closed by peer", "network"),
-        ("I/O error", "network"),
-        ("refused: the destination is a loopback", "private_address"),
-        ("rejected by destination", "rejected"),
-        ("TLS error", "tls"),
-        ("connected, but the destination did not answer", "no_answer"),
-        ("stalled", "stalled"),
-        ("protocol error", "protocol"),
-    ];
-    CLASSES
-        .iter()
-        .find(|(prefix, _)| message.starts_with(prefix))
-        .map(|&(_, class)| class)
+/// An error's detail: the engine's text and, for a link failure, its class
+/// (`relevo_engine::error::LinkError::class`): what the operator has to fix differs by class.
+fn error_detail(e: &LastError) -> Value {
+    let mut d = json!({ "error": e.message });
+    if let Some(class) = e.class {
+        d["class"] = json!(class);
+    }
+    d
 }
 
 fn is_pull(o: &OutputSnapshot) -> bool {
@@ -290,10 +274,7 @@ fn output_events(before: Option<&OutputSnapshot>, now: &OutputSnapshot) -> Vec<E
         before.and_then(|b| b.last_error.as_ref()),
         now.last_error.as_ref(),
     ) {
-        let mut d = json!({ "error": e });
-        if let Some(class) = failure_class(e) {
-            d["class"] = json!(class);
-        }
+        let d = error_detail(e);
         let kind = if now.kind == "record" {
             "record.failed"
         } else {

@@ -68,6 +68,7 @@ fn snapshot() -> Snapshot {
                     last_error: Some(LastError {
                         message: "connection refused".into(),
                         at: at(1_700_000_100),
+                        class: Some("network"),
                     }),
                     latency: None,
                     record: None,
@@ -112,6 +113,7 @@ fn snapshot() -> Snapshot {
                     uptime_secs: None,
                     last_error: Some(LastError {
                         message: "disk full: 900 MiB free, floor 1024 MiB".into(),
+                        class: None,
                         at: at(1_700_000_200),
                     }),
                     latency: None,
