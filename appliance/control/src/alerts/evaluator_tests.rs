@@ -3,67 +3,16 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use relevo_engine::metrics::{
-    Bitrate, FlowState, InputSnapshot, OutputSnapshot, PeerSnapshot, RecordingDisk, Snapshot,
-    SrtLink,
+    FlowState, InputSnapshot, PeerSnapshot, RecordingDisk, Snapshot, SrtLink,
 };
 
 use super::*;
 use crate::alerts::{Condition, Rule};
+use crate::history::fixtures::{self, input, output};
 
-fn input(name: &str, state: FlowState) -> InputSnapshot {
-    InputSnapshot {
-        name: name.into(),
-        state,
-        publisher: None,
-        srt: None,
-        bitrate: Bitrate::default(),
-        bytes_in: 0,
-        publishes: 0,
-        rejections: 0,
-        stream_errors: 0,
-        uptime_secs: None,
-        last_error: None,
-        codecs: None,
-        backup: None,
-        on_air: None,
-        on_air_since: None,
-        last_switch: None,
-        feed_switches: Default::default(),
-        outputs: Vec::new(),
-    }
-}
-
-fn output(name: &str, kind: &'static str, state: FlowState) -> OutputSnapshot {
-    OutputSnapshot {
-        name: name.into(),
-        kind,
-        state,
-        bitrate: Bitrate::default(),
-        bytes_out: 0,
-        dropped: 0,
-        reconnects: 0,
-        peers: 0,
-        connections: Vec::new(),
-        uptime_secs: None,
-        latency: None,
-        last_error: None,
-        record: None,
-        hls: None,
-        compat: Vec::new(),
-    }
-}
-
+/// Receiving links of `packets` carried and `lost` lost (no retransmission count).
 fn link(packets: u64, lost: u64) -> SrtLink {
-    SrtLink {
-        rtt_ms: 20.0,
-        packets,
-        packets_lost: lost,
-        packets_retransmitted: None,
-        packets_dropped: 0,
-        latency_ms: 120,
-        buffer_ms: 0,
-        bandwidth_mbps: 10.0,
-    }
+    fixtures::link(packets, lost, None)
 }
 
 fn rule(condition: Condition, input: Option<&str>, threshold: Option<f64>, for_secs: u32) -> Rule {

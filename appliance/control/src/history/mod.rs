@@ -22,7 +22,7 @@
 mod collector;
 mod events;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod minute;
 mod retention;
 mod ring;
