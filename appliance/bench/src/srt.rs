@@ -59,6 +59,7 @@ pub async fn read(target: Target, plan: Plan, ramp: Duration) -> anyhow::Result<
             encryption: None,
             latency_ms: target.latency_ms,
             connect_timeout: target.attempt,
+            buffers: None,
         };
         let cancel = cancel.clone();
         tokio::spawn(async move {
@@ -147,6 +148,7 @@ pub async fn sink(
         encryption: None,
         latency_ms,
         tag: 0,
+        buffers: None,
     })?;
     let slots = Arc::new(Slots::default());
     let cancel = CancellationToken::new();

@@ -9,6 +9,7 @@
 //!   callback (passphrase, key length, latency, reject code).
 //! - `stream.rs`: [`SrtStream`], caller connect, `recv`/`send`, stats.
 //! - `reactor.rs`: the thread that waits on one libsrt epoll and wakes tasks.
+//! - `buffers.rs`: [`Buffers`], libsrt's buffer sizes for a socket that only sends.
 //! - `socket.rs`: socket options and the owned socket (deregister + `srt_close` on drop).
 //! - `error.rs`, `stats.rs`, `log.rs` (libsrt log -> `tracing` target `libsrt`), `addr.rs`.
 //! - `heap.rs`: hands the memory libsrt freed back to the system after a burst of connections.
@@ -37,9 +38,13 @@
 //!   ffmpeg only print "Application-defined rejection reason" / "Input/output error".
 //! - **Latency**: each direction negotiates max(receiver's, sender's): the decision's
 //!   latency is set on the new socket in the callback, so a caller asking less gets ours.
-//! - **Buffers**: the defaults (`SRTO_SNDBUF`/`SRTO_RCVBUF` about 12 MB, `SRTO_FC` 25600
-//!   packets) hold about 4.9 s at 20 Mbit/s, above the 2 s needed for 1000 ms latency plus
-//!   a 1 s burst, so they are kept.
+//! - **Buffers**: a receiving socket keeps the defaults (`SRTO_RCVBUF` 8192 packets, about
+//!   12 MB, `SRTO_FC` 25600), which hold about 4.9 s at 20 Mbit/s, above the 2 s needed for
+//!   1000 ms latency plus a 1 s burst. A sending socket gets [`Buffers::for_sender`]: a send
+//!   buffer for its latency and bit rate, and libsrt's minimum receive side (see
+//!   `buffers.rs` for where libsrt's memory goes). They are pre-bind options: set on a
+//!   caller before `srt_connect`, and on an accepted socket in the listen callback
+//!   ([`Decision::Accept`]'s `buffers`), where libsrt has not opened it yet.
 //! - **Close**: live mode has no linger; [`SrtStream::flush`] before dropping a stream
 //!   whose tail matters.
 //! - SRT over UDP cannot tell "no listener" from "no answer": connecting to a closed port
@@ -48,6 +53,7 @@
 #![allow(unsafe_code)]
 
 mod addr;
+mod buffers;
 mod error;
 mod ffi;
 mod heap;
@@ -60,6 +66,7 @@ mod stream;
 
 use std::sync::Once;
 
+pub use buffers::Buffers;
 pub use error::{reject_reason_str, SrtError};
 pub use heap::release_free_memory;
 pub use listener::{

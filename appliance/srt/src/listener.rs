@@ -27,7 +27,7 @@ use crate::reactor::Readiness;
 use crate::socket::{CloseGuard, OwnedSocket, Sock};
 use tokio::sync::broadcast;
 
-use crate::{addr, Encryption, KeyLen, SrtStream};
+use crate::{addr, Buffers, Encryption, KeyLen, SrtStream};
 
 /// Accepted-by-callback handshakes not yet picked up by `accept` are forgotten after this
 /// (they failed later in the handshake, e.g. wrong passphrase).
@@ -82,10 +82,13 @@ pub struct ConnectRequest {
 pub enum Decision {
     /// Accept with this passphrase and key length (`None`: unencrypted; a caller with a
     /// passphrase is then rejected) and this latency. `tag` comes back in [`Accepted`].
+    /// `buffers`: libsrt's buffer sizes for this connection (`None`: libsrt's defaults, as a
+    /// publisher needs; a reader gets [`Buffers::for_sender`]).
     Accept {
         encryption: Option<Encryption>,
         latency_ms: u32,
         tag: u64,
+        buffers: Option<Buffers>,
     },
     Reject(RejectCode),
 }
@@ -437,11 +440,16 @@ fn decide(
             encryption,
             latency_ms,
             tag,
+            buffers,
         } => {
-            let configured = ns.set_latency(latency_ms).and_then(|()| match &encryption {
-                Some(enc) => ns.set_encryption(enc),
-                None => Ok(()),
-            });
+            // Pre-bind options: libsrt opens the new socket only after this callback.
+            let configured = ns
+                .set_latency(latency_ms)
+                .and_then(|()| match &encryption {
+                    Some(enc) => ns.set_encryption(enc),
+                    None => Ok(()),
+                })
+                .and_then(|()| buffers.map_or(Ok(()), |b| ns.set_buffers(&b)));
             if let Err(e) = configured {
                 shared.reject(Rejection {
                     peer,

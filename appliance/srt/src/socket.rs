@@ -11,6 +11,7 @@ use libc::{c_int, c_void, sockaddr_storage};
 use crate::error::{self, SrtError};
 use crate::ffi::{self, SRTSOCKET};
 use crate::reactor::{self, Readiness};
+use crate::buffers::{self, Buffers};
 use crate::{addr, KeyLen};
 
 /// Longest stream id libsrt accepts (`MAX_SID_LENGTH`).
@@ -98,6 +99,32 @@ impl Sock {
         let ms = i32::try_from(latency_ms)
             .map_err(|_| SrtError::InvalidOption(format!("latency {latency_ms} ms")))?;
         self.set_int(ffi::SRTO_LATENCY, ms, "set SRTO_LATENCY")
+    }
+
+    /// Applies [`Buffers`] (pre-bind options: before `srt_connect`, or in the listen callback
+    /// on the new socket). `SRTO_FC` first: libsrt clamps `SRTO_RCVBUF` to it.
+    pub(crate) fn set_buffers(self, b: &Buffers) -> Result<(), SrtError> {
+        let bytes = |packets: u32| {
+            i32::try_from(u64::from(packets) * u64::from(buffers::OPTION_BYTES_PER_PACKET))
+                .map_err(|_| SrtError::InvalidOption(format!("{packets} packets")))
+        };
+        let fc = i32::try_from(b.flow)
+            .map_err(|_| SrtError::InvalidOption(format!("flow window {}", b.flow)))?;
+        self.set_int(ffi::SRTO_FC, fc, "set SRTO_FC")?;
+        self.set_int(ffi::SRTO_RCVBUF, bytes(b.recv)?, "set SRTO_RCVBUF")?;
+        self.set_int(ffi::SRTO_SNDBUF, bytes(b.send)?, "set SRTO_SNDBUF")
+    }
+
+    /// The buffer options in effect, in packets (read back with `srt_getsockflag`).
+    pub(crate) fn buffers(self) -> Result<Buffers, SrtError> {
+        let packets = |bytes: i32| {
+            u32::try_from(bytes).unwrap_or(0) / buffers::OPTION_BYTES_PER_PACKET
+        };
+        Ok(Buffers {
+            send: packets(self.get_int(ffi::SRTO_SNDBUF, "get SRTO_SNDBUF")?),
+            recv: packets(self.get_int(ffi::SRTO_RCVBUF, "get SRTO_RCVBUF")?),
+            flow: u32::try_from(self.get_int(ffi::SRTO_FC, "get SRTO_FC")?).unwrap_or(0),
+        })
     }
 
     pub(crate) fn set_encryption(self, enc: &crate::Encryption) -> Result<(), SrtError> {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use libc::{c_char, c_int};
 
 use crate::error::{self, reject_reason_str, SrtError};
+use crate::buffers::Buffers;
 use crate::ffi;
 use crate::socket::{CloseGuard, OwnedSocket, Sock, MAX_STREAM_ID};
 use crate::stats::SrtStats;
@@ -38,6 +39,8 @@ pub struct CallerOptions {
     pub latency_ms: u32,
     /// `SRTO_CONNTIMEO`: how long to wait for the handshake.
     pub connect_timeout: Duration,
+    /// libsrt's buffer sizes; `None`: libsrt's defaults (for a connection that receives).
+    pub buffers: Option<Buffers>,
 }
 
 impl Default for CallerOptions {
@@ -47,6 +50,7 @@ impl Default for CallerOptions {
             encryption: None,
             latency_ms: 120,
             connect_timeout: Duration::from_secs(3),
+            buffers: None,
         }
     }
 }
@@ -78,6 +82,9 @@ impl SrtStream {
         }
         if let Some(enc) = &opts.encryption {
             sock.set_encryption(enc)?;
+        }
+        if let Some(b) = &opts.buffers {
+            sock.set_buffers(b)?;
         }
         let timeout_ms = i32::try_from(opts.connect_timeout.as_millis()).unwrap_or(i32::MAX);
         sock.set_int(ffi::SRTO_CONNTIMEO, timeout_ms.max(1), "set SRTO_CONNTIMEO")?;
@@ -244,6 +251,12 @@ impl SrtStream {
     }
 
     /// Whether libsrt still considers the connection established.
+    /// libsrt's buffer sizes in effect on this connection (`SRTO_SNDBUF`, `SRTO_RCVBUF`,
+    /// `SRTO_FC`, in packets).
+    pub fn buffers(&self) -> Result<Buffers, SrtError> {
+        self.sock.sock.buffers()
+    }
+
     pub fn is_connected(&self) -> bool {
         self.sock.sock.state() == ffi::SRTS_CONNECTED
     }

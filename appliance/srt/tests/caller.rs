@@ -17,6 +17,7 @@ fn opts(pass: Option<&str>) -> CallerOptions {
         }),
         latency_ms: 120,
         connect_timeout: Duration::from_secs(1),
+        buffers: None,
     }
 }
 

@@ -16,6 +16,7 @@ fn caller(stream_id: &str, key_len: Option<KeyLen>, pass: &str) -> CallerOptions
         }),
         latency_ms: 120,
         connect_timeout: Duration::from_secs(2),
+        buffers: None,
     }
 }
 

@@ -15,6 +15,7 @@ fn open_caller() -> CallerOptions {
         encryption: None,
         latency_ms: 120,
         connect_timeout: Duration::from_secs(2),
+        buffers: None,
     }
 }
 

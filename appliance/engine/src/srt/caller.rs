@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use relevo_srt::{CallerOptions, SrtError, SrtStream};
+use relevo_srt::{Buffers, CallerOptions, SrtError, SrtStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::LinkError;
@@ -47,13 +47,15 @@ async fn resolve(c: &SrtCaller) -> Result<SocketAddr, LinkError> {
     Ok(addr)
 }
 
-async fn connect(c: &SrtCaller) -> Result<SrtStream, LinkError> {
+/// `buffers`: `None` for a pull input (libsrt's defaults, sized for receiving).
+async fn connect(c: &SrtCaller, buffers: Option<Buffers>) -> Result<SrtStream, LinkError> {
     let addr = resolve(c).await?;
     let opts = CallerOptions {
         stream_id: c.stream_id.clone(),
         encryption: c.security.as_ref().map(|s| s.to_srt()),
         latency_ms: c.latency.ms(),
         connect_timeout: CONNECT_TIMEOUT,
+        buffers,
     };
     Ok(SrtStream::connect(addr, opts).await?)
 }
@@ -66,7 +68,14 @@ pub(crate) async fn push(
     counters: &OutputCounters,
     cancel: &CancellationToken,
 ) -> Result<(), LinkError> {
-    let stream = Arc::new(connect(c).await?);
+    // The rate this output sent at on its last connection; unknown (0) on the first one.
+    let bps = counters
+        .rate
+        .lock()
+        .map(|r| r.bitrate().last_10s)
+        .unwrap_or_default();
+    let buffers = Buffers::for_sender(c.latency.ms(), bps);
+    let stream = Arc::new(connect(c, Some(buffers)).await?);
     let _peer = counters.connections.join(
         "srt",
         stream.peer_addr().to_string(),
@@ -92,7 +101,7 @@ pub(crate) async fn pull(
     cancel: &CancellationToken,
 ) -> Result<(), LinkError> {
     let addr = resolve(c).await?;
-    let stream = Arc::new(connect(c).await?);
+    let stream = Arc::new(connect(c, None).await?);
     let Some(publisher) = attach(addr) else {
         return Err(LinkError::Protocol("input already has a publisher".into()));
     };

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use relevo_media::streamid::{self, StreamMode};
 use relevo_srt::{
-    Accepted, ConnectRequest, Decision, KeyLen, ListenerOptions, RejectCode, Rejection, SrtError,
-    SrtListener, SrtStream,
+    Accepted, Buffers, ConnectRequest, Decision, KeyLen, ListenerOptions, RejectCode, Rejection,
+    SrtError, SrtListener, SrtStream,
 };
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -219,6 +219,16 @@ fn decide(shared: &Shared, hold: &RefusalHold, req: &ConnectRequest) -> Decision
                         encryption: security.as_ref().map(|s| s.to_srt()),
                         latency_ms: latency.ms(),
                         tag: 0,
+                        // A reader only receives control packets: buffers for sending.
+                        buffers: Some(Buffers::for_sender(
+                            latency.ms(),
+                            i.hub
+                                .counters
+                                .rate
+                                .lock()
+                                .map(|r| r.bitrate().last_10s)
+                                .unwrap_or_default(),
+                        )),
                     },
                 ),
                 OutputKind::PullSrt { .. } => {
@@ -262,6 +272,7 @@ pub(crate) fn decide_publisher(
                 encryption: security.as_ref().map(|s| s.to_srt()),
                 latency_ms: latency.ms(),
                 tag: 0,
+                buffers: None,
             },
         ),
         _ => log_reject(req, "unknown stream key"),

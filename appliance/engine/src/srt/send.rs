@@ -258,25 +258,34 @@ pub(crate) mod tests {
     use std::sync::atomic::AtomicU64;
 
     use bytes::Bytes;
-    use relevo_srt::{CallerOptions, Decision, ListenerOptions, SrtListener, RECV_BUFFER_SIZE};
+    use relevo_srt::{
+        Buffers, CallerOptions, Decision, ListenerOptions, SrtListener, RECV_BUFFER_SIZE,
+    };
 
     use super::*;
     use crate::hub::fanout::Fanout;
 
     /// A connected pair on loopback: (the caller's end, the listener's end).
     pub(crate) async fn pair() -> (Arc<SrtStream>, SrtStream) {
+        pair_with(None).await
+    }
+
+    /// [`pair`], the caller's end with these libsrt buffers.
+    async fn pair_with(buffers: Option<Buffers>) -> (Arc<SrtStream>, SrtStream) {
         let any = "127.0.0.1:0".parse().expect("addr");
         let listener = SrtListener::bind(any, ListenerOptions::default(), |_| Decision::Accept {
             encryption: None,
             latency_ms: 120,
             tag: 0,
+            buffers: None,
         })
         .expect("bind");
         let addr = listener.local_addr();
-        let (caller, accepted) = tokio::join!(
-            SrtStream::connect(addr, CallerOptions::default()),
-            listener.accept()
-        );
+        let opts = CallerOptions {
+            buffers,
+            ..CallerOptions::default()
+        };
+        let (caller, accepted) = tokio::join!(SrtStream::connect(addr, opts), listener.accept());
         let caller = caller.expect("connect");
         (Arc::new(caller), accepted.expect("accept").0)
     }
@@ -401,6 +410,75 @@ pub(crate) mod tests {
         assert_eq!(
             counters.bytes_out.load(Ordering::Relaxed),
             u64::from(N) * 1316
+        );
+        cancel.cancel();
+        assert!(matches!(feeding.await.expect("feed"), FeedEnd::Cancelled));
+    }
+
+    /// A reader that joins a live input gets the cached GOP at once, many times what a send
+    /// buffer sized for its latency and bit rate holds: libsrt refuses the rest (EAGAIN),
+    /// the output's task waits for room, and every chunk arrives once, in order, the GOP
+    /// first and the live ones after it, with no stall.
+    #[tokio::test]
+    async fn a_joining_reader_gets_the_whole_gop_through_a_sized_send_buffer() {
+        const GOP: u32 = 1000;
+        const LIVE: u32 = 300;
+        let sized = Buffers::for_sender(120, 1_000_000);
+        assert_eq!(sized.send, 128, "the floor: an eighth of the GOP");
+        let (stream, reader) = pair_with(Some(sized)).await;
+        assert_eq!(stream.buffers().expect("read back").send, sized.send);
+        let fanout = Arc::new(Mutex::new(Fanout::<TsChunk>::new(crate::hub::TS_QUEUE)));
+        {
+            let mut f = fanout.lock().expect("lock");
+            for i in 0..GOP {
+                f.push(chunk(i, i == 0));
+            }
+            f.flush();
+        }
+        let counters = Arc::new(OutputCounters::default());
+        let cancel = CancellationToken::new();
+        let feeding = {
+            let (fanout, counters, cancel) = (fanout.clone(), counters.clone(), cancel.clone());
+            tokio::spawn(async move {
+                let subscribe = |direct: Arc<dyn Direct<TsChunk>>| {
+                    let mut f = fanout.lock().expect("lock");
+                    Some(f.subscribe_direct(Arc::default(), Some(direct)))
+                };
+                send_feed(&stream, subscribe, &counters, &cancel).await
+            })
+        };
+        let reading = tokio::spawn(async move {
+            let mut buf = [0u8; RECV_BUFFER_SIZE];
+            let mut got = Vec::new();
+            while got.len() < (GOP + LIVE) as usize {
+                let r = tokio::time::timeout(Duration::from_secs(5), reader.recv(&mut buf)).await;
+                let n = r.expect("a chunk within 5 s").expect("recv");
+                assert_eq!(n, 1316);
+                got.push(u32::from_be_bytes(buf[1..5].try_into().expect("4 bytes")));
+            }
+            (got, reader.stats().pkt_loss_recv, reader)
+        });
+        for burst in 0..LIVE / 10 {
+            {
+                let mut f = fanout.lock().expect("lock");
+                for i in 0..10 {
+                    f.push(chunk(GOP + burst * 10 + i, false));
+                }
+                f.flush();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (got, lost, _reader) = reading.await.expect("reader");
+        assert_eq!(
+            got,
+            (0..GOP + LIVE).collect::<Vec<_>>(),
+            "every chunk once, in order"
+        );
+        assert_eq!(lost, 0);
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            counters.bytes_out.load(Ordering::Relaxed),
+            u64::from(GOP + LIVE) * 1316
         );
         cancel.cancel();
         assert!(matches!(feeding.await.expect("feed"), FeedEnd::Cancelled));

@@ -50,11 +50,13 @@ pub fn test_listener() -> (SrtListener, Arc<Mutex<Vec<ConnectRequest>>>) {
                 encryption: enc(KeyLen::Aes256),
                 latency_ms: 200,
                 tag: 7,
+                buffers: None,
             },
             "open" => Decision::Accept {
                 encryption: None,
                 latency_ms: 200,
                 tag: 8,
+                buffers: None,
             },
             "panic" => panic!("decision panics on purpose"),
             _ => Decision::Reject(RejectCode::NotFound),
