@@ -28,6 +28,7 @@ pub const SRTO_RCVSYN: c_int = 2;
 pub const SRTO_FC: c_int = 4;
 pub const SRTO_SNDBUF: c_int = 5;
 pub const SRTO_RCVBUF: c_int = 6;
+pub const SRTO_TSBPDMODE: c_int = 22;
 pub const SRTO_LATENCY: c_int = 23;
 pub const SRTO_PASSPHRASE: c_int = 26;
 pub const SRTO_PBKEYLEN: c_int = 27;
@@ -195,6 +196,43 @@ pub struct SRT_TRACEBSTATS {
     pub byteRecvUnique: u64,
 }
 
+/// `SRT_MSGCTRL`: per-message control of `srt_sendmsg2`/`srt_recvmsg2` (srt.h 1.5.1).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SRT_MSGCTRL {
+    pub flags: c_int,
+    pub msgttl: c_int,
+    pub inorder: c_int,
+    pub boundary: c_int,
+    /// Microseconds of libsrt's steady clock (`CLOCK_MONOTONIC`); 0: "now" when sending.
+    pub srctime: i64,
+    pub pktseq: i32,
+    pub msgno: i32,
+    pub grpdata: *mut c_void,
+    pub grpdata_size: usize,
+}
+
+/// `SRT_SEQNO_NONE` / `SRT_MSGNO_NONE`.
+pub const SRT_SEQNO_NONE: i32 = -1;
+pub const SRT_MSGNO_NONE: i32 = -1;
+
+impl Default for SRT_MSGCTRL {
+    /// `srt_msgctrl_default`: no TTL, not in order, source time "now".
+    fn default() -> Self {
+        Self {
+            flags: 0,
+            msgttl: -1,
+            inorder: 0,
+            boundary: 0,
+            srctime: 0,
+            pktseq: SRT_SEQNO_NONE,
+            msgno: SRT_MSGNO_NONE,
+            grpdata: std::ptr::null_mut(),
+            grpdata_size: 0,
+        }
+    }
+}
+
 pub type srt_listen_callback_fn = unsafe extern "C" fn(
     opaq: *mut c_void,
     ns: SRTSOCKET,
@@ -247,6 +285,18 @@ extern "C" {
         inorder: c_int,
     ) -> c_int;
     pub fn srt_recvmsg(u: SRTSOCKET, buf: *mut c_char, len: c_int) -> c_int;
+    pub fn srt_sendmsg2(
+        u: SRTSOCKET,
+        buf: *const c_char,
+        len: c_int,
+        mctrl: *mut SRT_MSGCTRL,
+    ) -> c_int;
+    pub fn srt_recvmsg2(
+        u: SRTSOCKET,
+        buf: *mut c_char,
+        len: c_int,
+        mctrl: *mut SRT_MSGCTRL,
+    ) -> c_int;
     pub fn srt_getsndbuffer(sock: SRTSOCKET, blocks: *mut usize, bytes: *mut usize) -> c_int;
 
     pub fn srt_getlasterror_str() -> *const c_char;

@@ -12,6 +12,8 @@
 //! - `buffers.rs`: [`Buffers`], libsrt's buffer sizes for a socket that only sends.
 //! - `socket.rs`: socket options and the owned socket (deregister + `srt_close` on drop).
 //! - `error.rs`, `stats.rs`, `log.rs` (libsrt log -> `tracing` target `libsrt`), `addr.rs`.
+//! - `msgctrl.rs`: [`TimedStream`], a caller whose messages carry libsrt's source time
+//!   (`srt_recvmsg2`/`srt_sendmsg2`), with TSBPD optional on receive: the relay study of #19.
 //! - `heap.rs`: hands the memory libsrt freed back to the system after a burst of connections.
 //! - `ffi.rs`: the hand-written C declarations; the only place that names libsrt symbols.
 //!
@@ -59,6 +61,7 @@ mod ffi;
 mod heap;
 mod listener;
 mod log;
+mod msgctrl;
 mod reactor;
 mod socket;
 mod stats;
@@ -73,6 +76,7 @@ pub use listener::{
     Accepted, ConnectRequest, Decision, ListenerOptions, RejectCode, Rejection, SrtListener,
 };
 pub use log::{set_libsrt_log_level, share_log_budget, LibsrtLogLevel};
+pub use msgctrl::{monotonic_now_us, TimedMessage, TimedOptions, TimedStream};
 pub use reactor::epoll_waits;
 pub use stats::SrtStats;
 pub use stream::{CallerOptions, SrtStream, MAX_PAYLOAD, RECV_BUFFER_SIZE};
