@@ -143,6 +143,7 @@ pub async fn sink(
     let opts = ListenerOptions {
         backlog: 256,
         latency_ms,
+        ..ListenerOptions::default()
     };
     let listener = SrtListener::bind(listen, opts, move |_| Decision::Accept {
         encryption: None,

@@ -256,6 +256,9 @@ extern "C" {
 
     pub fn srt_create_socket() -> SRTSOCKET;
     pub fn srt_bind(u: SRTSOCKET, name: *const sockaddr, namelen: c_int) -> c_int;
+    /// Binds `u` to an already bound system UDP socket, which libsrt then owns: it closes it
+    /// when the multiplexer built on it is destroyed.
+    pub fn srt_bind_acquire(u: SRTSOCKET, sys_udp_sock: c_int) -> c_int;
     pub fn srt_listen(u: SRTSOCKET, backlog: c_int) -> c_int;
     pub fn srt_accept(u: SRTSOCKET, addr: *mut sockaddr, addrlen: *mut c_int) -> SRTSOCKET;
     pub fn srt_listen_callback(

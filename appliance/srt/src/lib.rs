@@ -5,6 +5,7 @@
 //! process. It is not a general SRT API: no file mode, no bonding, no rendezvous.
 //!
 //! Layout:
+//! - `udp.rs`: the UDP socket under a listener, ours, lent to libsrt while callers come.
 //! - `listener.rs`: [`SrtListener`], the per-connection [`Decision`] made in libsrt's listen
 //!   callback (passphrase, key length, latency, reject code).
 //! - `stream.rs`: [`SrtStream`], caller connect, `recv`/`send`, stats.
@@ -66,6 +67,7 @@ mod reactor;
 mod socket;
 mod stats;
 mod stream;
+mod udp;
 
 use std::sync::Once;
 
@@ -74,6 +76,7 @@ pub use error::{reject_reason_str, SrtError};
 pub use heap::release_free_memory;
 pub use listener::{
     Accepted, ConnectRequest, Decision, ListenerOptions, RejectCode, Rejection, SrtListener,
+    DORMANT_AFTER,
 };
 pub use log::{set_libsrt_log_level, share_log_budget, LibsrtLogLevel};
 pub use msgctrl::{monotonic_now_us, TimedMessage, TimedOptions, TimedStream};

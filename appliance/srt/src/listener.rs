@@ -10,11 +10,36 @@
 //! The listening socket is not in the reactor's epoll: a decision that accepts wakes
 //! `accept`, which then polls briefly until libsrt has queued the connection (see
 //! `reactor` for why).
+//!
+//! **Dormancy.** libsrt gives every bound UDP port a receive thread that wakes about a
+//! hundred times a second whether or not a peer is there (and a send thread). So the UDP
+//! socket is ours (`udp`), and libsrt listens on a duplicate of it (`srt_bind_acquire`) only
+//! while it is needed: after [`ListenerOptions::dormant_after`] with no connection of this
+//! listener left in libsrt, no handshake under way and no caller asking, the libsrt
+//! listener is closed (*draining*) and, once libsrt has destroyed the multiplexer built on
+//! our socket, the listener is *dormant*: only tokio watches the socket for readability,
+//! without reading it. The first datagram (a caller's induction) wakes it: the libsrt
+//! listener is opened again on the same socket and reads that very datagram, so no
+//! handshake is lost. `accept` drives all of this: a listener is open from `bind` until
+//! an `accept` that is awaited finds it idle, and dormant only while one is awaited (as the
+//! engine's accept loops always are).
+//!
+//! When libsrt's multiplexer is really gone: it holds one reference per socket on it (the
+//! listener and every socket spawned for a caller, each of which passes through our listen
+//! callback), and libsrt's garbage collector destroys it (joining its threads, closing its
+//! descriptor) in the same locked step that forgets its last socket. So once every one of
+//! those socket ids reads `SRTS_NONEXIST`, no libsrt thread reads the socket any more.
+//! Draining takes about five seconds (libsrt 1.5.1 keeps a closed listener 3 s for late
+//! callers, then a closed socket 1 s, on a collector that runs once a second). A caller
+//! arriving then has its inductions read and dropped by the closing multiplexer, and is
+//! answered at the first one it repeats (every 250 ms) after the listener is dormant: it
+//! is delayed by at most those seconds, and one whose connect timeout is shorter must
+//! retry, as encoders do.
 
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -25,9 +50,11 @@ use crate::error::{self, SrtError};
 use crate::ffi::{self, SRTSOCKET};
 use crate::reactor::Readiness;
 use crate::socket::{CloseGuard, OwnedSocket, Sock};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::broadcast;
 
-use crate::{addr, Buffers, Encryption, KeyLen, SrtStream};
+use crate::{addr, udp, Buffers, Encryption, KeyLen, SrtStream};
 
 /// Accepted-by-callback handshakes not yet picked up by `accept` are forgotten after this
 /// (they failed later in the handshake, e.g. wrong passphrase).
@@ -39,6 +66,22 @@ const HANDSHAKE_WINDOW: Duration = Duration::from_secs(1);
 const HANDSHAKE_POLL: Duration = Duration::from_millis(2);
 /// Rejection events kept for slow readers of [`SrtListener::rejections`].
 const REJECTION_BACKLOG: usize = 256;
+/// Default [`ListenerOptions::dormant_after`]: long enough that a caller that reconnects at
+/// once (an encoder's retry, a player's reload) finds the listener open, short enough that
+/// an appliance with nobody on SRT stops paying libsrt's hundred wakeups a second per port.
+pub const DORMANT_AFTER: Duration = Duration::from_secs(30);
+/// How often an open listener checks whether it may go dormant (each check asks libsrt
+/// the state of every socket spawned for its callers).
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+/// How often a draining listener asks libsrt whether its sockets are gone: libsrt's
+/// garbage collector runs once a second.
+const DRAIN_POLL: Duration = Duration::from_millis(250);
+/// A draining listener whose sockets libsrt has not forgotten by then goes dormant anyway
+/// (with a warning): its callers must not wait forever. libsrt frees a closed socket after
+/// about a second, and the sockets of its callers were all gone before draining began.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+/// Wait before opening libsrt's listener again after that failed.
+const REOPEN_RETRY: Duration = Duration::from_secs(1);
 
 /// Handshakes accepted by a decision and still in progress, by new socket id, so that the
 /// libsrt log line reporting their failure can be attributed (see `on_rejection_log`).
@@ -58,6 +101,9 @@ pub struct ListenerOptions {
     pub backlog: i32,
     /// Latency of the listener socket, the default before the decision sets its own.
     pub latency_ms: u32,
+    /// Idle time after which libsrt's listener is closed until the next datagram (see the
+    /// module documentation); `None`: never. Default [`DORMANT_AFTER`].
+    pub dormant_after: Option<Duration>,
 }
 
 impl Default for ListenerOptions {
@@ -65,6 +111,7 @@ impl Default for ListenerOptions {
         Self {
             backlog: 64,
             latency_ms: 120,
+            dormant_after: Some(DORMANT_AFTER),
         }
     }
 }
@@ -179,11 +226,44 @@ struct Shared {
     accepting: Arc<Readiness>,
     rejections: broadcast::Sender<Rejection>,
     me: Weak<Shared>,
+    /// Every socket libsrt spawned for a caller of this listener (accepted by the decision
+    /// or not) that libsrt may still hold: each keeps libsrt's multiplexer on our UDP socket
+    /// alive, so the listener goes dormant only once they are all gone.
+    spawned: Mutex<Vec<SRTSOCKET>>,
+    /// When a caller last reached the decision.
+    last_caller: Mutex<Instant>,
 }
 
 impl Shared {
     fn pending(&self) -> MutexGuard<'_, HashMap<SRTSOCKET, Pending>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn spawned(&self) -> MutexGuard<'_, Vec<SRTSOCKET>> {
+        self.spawned.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn last_caller(&self) -> Instant {
+        *self.last_caller.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Called by the listen hook for every socket libsrt spawns for a caller.
+    fn caller_arrived(&self, ns: SRTSOCKET) {
+        *self.last_caller.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.spawned().push(ns);
+    }
+
+    /// Forgets the spawned sockets libsrt no longer has; true when none is left.
+    fn spawned_all_gone(&self) -> bool {
+        // libsrt is not called under our lock: the listen hook takes it on libsrt's thread.
+        let ids = std::mem::take(&mut *self.spawned());
+        let alive: Vec<SRTSOCKET> = ids
+            .into_iter()
+            .filter(|&id| Sock(id).state() != ffi::SRTS_NONEXIST)
+            .collect();
+        let mut spawned = self.spawned();
+        spawned.extend(alive);
+        spawned.is_empty()
     }
 
     /// A caller accepted by the decision is finishing its handshake.
@@ -209,19 +289,54 @@ impl Shared {
 
 /// An SRT listener. Dropping it closes the listening socket; accepted streams live on.
 pub struct SrtListener {
-    // Field order matters: `sock` is dropped (srt_close, which synchronously removes the
-    // listener from libsrt's receive queue, so the callback cannot run any more) before
-    // `shared`, whose address the callback holds.
-    sock: OwnedSocket,
+    // Field order matters: `phase` (which holds libsrt's listening socket while open) is
+    // dropped (srt_close, which synchronously removes the listener from libsrt's receive
+    // queue, so the callback cannot run any more) before `shared`, whose address the
+    // callback holds.
+    phase: Mutex<Phase>,
+    /// Our UDP socket; libsrt listens on a duplicate of it while open.
+    udp: UdpSocket,
     shared: Arc<Shared>,
     local_addr: SocketAddr,
+    opts: ListenerOptions,
+}
+
+/// Where a listener is in its dormancy cycle (see the module documentation).
+enum Phase {
+    /// libsrt listens on a duplicate of our socket.
+    Open {
+        sock: Listening,
+        next_idle_check: Instant,
+    },
+    /// libsrt's listener is closed; its multiplexer may still read our socket.
+    Draining {
+        listener: SRTSOCKET,
+        since: Instant,
+        next_poll: Instant,
+    },
+    /// Only tokio watches our socket (registered by the first `accept` that waits).
+    Dormant {
+        watch: Option<Arc<AsyncFd<UdpSocket>>>,
+        retry_at: Option<Instant>,
+    },
+}
+
+/// What `accept` does next, decided under the phase lock and awaited without it.
+enum Step {
+    Accepted(Box<(SrtStream, Accepted)>),
+    /// Poll again after this long.
+    Sleep(Duration),
+    /// Wait for the decision to accept a caller (or the reactor's safety poll).
+    Callers,
+    /// Wait for a datagram on our socket, then open libsrt's listener.
+    Watch(Arc<AsyncFd<UdpSocket>>),
 }
 
 impl fmt::Debug for SrtListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SrtListener")
-            .field("sock", &self.sock)
             .field("local_addr", &self.local_addr)
+            .field("dormant", &self.is_dormant())
             .finish_non_exhaustive()
     }
 }
@@ -234,68 +349,199 @@ impl SrtListener {
         opts: ListenerOptions,
         decide: impl Fn(&ConnectRequest) -> Decision + Send + Sync + 'static,
     ) -> Result<Self, SrtError> {
-        let bind_err = |e: SrtError| SrtError::Bind(format!("{addr}: {e}"));
-        let guard = CloseGuard(Some(Sock::create().map_err(bind_err)?));
-        let sock = guard.0.unwrap_or(Sock(ffi::SRT_INVALID_SOCK));
-        sock.configure_live(opts.latency_ms).map_err(bind_err)?;
-        if addr.is_ipv6() {
-            sock.set_int(ffi::SRTO_IPV6ONLY, 0, "set SRTO_IPV6ONLY")
-                .map_err(bind_err)?;
-        }
-        let (raw, len) = addr::to_raw(addr);
-        // SAFETY: raw is a valid sockaddr of `len` bytes that outlives the call.
-        let rc =
-            unsafe { ffi::srt_bind(sock.0, (&raw as *const libc::sockaddr_storage).cast(), len) };
-        if rc == ffi::SRT_ERROR {
-            return Err(bind_err(error::last("srt_bind")));
-        }
-        let ready = Arc::new(Readiness::default());
+        crate::startup();
+        let bind_err = |e: std::io::Error| SrtError::Bind(format!("{addr}: {e}"));
+        let udp = udp::bind(addr).map_err(bind_err)?;
         let shared = Arc::new_cyclic(|me| Shared {
             decide: Box::new(decide),
             pending: Mutex::default(),
-            accepting: ready.clone(),
+            accepting: Arc::new(Readiness::default()),
             rejections: broadcast::channel(REJECTION_BACKLOG).0,
             me: me.clone(),
+            spawned: Mutex::default(),
+            last_caller: Mutex::new(Instant::now()),
         });
-        let opaque = Arc::as_ptr(&shared).cast_mut().cast::<c_void>();
-        // SAFETY: listen_hook matches srt_listen_callback_fn; `opaque` points to the Shared
-        // kept alive by the returned listener until after srt_close (see field order).
-        let rc = unsafe { ffi::srt_listen_callback(sock.0, listen_hook, opaque) };
-        if rc == ffi::SRT_ERROR {
-            return Err(bind_err(error::last("srt_listen_callback")));
-        }
-        // SAFETY: plain call on a bound socket we own.
-        let rc = unsafe { ffi::srt_listen(sock.0, opts.backlog.max(1)) };
-        if rc == ffi::SRT_ERROR {
-            return Err(bind_err(error::last("srt_listen")));
-        }
-        let local_addr = sock.local_addr().map_err(bind_err)?;
-        let sock = OwnedSocket::unregistered(guard.disarm(), ready);
+        // Open from the start: the options are checked here, and a listener whose `accept`
+        // is not awaited yet (or ever) takes callers as before; it goes dormant from `accept`.
+        let sock = open_libsrt(&udp, addr, &opts, &shared)?;
+        // As libsrt sees it: the same socket.
+        let local_addr = sock
+            .0
+            .local_addr()
+            .map_err(|e| SrtError::Bind(format!("{addr}: {e}")))?;
         Ok(Self {
-            sock,
+            phase: Mutex::new(Phase::Open {
+                sock,
+                next_idle_check: Instant::now() + IDLE_CHECK,
+            }),
+            udp,
             shared,
             local_addr,
+            opts,
         })
     }
 
+    fn phase(&self) -> MutexGuard<'_, Phase> {
+        self.phase.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether libsrt's listener is closed and only our socket is watched (see the module
+    /// documentation). For tests and diagnostics.
+    pub fn is_dormant(&self) -> bool {
+        matches!(*self.phase(), Phase::Dormant { .. })
+    }
+
     /// Waits for the next caller that the decision accepted and that completed the handshake.
-    /// Failed handshakes never surface here; the listener keeps going.
+    /// Failed handshakes never surface here; the listener keeps going. Also opens and closes
+    /// libsrt's listener as callers come and go (see the module documentation). Cancel-safe.
     pub async fn accept(&self) -> Result<(SrtStream, Accepted), SrtError> {
         loop {
-            if let Some(accepted) = self.try_accept()? {
-                return Ok(accepted);
-            }
-            if self.shared.handshaking() {
-                tokio::time::sleep(HANDSHAKE_POLL).await;
-            } else {
+            match self.step()? {
+                Step::Accepted(accepted) => return Ok(*accepted),
+                Step::Sleep(d) => tokio::time::sleep(d).await,
                 // Woken by the decision accepting a caller, or by the reactor's safety poll.
-                self.sock.ready.readable().await;
+                Step::Callers => self.shared.accepting.readable().await,
+                Step::Watch(watch) => {
+                    let readable = watch.readable().await.map(drop);
+                    drop(watch);
+                    self.wake(readable)?;
+                }
             }
         }
     }
 
+    /// One round of the phase machine, under the phase lock; never blocks.
+    fn step(&self) -> Result<Step, SrtError> {
+        let mut phase = self.phase();
+        let now = Instant::now();
+        match &mut *phase {
+            Phase::Open {
+                sock,
+                next_idle_check,
+            } => {
+                if let Some(accepted) = self.try_accept(sock.id())? {
+                    return Ok(Step::Accepted(Box::new(accepted)));
+                }
+                if self.shared.handshaking() {
+                    return Ok(Step::Sleep(HANDSHAKE_POLL));
+                }
+                let Some(idle) = self.opts.dormant_after else {
+                    return Ok(Step::Callers);
+                };
+                if now < *next_idle_check {
+                    return Ok(Step::Callers);
+                }
+                *next_idle_check = now + IDLE_CHECK;
+                let quiet = now.duration_since(self.shared.last_caller()) >= idle;
+                if !quiet || !self.shared.spawned_all_gone() {
+                    return Ok(Step::Callers);
+                }
+                let listener = sock.id();
+                // Dropping the socket closes it (srt_close): the callback cannot run after
+                // that. A caller it let in since the check above is in `spawned`, and
+                // draining waits for it too.
+                *phase = Phase::Draining {
+                    listener,
+                    since: now,
+                    next_poll: now + DRAIN_POLL,
+                };
+                tracing::debug!(addr = %self.local_addr, "SRT listener idle: libsrt's listener closed");
+                Ok(Step::Sleep(DRAIN_POLL))
+            }
+            Phase::Draining {
+                listener,
+                since,
+                next_poll,
+            } => {
+                if now < *next_poll {
+                    return Ok(Step::Sleep(*next_poll - now));
+                }
+                *next_poll = now + DRAIN_POLL;
+                let gone =
+                    Sock(*listener).state() == ffi::SRTS_NONEXIST && self.shared.spawned_all_gone();
+                if !gone && now.duration_since(*since) < DRAIN_LIMIT {
+                    return Ok(Step::Sleep(DRAIN_POLL));
+                }
+                if gone {
+                    tracing::debug!(addr = %self.local_addr, "SRT listener dormant");
+                } else {
+                    tracing::warn!(
+                        addr = %self.local_addr,
+                        "libsrt still holds sockets of a closed SRT listener after {} s; \
+                         watching its port anyway",
+                        DRAIN_LIMIT.as_secs()
+                    );
+                }
+                *phase = Phase::Dormant {
+                    watch: None,
+                    retry_at: None,
+                };
+                Ok(Step::Sleep(Duration::ZERO))
+            }
+            Phase::Dormant { watch, retry_at } => {
+                if let Some(at) = *retry_at {
+                    if now < at {
+                        return Ok(Step::Sleep(at - now));
+                    }
+                }
+                if let Some(w) = watch {
+                    return Ok(Step::Watch(w.clone()));
+                }
+                let registered = self.udp.try_clone().and_then(|dup| {
+                    // SAFETY: a UdpSocket owns its descriptor, keeps the same one for its
+                    // whole life and closes it only on drop, after the AsyncFd deregistered.
+                    // We are on a tokio runtime: `accept` runs in one.
+                    unsafe { AsyncFd::register_with_interest(dup, Interest::READABLE) }
+                        .map_err(std::io::Error::from)
+                });
+                match registered {
+                    Ok(w) => {
+                        let w = Arc::new(w);
+                        *watch = Some(w.clone());
+                        Ok(Step::Watch(w))
+                    }
+                    Err(e) => {
+                        *retry_at = Some(now + REOPEN_RETRY);
+                        Err(watch_error(&e))
+                    }
+                }
+            }
+        }
+    }
+
+    /// A datagram reached the dormant socket (or watching it failed): opens libsrt's
+    /// listener on it, which reads that datagram.
+    fn wake(&self, readable: std::io::Result<()>) -> Result<(), SrtError> {
+        let mut phase = self.phase();
+        if !matches!(*phase, Phase::Dormant { .. }) {
+            return Ok(());
+        }
+        let now = Instant::now();
+        // The watch goes first: still registered, it would wake tokio for every datagram
+        // libsrt reads.
+        *phase = Phase::Dormant {
+            watch: None,
+            retry_at: Some(now + REOPEN_RETRY),
+        };
+        if let Err(e) = readable {
+            return Err(watch_error(&e));
+        }
+        let sock = open_libsrt(&self.udp, self.local_addr, &self.opts, &self.shared)?;
+        *self
+            .shared
+            .last_caller
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = now;
+        *phase = Phase::Open {
+            sock,
+            next_idle_check: now + IDLE_CHECK,
+        };
+        tracing::debug!(addr = %self.local_addr, "SRT listener woken by a datagram");
+        Ok(())
+    }
+
     /// One non-blocking round of `srt_accept`: `Ok(None)` when no connection is queued.
-    fn try_accept(&self) -> Result<Option<(SrtStream, Accepted)>, SrtError> {
+    fn try_accept(&self, listener: SRTSOCKET) -> Result<Option<(SrtStream, Accepted)>, SrtError> {
         loop {
             // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
             let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
@@ -303,7 +549,7 @@ impl SrtListener {
             // SAFETY: we pass a writable sockaddr_storage and its size.
             let id = unsafe {
                 ffi::srt_accept(
-                    self.sock.id(),
+                    listener,
                     (&mut storage as *mut libc::sockaddr_storage).cast(),
                     &mut len,
                 )
@@ -361,6 +607,72 @@ impl SrtListener {
     }
 }
 
+/// The error of a failed watch on a dormant listener's socket.
+fn watch_error(e: &std::io::Error) -> SrtError {
+    SrtError::Other {
+        op: "watch the SRT port",
+        code: e.raw_os_error().unwrap_or(-1),
+        msg: e.to_string(),
+    }
+}
+
+/// Opens libsrt's listener on a duplicate of `udp` with the listen callback and `opts`.
+fn open_libsrt(
+    udp: &UdpSocket,
+    addr: SocketAddr,
+    opts: &ListenerOptions,
+    shared: &Arc<Shared>,
+) -> Result<Listening, SrtError> {
+    let bind_err = |e: SrtError| SrtError::Bind(format!("{addr}: {e}"));
+    let guard = CloseGuard(Some(Sock::create().map_err(bind_err)?));
+    let sock = guard.0.unwrap_or(Sock(ffi::SRT_INVALID_SOCK));
+    sock.configure_live(opts.latency_ms).map_err(bind_err)?;
+    if addr.is_ipv6() {
+        sock.set_int(ffi::SRTO_IPV6ONLY, 0, "set SRTO_IPV6ONLY")
+            .map_err(bind_err)?;
+    }
+    let fd = udp::duplicate_for_libsrt(udp)
+        .map_err(|e| SrtError::Bind(format!("{addr}: duplicate the UDP socket: {e}")))?;
+    // SAFETY: `fd` is a bound UDP socket descriptor we own and hand over to libsrt. If the
+    // call fails it is not closed: whether libsrt took it depends on where it failed, and a
+    // descriptor leaked on this never-seen path is harmless where closing one that libsrt
+    // already closed (and the process reused) is not.
+    let rc = unsafe { ffi::srt_bind_acquire(sock.0, fd) };
+    if rc == ffi::SRT_ERROR {
+        return Err(bind_err(error::last("srt_bind_acquire")));
+    }
+    let opaque = Arc::as_ptr(shared).cast_mut().cast::<c_void>();
+    // SAFETY: listen_hook matches srt_listen_callback_fn; `opaque` points to the Shared
+    // kept alive by the listener until after srt_close of this socket (see field order).
+    let rc = unsafe { ffi::srt_listen_callback(sock.0, listen_hook, opaque) };
+    if rc == ffi::SRT_ERROR {
+        return Err(bind_err(error::last("srt_listen_callback")));
+    }
+    // SAFETY: plain call on a bound socket we own.
+    let rc = unsafe { ffi::srt_listen(sock.0, opts.backlog.max(1)) };
+    if rc == ffi::SRT_ERROR {
+        return Err(bind_err(error::last("srt_listen")));
+    }
+    Ok(Listening(guard.disarm()))
+}
+
+/// libsrt's listening socket, closed on drop. Not in the reactor (see `reactor`), so not
+/// an `OwnedSocket`: removing a socket that was never added from libsrt's epoll makes
+/// libsrt log an internal error.
+struct Listening(Sock);
+
+impl Listening {
+    fn id(&self) -> SRTSOCKET {
+        self.0 .0
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// libsrt's listen callback. Returns 0 to go on with the handshake, -1 to reject it.
 unsafe extern "C" fn listen_hook(
     opaque: *mut c_void,
@@ -374,6 +686,7 @@ unsafe extern "C" fn listen_hook(
         // SAFETY: `opaque` is the Shared registered in `bind`, alive until srt_close of the
         // listener returns, after which libsrt no longer calls this hook.
         let shared = unsafe { &*opaque.cast_const().cast::<Shared>() };
+        shared.caller_arrived(ns);
         // SAFETY: libsrt passes the caller's address as a valid sockaddr_in/in6.
         let peer = unsafe { addr::from_raw(peeraddr) };
         let stream_id = if streamid.is_null() {

@@ -1,17 +1,18 @@
 //! A borrowed SRT socket id with typed option accessors, and the owned socket that
 //! deregisters from the reactor and closes on drop.
 //!
-//! Not public: `SrtStream` and `SrtListener` are built on [`OwnedSocket`].
+//! Not public: `SrtStream` is built on [`OwnedSocket`]; `SrtListener` keeps its listening
+//! socket out of the reactor (`listener::Listening`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use libc::{c_int, c_void, sockaddr_storage};
 
+use crate::buffers::{self, Buffers};
 use crate::error::{self, SrtError};
 use crate::ffi::{self, SRTSOCKET};
 use crate::reactor::{self, Readiness};
-use crate::buffers::{self, Buffers};
 use crate::{addr, KeyLen};
 
 /// Longest stream id libsrt accepts (`MAX_SID_LENGTH`).
@@ -117,9 +118,8 @@ impl Sock {
 
     /// The buffer options in effect, in packets (read back with `srt_getsockflag`).
     pub(crate) fn buffers(self) -> Result<Buffers, SrtError> {
-        let packets = |bytes: i32| {
-            u32::try_from(bytes).unwrap_or(0) / buffers::OPTION_BYTES_PER_PACKET
-        };
+        let packets =
+            |bytes: i32| u32::try_from(bytes).unwrap_or(0) / buffers::OPTION_BYTES_PER_PACKET;
         Ok(Buffers {
             send: packets(self.get_int(ffi::SRTO_SNDBUF, "get SRTO_SNDBUF")?),
             recv: packets(self.get_int(ffi::SRTO_RCVBUF, "get SRTO_RCVBUF")?),
@@ -216,12 +216,6 @@ impl OwnedSocket {
                 Err(e)
             }
         }
-    }
-
-    /// Takes ownership of `sock` without registering it with the reactor: a listening
-    /// socket, whose accept loop is woken through `ready` by libsrt's listen callback.
-    pub(crate) fn unregistered(sock: Sock, ready: Arc<Readiness>) -> Self {
-        Self { sock, ready }
     }
 
     pub(crate) fn id(&self) -> SRTSOCKET {
