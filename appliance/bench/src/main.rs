@@ -10,6 +10,7 @@ mod files;
 mod hls;
 mod http;
 mod measure;
+mod relay_latency;
 mod rtmp;
 mod srt;
 
@@ -96,6 +97,12 @@ enum Cmd {
         latency_ms: u32,
         #[command(flatten)]
         common: Common,
+    },
+    /// SRT → SRT relay latency (#19): source, relay (normal or low-latency) and sink roles,
+    /// driven by bench/relay-latency.sh.
+    RelayLatency {
+        #[command(subcommand)]
+        role: relay_latency::Role,
     },
 }
 
@@ -192,6 +199,7 @@ fn main() -> anyhow::Result<()> {
                 latency_ms,
                 common,
             } => srt::sink(listen, latency_ms, common.plan("srt-sink")).await,
+            Cmd::RelayLatency { role } => relay_latency::run(role).await,
         }
     })?;
     println!("{report}");
