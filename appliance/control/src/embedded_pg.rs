@@ -41,6 +41,31 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a fast shutdown may take before the server is told to quit at once (SIGQUIT).
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Server settings for one small appliance (issue #19, point 5), passed with `-c` at every
+/// start so that they also apply to a cluster made by an older Relevo. PostgreSQL's defaults
+/// size a shared server; `bench/memory.sh` measures what these save (the figures are in the
+/// README) and `bench/api.sh` that the control plane is no slower. Each one, and why:
+/// - `shared_buffers`: 128 MB by default, filled over the days as the flow history is read;
+///   the control plane's working set (flows, users, sessions, recent history) is a few MB,
+///   and the kernel's page cache holds the rest. `wal_buffers` follows it (1/32: 512 kB).
+/// - `huge_pages`: a 16 MB segment gains nothing from them, and must not take huge pages
+///   reserved for something else.
+/// - `max_worker_processes` 0: no parallel query (two cores, small tables) and no logical
+///   replication launcher (one idle process less).
+/// - `max_wal_senders`, `max_replication_slots` 0: nobody replicates this private cluster
+///   (backups are `pg_dump`), so no shared memory is kept for it.
+/// - `jit` off: a history query over many rows crosses the JIT cost threshold and loads LLVM
+///   into that backend (several MiB that stay until the connection closes) to save less time
+///   than compiling costs on queries of this size.
+pub const SMALL_APPLIANCE: &[(&str, &str)] = &[
+    ("shared_buffers", "16MB"),
+    ("huge_pages", "off"),
+    ("max_worker_processes", "0"),
+    ("max_wal_senders", "0"),
+    ("max_replication_slots", "0"),
+    ("jit", "off"),
+];
+
 /// Why the embedded PostgreSQL could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedPgError {
@@ -356,6 +381,11 @@ fn spawn_postgres(
             "-c",
             "log_min_error_statement=panic",
         ])
+        .args(
+            SMALL_APPLIANCE
+                .iter()
+                .flat_map(|(name, value)| ["-c".to_owned(), format!("{name}={value}")]),
+        )
         .stdout(log)
         .stderr(log2)
         .spawn()

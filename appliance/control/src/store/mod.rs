@@ -42,6 +42,7 @@ pub use inputs::{InputDef, StoredInput};
 pub use outputs::StoredOutput;
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
@@ -55,12 +56,34 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// At most this many connections: a burst of API requests on two cores is served as fast
+/// by 8 as by more (the server runs two queries at a time), and a connection is only opened
+/// when that many are busy at once.
+pub const POOL_MAX_CONNECTIONS: u32 = 8;
+/// A connection unused this long is closed.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Every connection is closed (after its current use) this long after it was opened, and
+/// opened again only if needed. The pool hands out its idle connections in turn, so the
+/// background tasks' steady queries (every second or so) keep each one it ever opened from
+/// being idle for [`POOL_IDLE_TIMEOUT`]: the connections of a start-up burst stayed for
+/// good, each a server process of 3 to 10 MiB (`bench/memory.sh`, issue #19). Renewing
+/// them shrinks the pool to what is used at once; a new connection costs a few
+/// milliseconds of the server's time every few minutes.
+pub const POOL_MAX_LIFETIME: Duration = Duration::from_secs(300);
+
 /// A connection pool for `url` (a few connections are plenty for one appliance). Server
 /// notices below WARNING (such as "relation already exists, skipping") are not sent.
 pub async fn connect(url: &str) -> Result<PgPool, StoreError> {
     let options = PgConnectOptions::from_str(url)?.options([("client_min_messages", "warning")]);
-    Ok(PgPoolOptions::new()
-        .max_connections(8)
-        .connect_with(options)
-        .await?)
+    Ok(pool_options().connect_with(options).await?)
+}
+
+/// The pool's sizing (see the constants above); `min_connections` stays 0, so nothing keeps
+/// a connection open that nobody uses.
+pub fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(POOL_MAX_CONNECTIONS)
+        .min_connections(0)
+        .idle_timeout(POOL_IDLE_TIMEOUT)
+        .max_lifetime(POOL_MAX_LIFETIME)
 }
