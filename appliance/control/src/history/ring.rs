@@ -5,6 +5,10 @@
 //! Seconds are kept packed ([`Packed`], 40 bytes instead of a [`Second`]'s 104): an hour of
 //! 100 flows (50 inputs with one output each) is 14 MiB instead of 36. Per-second figures
 //! fit 32 bits (4 Gbit/s, 4 billion packets a second); larger ones saturate.
+//!
+//! A flow's ring is allocated whole, and written through once, at its first second: the
+//! process's memory then does not creep up for an hour after each start (a long run's RSS
+//! stays flat and a leak shows), and a full ring is never copied to grow.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -41,6 +45,21 @@ struct Packed {
     /// [`MEANT`], [`HAS_SRT`], [`HAS_RETRANSMITTED`].
     flags: u8,
 }
+
+/// What a ring's unused slots are first written with.
+const BLANK: Packed = Packed {
+    at: 0,
+    bitrate: 0,
+    dropped: 0,
+    peers: 0,
+    srt_rtt_ms: f32::NAN,
+    srt_packets: 0,
+    srt_lost: 0,
+    srt_retransmitted: 0,
+    reconnects: 0,
+    state: StateClass::Stopped,
+    flags: 0,
+};
 
 const MEANT: u8 = 1;
 const HAS_SRT: u8 = 2;
@@ -96,11 +115,20 @@ impl Packed {
     }
 }
 
+/// An empty ring with room for [`RING_SECS`], its pages already written (a reserved but
+/// untouched allocation would still grow the RSS second by second).
+fn hour() -> VecDeque<Packed> {
+    let mut ring = VecDeque::with_capacity(RING_SECS);
+    ring.resize(RING_SECS, BLANK);
+    ring.clear();
+    ring
+}
+
 impl Rings {
     pub fn push(&mut self, flow: &FlowRef, second: Second) {
         let ring = match self.flows.get_mut(flow) {
             Some(r) => r,
-            None => self.flows.entry(flow.clone()).or_default(),
+            None => self.flows.entry(flow.clone()).or_insert_with(hour),
         };
         if ring.len() == RING_SECS {
             ring.pop_front();
@@ -147,6 +175,12 @@ impl Rings {
             .retain(|_, r| r.back().is_some_and(|s| s.at >= horizon));
     }
 
+    /// Memory reserved for `flow`'s seconds.
+    #[cfg(test)]
+    fn capacity(&self, flow: &FlowRef) -> usize {
+        self.flows.get(flow).map_or(0, VecDeque::capacity)
+    }
+
     /// Flows with a ring.
     #[cfg(test)]
     pub fn len(&self) -> usize {
@@ -163,6 +197,40 @@ mod tests {
             input: "cam".into(),
             output: None,
         }
+    }
+
+    #[test]
+    fn a_ring_is_allocated_whole_at_its_first_second() {
+        let mut rings = Rings::default();
+        let at = time::macros::datetime!(2023-11-14 22:13:20 UTC);
+        let second = |i: i64| Second {
+            at: at + time::Duration::seconds(i),
+            state: StateClass::Live,
+            meant: true,
+            bitrate: 1,
+            reconnects: 0,
+            dropped: 0,
+            srt_rtt_ms: None,
+            srt_packets: None,
+            srt_lost: None,
+            srt_retransmitted: None,
+            peers: 0,
+        };
+        rings.push(&flow(), second(0));
+        let reserved = rings.capacity(&flow());
+        assert!(reserved >= RING_SECS, "{reserved}");
+        assert_eq!(
+            rings.seconds(&flow()).len(),
+            1,
+            "the blank slots are not seconds"
+        );
+        for i in 1..=(RING_SECS as i64 + 10) {
+            rings.push(&flow(), second(i));
+        }
+        assert_eq!(rings.capacity(&flow()), reserved, "never grown");
+        let kept = rings.seconds(&flow());
+        assert_eq!(kept.len(), RING_SECS);
+        assert_eq!(kept[0].at, at + time::Duration::seconds(11));
     }
 
     #[test]
