@@ -16,18 +16,20 @@
 //! the input's last error and a warning, and is tried again with backoff; the input still
 //! takes publishers on the shared port, and other inputs are not affected.
 //!
-//! Cost of an idle port: libsrt's own for any bound UDP port (the shared one too): one UDP
-//! socket and two queue threads, whose receiver wakes about a hundred times a second (20 idle
-//! ports: 40 threads, about 2,100 wakeups a second, 0.3 % of a core each on the development
-//! machine). Ours is three tasks that sleep until a caller comes (accept loop, refusal
-//! logger, memory reclaim). A closed port's socket and threads are freed by libsrt's garbage
-//! collector some seconds later (within 16 s measured); opening it again meanwhile reuses them.
+//! Cost of an idle port: while a caller is on it, libsrt's own for any bound UDP port (two
+//! queue threads, whose receiver wakes about a hundred times a second); once nobody has been
+//! on it for `relevo_srt::DORMANT_AFTER`, only a UDP socket that tokio watches (the
+//! listener is dormant, see `relevo_srt`'s listener; the shared port likewise). Ours is three
+//! tasks that sleep until a caller comes (accept loop, refusal logger, memory reclaim). A
+//! closed port is freed by libsrt's garbage collector a few seconds later if libsrt was
+//! listening on it then: a listener opened again on it meanwhile retries quietly for
+//! [`PORT_RELEASE`] before it reports the port as taken.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use relevo_media::streamid::{self, StreamMode};
 use relevo_srt::{ConnectRequest, Decision};
@@ -39,6 +41,17 @@ use crate::metrics::Feed;
 use crate::spec::InputSource;
 use crate::srt::endpoint::{self, Target};
 use crate::srt::hold::RefusalHold;
+
+/// How long a port stays taken after its listener closed: libsrt 1.5.1 frees it with the
+/// listener's multiplexer, about 5 s after the close (3 s kept for late callers, 1 s closed,
+/// a collector that runs once a second), later while its callers' sockets close (within
+/// 16 s measured).
+const PORT_RELEASE: Duration = Duration::from_secs(20);
+/// How often a listener reopened on a port that is still being released tries to bind it.
+const RELEASE_RETRY: Duration = Duration::from_millis(500);
+
+/// A port's turn (see [`Ports::turns`]): when its last listener closed, if one did.
+type Turn = Arc<tokio::sync::Mutex<Option<Instant>>>;
 
 /// The inputs' own SRT ports that are open, or being opened.
 #[derive(Debug)]
@@ -55,7 +68,8 @@ struct Ports {
     running: HashMap<u16, CancellationToken>,
     /// A lock per port, held by its listener's task while it lives: a listener opened again
     /// on a port whose previous one is still closing waits for it instead of failing to bind.
-    turns: HashMap<u16, Arc<tokio::sync::Mutex<()>>>,
+    /// It keeps when that listener closed, for [`PORT_RELEASE`].
+    turns: HashMap<u16, Turn>,
 }
 
 impl InputPorts {
@@ -84,7 +98,12 @@ impl InputPorts {
             }
             keep
         });
-        ports.turns.retain(|_, turn| Arc::strong_count(turn) > 1);
+        ports.turns.retain(|_, turn| {
+            Arc::strong_count(turn) > 1
+                || turn.try_lock().map_or(true, |closed| {
+                    closed.is_some_and(|at| at.elapsed() < PORT_RELEASE)
+                })
+        });
         for (port, rt) in wanted {
             if ports.running.contains_key(&port) {
                 continue;
@@ -127,17 +146,14 @@ fn owner(reg: &Registry, port: u16) -> Option<&InputRt> {
 }
 
 /// Serves `addr` until `cancel`: binds (again with backoff while it cannot), then accepts.
-async fn run_port(
-    shared: Arc<Shared>,
-    addr: SocketAddr,
-    turn: Arc<tokio::sync::Mutex<()>>,
-    cancel: CancellationToken,
-) {
+async fn run_port(shared: Arc<Shared>, addr: SocketAddr, turn: Turn, cancel: CancellationToken) {
     // Held until this task ends, after its listener is closed (declared first, dropped last).
-    let _turn = tokio::select! {
+    let mut turn = tokio::select! {
         _ = cancel.cancelled() => return,
         t = turn.lock_owned() => t,
     };
+    // The port may still be held by libsrt for the previous listener: quiet retries until then.
+    let released_by = turn.map(|closed| closed + PORT_RELEASE);
     let port = addr.port();
     let mut backoff = Backoff::default();
     let mut failures = 0u32;
@@ -159,8 +175,17 @@ async fn run_port(
                     },
                 )
                 .await;
+                *turn = Some(Instant::now());
                 tracing::info!(%addr, "input's own SRT port closed");
                 return;
+            }
+            Err(e) if released_by.is_some_and(|by| Instant::now() < by) => {
+                tracing::debug!(%addr, "own SRT port not released yet by its last listener: {e}");
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(RELEASE_RETRY) => {}
+                }
+                continue;
             }
             Err(e) => {
                 failures += 1;
