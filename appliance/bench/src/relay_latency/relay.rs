@@ -6,7 +6,9 @@
 //! the sink plays it at source time plus leg 2's latency. With TSBPD off libsrt stamps the
 //! packet with its raw timestamp (time since the source's connection start), so the relay
 //! maps it to the local clock itself, as TSBPD does: the offset is the smallest
-//! (arrival − timestamp) seen, i.e. the least-delayed packet's.
+//! (arrival − timestamp) seen, i.e. the least-delayed packet's. The source's libsrt stamps
+//! each transmission with its own sending time when its peer has no TSBPD (`packData`), so
+//! a retransmission looks younger than it is: its time is capped by the packets after it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -198,7 +200,13 @@ async fn low(
                 }
                 c.skipped += u64::try_from(first - n).unwrap_or(0);
             }
-            if let Some(h) = held.remove(&first) {
+            if let Some(mut h) = held.remove(&first) {
+                // A retransmitted packet carries its retransmission time (the source only
+                // stamps origin times for a TSBPD receiver): it was made before the packets
+                // already waiting behind it.
+                if let Some((_, after)) = held.first_key_value() {
+                    h.source_us = h.source_us.min(after.source_us);
+                }
                 send(out, &h, &mut c).await?;
                 c.forwarded_one(inp, out);
             }
