@@ -13,7 +13,9 @@
 //! - Received with TSBPD off (`SRTO_TSBPDMODE` = false), the TSBPD time base is never set
 //!   (`updateSrtRcvSettings` only sets it when TSBPD was negotiated), so `srctime` is the raw
 //!   packet timestamp: microseconds since the *sender's* connection start, on no local
-//!   clock. The caller maps it to the local clock itself.
+//!   clock. The caller maps it to the local clock itself. And since the sender only stamps
+//!   origin times for a TSBPD receiver (`packData`), each transmission carries its own
+//!   sending time: a retransmitted packet looks younger than the packets after it.
 //! - Sending with a `srctime` older than the socket's start time is refused (`sendmsg2`:
 //!   "Wrong source time"), and a `srctime` is ignored unless TSBPD was negotiated on the
 //!   socket: [`TimedStream::try_send_timed`] clamps it to the moment the connection was made.
@@ -22,7 +24,9 @@
 //!   as they are complete, *ahead of a gap*: [`TimedMessage::seq`] lets the caller restore the
 //!   order. Nothing on the receiving side drops a packet that never comes, and the handshake
 //!   of a TSBPD-off caller does not offer too-late drop (`SRT_OPT_TLPKTDROP` is only sent
-//!   with TSBPD), so the sender never gives up on it either.
+//!   with TSBPD), so the sender never gives up on it either. (A *listener* with TSBPD off
+//!   still answers with the flag, so its sender drops after max(latency +
+//!   `SRTO_SNDDROPDELAY`, 1000 ms) + 20 ms: `sndDropTooLate`.)
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
