@@ -8,6 +8,10 @@
 //! `hold`): its retries are refused in the callback. Every refusal line, ours and libsrt's, shares
 //! one budget of [`REFUSALS_LOGGED_PER_SECOND`]. An input's own port (`input_port`) is served
 //! by the same decision for publishers ([`decide_publisher`]) and accept loop ([`serve`]).
+//!
+//! While nobody is on a port for `relevo_srt::DORMANT_AFTER`, its listener is dormant: libsrt
+//! lets it go (no thread, no wakeup) and the next caller's first datagram opens it again,
+//! its handshake intact. [`serve`]'s accept loop drives that, as it always awaits `accept`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
