@@ -7,6 +7,9 @@
 #   bench/run.sh --seconds 20 --no-build
 #   bench/run.sh --only 'push_case srt'    # only the cases whose "function args" match the regex
 #   bench/run.sh --pin      # servers on CPU 0, publishers and readers on CPU 1
+#   bench/run.sh --no-build --relevo /path/to/relevo --srt-readers '10 50 100 200' \
+#     --only 'srt_pull .* relevo'   # another Relevo binary (RELEVO_BENCH: another bench tool);
+#                                     # the SRT reader counts to run
 #
 # Needs: cargo, ffmpeg/ffprobe with libsrt, nginx with libnginx-mod-rtmp, srt-live-transmit, jq.
 # Writes bench/results/<date>.md (the tables) and <date>.jsonl (every measurement, with the
@@ -21,6 +24,8 @@ QUICK=0
 BUILD=1
 ONLY=""
 PIN=0
+RELEVO_BIN=""
+SRT_READERS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; SECONDS_WINDOW=6; WARMUP=2 ;;
@@ -28,7 +33,9 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0 ;;
     --only) ONLY=$2; shift ;;
     --pin) PIN=1 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --relevo) RELEVO_BIN=$2; shift ;;
+    --srt-readers) SRT_READERS=$2; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -39,6 +46,7 @@ if [ "$QUICK" = 1 ]; then
 else
   RTMP_PULL_N="1 10 100 200"; SRT_PULL_N="1 10 100"; PUSH_N="10 50"; HLS_N="1 200"
 fi
+[ -z "$SRT_READERS" ] || SRT_PULL_N=$SRT_READERS
 
 # --pin: the server under test alone on CPU 0, everything that feeds or reads it on CPU 1. On
 # two cores a reader woken by the server's write otherwise often preempts the server on its
@@ -57,8 +65,8 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ "$BUILD" = 1 ]; then
   (cd "$ROOT" && CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2} cargo build --release -p relevo -p relevo-bench)
 fi
-RELEVO=$TARGET/release/relevo
-BENCH=$TARGET/release/relevo-bench
+RELEVO=${RELEVO_BIN:-$TARGET/release/relevo}
+BENCH=${RELEVO_BENCH:-$TARGET/release/relevo-bench}
 
 STAMP=$(date +%Y-%m-%d-%H%M)
 RESULTS=$ROOT/bench/results

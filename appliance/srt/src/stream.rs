@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use libc::{c_char, c_int};
 
-use crate::error::{self, reject_reason_str, SrtError};
 use crate::buffers::Buffers;
+use crate::error::{self, reject_reason_str, SrtError};
 use crate::ffi;
 use crate::socket::{CloseGuard, OwnedSocket, Sock, MAX_STREAM_ID};
 use crate::stats::SrtStats;
