@@ -152,11 +152,13 @@ run_case() {
     jq -r '[.mode, .loss_pct, .source.sent, .sink.received,
             (.source.sent - .sink.received), .sink.duplicates, .sink.reordered,
             .sink.delay_ms.p50, .sink.delay_ms.p99, .sink.delay_ms.max,
+            .sink.delay_ms_after_start.p99, .sink.delay_ms_after_start.max,
             .nft_passed_dropped] | @tsv' <<<"$(tail -n 1 "$OUT")"
 }
 
 echo "# $(date -u '+%F %T') UTC, ${SECONDS_PER_CASE}s per case, ${LAT} ms + ${LAT} ms legs, nice $NICE, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf 'mode\tloss%%\tsent\trecv\tlost\tdup\treord\tp50ms\tp99ms\tmaxms\tnft(passed dropped)\n'
+printf 'mode\tloss%%\tsent\trecv\tlost\tdup\treord\tp50ms\tp99ms\tmaxms\tp99ms*\tmaxms*\tnft(passed dropped)\n'
+echo "# * after the first 1000 packets (about 1.75 s)"
 for loss in $LOSSES; do
     for mode in $MODES; do
         run_case "$mode" "$loss"
