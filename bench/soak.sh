@@ -75,8 +75,9 @@ bg() { # bg LOG CMD...: runs CMD in the background, sets PID
 
 bench_source
 SECS=$((MINUTES * 60))
-# The loads measure the whole run after their connections are up; they start first.
-LOAD=(--seconds "$SECS" --warmup 5 --connect-timeout 60 --expect-mbps "$SOURCE_MBPS")
+# The loads measure the whole run after their connections are up, and a little longer than
+# the samples, so that Relevo's status is read while every output still has its peers.
+LOAD=(--seconds "$((SECS + 30))" --warmup 5 --connect-timeout 60 --expect-mbps "$SOURCE_MBPS")
 free_port; RTMP_SINK=$PORT
 free_port; SRT_SINK=$PORT
 bg "$WORK/rtmp-sink.json" "$BENCH" rtmp-sink --listen "127.0.0.1:$RTMP_SINK" --count 3 "${LOAD[@]}" \
