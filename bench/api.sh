@@ -4,8 +4,11 @@
 # that "a smaller database server" can be checked for "no slower" (issue #19, point 5).
 #
 #   bench/api.sh BIN_A [BIN_B] [--requests N] [--concurrency C] [--rounds R]
-#                [--inputs I] [--days D]
+#                [--inputs I] [--days D] [--pg-set NAME=VALUE]...
 #
+# --pg-set (repeatable) writes a PostgreSQL setting into the LAST build's
+# postgresql.auto.conf before it starts (as bench/memory.sh does): BIN_A against BIN_A with
+# other server settings; a setting the binary passes itself with `-c` wins over it.
 # Each build gets I inputs with one pull output each (made through the API), and D days of
 # per-minute history rows for all of them (written straight into its database). Every round
 # runs, for each build in turn (the order alternates between rounds), each call N times one
@@ -26,7 +29,8 @@
 # Needs: python3, curl, psql (the cluster is reached on its Unix socket).
 set -euo pipefail
 
-USAGE="usage: bench/api.sh BIN_A [BIN_B] [--requests N] [--concurrency C] [--rounds R] [--inputs I] [--days D]"
+USAGE="usage: bench/api.sh BIN_A [BIN_B] [--requests N] [--concurrency C] [--rounds R] [--inputs I] [--days D] [--pg-set NAME=VALUE]..."
+PG_SET=()
 BINS=()
 N=200
 C=8
@@ -40,7 +44,8 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2; shift ;;
     --inputs) INPUTS=$2; shift ;;
     --days) DAYS=$2; shift ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --pg-set) PG_SET+=("$2"); shift ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     -*) echo "unknown option $1" >&2; echo "$USAGE" >&2; exit 2 ;;
     *) BINS+=("$1") ;;
   esac
@@ -73,6 +78,12 @@ for i in "${!BINS[@]}"; do
   printf '[listen]\nsrt = "127.0.0.1:%s"\nrtmp = "127.0.0.1:%s"\nhttp = "127.0.0.1:%s"\n\n[database]\nstate_dir = "%s/state"\n' \
     "$(port)" "$(port)" "$http" "$d" > "$d/relevo.toml"
   # Two builds side by side: each its own state directory, ports and cluster.
+  if [ ${#PG_SET[@]} -gt 0 ] && [ "$i" = $((${#BINS[@]} - 1)) ]; then
+    "${BINS[$i]}" migrate --state-dir "$d/state" > "$d/migrate.log" 2>&1 || { cat "$d/migrate.log"; exit 1; }
+    for s in "${PG_SET[@]}"; do
+      printf "%s = '%s'\n" "${s%%=*}" "${s#*=}" >> "$d/state/postgres/postgresql.auto.conf"
+    done
+  fi
   RELEVO_LOG=info "${BINS[$i]}" serve --config "$d/relevo.toml" 2> "$d/relevo.log" &
   PIDS+=($!)
   HTTPS+=("$http")
@@ -289,9 +300,9 @@ for b, binary in enumerate(BINS):
             runs = results[(b, name, mode)]
             lat = sorted(x for l, _ in runs for x in l)
             rps = sum(len(l) for l, _ in runs) / sum(w for _, w in runs)
-            print(f"{os.path.basename(binary)[:34]:<34} {name:<8} {mode:<5} {pct(lat, 50) * 1000:8.2f} {pct(lat, 99) * 1000:8.2f} {rps:8.0f}")
+            print(f"{'AB'[b] + ':' + os.path.basename(binary)[:32]:<34} {name:<8} {mode:<5} {pct(lat, 50) * 1000:8.2f} {pct(lat, 99) * 1000:8.2f} {rps:8.0f}")
 for b, binary in enumerate(BINS):
-    print(f"{os.path.basename(binary)}: CPU time over the rounds: relevo {cpu[b][0] / hz:.2f} s, "
+    print(f"{'AB'[b]}:{os.path.basename(binary)}: CPU time over the rounds: relevo {cpu[b][0] / hz:.2f} s, "
           f"PostgreSQL {cpu[b][1] / hz:.2f} s")
 sys.exit(1 if failures else 0)
 PY
@@ -305,6 +316,6 @@ for i in "${!BINS[@]}"; do
       n=$((n + 1))
     done
   fi
-  echo "$(basename "${BINS[$i]}"): PostgreSQL after the rounds: $n processes, $((total / 1024)) MiB PSS"
+  echo "$([ "$i" = 0 ] && echo A || echo B):$(basename "${BINS[$i]}"): PostgreSQL after the rounds: $n processes, $((total / 1024)) MiB PSS"
 done
 exit $status

@@ -466,10 +466,11 @@ in
         log_min_error_statement = lib.mkDefault "panic";
         # Sized for one small dedicated box, as the embedded cluster
         # (relevo_control::embedded_pg::SMALL_APPLIANCE, issue #19, `bench/memory.sh`): the
-        # control plane's working set is a few MB and the page cache holds the rest; no
-        # parallel query or logical replication (two cores, small tables); nobody replicates
-        # (the backups are pg_dump). `jit` is already off here (nixpkgs, without enableJIT).
-        shared_buffers = lib.mkDefault "16MB";
+        # control plane's transactions are small; no parallel query or logical replication
+        # (two cores, small tables); nobody replicates (the backups are pg_dump). `jit` is
+        # already off here (nixpkgs, without enableJIT). shared_buffers stays at 128MB: the
+        # flow history's reads need it.
+        wal_buffers = lib.mkDefault "1MB";
         huge_pages = lib.mkDefault "off";
         max_worker_processes = lib.mkDefault 0;
         max_wal_senders = lib.mkDefault 0;

@@ -79,7 +79,7 @@ async fn cluster_listens_on_a_socket_only_and_keeps_data_across_restarts() {
         .collect();
     assert_eq!(sized, wanted);
     assert!(
-        sized.contains(&("shared_buffers", "16MB".to_owned()))
+        sized.contains(&("max_worker_processes", "0".to_owned()))
             && sized.contains(&("jit", "off".to_owned())),
         "{sized:?}"
     );
