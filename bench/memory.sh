@@ -14,7 +14,9 @@
 # first), to try PostgreSQL settings on any build; a setting the binary passes itself with
 # `-c` wins over it. Prints one line per process (PostgreSQL's by role), the PostgreSQL
 # settings that size its memory, and the totals.
-# Needs: curl, python3 (a free port), and cargo when no BIN is given.
+# Needs: curl, python3 (a free port), psql (the settings line), cargo when no BIN is given.
+# USS (private pages) is printed too: PSS shrinks when other processes on the machine map
+# the same binary (another Relevo of the same build, other PostgreSQL clusters).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +30,7 @@ while [ $# -gt 0 ]; do
     --seconds) WAIT=$2; shift ;;
     --pg-set) PG_SET+=("$2"); shift ;;
     --no-build) BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/relevo" ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) BIN=$1 ;;
   esac
