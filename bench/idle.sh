@@ -95,11 +95,11 @@ fi
 # ticks PID: utime+stime of the whole process, in clock ticks.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # runtime PID: the run time of its live threads, ns.
-runtime() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+runtime() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 # switches PID: voluntary + involuntary context switches of its live threads.
 switches() {
   cat /proc/"$1"/task/*/status 2>/dev/null |
-    awk '/^(voluntary|nonvoluntary)_ctxt_switches/ {s += $2} END {print s + 0}'
+    awk '/^(voluntary|nonvoluntary)_ctxt_switches/ {s += $2} END {printf "%.0f\n", s}'
 }
 srt_threads() { cat /proc/"$1"/task/*/comm 2>/dev/null | grep -c '^SRT:' || true; }
 
