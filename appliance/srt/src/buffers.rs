@@ -31,6 +31,15 @@ pub const MIN_SEND_PACKETS: u32 = 128;
 /// Time beyond the latency that a sent packet may wait for its ACK: a round trip on a long
 /// path (about 200 ms) and libsrt's 10 ms ACK interval, rounded up.
 pub const SEND_MARGIN_MS: u32 = 250;
+/// libsrt's sender drops a packet still unacknowledged this long after it was handed over
+/// when the latency is shorter (`core.cpp` `sndDropTooLate`: max(peer latency +
+/// `SRTO_SNDDROPDELAY`, `SRT_TLPKTDROP_MINTHRESHOLD_MS` 1000) + 2 × 10 ms). The send buffer
+/// must hold at least that long: a smaller one says EAGAIN before libsrt's own too-late drop,
+/// and an output whose reader lags (a saturated host) then falls behind through our queue
+/// instead of staying live with libsrt's drops. Measured: with 50 readers on a busy 2-core
+/// host, a 450 ms buffer left every reader at 3.3–5.6 of 6.3 Mbit/s, 400–500 ms behind,
+/// where libsrt's defaults kept them at full rate (`bench/run.sh --srt-readers 50`).
+pub const SENDER_DROP_FLOOR_MS: u32 = 1020;
 /// Headroom over the mean rate, in percent: a keyframe arrives faster than the mean.
 pub const SEND_HEADROOM_PCT: u64 = 150;
 /// Bit rate assumed when the stream's is not known yet (a push output's first connection):
@@ -53,8 +62,9 @@ pub struct Buffers {
 
 impl Buffers {
     /// For a socket that only sends a stream of `bitrate_bps` (0: unknown, [`FALLBACK_BPS`])
-    /// with `latency_ms`: the send buffer holds everything sent within the latency and the
-    /// ACK margin ([`SEND_MARGIN_MS`]), with [`SEND_HEADROOM_PCT`] of headroom, at least
+    /// with `latency_ms`: the send buffer holds everything sent within the latency (at least
+    /// libsrt's own too-late threshold, [`SENDER_DROP_FLOOR_MS`]) and the ACK margin
+    /// ([`SEND_MARGIN_MS`]), with [`SEND_HEADROOM_PCT`] of headroom, at least
     /// [`MIN_SEND_PACKETS`]; the receive side gets libsrt's minimum, since the peer sends us
     /// nothing but control packets.
     ///
@@ -67,7 +77,7 @@ impl Buffers {
         } else {
             bitrate_bps
         };
-        let window_ms = u64::from(latency_ms) + u64::from(SEND_MARGIN_MS);
+        let window_ms = u64::from(latency_ms.max(SENDER_DROP_FLOOR_MS)) + u64::from(SEND_MARGIN_MS);
         // packets = bytes/s × window / payload × headroom, in integers, rounded up.
         let bytes = bps / 8 * window_ms / 1000 * SEND_HEADROOM_PCT / 100;
         let packets = bytes.div_ceil(PAYLOAD_BYTES);
@@ -87,16 +97,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn six_megabits_at_200_ms_holds_the_latency_window_with_headroom() {
+    fn six_megabits_at_200_ms_holds_libsrts_drop_window_with_headroom() {
         let b = Buffers::for_sender(200, 6_000_000);
-        // 750 000 B/s × 0.45 s × 1.5 = 506 250 B = 385 packets of 1316.
-        assert_eq!(b.send, 385);
+        // 750 000 B/s × (1.02 + 0.25) s × 1.5 = 1 428 750 B = 1086 packets of 1316.
+        assert_eq!(b.send, 1086);
+        // Above libsrt's floor the latency counts: 750 000 × 2.25 × 1.5 = 1924 packets.
+        assert_eq!(Buffers::for_sender(2000, 6_000_000).send, 1924);
         assert_eq!((b.recv, b.flow), (32, 32));
     }
 
     #[test]
     fn bounds_hold_at_the_extremes() {
-        assert_eq!(Buffers::for_sender(80, 100_000).send, MIN_SEND_PACKETS);
+        assert_eq!(Buffers::for_sender(80, 10_000).send, MIN_SEND_PACKETS);
         assert_eq!(
             Buffers::for_sender(1000, 1_000_000_000).send,
             DEFAULT_SEND_PACKETS

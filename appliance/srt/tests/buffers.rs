@@ -57,8 +57,8 @@ async fn sized_buffers_reach_a_caller_and_an_accepted_reader() {
     let listener = listener();
     let sized = Buffers::for_sender(200, 6_000_000);
     assert_eq!(
-        sized.send, 385,
-        "6 Mbit/s × (200 + 250) ms × 1.5 in 1316-byte packets"
+        sized.send, 1086,
+        "6 Mbit/s × (1020 + 250) ms × 1.5 in 1316-byte packets"
     );
 
     // A push output: the caller sends, with its own sized buffers.

@@ -423,7 +423,7 @@ pub(crate) mod tests {
     async fn a_joining_reader_gets_the_whole_gop_through_a_sized_send_buffer() {
         const GOP: u32 = 1000;
         const LIVE: u32 = 300;
-        let sized = Buffers::for_sender(120, 1_000_000);
+        let sized = Buffers::for_sender(120, 100_000);
         assert_eq!(sized.send, 128, "the floor: an eighth of the GOP");
         let (stream, reader) = pair_with(Some(sized)).await;
         assert_eq!(stream.buffers().expect("read back").send, sized.send);
