@@ -29,19 +29,15 @@
 //!   `SRTO_SNDDROPDELAY`, 1000 ms) + 20 ms: `sndDropTooLate`.)
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libc::{c_char, c_int};
 
-use crate::error::{self, reject_reason_str, SrtError};
+use crate::error::{self, SrtError};
 use crate::ffi;
-use crate::socket::{CloseGuard, OwnedSocket, Sock, MAX_STREAM_ID};
+use crate::socket::OwnedSocket;
 use crate::stats::SrtStats;
-use crate::stream::MAX_PAYLOAD;
-
-/// How long `connect` waits beyond `connect_timeout` for libsrt to report the outcome (as
-/// `SrtStream::connect`).
-const CONNECT_GRACE: Duration = Duration::from_secs(1);
+use crate::stream::{connect_caller, CallerOptions, MAX_PAYLOAD};
 
 /// Options of a [`TimedStream`] caller.
 #[derive(Debug, Clone)]
@@ -88,55 +84,19 @@ pub struct TimedStream {
 impl TimedStream {
     /// Connects as caller; errors as [`crate::SrtStream::connect`].
     pub async fn connect(addr: SocketAddr, opts: TimedOptions) -> Result<Self, SrtError> {
-        let guard = CloseGuard(Some(Sock::create()?));
-        let sock = guard.0.unwrap_or(Sock(ffi::SRT_INVALID_SOCK));
-        sock.configure_live(opts.latency_ms)?;
-        sock.set_int(
-            ffi::SRTO_TSBPDMODE,
-            i32::from(opts.tsbpd),
-            "set SRTO_TSBPDMODE",
-        )?;
-        if let Some(sid) = &opts.stream_id {
-            if sid.len() > MAX_STREAM_ID {
-                return Err(SrtError::InvalidOption(format!(
-                    "stream id of {} bytes exceeds {MAX_STREAM_ID}",
-                    sid.len()
-                )));
-            }
-            sock.set_str(ffi::SRTO_STREAMID, sid, "set SRTO_STREAMID")?;
-        }
-        let timeout_ms = i32::try_from(opts.connect_timeout.as_millis()).unwrap_or(i32::MAX);
-        sock.set_int(ffi::SRTO_CONNTIMEO, timeout_ms.max(1), "set SRTO_CONNTIMEO")?;
-        let owned = OwnedSocket::register(guard.disarm(), ffi::SRT_EPOLL_IN | ffi::SRT_EPOLL_OUT)?;
-
-        let (raw, len) = crate::addr::to_raw(addr);
-        // SAFETY: raw is a valid sockaddr of `len` bytes that outlives the call.
-        let rc = unsafe {
-            ffi::srt_connect(sock.0, (&raw as *const libc::sockaddr_storage).cast(), len)
+        let caller = CallerOptions {
+            stream_id: opts.stream_id,
+            latency_ms: opts.latency_ms,
+            connect_timeout: opts.connect_timeout,
+            ..CallerOptions::default()
         };
-        if rc == ffi::SRT_ERROR {
-            let (code, msg) = error::last_error();
-            let reason = sock.reject_reason();
-            if reason != ffi::SRT_REJ_UNKNOWN {
-                return Err(connect_error(reason));
-            }
-            return Err(error::classify("srt_connect", code, msg));
-        }
-        let deadline = Instant::now() + opts.connect_timeout + CONNECT_GRACE;
-        loop {
-            match sock.state() {
-                ffi::SRTS_CONNECTED => break,
-                ffi::SRTS_INIT | ffi::SRTS_OPENED | ffi::SRTS_CONNECTING => {}
-                _ => return Err(connect_error(sock.reject_reason())),
-            }
-            if Instant::now() >= deadline {
-                return Err(SrtError::Timeout);
-            }
-            owned.ready.writable().await;
-        }
-        let peer = sock.peer_addr().unwrap_or(addr);
+        let tsbpd = i32::from(opts.tsbpd);
+        let (sock, peer) = connect_caller(addr, &caller, |s| {
+            s.set_int(ffi::SRTO_TSBPDMODE, tsbpd, "set SRTO_TSBPDMODE")
+        })
+        .await?;
         Ok(Self {
-            sock: owned,
+            sock,
             peer,
             connected_at_us: monotonic_now_us(),
         })
@@ -268,16 +228,4 @@ pub fn monotonic_now_us() -> i64 {
     // SAFETY: ts is a writable timespec; CLOCK_MONOTONIC is always available on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec.saturating_mul(1_000_000) + ts.tv_nsec / 1_000
-}
-
-/// Maps a reject reason of a failed connection attempt to an error (as `SrtStream`).
-fn connect_error(reason: i32) -> SrtError {
-    match reason {
-        ffi::SRT_REJ_TIMEOUT => SrtError::Timeout,
-        ffi::SRT_REJ_SYSTEM => SrtError::Refused,
-        code => SrtError::Rejected {
-            code,
-            reason: reject_reason_str(code),
-        },
-    }
 }

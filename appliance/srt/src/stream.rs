@@ -68,57 +68,9 @@ impl SrtStream {
     /// libsrt's reason (wrong passphrase, or the listener's application code such as 1404);
     /// no answer within `connect_timeout` gives [`SrtError::Timeout`].
     pub async fn connect(addr: SocketAddr, opts: CallerOptions) -> Result<SrtStream, SrtError> {
-        let guard = CloseGuard(Some(Sock::create()?));
-        let sock = guard.0.unwrap_or(Sock(ffi::SRT_INVALID_SOCK));
-        sock.configure_live(opts.latency_ms)?;
-        if let Some(sid) = &opts.stream_id {
-            if sid.len() > MAX_STREAM_ID {
-                return Err(SrtError::InvalidOption(format!(
-                    "stream id of {} bytes exceeds {MAX_STREAM_ID}",
-                    sid.len()
-                )));
-            }
-            sock.set_str(ffi::SRTO_STREAMID, sid, "set SRTO_STREAMID")?;
-        }
-        if let Some(enc) = &opts.encryption {
-            sock.set_encryption(enc)?;
-        }
-        if let Some(b) = &opts.buffers {
-            sock.set_buffers(b)?;
-        }
-        let timeout_ms = i32::try_from(opts.connect_timeout.as_millis()).unwrap_or(i32::MAX);
-        sock.set_int(ffi::SRTO_CONNTIMEO, timeout_ms.max(1), "set SRTO_CONNTIMEO")?;
-        let owned = OwnedSocket::register(guard.disarm(), ffi::SRT_EPOLL_IN | ffi::SRT_EPOLL_OUT)?;
-
-        let (raw, len) = crate::addr::to_raw(addr);
-        // SAFETY: raw is a valid sockaddr of `len` bytes that outlives the call.
-        let rc = unsafe {
-            ffi::srt_connect(sock.0, (&raw as *const libc::sockaddr_storage).cast(), len)
-        };
-        if rc == ffi::SRT_ERROR {
-            let (code, msg) = error::last_error();
-            let reason = sock.reject_reason();
-            if reason != ffi::SRT_REJ_UNKNOWN {
-                return Err(connect_error(reason));
-            }
-            return Err(error::classify("srt_connect", code, msg));
-        }
-
-        let deadline = Instant::now() + opts.connect_timeout + CONNECT_GRACE;
-        loop {
-            match sock.state() {
-                ffi::SRTS_CONNECTED => break,
-                ffi::SRTS_INIT | ffi::SRTS_OPENED | ffi::SRTS_CONNECTING => {}
-                _ => return Err(connect_error(sock.reject_reason())),
-            }
-            if Instant::now() >= deadline {
-                return Err(SrtError::Timeout);
-            }
-            owned.ready.writable().await;
-        }
-        let peer = sock.peer_addr().unwrap_or(addr);
+        let (sock, peer) = connect_caller(addr, &opts, |_| Ok(())).await?;
         Ok(SrtStream {
-            sock: owned,
+            sock,
             peer,
             stream_id: opts.stream_id.unwrap_or_default(),
         })
@@ -260,6 +212,66 @@ impl SrtStream {
     pub fn is_connected(&self) -> bool {
         self.sock.sock.state() == ffi::SRTS_CONNECTED
     }
+}
+
+/// A live-mode caller socket with `opts`, and whatever `configure` sets before the handshake,
+/// connected to `addr`: the registered socket and the peer's address. Errors as
+/// [`SrtStream::connect`]. Shared with [`crate::msgctrl::TimedStream`].
+pub(crate) async fn connect_caller(
+    addr: SocketAddr,
+    opts: &CallerOptions,
+    configure: impl FnOnce(Sock) -> Result<(), SrtError>,
+) -> Result<(OwnedSocket, SocketAddr), SrtError> {
+    let guard = CloseGuard(Some(Sock::create()?));
+    let sock = guard.0.unwrap_or(Sock(ffi::SRT_INVALID_SOCK));
+    sock.configure_live(opts.latency_ms)?;
+    if let Some(sid) = &opts.stream_id {
+        if sid.len() > MAX_STREAM_ID {
+            return Err(SrtError::InvalidOption(format!(
+                "stream id of {} bytes exceeds {MAX_STREAM_ID}",
+                sid.len()
+            )));
+        }
+        sock.set_str(ffi::SRTO_STREAMID, sid, "set SRTO_STREAMID")?;
+    }
+    if let Some(enc) = &opts.encryption {
+        sock.set_encryption(enc)?;
+    }
+    if let Some(b) = &opts.buffers {
+        sock.set_buffers(b)?;
+    }
+    configure(sock)?;
+    let timeout_ms = i32::try_from(opts.connect_timeout.as_millis()).unwrap_or(i32::MAX);
+    sock.set_int(ffi::SRTO_CONNTIMEO, timeout_ms.max(1), "set SRTO_CONNTIMEO")?;
+    let owned = OwnedSocket::register(guard.disarm(), ffi::SRT_EPOLL_IN | ffi::SRT_EPOLL_OUT)?;
+
+    let (raw, len) = crate::addr::to_raw(addr);
+    // SAFETY: raw is a valid sockaddr of `len` bytes that outlives the call.
+    let rc =
+        unsafe { ffi::srt_connect(sock.0, (&raw as *const libc::sockaddr_storage).cast(), len) };
+    if rc == ffi::SRT_ERROR {
+        let (code, msg) = error::last_error();
+        let reason = sock.reject_reason();
+        if reason != ffi::SRT_REJ_UNKNOWN {
+            return Err(connect_error(reason));
+        }
+        return Err(error::classify("srt_connect", code, msg));
+    }
+
+    let deadline = Instant::now() + opts.connect_timeout + CONNECT_GRACE;
+    loop {
+        match sock.state() {
+            ffi::SRTS_CONNECTED => break,
+            ffi::SRTS_INIT | ffi::SRTS_OPENED | ffi::SRTS_CONNECTING => {}
+            _ => return Err(connect_error(sock.reject_reason())),
+        }
+        if Instant::now() >= deadline {
+            return Err(SrtError::Timeout);
+        }
+        owned.ready.writable().await;
+    }
+    let peer = sock.peer_addr().unwrap_or(addr);
+    Ok((owned, peer))
 }
 
 /// Maps a reject reason of a failed connection attempt to an error.
