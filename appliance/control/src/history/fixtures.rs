@@ -12,6 +12,23 @@ pub fn at(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000 + secs).expect("in range")
 }
 
+/// A live, meant second of a flow without SRT, at [`at`]`(secs)`.
+pub fn live_second(secs: i64) -> super::Second {
+    super::Second {
+        at: at(secs),
+        state: super::StateClass::Live,
+        meant: true,
+        bitrate: 0,
+        reconnects: 0,
+        dropped: 0,
+        srt_rtt_ms: None,
+        srt_packets: None,
+        srt_lost: None,
+        srt_retransmitted: None,
+        peers: 0,
+    }
+}
+
 pub fn since(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
 }

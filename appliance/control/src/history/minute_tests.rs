@@ -103,19 +103,7 @@ fn the_ring_keeps_an_hour_and_forgets_flows_gone_for_an_hour() {
         input: "b".into(),
         output: None,
     };
-    let second = |t: i64| Second {
-        at: at(t),
-        state: StateClass::Live,
-        meant: true,
-        bitrate: 0,
-        reconnects: 0,
-        dropped: 0,
-        srt_rtt_ms: None,
-        srt_packets: None,
-        srt_lost: None,
-        srt_retransmitted: None,
-        peers: 0,
-    };
+    let second = live_second;
     rings.push(&b, second(0));
     for t in 0..(ring::RING_SECS as i64 + 100) {
         rings.push(&a, second(t));

@@ -201,22 +201,9 @@ mod tests {
 
     #[test]
     fn a_ring_is_allocated_whole_at_its_first_second() {
+        use crate::history::fixtures::{at, live_second};
         let mut rings = Rings::default();
-        let at = time::macros::datetime!(2023-11-14 22:13:20 UTC);
-        let second = |i: i64| Second {
-            at: at + time::Duration::seconds(i),
-            state: StateClass::Live,
-            meant: true,
-            bitrate: 1,
-            reconnects: 0,
-            dropped: 0,
-            srt_rtt_ms: None,
-            srt_packets: None,
-            srt_lost: None,
-            srt_retransmitted: None,
-            peers: 0,
-        };
-        rings.push(&flow(), second(0));
+        rings.push(&flow(), live_second(0));
         let reserved = rings.capacity(&flow());
         assert!(reserved >= RING_SECS, "{reserved}");
         assert_eq!(
@@ -225,12 +212,12 @@ mod tests {
             "the blank slots are not seconds"
         );
         for i in 1..=(RING_SECS as i64 + 10) {
-            rings.push(&flow(), second(i));
+            rings.push(&flow(), live_second(i));
         }
         assert_eq!(rings.capacity(&flow()), reserved, "never grown");
         let kept = rings.seconds(&flow());
         assert_eq!(kept.len(), RING_SECS);
-        assert_eq!(kept[0].at, at + time::Duration::seconds(11));
+        assert_eq!(kept[0].at, at(11));
     }
 
     #[test]
