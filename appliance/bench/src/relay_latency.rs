@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Subcommand, ValueEnum};
-use relevo_srt::{monotonic_now_us, Decision, ListenerOptions, SrtListener};
+use relevo_srt::{monotonic_now_us, ListenerOptions};
 use serde_json::{json, Value};
 
 /// Live payload: 7 MPEG-TS packets, as a real SRT source sends.
@@ -145,16 +145,7 @@ async fn source(
     mbps: f64,
     length: Duration,
 ) -> anyhow::Result<Value> {
-    let opts = ListenerOptions {
-        latency_ms,
-        ..ListenerOptions::default()
-    };
-    let listener = SrtListener::bind(listen, opts, move |_| Decision::Accept {
-        encryption: None,
-        latency_ms,
-        tag: 0,
-        buffers: None,
-    })?;
+    let listener = crate::srt::accept_all(listen, latency_ms, ListenerOptions::default().backlog)?;
     eprintln!("source: listening on {}", listener.local_addr());
     let (stream, _) = tokio::time::timeout(ACCEPT_TIMEOUT, listener.accept()).await??;
     let period = Duration::from_secs_f64((PAYLOAD * 8) as f64 / (mbps * 1e6));

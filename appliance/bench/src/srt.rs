@@ -224,17 +224,7 @@ pub async fn sink(
     plan: Plan,
 ) -> anyhow::Result<serde_json::Value> {
     relevo_srt::startup();
-    let opts = ListenerOptions {
-        backlog: 256,
-        latency_ms,
-        ..ListenerOptions::default()
-    };
-    let listener = SrtListener::bind(listen, opts, move |_| Decision::Accept {
-        encryption: None,
-        latency_ms,
-        tag: 0,
-        buffers: None,
-    })?;
+    let listener = accept_all(listen, latency_ms, 256)?;
     let slots = Arc::new(Slots::default());
     let cancel = CancellationToken::new();
     let accept = {
@@ -261,6 +251,25 @@ pub async fn sink(
     cancel.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), accept).await;
     Ok(report)
+}
+
+/// An SRT listener on `listen` accepting every caller, unencrypted, at `latency_ms`.
+pub fn accept_all(
+    listen: SocketAddr,
+    latency_ms: u32,
+    backlog: i32,
+) -> Result<SrtListener, relevo_srt::SrtError> {
+    let opts = ListenerOptions {
+        backlog,
+        latency_ms,
+        ..ListenerOptions::default()
+    };
+    SrtListener::bind(listen, opts, move |_| Decision::Accept {
+        encryption: None,
+        latency_ms,
+        tag: 0,
+        buffers: None,
+    })
 }
 
 #[cfg(test)]

@@ -5,9 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use relevo_srt::{
-    monotonic_now_us, Decision, ListenerOptions, SrtError, SrtListener, RECV_BUFFER_SIZE,
-};
+use relevo_srt::{monotonic_now_us, ListenerOptions, SrtError, RECV_BUFFER_SIZE};
 use serde_json::{json, Value};
 
 use super::{parse, ACCEPT_TIMEOUT};
@@ -24,16 +22,7 @@ pub async fn run(
     idle: Duration,
     expect: Option<u64>,
 ) -> anyhow::Result<Value> {
-    let opts = ListenerOptions {
-        latency_ms,
-        ..ListenerOptions::default()
-    };
-    let listener = SrtListener::bind(listen, opts, move |_| Decision::Accept {
-        encryption: None,
-        latency_ms,
-        tag: 0,
-        buffers: None,
-    })?;
+    let listener = crate::srt::accept_all(listen, latency_ms, ListenerOptions::default().backlog)?;
     eprintln!("sink: listening on {}", listener.local_addr());
     let (stream, _) = tokio::time::timeout(ACCEPT_TIMEOUT, listener.accept()).await??;
     let mut buf = vec![0u8; RECV_BUFFER_SIZE];
