@@ -38,9 +38,9 @@ wait_http() {
   echo "relevo never answered on port $1" >&2; return 1
 }
 
-# relevo_token HTTP_PORT LOG: an access token of a fresh Relevo, whose first admin is made
+# relevo_admin_token HTTP_PORT LOG: an access token of a fresh Relevo, whose first admin is made
 # through the one-time setup link it writes to LOG.
-relevo_token() {
+relevo_admin_token() {
   local setup body
   setup=$(grep -o 'setup#token=rlv_setup_[A-Za-z0-9_-]*' "$2" | head -n 1 | cut -d= -f2)
   [ -n "$setup" ] || return 1

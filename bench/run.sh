@@ -135,22 +135,9 @@ wait_tcp() { # wait_tcp PORT PID
 }
 
 # ---------------------------------------------------------------- the source
-# Encoded once (x264 is costly on 2 cores), then published with -re -stream_loop -1 -c copy,
-# identically for Relevo and its peers.
-CACHE=${BENCH_CACHE:-/tmp/relevo-bench-cache}
-SOURCE=$CACHE/source-720p30-6M-30s.mp4
-mkdir -p "$CACHE"
-if [ ! -s "$SOURCE" ]; then
-  echo "encoding the 30 s source (once)..."
-  ffmpeg -hide_banner -loglevel error -y \
-    -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=1000:sample_rate=48000 \
-    -t 30 -c:v libx264 -preset ultrafast -b:v 6M -minrate 6M -maxrate 6M -bufsize 12M -g 60 \
-    -x264-params nal-hrd=cbr -pix_fmt yuv420p -c:a aac -b:a 128k -ac 2 "$SOURCE.tmp.mp4"
-  mv "$SOURCE.tmp.mp4" "$SOURCE"
-fi
-SOURCE_MBPS=$(ffprobe -v error -show_entries format=bit_rate -of csv=p=0 "$SOURCE" |
-  awk '{printf "%.2f", $1 / 1e6}')
-echo "source: $SOURCE ($SOURCE_MBPS Mbit/s)"
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_source
 
 publish() { # publish srt|rtmp URL: sets PUB
   local fmt=mpegts
@@ -161,16 +148,8 @@ publish() { # publish srt|rtmp URL: sets PUB
 }
 
 # ---------------------------------------------------------------- servers
-relevo_token() { # an access token of the case's Relevo: its first admin, made through the
-  # one-time setup link it logs on a fresh state directory
-  local setup body
-  setup=$(grep -o 'setup#token=rlv_setup_[A-Za-z0-9_-]*' "$CASE_DIR/relevo.log" | head -n 1 | cut -d= -f2)
-  [ -n "$setup" ] || return 1
-  body='"email": "bench@relevo.local", "password": "bench-password-0000"'
-  curl -s --max-time 5 -H 'Content-Type: application/json' -d "{\"token\": \"$setup\", $body}" \
-    "http://127.0.0.1:$HTTP_PORT/api/v1/setup" >/dev/null || return 1
-  curl -s --max-time 5 -H 'Content-Type: application/json' -d "{$body}" \
-    "http://127.0.0.1:$HTTP_PORT/api/v1/auth/login" | jq -er .access_token
+relevo_token() { # an access token of the case's Relevo (bench/lib.sh)
+  relevo_admin_token "$HTTP_PORT" "$CASE_DIR/relevo.log"
 }
 
 relevo_start() { # relevo_start OUTPUTS_TOML: sets SRV, SRT_PORT, RTMP_PORT, HTTP_PORT

@@ -142,7 +142,7 @@ while :; do
 done
 
 # ---------------------------------------------------------------- the end
-status=$(curl -s --max-time 5 -H "Authorization: Bearer $(relevo_token "$HTTP_PORT" "$WORK/relevo.log")" \
+status=$(curl -s --max-time 5 -H "Authorization: Bearer $(relevo_admin_token "$HTTP_PORT" "$WORK/relevo.log")" \
   "http://127.0.0.1:$HTTP_PORT/api/v1/status" || echo '{}')
 echo "$status" >"$WORK/status.json"
 for p in "$PLAYERS_PID" "$READERS_PID" "$RTMP_SINK_PID" "$SRT_SINK_PID"; do wait "$p" 2>/dev/null || true; done
