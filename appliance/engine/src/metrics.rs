@@ -235,6 +235,14 @@ pub struct RateWindow {
 }
 
 impl RateWindow {
+    /// The mean rate over the last 10 s of the window behind `rate`, bit/s (0 when unknown
+    /// or poisoned): what SRT outputs size libsrt's send buffer from.
+    pub(crate) fn last_10s_of(rate: &Mutex<Self>) -> u64 {
+        rate.lock()
+            .map(|r| r.bitrate().last_10s)
+            .unwrap_or_default()
+    }
+
     /// Samples kept: the long window is this many sampling periods.
     pub const LEN: usize = 10;
 

@@ -69,11 +69,7 @@ pub(crate) async fn push(
     cancel: &CancellationToken,
 ) -> Result<(), LinkError> {
     // The rate this output sent at on its last connection; unknown (0) on the first one.
-    let bps = counters
-        .rate
-        .lock()
-        .map(|r| r.bitrate().last_10s)
-        .unwrap_or_default();
+    let bps = crate::metrics::RateWindow::last_10s_of(&counters.rate);
     let buffers = Buffers::for_sender(c.latency.ms(), bps);
     let stream = Arc::new(connect(c, Some(buffers)).await?);
     let _peer = counters.connections.join(

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::{InputRt, Route, Shared};
 use crate::hub::Hub;
 use crate::log_limit::LogLimit;
-use crate::metrics::{Feed, LinkDirection, OutputCounters, PublisherInfo};
+use crate::metrics::{Feed, LinkDirection, OutputCounters, PublisherInfo, RateWindow};
 use crate::spec::{InputSource, OutputKind};
 use crate::srt::hold::{RefusalHold, GUARDED_SETUPS_PER_SEC, REFUSAL_HOLD};
 use crate::srt::reclaim::Reclaim;
@@ -226,12 +226,7 @@ fn decide(shared: &Shared, hold: &RefusalHold, req: &ConnectRequest) -> Decision
                         // A reader only receives control packets: buffers for sending.
                         buffers: Some(Buffers::for_sender(
                             latency.ms(),
-                            i.hub
-                                .counters
-                                .rate
-                                .lock()
-                                .map(|r| r.bitrate().last_10s)
-                                .unwrap_or_default(),
+                            RateWindow::last_10s_of(&i.hub.counters.rate),
                         )),
                     },
                 ),
